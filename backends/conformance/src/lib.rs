@@ -1,0 +1,330 @@
+//! The backend conformance suite.
+//!
+//! Every backend must return exactly what the CPU backend returns: the same LDE
+//! values, the same digests, the same Merkle roots, hence the same commitments in a
+//! proof. This crate holds the checks as generic functions, and
+//! [`backend_conformance_tests!`] turns them into `#[test]`s for any backend, in the
+//! manner of Plonky3's `field-testing` macros:
+//!
+//! ```ignore
+//! proofbox_conformance::backend_conformance_tests!(my_backend, MyBackend::open(0));
+//! ```
+//!
+//! The CPU backend itself is checked against references that share none of its code
+//! paths (Plonky3's naive DFT, its Bowers DFT, and the stock `MerkleTreeMmcs`), in
+//! this crate's own tests.
+//!
+//! A backend that cannot open a device here (no driver, no device) makes its tests
+//! print `skipped: <reason>` and return; setting `PROOFBOX_REQUIRE_<KIND>=1` (for
+//! example `PROOFBOX_REQUIRE_OPENCL=1`) turns that skip into a failure, which is how CI
+//! makes sure the backends it has drivers for are really tested.
+
+use p3_commit::Mmcs;
+use p3_matrix::dense::RowMajorMatrix;
+use p3_merkle_tree::MerkleTreeMmcs;
+use proofbox_backend_api::{
+    Backend, BackendError, BackendField, DIGEST_ELEMS, Digest, merkle_root,
+};
+pub use proofbox_backend_cpu::CpuBackend;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// LDE shapes the suite runs: `(log2 height, width, added bits)`. Every log height from
+/// 1 to 20, widths from 1 to 256 including odd ones, blowups 2x to 8x. The total work is
+/// kept small enough for a CPU-emulated device in CI.
+pub const LDE_CASES: &[(usize, usize, usize)] = &[
+    (1, 1, 1),
+    (1, 7, 3),
+    (2, 3, 1),
+    (3, 256, 1),
+    (4, 1, 2),
+    (5, 255, 1),
+    (6, 16, 3),
+    (7, 17, 1),
+    (8, 256, 1),
+    (9, 33, 2),
+    (10, 1, 1),
+    (11, 64, 1),
+    (12, 5, 2),
+    (13, 16, 1),
+    (14, 9, 1),
+    (15, 2, 2),
+    (16, 4, 1),
+    (17, 1, 1),
+    (18, 3, 1),
+    (19, 1, 1),
+    (20, 1, 1),
+];
+
+/// Merkle shapes: `(log2 height, widths of the matrices committed together)`.
+pub const MERKLE_CASES: &[(usize, &[usize])] = &[
+    (0, &[1]),
+    (1, &[8]),
+    (2, &[1, 2]),
+    (3, &[16]),
+    (4, &[15, 1]),
+    (5, &[17]),
+    (6, &[24, 8, 3]),
+    (8, &[1]),
+    (10, &[32]),
+    (12, &[7, 9]),
+    (14, &[4]),
+    (16, &[2]),
+];
+
+/// Seeded random matrix.
+pub fn random_matrix<F: BackendField>(seed: u64, height: usize, width: usize) -> RowMajorMatrix<F> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let values = (0..height * width)
+        .map(|_| F::from_u32(rng.random_range(0..F::ORDER_U32)))
+        .collect();
+    RowMajorMatrix::new(values, width)
+}
+
+/// A difference between a backend and the reference.
+#[derive(Debug)]
+pub struct Mismatch(pub String);
+
+fn first_difference<T: PartialEq + core::fmt::Debug>(
+    what: &str,
+    got: &[T],
+    want: &[T],
+) -> Result<(), Mismatch> {
+    if got.len() != want.len() {
+        return Err(Mismatch(format!(
+            "{what}: {} values, expected {}",
+            got.len(),
+            want.len()
+        )));
+    }
+    match got.iter().zip(want).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(i) => Err(Mismatch(format!(
+            "{what}: first difference at index {i}: got {:?}, expected {:?}",
+            got[i], want[i]
+        ))),
+    }
+}
+
+/// Checks one coset LDE against the CPU backend.
+pub fn check_lde<B: Backend, F: BackendField>(
+    backend: &B,
+    log_height: usize,
+    width: usize,
+    added_bits: usize,
+) -> Result<(), Mismatch> {
+    let reference = CpuBackend::new();
+    let input = random_matrix::<F>(
+        log_height as u64 * 1000 + width as u64,
+        1 << log_height,
+        width,
+    );
+    let shift = F::GENERATOR;
+    let want = reference
+        .coset_lde_batch(input.clone(), added_bits, shift)
+        .map_err(|e| Mismatch(format!("reference failed: {e}")))?;
+    let got = backend
+        .coset_lde_batch(input, added_bits, shift)
+        .map_err(|e| Mismatch(format!("backend failed: {e}")))?;
+    let what = format!("{} LDE 2^{log_height} x {width} +{added_bits} bits", F::ID);
+    if got.width != want.width {
+        return Err(Mismatch(format!(
+            "{what}: width {} expected {}",
+            got.width, want.width
+        )));
+    }
+    first_difference(&what, &got.values, &want.values)
+}
+
+/// Checks leaf hashing, pair compression and whole Merkle trees against the CPU
+/// backend, and the root against Plonky3's stock `MerkleTreeMmcs`.
+pub fn check_merkle<B: Backend, F: BackendField>(
+    backend: &B,
+    log_height: usize,
+    widths: &[usize],
+) -> Result<(), Mismatch> {
+    let reference = CpuBackend::new();
+    let mats: Vec<RowMajorMatrix<F>> = widths
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| random_matrix(7 + i as u64 * 31 + log_height as u64, 1 << log_height, w))
+        .collect();
+    let refs: Vec<&RowMajorMatrix<F>> = mats.iter().collect();
+    let what = format!("{} Merkle 2^{log_height} x {widths:?}", F::ID);
+    let want = reference
+        .merkle_tree(&refs)
+        .map_err(|e| Mismatch(format!("reference failed: {e}")))?;
+    let got = backend
+        .merkle_tree(&refs)
+        .map_err(|e| Mismatch(format!("{what}: backend failed: {e}")))?;
+    if got.len() != want.len() {
+        return Err(Mismatch(format!(
+            "{what}: {} layers, expected {}",
+            got.len(),
+            want.len()
+        )));
+    }
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        first_difference(&format!("{what} layer {i}"), g, w)?;
+    }
+    let stock = stock_root(mats);
+    first_difference(
+        &format!("{what} root vs stock MerkleTreeMmcs"),
+        &merkle_root(&got).unwrap(),
+        &stock,
+    )
+}
+
+/// Checks `hash_rows` and `compress_pairs` on batches whose sizes are not multiples of
+/// any SIMD or workgroup width.
+pub fn check_hash_kernels<B: Backend, F: BackendField>(backend: &B) -> Result<(), Mismatch> {
+    let reference = CpuBackend::new();
+    for (count, len) in [(1usize, 1usize), (3, 16), (37, 24), (1000, 8), (513, 33)] {
+        let input = random_matrix::<F>(count as u64 + len as u64, count, len).values;
+        let mut want = vec![[F::ZERO; DIGEST_ELEMS]; count];
+        let mut got = want.clone();
+        reference
+            .hash_rows(&input, &mut want)
+            .map_err(|e| Mismatch(e.to_string()))?;
+        backend
+            .hash_rows(&input, &mut got)
+            .map_err(|e| Mismatch(format!("backend failed: {e}")))?;
+        first_difference(&format!("{} hash_rows {count} x {len}", F::ID), &got, &want)?;
+
+        let pairs: Vec<[Digest<F>; 2]> = want
+            .iter()
+            .zip(want.iter().rev())
+            .map(|(a, b)| [*a, *b])
+            .collect();
+        let mut want_c = vec![[F::ZERO; DIGEST_ELEMS]; count];
+        let mut got_c = want_c.clone();
+        reference
+            .compress_pairs(&pairs, &mut want_c)
+            .map_err(|e| Mismatch(e.to_string()))?;
+        backend
+            .compress_pairs(&pairs, &mut got_c)
+            .map_err(|e| Mismatch(format!("backend failed: {e}")))?;
+        first_difference(
+            &format!("{} compress_pairs {count}", F::ID),
+            &got_c,
+            &want_c,
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks the fused LDE + Merkle call against the CPU backend's separate calls.
+pub fn check_lde_and_merkle<B: Backend, F: BackendField>(backend: &B) -> Result<(), Mismatch> {
+    let reference = CpuBackend::new();
+    for (log_height, width, added_bits) in [(4usize, 3usize, 1usize), (10, 16, 1), (12, 33, 2)] {
+        let input = random_matrix::<F>(99 + log_height as u64, 1 << log_height, width);
+        let (want_lde, want_layers) = reference
+            .lde_and_merkle_tree(input.clone(), added_bits, F::GENERATOR)
+            .map_err(|e| Mismatch(e.to_string()))?;
+        let (got_lde, got_layers) = backend
+            .lde_and_merkle_tree(input, added_bits, F::GENERATOR)
+            .map_err(|e| Mismatch(format!("backend failed: {e}")))?;
+        let what = format!("{} LDE+Merkle 2^{log_height} x {width}", F::ID);
+        first_difference(&what, &got_lde.values, &want_lde.values)?;
+        first_difference(
+            &what,
+            &merkle_root(&got_layers).into_iter().collect::<Vec<_>>(),
+            &merkle_root(&want_layers).into_iter().collect::<Vec<_>>(),
+        )?;
+    }
+    Ok(())
+}
+
+/// The root Plonky3's stock `MerkleTreeMmcs` (arity 2, cap height 0, the seam's
+/// Poseidon2 hash and compression) commits the matrices to.
+pub fn stock_root<F: BackendField>(mats: Vec<RowMajorMatrix<F>>) -> Digest<F> {
+    let mmcs = MerkleTreeMmcs::<F::Packing, F::Packing, _, _, 2, DIGEST_ELEMS>::new(
+        F::leaf_hasher(),
+        F::node_compressor(),
+        0,
+    );
+    let (cap, _tree) = mmcs.commit(mats);
+    let roots: &[Digest<F>] = cap.as_ref();
+    assert_eq!(roots.len(), 1, "cap height 0 has one root");
+    roots[0]
+}
+
+/// Opens a backend for a test, or says why it is skipped. With
+/// `PROOFBOX_REQUIRE_<KIND>=1` set, an unavailable backend fails instead.
+pub fn open_or_skip<B: Backend>(opened: Result<B, BackendError>) -> Option<B> {
+    match opened {
+        Ok(b) => Some(b),
+        Err(e) => {
+            let var = format!("PROOFBOX_REQUIRE_{}", B::KIND.name().to_uppercase());
+            if std::env::var(&var).is_ok_and(|v| v == "1") {
+                panic!("{var}=1 but the backend could not be opened: {e}");
+            }
+            println!("skipped: {} conformance: {e}", B::KIND);
+            eprintln!("skipped: {} conformance: {e}", B::KIND);
+            None
+        }
+    }
+}
+
+/// Runs the whole LDE table for one field.
+pub fn run_lde_suite<B: Backend, F: BackendField>(backend: &B) {
+    for &(log_height, width, added_bits) in LDE_CASES {
+        if let Err(Mismatch(m)) = check_lde::<B, F>(backend, log_height, width, added_bits) {
+            panic!("{} backend ({}): {m}", B::KIND, backend.device().id);
+        }
+    }
+}
+
+/// Runs the whole Merkle table, the hash kernels and the fused call for one field.
+pub fn run_merkle_suite<B: Backend, F: BackendField>(backend: &B) {
+    let fail =
+        |m: Mismatch| -> ! { panic!("{} backend ({}): {}", B::KIND, backend.device().id, m.0) };
+    check_hash_kernels::<B, F>(backend).unwrap_or_else(|m| fail(m));
+    for &(log_height, widths) in MERKLE_CASES {
+        check_merkle::<B, F>(backend, log_height, widths).unwrap_or_else(|m| fail(m));
+    }
+    check_lde_and_merkle::<B, F>(backend).unwrap_or_else(|m| fail(m));
+}
+
+/// Declares the conformance tests for a backend: `$name` is the module the tests go
+/// in, `$open` an expression giving `Result<impl Backend, BackendError>`.
+#[macro_export]
+macro_rules! backend_conformance_tests {
+    ($name:ident, $open:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn lde_koalabear() {
+                if let Some(b) = $crate::open_or_skip($open) {
+                    $crate::run_lde_suite::<_, $crate::KoalaBear>(&b);
+                }
+            }
+
+            #[test]
+            fn lde_babybear() {
+                if let Some(b) = $crate::open_or_skip($open) {
+                    $crate::run_lde_suite::<_, $crate::BabyBear>(&b);
+                }
+            }
+
+            #[test]
+            fn merkle_koalabear() {
+                if let Some(b) = $crate::open_or_skip($open) {
+                    $crate::run_merkle_suite::<_, $crate::KoalaBear>(&b);
+                }
+            }
+
+            #[test]
+            fn merkle_babybear() {
+                if let Some(b) = $crate::open_or_skip($open) {
+                    $crate::run_merkle_suite::<_, $crate::BabyBear>(&b);
+                }
+            }
+        }
+    };
+}
+
+pub use p3_baby_bear::BabyBear;
+pub use p3_koala_bear::KoalaBear;

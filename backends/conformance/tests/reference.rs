@@ -1,0 +1,162 @@
+//! The CPU backend against implementations that share none of its code paths, and the
+//! suite against a deliberately faulty backend (a suite that cannot fail proves
+//! nothing).
+
+use p3_dft::{NaiveDft, Radix2Bowers, TwoAdicSubgroupDft};
+use p3_field::{Field, PrimeCharacteristicRing};
+use p3_matrix::Matrix;
+use p3_matrix::bitrev::BitReversibleMatrix;
+use p3_matrix::dense::RowMajorMatrix;
+use p3_symmetric::{CryptographicHasher, PseudoCompressionFunction};
+use proofbox_backend_api::{
+    Backend, BackendError, BackendField, BackendKind, DeviceInfo, Digest, FieldId,
+};
+use proofbox_conformance::{
+    BabyBear, CpuBackend, KoalaBear, check_hash_kernels, check_lde, check_merkle, random_matrix,
+};
+
+/// A scalar, single-threaded backend on Plonky3's Bowers DFT: an independent
+/// implementation of the seam to run the suite's macro on.
+struct ScalarBackend {
+    info: DeviceInfo,
+    /// Corrupts one output element of every kernel when set.
+    faulty: bool,
+}
+
+impl ScalarBackend {
+    fn new(faulty: bool) -> Self {
+        Self {
+            info: DeviceInfo {
+                id: "scalar:0".into(),
+                backend: BackendKind::Cpu,
+                name: "scalar reference".into(),
+                vendor: "test".into(),
+                memory_bytes: 0,
+                compute_units: 1,
+                fields: FieldId::ALL.to_vec(),
+                driver: None,
+            },
+            faulty,
+        }
+    }
+}
+
+impl Backend for ScalarBackend {
+    const KIND: BackendKind = BackendKind::Cpu;
+
+    fn probe() -> Result<Vec<DeviceInfo>, BackendError> {
+        Ok(vec![Self::new(false).info])
+    }
+
+    fn open(_ordinal: usize) -> Result<Self, BackendError> {
+        Ok(Self::new(false))
+    }
+
+    fn device(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn coset_lde_batch<F: BackendField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<RowMajorMatrix<F>, BackendError> {
+        let mut out = Radix2Bowers
+            .coset_lde_batch(mat, added_bits, shift)
+            .bit_reverse_rows()
+            .to_row_major_matrix();
+        if self.faulty {
+            let last = out.values.len() - 1;
+            out.values[last] += F::ONE;
+        }
+        Ok(out)
+    }
+
+    fn hash_rows<F: BackendField>(
+        &self,
+        input: &[F],
+        out: &mut [Digest<F>],
+    ) -> Result<(), BackendError> {
+        let hasher = F::leaf_hasher();
+        let len = input.len() / out.len().max(1);
+        for (d, m) in out.iter_mut().zip(input.chunks_exact(len.max(1))) {
+            *d = hasher.hash_slice(m);
+        }
+        if self.faulty && !out.is_empty() {
+            out[0][0] += F::ONE;
+        }
+        Ok(())
+    }
+
+    fn compress_pairs<F: BackendField>(
+        &self,
+        input: &[[Digest<F>; 2]],
+        out: &mut [Digest<F>],
+    ) -> Result<(), BackendError> {
+        let c = F::node_compressor();
+        for (d, p) in out.iter_mut().zip(input) {
+            *d = c.compress(*p);
+        }
+        Ok(())
+    }
+}
+
+proofbox_conformance::backend_conformance_tests!(scalar_reference, ScalarBackend::open(0));
+
+fn cpu_matches_naive_dft<F: BackendField>() {
+    let cpu = CpuBackend::new();
+    for log_h in 0..=8 {
+        for (width, added_bits) in [(1, 1), (3, 2), (8, 1)] {
+            let input = random_matrix::<F>(log_h as u64, 1 << log_h, width);
+            let shift = F::GENERATOR;
+            let want = NaiveDft
+                .coset_lde_batch(input.clone(), added_bits, shift)
+                .bit_reverse_rows()
+                .to_row_major_matrix();
+            let got = cpu.coset_lde_batch(input, added_bits, shift).unwrap();
+            assert_eq!(got.values, want.values, "{} 2^{log_h} x {width}", F::ID);
+        }
+    }
+}
+
+#[test]
+fn cpu_lde_matches_naive_dft_koalabear() {
+    cpu_matches_naive_dft::<KoalaBear>();
+}
+
+#[test]
+fn cpu_lde_matches_naive_dft_babybear() {
+    cpu_matches_naive_dft::<BabyBear>();
+}
+
+#[test]
+fn faulty_backend_is_caught() {
+    let bad = ScalarBackend::new(true);
+    let lde = check_lde::<_, KoalaBear>(&bad, 5, 3, 1).unwrap_err();
+    assert!(lde.0.contains("first difference"), "{}", lde.0);
+    let merkle = check_merkle::<_, BabyBear>(&bad, 4, &[3]).unwrap_err();
+    assert!(merkle.0.contains("layer 0"), "{}", merkle.0);
+    assert!(check_hash_kernels::<_, KoalaBear>(&bad).is_err());
+}
+
+#[test]
+fn invalid_shapes_are_refused_not_attempted() {
+    let cpu = CpuBackend::new();
+    let odd = RowMajorMatrix::new(vec![KoalaBear::ONE; 3], 1);
+    assert!(matches!(
+        cpu.coset_lde_batch(odd.clone(), 1, KoalaBear::GENERATOR),
+        Err(BackendError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        cpu.merkle_tree(&[&odd]),
+        Err(BackendError::InvalidInput(_))
+    ));
+    let huge = RowMajorMatrix::new(vec![KoalaBear::ONE; 2], 1);
+    assert!(matches!(
+        cpu.coset_lde_batch(huge, 40, KoalaBear::GENERATOR),
+        Err(BackendError::InvalidInput(_))
+    ));
+    let mut out = vec![[KoalaBear::ZERO; 8]; 3];
+    assert!(cpu.hash_rows(&[KoalaBear::ONE; 10], &mut out).is_err());
+}
