@@ -1,0 +1,164 @@
+//! Choosing a backend by name at run time: discovery across every backend compiled
+//! into this build, and opening a prover on a named device.
+
+use core::fmt;
+use core::str::FromStr;
+
+use proofbox_backend_api::{Backend, BackendError, BackendKind, BackendReport};
+use proofbox_backend_cpu::CpuBackend;
+
+use crate::prover::{DynProver, Prover};
+
+/// `auto` or one backend kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// The first available backend in [`BackendKind::ALL`] order (accelerators
+    /// first, the CPU last).
+    #[default]
+    Auto,
+    Kind(BackendKind),
+}
+
+impl fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Kind(k) => k.fmt(f),
+        }
+    }
+}
+
+impl FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("auto") {
+            Ok(Self::Auto)
+        } else {
+            s.parse().map(Self::Kind)
+        }
+    }
+}
+
+fn not_built(kind: BackendKind) -> BackendError {
+    BackendError::Unavailable {
+        backend: kind,
+        reason: "not built into this binary".into(),
+    }
+}
+
+/// Discovery for one backend kind.
+pub fn report(kind: BackendKind) -> BackendReport {
+    let probe = match kind {
+        BackendKind::Cpu => CpuBackend::probe(),
+        other => Err(not_built(other)),
+    };
+    BackendReport::from_probe(kind, probe)
+}
+
+/// Discovery for every backend kind, available or not.
+pub fn reports() -> Vec<BackendReport> {
+    BackendKind::ALL.into_iter().map(report).collect()
+}
+
+fn open_kind<B: Backend>(device: Option<&str>) -> Result<Box<dyn DynProver>, BackendError> {
+    let devices = B::probe()?;
+    let ordinal =
+        match device {
+            None => 0,
+            Some(id) => devices.iter().position(|d| d.id == id).ok_or_else(|| {
+                BackendError::UnknownDevice {
+                    backend: B::KIND,
+                    device: id.to_string(),
+                    available: devices.len(),
+                }
+            })?,
+        };
+    if devices.is_empty() {
+        return Err(BackendError::Unavailable {
+            backend: B::KIND,
+            reason: "no device found".into(),
+        });
+    }
+    Ok(Box::new(Prover::new(B::open(ordinal)?)))
+}
+
+/// Opens a prover on `choice`, on the device with id `device` (e.g. `cpu:0`) or the
+/// backend's first device.
+pub fn open(
+    choice: BackendChoice,
+    device: Option<&str>,
+) -> Result<Box<dyn DynProver>, BackendError> {
+    match choice {
+        BackendChoice::Kind(kind) => open_kind_dyn(kind, device),
+        BackendChoice::Auto => {
+            if let Some(id) = device {
+                let kind = id
+                    .split(':')
+                    .next()
+                    .and_then(|k| k.parse::<BackendKind>().ok())
+                    .ok_or_else(|| {
+                        BackendError::invalid(format!("device id {id:?} names no backend"))
+                    })?;
+                return open_kind_dyn(kind, Some(id));
+            }
+            let mut last = None;
+            for kind in BackendKind::ALL {
+                match open_kind_dyn(kind, None) {
+                    Ok(p) => return Ok(p),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| not_built(BackendKind::Cpu)))
+        }
+    }
+}
+
+fn open_kind_dyn(
+    kind: BackendKind,
+    device: Option<&str>,
+) -> Result<Box<dyn DynProver>, BackendError> {
+    match kind {
+        BackendKind::Cpu => open_kind::<CpuBackend>(device),
+        other => Err(not_built(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_parse() {
+        assert_eq!("auto".parse::<BackendChoice>(), Ok(BackendChoice::Auto));
+        assert_eq!(
+            "cpu".parse::<BackendChoice>(),
+            Ok(BackendChoice::Kind(BackendKind::Cpu))
+        );
+        assert!("tpu".parse::<BackendChoice>().is_err());
+    }
+
+    #[test]
+    fn every_kind_reports() {
+        let r = reports();
+        assert_eq!(r.len(), BackendKind::ALL.len());
+        let cpu = r.iter().find(|r| r.backend == BackendKind::Cpu).unwrap();
+        assert!(cpu.available && cpu.devices.len() == 1);
+        for other in r.iter().filter(|r| !r.available) {
+            assert!(other.reason.as_deref().is_some_and(|s| !s.is_empty()));
+        }
+    }
+
+    #[test]
+    fn unknown_devices_are_refused() {
+        let err = open(BackendChoice::Kind(BackendKind::Cpu), Some("cpu:7"))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, BackendError::UnknownDevice { available: 1, .. }),
+            "{err}"
+        );
+        assert!(open(BackendChoice::Auto, Some("tpu:0")).is_err());
+        let p = open(BackendChoice::Auto, Some("cpu:0")).unwrap();
+        assert_eq!(p.device().id, "cpu:0");
+    }
+}
