@@ -1,1 +1,278 @@
-fn main() {}
+//! `proofbox`: list devices, prove and verify from the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use proofbox_prover::registry::{self, BackendChoice};
+use proofbox_prover::{CircuitId, FieldId, FriPreset, ProofArtifact, ProofRequest, Stage, verify_bytes};
+use serde_json::json;
+
+/// ProofBox: a hardware-accelerated STARK proving appliance.
+#[derive(Parser)]
+#[command(name = "proofbox", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every backend, available or not (with the reason), and its devices.
+    Devices {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove one circuit and write the proof artifact.
+    Prove(ProveArgs),
+    /// Verify a proof artifact.
+    Verify {
+        /// The proof file.
+        proof: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove and verify the default workload (Poseidon2, KoalaBear, 2^14 rows) on
+    /// the best available backend: the quickest way to see ProofBox work.
+    Demo {
+        /// Where to write the proof.
+        #[arg(long, default_value = "proof.bin")]
+        out: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct ProveArgs {
+    /// Circuit: poseidon2, keccak or blake3.
+    #[arg(long)]
+    circuit: CircuitId,
+    /// log2 of the trace rows.
+    #[arg(long)]
+    log_rows: u8,
+    /// Field: koalabear or babybear.
+    #[arg(long, default_value = "koalabear")]
+    field: FieldId,
+    /// Backend: auto, cpu, cuda, wgpu or opencl.
+    #[arg(long, default_value = "auto")]
+    backend: BackendChoice,
+    /// Device id as `proofbox devices` lists it (e.g. cpu:0).
+    #[arg(long)]
+    device: Option<String>,
+    /// FRI parameters: standard (~100 bits) or benchmark (Plonky3's benchmark set).
+    #[arg(long, default_value = "standard")]
+    fri: FriPreset,
+    /// Seed of the generated inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A file whose bytes become the first inputs of the circuit.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Where to write the proof.
+    #[arg(long)]
+    out: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    proofbox_prover::install_panic_hook();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain().map(|c| c.to_string().replace('\n', " ")).collect::<Vec<_>>().join(": ")
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Devices { json } => devices(json),
+        Command::Prove(args) => {
+            let req = ProofRequest {
+                circuit: args.circuit,
+                field: args.field,
+                log_rows: args.log_rows,
+                fri: args.fri,
+                seed: args.seed,
+                input: match &args.input {
+                    Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                    None => Vec::new(),
+                },
+            };
+            let report = prove(&req, args.backend, args.device.as_deref(), &args.out)?;
+            print_prove(&report, args.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { proof, json } => verify(&proof, json),
+        Command::Demo { out, json } => {
+            let req = ProofRequest::new(CircuitId::Poseidon2, 14);
+            let report = prove(&req, BackendChoice::Auto, None, &out)?;
+            print_prove(&report, json);
+            verify(&out, json)
+        }
+    }
+}
+
+fn devices(json: bool) -> Result<ExitCode> {
+    let reports = registry::reports();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    for r in &reports {
+        if r.available {
+            writeln!(out, "{}: available", r.backend)?;
+        } else {
+            writeln!(out, "{}: unavailable: {}", r.backend, r.reason.as_deref().unwrap_or("unknown"))?;
+        }
+        for d in &r.devices {
+            let fields: Vec<_> = d.fields.iter().map(|f| f.name()).collect();
+            writeln!(
+                out,
+                "  {:<12} {} ({}), {} compute units, {:.1} GiB, fields: {}{}",
+                d.id,
+                d.name,
+                d.vendor,
+                d.compute_units,
+                d.memory_bytes as f64 / (1u64 << 30) as f64,
+                fields.join(", "),
+                d.driver.as_deref().map(|v| format!(", driver: {v}")).unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct ProveReport {
+    artifact: ProofArtifact,
+    bytes: usize,
+    backend: String,
+    device: String,
+    elapsed: Duration,
+    out: PathBuf,
+}
+
+fn prove(req: &ProofRequest, backend: BackendChoice, device: Option<&str>, out: &std::path::Path) -> Result<ProveReport> {
+    req.validate()?;
+    let prover = registry::open(backend, device)?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let label = format!(
+        "proving {} 2^{} rows over {} on {}",
+        req.circuit,
+        req.log_rows,
+        req.field,
+        prover.device().id
+    );
+    bar.set_message(label.clone());
+    let progress_bar = bar.clone();
+    let progress = move |s: Stage| progress_bar.set_message(format!("{label}: {}", s.name()));
+    let start = Instant::now();
+    let artifact = prover.prove(req, Arc::new(progress));
+    bar.finish_and_clear();
+    let artifact = artifact?;
+    let elapsed = start.elapsed();
+    let bytes = artifact.to_bytes();
+    std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    Ok(ProveReport {
+        artifact,
+        bytes: bytes.len(),
+        backend: prover.backend_kind().to_string(),
+        device: prover.device().id.clone(),
+        elapsed,
+        out: out.to_path_buf(),
+    })
+}
+
+fn print_prove(r: &ProveReport, json: bool) {
+    let a = &r.artifact;
+    if json {
+        println!(
+            "{}",
+            json!({
+                "circuit": a.circuit,
+                "field": a.field,
+                "log_rows": a.log_rows,
+                "fri": a.fri,
+                "conjectured_security_bits": a.fri.conjectured_security_bits(),
+                "backend": r.backend,
+                "device": r.device,
+                "prove_ms": r.elapsed.as_secs_f64() * 1e3,
+                "proof_bytes": r.bytes,
+                "out": r.out,
+            })
+        );
+    } else {
+        println!(
+            "proved {} 2^{} rows over {} on {} in {:.2} s: {} ({} bytes)",
+            a.circuit,
+            a.log_rows,
+            a.field,
+            r.device,
+            r.elapsed.as_secs_f64(),
+            r.out.display(),
+            r.bytes
+        );
+    }
+}
+
+fn verify(path: &std::path::Path, json: bool) -> Result<ExitCode> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let start = Instant::now();
+    match verify_bytes(&bytes) {
+        Ok(a) => {
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            if json {
+                println!(
+                    "{}",
+                    json!({"valid": true, "circuit": a.circuit, "field": a.field, "log_rows": a.log_rows,
+                           "conjectured_security_bits": a.fri.conjectured_security_bits(), "verify_ms": ms})
+                );
+            } else {
+                println!(
+                    "valid: {} 2^{} rows over {} (~{} bits conjectured), verified in {:.1} ms",
+                    a.circuit,
+                    a.log_rows,
+                    a.field,
+                    a.fri.conjectured_security_bits(),
+                    ms
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if json {
+                println!("{}", json!({"valid": false, "error": e.to_string()}));
+                Ok(ExitCode::FAILURE)
+            } else {
+                Err(anyhow!("{}: invalid proof: {e}", path.display()))
+            }
+        }
+    }
+}
