@@ -27,6 +27,9 @@ pub use field::{BackendField, DIGEST_ELEMS, Digest, FieldId, LeafHasher, NodeCom
 pub use info::{BackendKind, BackendReport, DeviceInfo};
 use p3_matrix::dense::RowMajorMatrix;
 
+/// An extension (bit-reversed rows) and the digest layers of its Merkle tree.
+pub type LdeAndTree<F> = (RowMajorMatrix<F>, Vec<Vec<Digest<F>>>);
+
 /// The kernels of a STARK prover on one device.
 ///
 /// Output conventions every implementation follows exactly:
@@ -96,16 +99,20 @@ pub trait Backend: Send + Sync + 'static {
         leaves: &[&RowMajorMatrix<F>],
     ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
         let height = validate::merkle_leaves(leaves).map_err(BackendError::invalid)?;
-        let width: usize = leaves.iter().map(|m| m.width).sum();
-        let mut messages = Vec::with_capacity(height * width);
-        for row in 0..height {
-            for m in leaves {
-                messages.extend_from_slice(&m.values[row * m.width..(row + 1) * m.width]);
-            }
-        }
         let mut layer = vec![[F::ZERO; DIGEST_ELEMS]; height];
-        self.hash_rows(&messages, &mut layer)?;
-        drop(messages);
+        if let [m] = leaves {
+            // One matrix: its rows already lie back to back.
+            self.hash_rows(&m.values[..height * m.width], &mut layer)?;
+        } else {
+            let width: usize = leaves.iter().map(|m| m.width).sum();
+            let mut messages = Vec::with_capacity(height * width);
+            for row in 0..height {
+                for m in leaves {
+                    messages.extend_from_slice(&m.values[row * m.width..(row + 1) * m.width]);
+                }
+            }
+            self.hash_rows(&messages, &mut layer)?;
+        }
         let mut layers = vec![layer];
         while layers.last().map_or(0, Vec::len) > 1 {
             let prev = layers.last().expect("non-empty");
@@ -125,7 +132,7 @@ pub trait Backend: Send + Sync + 'static {
         mat: RowMajorMatrix<F>,
         added_bits: usize,
         shift: F,
-    ) -> Result<(RowMajorMatrix<F>, Vec<Vec<Digest<F>>>), BackendError> {
+    ) -> Result<LdeAndTree<F>, BackendError> {
         let lde = self.coset_lde_batch(mat, added_bits, shift)?;
         let layers = self.merkle_tree(&[&lde])?;
         Ok((lde, layers))

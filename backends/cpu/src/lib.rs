@@ -11,7 +11,7 @@ use core::any::Any;
 
 use p3_baby_bear::BabyBear;
 use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
-use p3_field::PackedValue;
+use p3_field::{PackedValue, PrimeCharacteristicRing};
 use p3_koala_bear::KoalaBear;
 use p3_matrix::bitrev::BitReversibleMatrix;
 use p3_matrix::dense::RowMajorMatrix;
@@ -112,20 +112,23 @@ impl Backend for CpuBackend {
         out.par_chunks_mut(task)
             .zip(input.par_chunks(task * len))
             .for_each(|(digests, messages)| {
-                let mut packed_msg: Vec<F::Packing> = Vec::with_capacity(len);
+                // Lane-interleaved copy of `lanes` messages: element j of lane l at
+                // `j * lanes + l`, which reads as `len` packed values.
+                let mut interleaved = vec![F::ZERO; len * lanes];
                 let full = digests.len() / lanes * lanes;
                 let (packed_out, rest_out) = digests.split_at_mut(full);
-                for (g, group) in packed_out.chunks_exact_mut(lanes).enumerate() {
-                    let base = g * lanes * len;
-                    packed_msg.clear();
-                    packed_msg.extend(
-                        (0..len)
-                            .map(|j| F::Packing::from_fn(|lane| messages[base + lane * len + j])),
-                    );
-                    let d: [F::Packing; DIGEST_ELEMS] = hasher.hash_slice(&packed_msg);
-                    for (lane, digest) in group.iter_mut().enumerate() {
-                        *digest = core::array::from_fn(|k| d[k].as_slice()[lane]);
+                for (group, group_out) in messages
+                    .chunks_exact(len * lanes)
+                    .zip(packed_out.chunks_exact_mut(lanes))
+                {
+                    for (lane, msg) in group.chunks_exact(len).enumerate() {
+                        for (j, &x) in msg.iter().enumerate() {
+                            interleaved[j * lanes + lane] = x;
+                        }
                     }
+                    let d: [F::Packing; DIGEST_ELEMS] =
+                        hasher.hash_slice(F::Packing::pack_slice(&interleaved));
+                    F::Packing::unpack_into(&d, group_out);
                 }
                 for (i, digest) in rest_out.iter_mut().enumerate() {
                     let start = (full + i) * len;
@@ -155,17 +158,14 @@ impl Backend for CpuBackend {
             .for_each(|(digests, pairs)| {
                 let full = digests.len() / lanes * lanes;
                 let (packed_out, rest_out) = digests.split_at_mut(full);
-                for (g, group) in packed_out.chunks_exact_mut(lanes).enumerate() {
-                    let base = g * lanes;
-                    let packed: [[F::Packing; DIGEST_ELEMS]; 2] = core::array::from_fn(|side| {
-                        core::array::from_fn(|k| {
-                            F::Packing::from_fn(|lane| pairs[base + lane][side][k])
-                        })
-                    });
-                    let d = compressor.compress(packed);
-                    for (lane, digest) in group.iter_mut().enumerate() {
-                        *digest = core::array::from_fn(|k| d[k].as_slice()[lane]);
-                    }
+                for (group, group_out) in pairs
+                    .chunks_exact(lanes)
+                    .zip(packed_out.chunks_exact_mut(lanes))
+                {
+                    let left = F::Packing::pack_columns_fn::<DIGEST_ELEMS>(|lane| group[lane][0]);
+                    let right = F::Packing::pack_columns_fn::<DIGEST_ELEMS>(|lane| group[lane][1]);
+                    let d = compressor.compress([left, right]);
+                    F::Packing::unpack_into(&d, group_out);
                 }
                 for (i, digest) in rest_out.iter_mut().enumerate() {
                     *digest = compressor.compress(pairs[full + i]);
