@@ -48,6 +48,21 @@ impl FromStr for BackendKind {
     }
 }
 
+/// The kind of hardware behind a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceType {
+    /// A discrete or integrated GPU.
+    Gpu,
+    /// An FPGA or another accelerator card.
+    Accelerator,
+    /// A CPU: the host itself, or a CPU driver of a device API (PoCL, lavapipe).
+    Cpu,
+    /// Anything the driver does not classify.
+    #[default]
+    Other,
+}
+
 /// What a device is and can do, as discovery reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
@@ -56,6 +71,10 @@ pub struct DeviceInfo {
     pub backend: BackendKind,
     pub name: String,
     pub vendor: String,
+    /// GPU, accelerator or CPU. `auto` skips CPU drivers of device APIs (which are
+    /// slower than the CPU backend).
+    #[serde(default)]
+    pub device_type: DeviceType,
     /// Memory the device can use, in bytes (host RAM for the CPU).
     pub memory_bytes: u64,
     /// Cores, multiprocessors or compute units.

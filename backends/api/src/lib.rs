@@ -24,7 +24,7 @@ pub mod validate;
 
 pub use error::BackendError;
 pub use field::{BackendField, DIGEST_ELEMS, Digest, FieldId, LeafHasher, NodeCompressor};
-pub use info::{BackendKind, BackendReport, DeviceInfo};
+pub use info::{BackendKind, BackendReport, DeviceInfo, DeviceType};
 use p3_matrix::dense::RowMajorMatrix;
 
 /// An extension (bit-reversed rows) and the digest layers of its Merkle tree.

@@ -179,7 +179,17 @@ pub fn check_merkle<B: Backend, F: BackendField>(
 /// any SIMD or workgroup width.
 pub fn check_hash_kernels<B: Backend, F: BackendField>(backend: &B) -> Result<(), Mismatch> {
     let reference = CpuBackend::new();
-    for (count, len) in [(1usize, 1usize), (3, 16), (37, 24), (1000, 8), (513, 33)] {
+    // Lengths cover one partial block, exact blocks, and the long multi-block rows of
+    // real traces (hundreds to thousands of columns).
+    for (count, len) in [
+        (1usize, 1usize),
+        (3, 16),
+        (37, 24),
+        (1000, 8),
+        (513, 33),
+        (17, 1313),
+        (5, 2634),
+    ] {
         let input = random_matrix::<F>(count as u64 + len as u64, count, len).values;
         let mut want = vec![[F::ZERO; DIGEST_ELEMS]; count];
         let mut got = want.clone();

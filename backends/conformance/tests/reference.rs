@@ -9,7 +9,7 @@ use p3_matrix::bitrev::BitReversibleMatrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_symmetric::{CryptographicHasher, PseudoCompressionFunction};
 use proofbox_backend_api::{
-    Backend, BackendError, BackendField, BackendKind, DeviceInfo, Digest, FieldId,
+    Backend, BackendError, BackendField, BackendKind, DeviceInfo, DeviceType, Digest, FieldId,
 };
 use proofbox_conformance::{
     BabyBear, CpuBackend, KoalaBear, check_hash_kernels, check_lde, check_merkle, random_matrix,
@@ -31,6 +31,7 @@ impl ScalarBackend {
                 backend: BackendKind::Cpu,
                 name: "scalar reference".into(),
                 vendor: "test".into(),
+                device_type: DeviceType::Cpu,
                 memory_bytes: 0,
                 compute_units: 1,
                 fields: FieldId::ALL.to_vec(),

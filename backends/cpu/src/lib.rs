@@ -11,15 +11,15 @@ use core::any::Any;
 
 use p3_baby_bear::BabyBear;
 use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
-use p3_field::{PackedValue, PrimeCharacteristicRing};
+use p3_field::PackedValue;
 use p3_koala_bear::KoalaBear;
 use p3_matrix::bitrev::BitReversibleMatrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_maybe_rayon::prelude::*;
 use p3_symmetric::{CryptographicHasher, PseudoCompressionFunction};
 use proofbox_backend_api::{
-    Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, Digest, FieldId,
-    validate,
+    Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
+    FieldId, validate,
 };
 
 /// Messages handed to one parallel task by [`CpuBackend::hash_rows`] and
@@ -204,6 +204,7 @@ fn host_info() -> DeviceInfo {
         backend: BackendKind::Cpu,
         name,
         vendor,
+        device_type: DeviceType::Cpu,
         memory_bytes,
         compute_units,
         fields: FieldId::ALL.to_vec(),
