@@ -10,7 +10,9 @@ use anyhow::{Context, Result, anyhow};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use proofbox_prover::registry::{self, BackendChoice};
-use proofbox_prover::{CircuitId, FieldId, FriPreset, ProofArtifact, ProofRequest, Stage, verify_bytes};
+use proofbox_prover::{
+    CircuitId, FieldId, FriPreset, ProofArtifact, ProofRequest, Stage, verify_bytes,
+};
 use serde_json::json;
 
 /// ProofBox: a hardware-accelerated STARK proving appliance.
@@ -105,7 +107,10 @@ fn main() -> ExitCode {
 
 /// An error and its causes on one line.
 fn one_line(e: &anyhow::Error) -> String {
-    e.chain().map(|c| c.to_string().replace('\n', " ")).collect::<Vec<_>>().join(": ")
+    e.chain()
+        .map(|c| c.to_string().replace('\n', " "))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -119,7 +124,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 fri: args.fri,
                 seed: args.seed,
                 input: match &args.input {
-                    Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                    Some(p) => {
+                        std::fs::read(p).with_context(|| format!("reading {}", p.display()))?
+                    }
                     None => Vec::new(),
                 },
             };
@@ -148,21 +155,33 @@ fn devices(json: bool) -> Result<ExitCode> {
         if r.available {
             writeln!(out, "{}: available", r.backend)?;
         } else {
-            writeln!(out, "{}: unavailable: {}", r.backend, r.reason.as_deref().unwrap_or("unknown"))?;
+            writeln!(
+                out,
+                "{}: unavailable: {}",
+                r.backend,
+                r.reason.as_deref().unwrap_or("unknown")
+            )?;
         }
         for d in &r.devices {
             let fields: Vec<_> = d.fields.iter().map(|f| f.name()).collect();
-            writeln!(
-                out,
-                "  {:<12} {} ({}), {} compute units, {:.1} GiB, fields: {}{}",
-                d.id,
-                d.name,
-                d.vendor,
-                d.compute_units,
-                d.memory_bytes as f64 / (1u64 << 30) as f64,
-                fields.join(", "),
-                d.driver.as_deref().map(|v| format!(", driver: {v}")).unwrap_or_default()
-            )?;
+            let mut facts = vec![
+                format!("{:?}", d.device_type).to_lowercase(),
+                d.vendor.clone(),
+            ];
+            if d.compute_units > 0 {
+                facts.push(format!("{} compute units", d.compute_units));
+            }
+            if d.memory_bytes > 0 {
+                facts.push(format!(
+                    "{:.1} GiB",
+                    d.memory_bytes as f64 / (1u64 << 30) as f64
+                ));
+            }
+            facts.push(format!("fields: {}", fields.join(", ")));
+            if let Some(driver) = &d.driver {
+                facts.push(format!("driver: {driver}"));
+            }
+            writeln!(out, "  {:<12} {} ({})", d.id, d.name, facts.join("; "))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -177,11 +196,18 @@ struct ProveReport {
     out: PathBuf,
 }
 
-fn prove(req: &ProofRequest, backend: BackendChoice, device: Option<&str>, out: &std::path::Path) -> Result<ProveReport> {
+fn prove(
+    req: &ProofRequest,
+    backend: BackendChoice,
+    device: Option<&str>,
+    out: &std::path::Path,
+) -> Result<ProveReport> {
     req.validate()?;
     let prover = registry::open(backend, device)?;
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
+    );
     bar.enable_steady_tick(Duration::from_millis(120));
     let label = format!(
         "proving {} 2^{} rows over {} on {}",

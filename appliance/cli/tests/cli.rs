@@ -25,13 +25,28 @@ fn devices_lists_every_backend() {
     let o = proofbox(&["devices", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let names: Vec<_> = v.as_array().unwrap().iter().map(|r| r["backend"].as_str().unwrap().to_string()).collect();
+    let names: Vec<_> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["backend"].as_str().unwrap().to_string())
+        .collect();
     for b in ["cpu", "cuda", "wgpu", "opencl"] {
         assert!(names.contains(&b.to_string()), "{b} missing from {names:?}");
     }
-    let cpu = v.as_array().unwrap().iter().find(|r| r["backend"] == "cpu").unwrap();
+    let cpu = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["backend"] == "cpu")
+        .unwrap();
     assert_eq!(cpu["available"], true);
-    for r in v.as_array().unwrap().iter().filter(|r| r["available"] == false) {
+    for r in v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["available"] == false)
+    {
         assert!(!r["reason"].as_str().unwrap().is_empty());
     }
     let text = proofbox(&["devices"]);
@@ -42,8 +57,18 @@ fn devices_lists_every_backend() {
 fn prove_then_verify_and_reject_tampering() {
     let out = tmp("blake3.bin");
     let o = proofbox(&[
-        "prove", "--circuit", "blake3", "--log-rows", "4", "--field", "babybear", "--backend", "cpu", "--out",
-        out.to_str().unwrap(), "--json",
+        "prove",
+        "--circuit",
+        "blake3",
+        "--log-rows",
+        "4",
+        "--field",
+        "babybear",
+        "--backend",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -63,7 +88,10 @@ fn prove_then_verify_and_reject_tampering() {
     let o = proofbox(&["verify", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.starts_with("error: ") && err.trim_end().lines().count() == 1, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 
     let o = proofbox(&["verify", bad.to_str().unwrap(), "--json"]);
@@ -80,11 +108,77 @@ fn prove_then_verify_and_reject_tampering() {
 #[test]
 fn bad_arguments_fail_cleanly() {
     let cases: &[(&[&str], i32, &str)] = &[
-        (&["prove", "--circuit", "sha256", "--log-rows", "4", "--out", "x"], 2, "unknown circuit"),
-        (&["prove", "--circuit", "keccak", "--log-rows", "40", "--out", "x"], 1, "supported range 5..=20"),
-        (&["prove", "--circuit", "keccak", "--log-rows", "6", "--field", "goldilocks", "--out", "x"], 2, "unknown field"),
-        (&["prove", "--circuit", "keccak", "--log-rows", "6", "--backend", "tpu", "--out", "x"], 2, "unknown backend"),
-        (&["prove", "--circuit", "keccak", "--log-rows", "6", "--device", "cpu:9", "--out", "x"], 1, "unknown device"),
+        (
+            &[
+                "prove",
+                "--circuit",
+                "sha256",
+                "--log-rows",
+                "4",
+                "--out",
+                "x",
+            ],
+            2,
+            "unknown circuit",
+        ),
+        (
+            &[
+                "prove",
+                "--circuit",
+                "keccak",
+                "--log-rows",
+                "40",
+                "--out",
+                "x",
+            ],
+            1,
+            "supported range 5..=20",
+        ),
+        (
+            &[
+                "prove",
+                "--circuit",
+                "keccak",
+                "--log-rows",
+                "6",
+                "--field",
+                "goldilocks",
+                "--out",
+                "x",
+            ],
+            2,
+            "unknown field",
+        ),
+        (
+            &[
+                "prove",
+                "--circuit",
+                "keccak",
+                "--log-rows",
+                "6",
+                "--backend",
+                "tpu",
+                "--out",
+                "x",
+            ],
+            2,
+            "unknown backend",
+        ),
+        (
+            &[
+                "prove",
+                "--circuit",
+                "keccak",
+                "--log-rows",
+                "6",
+                "--device",
+                "cpu:9",
+                "--out",
+                "x",
+            ],
+            1,
+            "unknown device",
+        ),
         (&["verify", "/nonexistent/proof.bin"], 1, "No such file"),
     ];
     for (args, code, needle) in cases {

@@ -4,7 +4,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use proofbox_backend_api::{Backend, BackendError, BackendKind, BackendReport};
+use proofbox_backend_api::{Backend, BackendError, BackendKind, BackendReport, DeviceType};
 use proofbox_backend_cpu::CpuBackend;
 
 use crate::prover::{DynProver, Prover};
@@ -12,8 +12,8 @@ use crate::prover::{DynProver, Prover};
 /// `auto` or one backend kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendChoice {
-    /// The first available backend in [`BackendKind::ALL`] order (accelerators
-    /// first, the CPU last).
+    /// The first backend in [`BackendKind::ALL`] order (accelerators first, the CPU
+    /// last) with a device that is not a CPU driver of a device API.
     #[default]
     Auto,
     Kind(BackendKind),
@@ -50,6 +50,8 @@ fn not_built(kind: BackendKind) -> BackendError {
 pub fn report(kind: BackendKind) -> BackendReport {
     let probe = match kind {
         BackendKind::Cpu => CpuBackend::probe(),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => proofbox_backend_wgpu::WgpuBackend::probe(),
         other => Err(not_built(other)),
     };
     BackendReport::from_probe(kind, probe)
@@ -60,10 +62,22 @@ pub fn reports() -> Vec<BackendReport> {
     BackendKind::ALL.into_iter().map(report).collect()
 }
 
-fn open_kind<B: Backend>(device: Option<&str>) -> Result<Box<dyn DynProver>, BackendError> {
+fn open_kind<B: Backend>(
+    device: Option<&str>,
+    skip_emulated: bool,
+) -> Result<Box<dyn DynProver>, BackendError> {
     let devices = B::probe()?;
     let ordinal =
         match device {
+            // `auto` wants real hardware: a device API's CPU driver (PoCL, lavapipe) is
+            // slower than the CPU backend.
+            None if skip_emulated => devices
+                .iter()
+                .position(|d| d.device_type != DeviceType::Cpu)
+                .ok_or_else(|| BackendError::Unavailable {
+                    backend: B::KIND,
+                    reason: "only CPU-emulated devices".into(),
+                })?,
             None => 0,
             Some(id) => devices.iter().position(|d| d.id == id).ok_or_else(|| {
                 BackendError::UnknownDevice {
@@ -89,7 +103,7 @@ pub fn open(
     device: Option<&str>,
 ) -> Result<Box<dyn DynProver>, BackendError> {
     match choice {
-        BackendChoice::Kind(kind) => open_kind_dyn(kind, device),
+        BackendChoice::Kind(kind) => open_kind_dyn(kind, device, false),
         BackendChoice::Auto => {
             if let Some(id) = device {
                 let kind = id
@@ -99,11 +113,11 @@ pub fn open(
                     .ok_or_else(|| {
                         BackendError::invalid(format!("device id {id:?} names no backend"))
                     })?;
-                return open_kind_dyn(kind, Some(id));
+                return open_kind_dyn(kind, Some(id), false);
             }
             let mut last = None;
             for kind in BackendKind::ALL {
-                match open_kind_dyn(kind, None) {
+                match open_kind_dyn(kind, None, kind != BackendKind::Cpu) {
                     Ok(p) => return Ok(p),
                     Err(e) => last = Some(e),
                 }
@@ -116,9 +130,12 @@ pub fn open(
 fn open_kind_dyn(
     kind: BackendKind,
     device: Option<&str>,
+    skip_emulated: bool,
 ) -> Result<Box<dyn DynProver>, BackendError> {
     match kind {
-        BackendKind::Cpu => open_kind::<CpuBackend>(device),
+        BackendKind::Cpu => open_kind::<CpuBackend>(device, skip_emulated),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => open_kind::<proofbox_backend_wgpu::WgpuBackend>(device, skip_emulated),
         other => Err(not_built(other)),
     }
 }

@@ -94,7 +94,7 @@ fn tampered_proofs_are_rejected() {
     let digest: Digest<p3_koala_bear::KoalaBear> = bad.statement().digest();
     bad.public_values = digest
         .iter()
-        .map(|v| p3_field::PrimeField32::as_canonical_u32(v))
+        .map(p3_field::PrimeField32::as_canonical_u32)
         .collect();
     let err = verify(&bad).unwrap_err();
     assert!(
@@ -113,7 +113,7 @@ fn tampered_proofs_are_rejected() {
     let digest: Digest<p3_koala_bear::KoalaBear> = bad.statement().digest();
     bad.public_values = digest
         .iter()
-        .map(|v| p3_field::PrimeField32::as_canonical_u32(v))
+        .map(p3_field::PrimeField32::as_canonical_u32)
         .collect();
     assert!(matches!(
         verify(&bad),
@@ -345,4 +345,57 @@ fn invalid_requests_fail_before_work() {
         .prove(&r, Arc::new(()))
         .unwrap_err();
     assert!(err.to_string().contains("supported range 5..=20"), "{err}");
+}
+
+/// Every device backend built in and available here proves with the same
+/// commitments as the CPU backend, and its proofs verify.
+#[test]
+fn device_backends_prove_with_cpu_commitments() {
+    use proofbox_prover::registry;
+    let mut req = request(CircuitId::Poseidon2, FieldId::KoalaBear);
+    req.log_rows = 4;
+    let cpu = prove_cpu(&req);
+    let cpu_proof: Proof<stock::Config<p3_koala_bear::KoalaBear>> =
+        postcard::from_bytes(&cpu.proof).unwrap();
+    for kind in [BackendKind::Wgpu, BackendKind::Opencl, BackendKind::Cuda] {
+        let report = registry::report(kind);
+        if !report.available {
+            let var = format!("PROOFBOX_REQUIRE_{}", kind.name().to_uppercase());
+            let reason = report.reason.unwrap_or_default();
+            if std::env::var(&var).is_ok_and(|v| v == "1") && reason != "not built into this binary"
+            {
+                panic!("{var}=1 but {kind} is unavailable: {reason}");
+            }
+            println!("skipped: {kind} full proofs: {reason}");
+            continue;
+        }
+        for device in &report.devices {
+            for field in FieldId::ALL {
+                let mut req = req.clone();
+                req.field = field;
+                let prover = registry::open(BackendChoice::Kind(kind), Some(&device.id)).unwrap();
+                let a = prover
+                    .prove(&req, Arc::new(()))
+                    .unwrap_or_else(|e| panic!("{}: {e}", device.id));
+                verify(&a).unwrap_or_else(|e| panic!("{}: {e}", device.id));
+                if field == FieldId::KoalaBear {
+                    let p: Proof<stock::Config<p3_koala_bear::KoalaBear>> =
+                        postcard::from_bytes(&a.proof).unwrap();
+                    let enc = |x: &dyn erased::Ser| x.bytes();
+                    assert_eq!(
+                        enc(&p.commitments.trace),
+                        enc(&cpu_proof.commitments.trace),
+                        "{}",
+                        device.id
+                    );
+                    assert_eq!(
+                        enc(&p.commitments.quotient_chunks),
+                        enc(&cpu_proof.commitments.quotient_chunks),
+                        "{}",
+                        device.id
+                    );
+                }
+            }
+        }
+    }
 }

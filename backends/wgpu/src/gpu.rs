@@ -1,0 +1,793 @@
+//! The device side: kernel compilation, buffers, batched dispatches (split to respect
+//! the per-dimension workgroup limit), uploads and readbacks with transfer accounting,
+//! and mapping of wgpu errors to [`BackendError`].
+
+use std::sync::{Arc, Mutex};
+
+use proofbox_backend_api::{BackendError, FieldId};
+use wgpu::util::DeviceExt;
+
+use crate::tables::{Poseidon2Tables, field_prelude, poseidon2_tables};
+
+const FIELD_WGSL: &str = include_str!("../../../firmware/wgsl/field.wgsl");
+const NTT_WGSL: &str = include_str!("../../../firmware/wgsl/ntt.wgsl");
+const POSEIDON2_WGSL: &str = include_str!("../../../firmware/wgsl/poseidon2.wgsl");
+
+/// Threads per workgroup (lowered if the adapter allows fewer).
+const PREFERRED_WG_SIZE: u32 = 64;
+/// Bytes of one dispatch's parameter block (`Params` in `field.wgsl`).
+const PARAMS_BYTES: u64 = 32;
+
+/// Host <-> device traffic of one backend instance since its last reset.
+///
+/// `uploads` counts writes of caller data (matrices, messages, digests) into device
+/// buffers; `aux_uploads` counts everything else the host writes (DFT twiddles, coset
+/// scale factors, Poseidon2 constants, per-dispatch parameter blocks). `readbacks`
+/// counts buffers mapped for reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransferStats {
+    pub uploads: u64,
+    pub upload_bytes: u64,
+    pub aux_uploads: u64,
+    pub aux_upload_bytes: u64,
+    pub readbacks: u64,
+    pub readback_bytes: u64,
+}
+
+/// The limits the kernels plan their buffers and dispatches against. They start as the
+/// device's own limits and can only be lowered (see
+/// [`crate::WgpuBackend::with_kernel_limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelLimits {
+    /// Largest storage buffer binding, in bytes.
+    pub max_storage_buffer_binding_size: u64,
+    /// Largest buffer, in bytes.
+    pub max_buffer_size: u64,
+    /// Largest workgroup count in one dispatch dimension.
+    pub max_compute_workgroups_per_dimension: u32,
+}
+
+impl KernelLimits {
+    /// The largest storage buffer the kernels may bind, in bytes.
+    pub fn max_storage_bytes(&self) -> u64 {
+        self.max_storage_buffer_binding_size
+            .min(self.max_buffer_size)
+    }
+
+    /// `self`, lowered to `other` wherever `other` is lower.
+    pub fn min(self, other: KernelLimits) -> KernelLimits {
+        KernelLimits {
+            max_storage_buffer_binding_size: self
+                .max_storage_buffer_binding_size
+                .min(other.max_storage_buffer_binding_size),
+            max_buffer_size: self.max_buffer_size.min(other.max_buffer_size),
+            max_compute_workgroups_per_dimension: self
+                .max_compute_workgroups_per_dimension
+                .min(other.max_compute_workgroups_per_dimension)
+                .max(1),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Ro,
+    Rw,
+    Uniform,
+}
+
+pub(crate) struct Kernel {
+    name: &'static str,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    params_binding: u32,
+}
+
+/// The compiled kernels and resident constants of one field.
+pub(crate) struct FieldKernels {
+    pub dif: Kernel,
+    pub scatter: Kernel,
+    pub hash: Kernel,
+    pub compress: Kernel,
+    pub rc24: wgpu::Buffer,
+    pub rc16: wgpu::Buffer,
+}
+
+/// One kernel launch: `threads` threads, the kernel's storage bindings, and the
+/// parameter words after `total`/`base` (`width, a, b, c, d, e`).
+pub(crate) struct Dispatch<'a> {
+    pub kernel: &'a Kernel,
+    pub bindings: Vec<(u32, &'a wgpu::Buffer)>,
+    pub threads: u64,
+    pub params: [u32; 6],
+}
+
+pub(crate) enum Op<'a> {
+    Dispatch(Dispatch<'a>),
+    Copy {
+        src: &'a wgpu::Buffer,
+        src_offset: u64,
+        dst: &'a wgpu::Buffer,
+        dst_offset: u64,
+        size: u64,
+    },
+}
+
+/// A sequence of launches and copies submitted as one command buffer.
+#[derive(Default)]
+pub(crate) struct Recorder<'a> {
+    ops: Vec<Op<'a>>,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn dispatch(
+        &mut self,
+        kernel: &'a Kernel,
+        bindings: Vec<(u32, &'a wgpu::Buffer)>,
+        threads: u64,
+        params: [u32; 6],
+    ) {
+        if threads > 0 {
+            self.ops.push(Op::Dispatch(Dispatch {
+                kernel,
+                bindings,
+                threads,
+                params,
+            }));
+        }
+    }
+
+    pub fn copy(
+        &mut self,
+        src: &'a wgpu::Buffer,
+        src_offset: u64,
+        dst: &'a wgpu::Buffer,
+        dst_offset: u64,
+        size: u64,
+    ) {
+        if size > 0 {
+            self.ops.push(Op::Copy {
+                src,
+                src_offset,
+                dst,
+                dst_offset,
+                size,
+            });
+        }
+    }
+}
+
+/// An opened device with its kernels.
+pub(crate) struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub device_id: String,
+    pub device_limits: KernelLimits,
+    pub limits: KernelLimits,
+    uniform_align: u64,
+    wg_size: u32,
+    koala: FieldKernels,
+    baby: FieldKernels,
+    lost: Arc<Mutex<Option<String>>>,
+    uncaptured: Arc<Mutex<Vec<String>>>,
+    stats: Mutex<TransferStats>,
+    /// The largest twiddle tables built so far, per field and direction: a table for
+    /// order `T` serves every order dividing `T` by striding.
+    twiddles: Mutex<Vec<TwiddleTable>>,
+}
+
+/// A resident twiddle table: powers of the `2^log_order`-th root of unity of a field
+/// (or of its inverse).
+struct TwiddleTable {
+    field: FieldId,
+    inverse: bool,
+    log_order: usize,
+    buffer: Arc<wgpu::Buffer>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Gpu {
+    pub fn new(adapter: &wgpu::Adapter, device_id: String) -> Result<Self, BackendError> {
+        let adapter_limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("proofbox"),
+            required_features: wgpu::Features::empty(),
+            required_limits: adapter_limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| BackendError::Unavailable {
+            backend: proofbox_backend_api::BackendKind::Wgpu,
+            reason: format!("{device_id}: device request failed: {e}"),
+        })?;
+        let limits = device.limits();
+        if limits.max_storage_buffers_per_shader_stage < 3 {
+            return Err(BackendError::Kernel {
+                device: device_id,
+                kernel: "setup".into(),
+                message: format!(
+                    "the kernels bind 3 storage buffers, the device allows {}",
+                    limits.max_storage_buffers_per_shader_stage
+                ),
+            });
+        }
+        let lost = Arc::new(Mutex::new(None));
+        let lost_cb = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            *lock(&lost_cb) = Some(format!("{reason:?}: {message}"));
+        });
+        // Errors outside an error scope are recorded instead of aborting the process.
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let uncaptured_cb = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            lock(&uncaptured_cb).push(e.to_string());
+        }));
+        let device_limits = KernelLimits {
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+            max_buffer_size: limits.max_buffer_size,
+            max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+        };
+        let wg_size = PREFERRED_WG_SIZE
+            .min(limits.max_compute_workgroup_size_x)
+            .min(limits.max_compute_invocations_per_workgroup)
+            .max(1);
+        let uniform_align = u64::from(limits.min_uniform_buffer_offset_alignment).max(PARAMS_BYTES);
+        let build = |field| -> Result<FieldKernels, BackendError> {
+            let scope = ErrorScopes::push(&device);
+            let kernels = build_field_kernels(&device, field, wg_size);
+            let err = scope.pop();
+            match (kernels, err) {
+                (_, Some(e)) | (Err(e), None) => Err(BackendError::Kernel {
+                    device: device_id.clone(),
+                    kernel: format!("{field} kernels"),
+                    message: e,
+                }),
+                (Ok(k), None) => Ok(k),
+            }
+        };
+        let koala = build(FieldId::KoalaBear)?;
+        let baby = build(FieldId::BabyBear)?;
+        let gpu = Self {
+            device,
+            queue,
+            device_id,
+            device_limits,
+            limits: device_limits,
+            uniform_align,
+            wg_size,
+            koala,
+            baby,
+            lost,
+            uncaptured,
+            stats: Mutex::new(TransferStats::default()),
+            twiddles: Mutex::new(Vec::new()),
+        };
+        {
+            let mut s = lock(&gpu.stats);
+            for k in [&gpu.koala, &gpu.baby] {
+                s.aux_uploads += 2;
+                s.aux_upload_bytes += k.rc16.size() + k.rc24.size();
+            }
+        }
+        Ok(gpu)
+    }
+
+    pub fn kernels(&self, field: FieldId) -> &FieldKernels {
+        match field {
+            FieldId::KoalaBear => &self.koala,
+            FieldId::BabyBear => &self.baby,
+        }
+    }
+
+    pub fn stats(&self) -> TransferStats {
+        *lock(&self.stats)
+    }
+
+    pub fn reset_stats(&self) -> TransferStats {
+        core::mem::take(&mut *lock(&self.stats))
+    }
+
+    fn oom(&self, needed_bytes: u64, available_bytes: u64) -> BackendError {
+        BackendError::OutOfMemory {
+            device: self.device_id.clone(),
+            needed_bytes,
+            available_bytes,
+        }
+    }
+
+    /// Runs one backend call inside error scopes, so that validation errors, device
+    /// out-of-memory and internal errors of this call become its result.
+    pub fn scoped<T>(
+        &self,
+        kernel: &str,
+        f: impl FnOnce() -> Result<T, BackendError>,
+    ) -> Result<T, BackendError> {
+        self.check_lost()?;
+        let scope = ErrorScopes::push(&self.device);
+        let result = f();
+        let errors = scope.pop_all();
+        self.check_lost()?;
+        if errors.oom.is_some() {
+            // wgpu does not say how much was asked for or is left.
+            return Err(self.oom(0, 0));
+        }
+        if let Some(message) = errors.other {
+            return Err(BackendError::Kernel {
+                device: self.device_id.clone(),
+                kernel: kernel.into(),
+                message,
+            });
+        }
+        if let Some(message) = lock(&self.uncaptured).pop() {
+            return Err(BackendError::Kernel {
+                device: self.device_id.clone(),
+                kernel: kernel.into(),
+                message,
+            });
+        }
+        result
+    }
+
+    fn check_lost(&self) -> Result<(), BackendError> {
+        match lock(&self.lost).as_ref() {
+            Some(reason) => Err(BackendError::DeviceLost {
+                device: self.device_id.clone(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// A storage buffer of `bytes` bytes (at least 4), refused with
+    /// [`BackendError::OutOfMemory`] beyond the binding limit.
+    pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, BackendError> {
+        let max = self.limits.max_storage_bytes();
+        if bytes > max {
+            return Err(self.oom(bytes, max));
+        }
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// A host-readable buffer for copies out of storage buffers.
+    pub fn staging(&self, bytes: u64) -> Result<wgpu::Buffer, BackendError> {
+        if bytes > self.limits.max_buffer_size {
+            return Err(self.oom(bytes, self.limits.max_buffer_size));
+        }
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// Writes caller data into a device buffer (counted as an upload).
+    pub fn upload(&self, buffer: &wgpu::Buffer, offset: u64, words: &[u32]) {
+        if words.is_empty() {
+            return;
+        }
+        self.queue
+            .write_buffer(buffer, offset, bytemuck::cast_slice(words));
+        let mut s = lock(&self.stats);
+        s.uploads += 1;
+        s.upload_bytes += words.len() as u64 * 4;
+    }
+
+    /// A storage buffer holding a host-computed table (counted as an auxiliary upload).
+    pub fn table(&self, label: &str, words: &[u32]) -> Result<wgpu::Buffer, BackendError> {
+        let buffer = self.storage(label, words.len() as u64 * 4)?;
+        self.queue
+            .write_buffer(&buffer, 0, bytemuck::cast_slice(words));
+        let mut s = lock(&self.stats);
+        s.aux_uploads += 1;
+        s.aux_upload_bytes += words.len() as u64 * 4;
+        Ok(buffer)
+    }
+
+    /// Twiddles for order `2^log_n` in `field`: a resident table for order `2^log_t`
+    /// (`log_t >= log_n`) and the stride `2^(log_t - log_n)` that selects them.
+    pub fn twiddles(
+        &self,
+        field: FieldId,
+        inverse: bool,
+        log_n: usize,
+        make: impl FnOnce(usize) -> Vec<u32>,
+    ) -> Result<(Arc<wgpu::Buffer>, usize), BackendError> {
+        let mut cache = lock(&self.twiddles);
+        if let Some(t) = cache
+            .iter()
+            .find(|t| t.field == field && t.inverse == inverse && t.log_order >= log_n)
+        {
+            return Ok((t.buffer.clone(), t.log_order - log_n));
+        }
+        let buffer = Arc::new(self.table("twiddles", &make(log_n))?);
+        cache.retain(|t| !(t.field == field && t.inverse == inverse));
+        cache.push(TwiddleTable {
+            field,
+            inverse,
+            log_order: log_n,
+            buffer: buffer.clone(),
+        });
+        Ok((buffer, 0))
+    }
+
+    /// Encodes and submits the recorded work, splitting every launch into dispatches
+    /// that respect the per-dimension workgroup limit.
+    pub fn submit(&self, rec: Recorder<'_>) -> Result<wgpu::SubmissionIndex, BackendError> {
+        let wg = u64::from(self.wg_size);
+        let max_dim = u64::from(self.limits.max_compute_workgroups_per_dimension.max(1));
+        let max_threads_per_dispatch = (max_dim * max_dim * wg).min(1 << 31);
+
+        // (op index, base, end, groups x, groups y)
+        let mut chunks: Vec<(usize, u64, u64, u32, u32)> = Vec::new();
+        for (i, op) in rec.ops.iter().enumerate() {
+            if let Op::Dispatch(d) = op {
+                if d.threads > u64::from(u32::MAX) {
+                    return Err(self.oom(d.threads * 4, u64::from(u32::MAX) * 4));
+                }
+                let mut base = 0;
+                while base < d.threads {
+                    let n = (d.threads - base).min(max_threads_per_dispatch);
+                    let groups = n.div_ceil(wg);
+                    let x = groups.min(max_dim);
+                    let y = groups.div_ceil(x);
+                    chunks.push((i, base, base + n, x as u32, y as u32));
+                    base += n;
+                }
+            }
+        }
+
+        let params_buf = if chunks.is_empty() {
+            None
+        } else {
+            let mut bytes = vec![0u8; chunks.len() * self.uniform_align as usize];
+            for (c, &(i, base, end, _, _)) in chunks.iter().enumerate() {
+                let Op::Dispatch(d) = &rec.ops[i] else {
+                    unreachable!("chunks index dispatches")
+                };
+                let words = [
+                    end as u32,
+                    base as u32,
+                    d.params[0],
+                    d.params[1],
+                    d.params[2],
+                    d.params[3],
+                    d.params[4],
+                    d.params[5],
+                ];
+                let at = c * self.uniform_align as usize;
+                bytes[at..at + PARAMS_BYTES as usize].copy_from_slice(bytemuck::cast_slice(&words));
+            }
+            let mut s = lock(&self.stats);
+            s.aux_uploads += 1;
+            s.aux_upload_bytes += bytes.len() as u64;
+            drop(s);
+            Some(
+                self.device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("params"),
+                        contents: &bytes,
+                        usage: wgpu::BufferUsages::UNIFORM,
+                    }),
+            )
+        };
+
+        let bind_groups: Vec<wgpu::BindGroup> = chunks
+            .iter()
+            .enumerate()
+            .map(|(c, &(i, ..))| {
+                let Op::Dispatch(d) = &rec.ops[i] else {
+                    unreachable!("chunks index dispatches")
+                };
+                let params = params_buf.as_ref().expect("dispatches have parameters");
+                let mut entries: Vec<wgpu::BindGroupEntry> = d
+                    .bindings
+                    .iter()
+                    .map(|&(binding, buf)| wgpu::BindGroupEntry {
+                        binding,
+                        resource: buf.as_entire_binding(),
+                    })
+                    .collect();
+                entries.push(wgpu::BindGroupEntry {
+                    binding: d.kernel.params_binding,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: params,
+                        offset: c as u64 * self.uniform_align,
+                        size: wgpu::BufferSize::new(PARAMS_BYTES),
+                    }),
+                });
+                self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(d.kernel.name),
+                    layout: &d.kernel.layout,
+                    entries: &entries,
+                })
+            })
+            .collect();
+
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let mut next_chunk = 0;
+        let mut i = 0;
+        while i < rec.ops.len() {
+            match &rec.ops[i] {
+                Op::Copy {
+                    src,
+                    src_offset,
+                    dst,
+                    dst_offset,
+                    size,
+                } => {
+                    encoder.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *size);
+                    i += 1;
+                }
+                Op::Dispatch(_) => {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: None,
+                    });
+                    while let Some(Op::Dispatch(d)) = rec.ops.get(i) {
+                        pass.set_pipeline(&d.kernel.pipeline);
+                        while next_chunk < chunks.len() && chunks[next_chunk].0 == i {
+                            let (_, _, _, x, y) = chunks[next_chunk];
+                            pass.set_bind_group(0, &bind_groups[next_chunk], &[]);
+                            pass.dispatch_workgroups(x, y, 1);
+                            next_chunk += 1;
+                        }
+                        i += 1;
+                    }
+                }
+            }
+        }
+        Ok(self.queue.submit([encoder.finish()]))
+    }
+
+    /// Waits for `index`, maps `staging` and returns its first `bytes` bytes as words
+    /// (counted as one readback).
+    pub fn read(
+        &self,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+        index: wgpu::SubmissionIndex,
+    ) -> Result<Vec<u32>, BackendError> {
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| BackendError::DeviceLost {
+                device: self.device_id.clone(),
+                reason: format!("waiting for the device: {e}"),
+            })?;
+        let mapped = rx.recv().map_err(|_| self.map_failed("callback dropped"));
+        self.check_lost()?;
+        mapped?.map_err(|e| self.map_failed(&e.to_string()))?;
+        let words = {
+            let view = staging
+                .get_mapped_range(0..bytes)
+                .map_err(|e| self.map_failed(&e.to_string()))?;
+            bytemuck::pod_collect_to_vec::<u8, u32>(&view)
+        };
+        staging.unmap();
+        let mut s = lock(&self.stats);
+        s.readbacks += 1;
+        s.readback_bytes += bytes;
+        Ok(words)
+    }
+
+    fn map_failed(&self, message: &str) -> BackendError {
+        BackendError::Kernel {
+            device: self.device_id.clone(),
+            kernel: "readback".into(),
+            message: message.into(),
+        }
+    }
+}
+
+struct ScopeErrors {
+    oom: Option<String>,
+    other: Option<String>,
+}
+
+/// Out-of-memory, validation and internal error scopes, pushed together.
+struct ErrorScopes {
+    oom: wgpu::ErrorScopeGuard,
+    validation: wgpu::ErrorScopeGuard,
+    internal: wgpu::ErrorScopeGuard,
+}
+
+impl ErrorScopes {
+    fn push(device: &wgpu::Device) -> Self {
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
+        Self {
+            oom,
+            validation,
+            internal,
+        }
+    }
+
+    fn pop_all(self) -> ScopeErrors {
+        let internal = pollster::block_on(self.internal.pop());
+        let validation = pollster::block_on(self.validation.pop());
+        let oom = pollster::block_on(self.oom.pop());
+        ScopeErrors {
+            oom: oom.map(|e| e.to_string()),
+            other: validation.or(internal).map(|e| e.to_string()),
+        }
+    }
+
+    /// The first error of any kind, as text.
+    fn pop(self) -> Option<String> {
+        let e = self.pop_all();
+        e.other.or(e.oom)
+    }
+}
+
+fn layout(device: &wgpu::Device, slots: &[(u32, Slot)]) -> wgpu::BindGroupLayout {
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
+        .iter()
+        .map(|&(binding, slot)| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: match slot {
+                Slot::Ro => wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: true },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                Slot::Rw => wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: false },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                Slot::Uniform => wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: wgpu::BufferSize::new(PARAMS_BYTES),
+                },
+            },
+            count: None,
+        })
+        .collect();
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: None,
+        entries: &entries,
+    })
+}
+
+fn kernel(
+    device: &wgpu::Device,
+    module: &wgpu::ShaderModule,
+    name: &'static str,
+    slots: &[(u32, Slot)],
+) -> Kernel {
+    let layout = layout(device, slots);
+    let params_binding = slots
+        .iter()
+        .find(|(_, s)| matches!(s, Slot::Uniform))
+        .map(|(b, _)| *b)
+        .expect("every kernel has a parameter block");
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(name),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(name),
+        layout: Some(&pipeline_layout),
+        module,
+        entry_point: Some(name),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    Kernel {
+        name,
+        pipeline,
+        layout,
+        params_binding,
+    }
+}
+
+/// The full WGSL source of a kernel file for one field (and Poseidon2 instance).
+pub(crate) fn kernel_source(
+    field: FieldId,
+    wg_size: u32,
+    poseidon: Option<&Poseidon2Tables>,
+    body: &str,
+) -> String {
+    let mut src = field_prelude(field, wg_size);
+    if let Some(t) = poseidon {
+        src.push_str(&t.prelude());
+    }
+    src.push_str(FIELD_WGSL);
+    src.push_str(body);
+    src
+}
+
+fn build_field_kernels(
+    device: &wgpu::Device,
+    field: FieldId,
+    wg_size: u32,
+) -> Result<FieldKernels, String> {
+    let module = |label: &str, src: String| {
+        device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        })
+    };
+    let ntt = module("ntt", kernel_source(field, wg_size, None, NTT_WGSL));
+    let p24 = poseidon2_tables(field, 24)?;
+    let p16 = poseidon2_tables(field, 16)?;
+    let m24 = module(
+        "poseidon2-24",
+        kernel_source(field, wg_size, Some(&p24), POSEIDON2_WGSL),
+    );
+    let m16 = module(
+        "poseidon2-16",
+        kernel_source(field, wg_size, Some(&p16), POSEIDON2_WGSL),
+    );
+    let init = |label, words: &[u32]| {
+        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(words),
+            usage: wgpu::BufferUsages::STORAGE,
+        })
+    };
+    Ok(FieldKernels {
+        dif: kernel(
+            device,
+            &ntt,
+            "dif_stage",
+            &[(0, Slot::Rw), (1, Slot::Ro), (2, Slot::Uniform)],
+        ),
+        scatter: kernel(
+            device,
+            &ntt,
+            "scatter_scale",
+            &[
+                (0, Slot::Rw),
+                (1, Slot::Ro),
+                (2, Slot::Uniform),
+                (3, Slot::Ro),
+            ],
+        ),
+        hash: kernel(
+            device,
+            &m24,
+            "hash_leaves",
+            &[
+                (0, Slot::Ro),
+                (1, Slot::Uniform),
+                (2, Slot::Ro),
+                (3, Slot::Rw),
+                (4, Slot::Rw),
+            ],
+        ),
+        compress: kernel(
+            device,
+            &m16,
+            "compress",
+            &[(0, Slot::Ro), (1, Slot::Uniform), (3, Slot::Rw)],
+        ),
+        rc24: init("poseidon2-24 constants", &p24.words),
+        rc16: init("poseidon2-16 constants", &p16.words),
+    })
+}

@@ -1,0 +1,724 @@
+//! The wgpu backend: ProofBox's kernels as WGSL compute shaders, on any adapter wgpu
+//! can drive (Vulkan, Metal, DX12; OpenGL with the `gles` feature).
+//!
+//! - Field arithmetic: 31-bit Montgomery form, exactly Plonky3's `MontyField31`
+//!   representation, with the 64-bit products WGSL lacks built from 16-bit limbs
+//!   (`firmware/wgsl/field.wgsl`).
+//! - Coset LDE (`firmware/wgsl/ntt.wgsl`): inverse DFT by radix-2 decimation in
+//!   frequency, a kernel that reorders, scales by `shift^k / height` and zero-pads, then
+//!   the forward DFT by decimation in frequency, which leaves the rows in bit-reversed
+//!   order. Twiddles and scale factors are computed on the host with Plonky3's field
+//!   types.
+//! - Merkle trees (`firmware/wgsl/poseidon2.wgsl`): Poseidon2 width-24 sponge over
+//!   rows and width-16 truncated compression, with round constants and internal
+//!   diagonals read from Plonky3 when the device is opened. Whole trees are built on
+//!   the device layer by layer; [`Backend::lde_and_merkle_tree`] hashes the extension
+//!   where the LDE left it.
+//! - Limits: buffers and dispatches are planned against [`KernelLimits`] (the device's
+//!   own, or lower for testing): launches beyond the per-dimension workgroup limit
+//!   become 2D and, if needed, several dispatches; matrices beyond the binding limit
+//!   are processed in column batches (LDE) or row batches (leaf hashing); what cannot
+//!   be split is refused with [`BackendError::OutOfMemory`].
+//! - Errors of a call (validation, out of memory, device lost) come back as that
+//!   call's [`BackendError`], never as a process abort.
+//!
+//! Devices are the adapters wgpu enumerates, in its order, as `wgpu:0`, `wgpu:1`, ...
+//! `WGPU_BACKEND` (e.g. `vulkan`) restricts which APIs are enumerated.
+
+mod gpu;
+mod tables;
+
+use std::sync::Arc;
+
+use p3_matrix::Matrix;
+use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::{
+    Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
+    FieldId, validate,
+};
+
+use gpu::{FieldKernels, Gpu, Recorder};
+pub use gpu::{KernelLimits, TransferStats};
+
+/// Bytes of one digest on the device.
+const DIGEST_BYTES: u64 = (DIGEST_ELEMS * 4) as u64;
+
+/// One wgpu adapter as a ProofBox backend device.
+pub struct WgpuBackend {
+    info: DeviceInfo,
+    adapter_info: wgpu::AdapterInfo,
+    gpu: Gpu,
+}
+
+impl core::fmt::Debug for WgpuBackend {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WgpuBackend")
+            .field("info", &self.info)
+            .field("limits", &self.gpu.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The device buffers of one LDE batch.
+struct LdeBuffers {
+    src: wgpu::Buffer,
+    dst: wgpu::Buffer,
+    scale: wgpu::Buffer,
+    inv: (Arc<wgpu::Buffer>, usize),
+    fwd: (Arc<wgpu::Buffer>, usize),
+}
+
+impl WgpuBackend {
+    /// What wgpu reports about the adapter.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.adapter_info
+    }
+
+    /// Transfers since the device was opened or the stats were last reset.
+    pub fn transfer_stats(&self) -> TransferStats {
+        self.gpu.stats()
+    }
+
+    /// Resets the transfer counters, returning their values before the reset.
+    pub fn reset_transfer_stats(&self) -> TransferStats {
+        self.gpu.reset_stats()
+    }
+
+    /// The limits the kernels currently plan against.
+    pub fn kernel_limits(&self) -> KernelLimits {
+        self.gpu.limits
+    }
+
+    /// The device's own limits.
+    pub fn device_limits(&self) -> KernelLimits {
+        self.gpu.device_limits
+    }
+
+    /// Plans against `limits` wherever they are lower than the device's (they can never
+    /// be raised above them). Used to exercise the splitting paths on large devices.
+    pub fn with_kernel_limits(mut self, limits: KernelLimits) -> Self {
+        self.gpu.limits = self.gpu.device_limits.min(limits);
+        self
+    }
+
+    fn unreduced(&self, kernel: &str, index: usize) -> BackendError {
+        BackendError::Kernel {
+            device: self.info.id.clone(),
+            kernel: kernel.into(),
+            message: format!("output word {index} is not a reduced field element"),
+        }
+    }
+
+    fn digests<F: BackendField>(
+        &self,
+        kernel: &str,
+        words: Vec<u32>,
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        let elems = F::from_monty_words(words).map_err(|i| self.unreduced(kernel, i))?;
+        Ok(elems
+            .chunks_exact(DIGEST_ELEMS)
+            .map(|c| c.try_into().expect("chunks of DIGEST_ELEMS"))
+            .collect())
+    }
+
+    fn max_storage(&self) -> u64 {
+        // Word offsets in the kernels are 32-bit.
+        self.gpu.limits.max_storage_bytes().min(u64::from(u32::MAX))
+    }
+
+    fn oom(&self, needed_bytes: u64, available_bytes: u64) -> BackendError {
+        BackendError::OutOfMemory {
+            device: self.info.id.clone(),
+            needed_bytes,
+            available_bytes,
+        }
+    }
+
+    /// Uploads one LDE batch (`2^log_h` rows of `w` columns) and its tables.
+    fn prepare_lde<F: BackendField>(
+        &self,
+        words: &[u32],
+        log_h: usize,
+        log_n: usize,
+        w: usize,
+        shift: F,
+    ) -> Result<LdeBuffers, BackendError> {
+        let h = 1u64 << log_h;
+        let n = 1u64 << log_n;
+        let src = self.gpu.storage("lde input", h * w as u64 * 4)?;
+        let dst = self.gpu.storage("lde output", n * w as u64 * 4)?;
+        let scale = self
+            .gpu
+            .table("coset scale", &tables::coset_scale::<F>(log_h, shift))?;
+        let inv = self
+            .gpu
+            .twiddles(F::ID, true, log_h, |l| tables::twiddles::<F>(l, true))?;
+        let fwd = self
+            .gpu
+            .twiddles(F::ID, false, log_n, |l| tables::twiddles::<F>(l, false))?;
+        self.gpu.upload(&src, 0, words);
+        Ok(LdeBuffers {
+            src,
+            dst,
+            scale,
+            inv,
+            fwd,
+        })
+    }
+
+    /// Records the LDE of a prepared batch; the result is left in `b.dst`.
+    fn record_lde<'a>(
+        rec: &mut Recorder<'a>,
+        k: &'a FieldKernels,
+        b: &'a LdeBuffers,
+        log_h: usize,
+        log_n: usize,
+        w: usize,
+    ) {
+        let w32 = w as u32;
+        let (inv, inv_extra) = (&*b.inv.0, b.inv.1);
+        for s in (0..log_h).rev() {
+            let stride = 1u32 << (log_h + inv_extra - s - 1);
+            rec.dispatch(
+                &k.dif,
+                vec![(0, &b.src), (1, inv)],
+                (1u64 << (log_h - 1)) * w as u64,
+                [w32, s as u32, stride, 0, 0, 0],
+            );
+        }
+        rec.dispatch(
+            &k.scatter,
+            vec![(0, &b.dst), (1, &b.scale), (3, &b.src)],
+            (1u64 << log_n) * w as u64,
+            [w32, log_h as u32, 0, 0, 0, 0],
+        );
+        let (fwd, fwd_extra) = (&*b.fwd.0, b.fwd.1);
+        for s in (0..log_n).rev() {
+            let stride = 1u32 << (log_n + fwd_extra - s - 1);
+            rec.dispatch(
+                &k.dif,
+                vec![(0, &b.dst), (1, fwd)],
+                (1u64 << (log_n - 1)) * w as u64,
+                [w32, s as u32, stride, 0, 0, 0],
+            );
+        }
+    }
+
+    /// Records the leaf hashes of `rows` messages of `len` words (message `i` at word
+    /// `i * len` of `msgs`) into digests `out_offset..` of `digests`.
+    #[allow(clippy::too_many_arguments)]
+    fn record_hash<'a>(
+        rec: &mut Recorder<'a>,
+        k: &'a FieldKernels,
+        msgs: &'a wgpu::Buffer,
+        rows: usize,
+        len: usize,
+        digests: &'a wgpu::Buffer,
+        states: &'a wgpu::Buffer,
+        out_offset: usize,
+    ) {
+        // A pass of several dispatches, each absorbing at most SPONGE_BLOCKS_PER_DISPATCH
+        // blocks of every message (see `hash_leaves` in poseidon2.wgsl).
+        let blocks = len.div_ceil(RATE_WORDS);
+        let mut first = 0;
+        while first < blocks {
+            let last = (first + SPONGE_BLOCKS_PER_DISPATCH).min(blocks);
+            rec.dispatch(
+                &k.hash,
+                vec![(0, &k.rc24), (2, msgs), (3, digests), (4, states)],
+                rows as u64,
+                [
+                    len as u32,
+                    0,
+                    out_offset as u32,
+                    first as u32,
+                    last as u32,
+                    u32::from(last == blocks),
+                ],
+            );
+            first = last;
+        }
+    }
+
+    /// Bytes of sponge state `hash_leaves` keeps per message between dispatches.
+    const STATE_BYTES: u64 = 24 * 4;
+
+    /// Records the compression layers of a tree whose `rows` leaf digests start
+    /// `layers`; every layer follows the previous one.
+    fn record_tree<'a>(
+        rec: &mut Recorder<'a>,
+        k: &'a FieldKernels,
+        layers: &'a wgpu::Buffer,
+        rows: usize,
+    ) {
+        let (mut cur, mut in_off, mut out_off) = (rows, 0usize, rows);
+        while cur > 1 {
+            let half = cur / 2;
+            rec.dispatch(
+                &k.compress,
+                vec![(0, &k.rc16), (3, layers)],
+                half as u64,
+                [0, in_off as u32, out_off as u32, 0, 0, 0],
+            );
+            in_off = out_off;
+            out_off += half;
+            cur = half;
+        }
+    }
+
+    /// Splits the words of all digest layers of a tree over `rows` leaves.
+    fn split_layers<F: BackendField>(
+        &self,
+        words: Vec<u32>,
+        rows: usize,
+    ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
+        let all = self.digests::<F>("merkle tree", words)?;
+        let mut layers = Vec::new();
+        let (mut at, mut len) = (0, rows);
+        loop {
+            layers.push(all[at..at + len].to_vec());
+            if len == 1 {
+                break;
+            }
+            at += len;
+            len /= 2;
+        }
+        Ok(layers)
+    }
+
+    /// The LDE of one column batch, read back.
+    fn lde_batch<F: BackendField>(
+        &self,
+        words: &[u32],
+        log_h: usize,
+        added_bits: usize,
+        w: usize,
+        shift: F,
+    ) -> Result<Vec<u32>, BackendError> {
+        let log_n = log_h + added_bits;
+        let k = self.gpu.kernels(F::ID);
+        let b = self.prepare_lde(words, log_h, log_n, w, shift)?;
+        let bytes = (1u64 << log_n) * w as u64 * 4;
+        let staging = self.gpu.staging(bytes)?;
+        let mut rec = Recorder::default();
+        Self::record_lde(&mut rec, k, &b, log_h, log_n, w);
+        rec.copy(&b.dst, 0, &staging, 0, bytes);
+        let index = self.gpu.submit(rec)?;
+        self.gpu.read(&staging, bytes, index)
+    }
+
+    /// The LDE of a whole matrix, in column batches that fit the binding limit.
+    fn lde_words<F: BackendField>(
+        &self,
+        mat: &RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<Vec<u32>, BackendError> {
+        let (h, w) = (mat.height(), mat.width);
+        let log_h = h.trailing_zeros() as usize;
+        let n = h << added_bits;
+        let words = F::as_monty_words(&mat.values);
+        let max = self.max_storage();
+        let column_bytes = n as u64 * 4;
+        let per_batch = (max / column_bytes) as usize;
+        if per_batch == 0 {
+            return Err(self.oom(column_bytes, max));
+        }
+        if w <= per_batch {
+            return self.lde_batch(words, log_h, added_bits, w, shift);
+        }
+        let mut out = vec![0u32; n * w];
+        let mut sub = Vec::with_capacity(h * per_batch);
+        for c0 in (0..w).step_by(per_batch) {
+            let cb = per_batch.min(w - c0);
+            sub.clear();
+            for row in words.chunks_exact(w) {
+                sub.extend_from_slice(&row[c0..c0 + cb]);
+            }
+            let part = self.lde_batch::<F>(&sub, log_h, added_bits, cb, shift)?;
+            for (dst, src) in out.chunks_exact_mut(w).zip(part.chunks_exact(cb)) {
+                dst[c0..c0 + cb].copy_from_slice(src);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Hashes `rows` messages of `len` words into digests `0..rows` of `digests`,
+    /// uploading the messages in row batches that fit the binding limit.
+    fn hash_into<F: BackendField>(
+        &self,
+        words: &[u32],
+        rows: usize,
+        len: usize,
+        digests: &wgpu::Buffer,
+    ) -> Result<(), BackendError> {
+        let k = self.gpu.kernels(F::ID);
+        let max = self.max_storage();
+        let row_bytes = len as u64 * 4;
+        let per_batch = ((max / row_bytes.max(Self::STATE_BYTES)) as usize).min(rows);
+        if per_batch == 0 {
+            return Err(self.oom(row_bytes, max));
+        }
+        let msgs = self.gpu.storage("messages", per_batch as u64 * row_bytes)?;
+        let states = self
+            .gpu
+            .storage("sponge states", per_batch as u64 * Self::STATE_BYTES)?;
+        for r0 in (0..rows).step_by(per_batch) {
+            let r = per_batch.min(rows - r0);
+            // Ordered after the previous batch's submission on the queue.
+            self.gpu.upload(&msgs, 0, &words[r0 * len..(r0 + r) * len]);
+            let mut rec = Recorder::default();
+            Self::record_hash(&mut rec, k, &msgs, r, len, digests, &states, r0);
+            self.gpu.submit(rec)?;
+        }
+        Ok(())
+    }
+
+    /// Digest layers of the tree over `rows` messages of `len` words.
+    fn tree_from_messages<F: BackendField>(
+        &self,
+        words: &[u32],
+        rows: usize,
+        len: usize,
+    ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
+        let k = self.gpu.kernels(F::ID);
+        let layer_bytes = (2 * rows as u64 - 1) * DIGEST_BYTES;
+        let layers = self.gpu.storage("digest layers", layer_bytes)?;
+        self.hash_into::<F>(words, rows, len, &layers)?;
+        let staging = self.gpu.staging(layer_bytes)?;
+        let mut rec = Recorder::default();
+        Self::record_tree(&mut rec, k, &layers, rows);
+        rec.copy(&layers, 0, &staging, 0, layer_bytes);
+        let index = self.gpu.submit(rec)?;
+        let words = self.gpu.read(&staging, layer_bytes, index)?;
+        self.split_layers::<F>(words, rows)
+    }
+}
+
+/// Words per sponge block (the rate of the width-24 leaf sponge).
+const RATE_WORDS: usize = 16;
+/// Blocks one `hash_leaves` dispatch absorbs per message: well below the iteration
+/// caps some drivers put on one invocation's loops (llvmpipe: 65535 per loop).
+const SPONGE_BLOCKS_PER_DISPATCH: usize = 32;
+
+fn unavailable(reason: impl Into<String>) -> BackendError {
+    BackendError::Unavailable {
+        backend: BackendKind::Wgpu,
+        reason: reason.into(),
+    }
+}
+
+/// Every adapter wgpu finds over every API compiled in (or those `WGPU_BACKEND`
+/// names), in enumeration order.
+fn adapters() -> Result<Vec<wgpu::Adapter>, BackendError> {
+    // `Instance::new` panics when no API is compiled in for the platform; that is an
+    // unavailable backend, not a crash.
+    let adapters = std::panic::catch_unwind(|| {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        pollster::block_on(instance.enumerate_adapters(backends))
+    })
+    .map_err(|_| unavailable("wgpu could not enumerate adapters on this platform"))?;
+    if adapters.is_empty() {
+        return Err(unavailable(
+            "no wgpu adapter found (no Vulkan, Metal or DX12 driver or device)",
+        ));
+    }
+    Ok(adapters)
+}
+
+/// Whether the kernels can run on an adapter.
+fn supports_kernels(adapter: &wgpu::Adapter) -> bool {
+    adapter
+        .get_downlevel_capabilities()
+        .flags
+        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+        && adapter.limits().max_storage_buffers_per_shader_stage >= 3
+}
+
+fn vendor_name(id: u32) -> String {
+    match id {
+        0x10de => "NVIDIA".into(),
+        0x1002 | 0x1022 => "AMD".into(),
+        0x8086 => "Intel".into(),
+        0x106b => "Apple".into(),
+        0x13b5 => "ARM".into(),
+        0x5143 => "Qualcomm".into(),
+        0x1414 => "Microsoft".into(),
+        0x10005 => "Mesa".into(),
+        0 => "unknown".into(),
+        other => format!("{other:#06x}"),
+    }
+}
+
+fn describe(ordinal: usize, adapter: &wgpu::Adapter) -> DeviceInfo {
+    let info = adapter.get_info();
+    let driver = if info.driver_info.is_empty() {
+        info.driver.clone()
+    } else {
+        format!("{} ({})", info.driver, info.driver_info)
+    };
+    DeviceInfo {
+        id: format!("wgpu:{ordinal}"),
+        backend: BackendKind::Wgpu,
+        name: info.name.clone(),
+        vendor: vendor_name(info.vendor),
+        device_type: match info.device_type {
+            wgpu::DeviceType::DiscreteGpu
+            | wgpu::DeviceType::IntegratedGpu
+            | wgpu::DeviceType::VirtualGpu => DeviceType::Gpu,
+            wgpu::DeviceType::Cpu => DeviceType::Cpu,
+            wgpu::DeviceType::Other => DeviceType::Other,
+        },
+        // wgpu does not report device memory.
+        memory_bytes: 0,
+        // Nor compute units.
+        compute_units: 0,
+        fields: if supports_kernels(adapter) {
+            FieldId::ALL.to_vec()
+        } else {
+            Vec::new()
+        },
+        driver: Some(format!(
+            "{:?} {:?}, driver {}",
+            info.backend, info.device_type, driver
+        )),
+    }
+}
+
+impl Backend for WgpuBackend {
+    const KIND: BackendKind = BackendKind::Wgpu;
+
+    fn probe() -> Result<Vec<DeviceInfo>, BackendError> {
+        Ok(adapters()?
+            .iter()
+            .enumerate()
+            .map(|(i, a)| describe(i, a))
+            .collect())
+    }
+
+    fn open(ordinal: usize) -> Result<Self, BackendError> {
+        let adapters = adapters()?;
+        let available = adapters.len();
+        let adapter =
+            adapters
+                .into_iter()
+                .nth(ordinal)
+                .ok_or_else(|| BackendError::UnknownDevice {
+                    backend: BackendKind::Wgpu,
+                    device: format!("wgpu:{ordinal}"),
+                    available,
+                })?;
+        let info = describe(ordinal, &adapter);
+        if info.fields.is_empty() {
+            return Err(unavailable(format!(
+                "{} ({}) cannot run compute kernels",
+                info.id, info.name
+            )));
+        }
+        let gpu = Gpu::new(&adapter, info.id.clone())?;
+        Ok(Self {
+            info,
+            adapter_info: adapter.get_info(),
+            gpu,
+        })
+    }
+
+    fn device(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn coset_lde_batch<F: BackendField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<RowMajorMatrix<F>, BackendError> {
+        validate::lde(&mat, added_bits).map_err(BackendError::invalid)?;
+        let words = self
+            .gpu
+            .scoped("coset_lde", || self.lde_words(&mat, added_bits, shift))?;
+        let values = F::from_monty_words(words).map_err(|i| self.unreduced("coset_lde", i))?;
+        Ok(RowMajorMatrix::new(values, mat.width))
+    }
+
+    fn hash_rows<F: BackendField>(
+        &self,
+        input: &[F],
+        out: &mut [Digest<F>],
+    ) -> Result<(), BackendError> {
+        let len = validate::hash_rows(input.len(), out.len()).map_err(BackendError::invalid)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let rows = out.len();
+        let words = self.gpu.scoped("hash_rows", || {
+            let bytes = rows as u64 * DIGEST_BYTES;
+            let digests = self.gpu.storage("digests", bytes)?;
+            self.hash_into::<F>(F::as_monty_words(input), rows, len, &digests)?;
+            let staging = self.gpu.staging(bytes)?;
+            let mut rec = Recorder::default();
+            rec.copy(&digests, 0, &staging, 0, bytes);
+            let index = self.gpu.submit(rec)?;
+            self.gpu.read(&staging, bytes, index)
+        })?;
+        out.copy_from_slice(&self.digests::<F>("hash_rows", words)?);
+        Ok(())
+    }
+
+    fn compress_pairs<F: BackendField>(
+        &self,
+        input: &[[Digest<F>; 2]],
+        out: &mut [Digest<F>],
+    ) -> Result<(), BackendError> {
+        if input.len() != out.len() {
+            return Err(BackendError::invalid(format!(
+                "{} pairs for {} digests",
+                input.len(),
+                out.len()
+            )));
+        }
+        if input.is_empty() {
+            return Ok(());
+        }
+        let k = self.gpu.kernels(F::ID);
+        // Each pair needs its two inputs and its output in one buffer.
+        let max = self.max_storage();
+        let per_batch = (max / (3 * DIGEST_BYTES)) as usize;
+        if per_batch == 0 {
+            return Err(self.oom(3 * DIGEST_BYTES, max));
+        }
+        for (pairs, outs) in input.chunks(per_batch).zip(out.chunks_mut(per_batch)) {
+            let c = pairs.len();
+            let words = self.gpu.scoped("compress_pairs", || {
+                let buf = self.gpu.storage("pairs", 3 * c as u64 * DIGEST_BYTES)?;
+                self.gpu.upload(
+                    &buf,
+                    0,
+                    F::as_monty_words(pairs.as_flattened().as_flattened()),
+                );
+                let bytes = c as u64 * DIGEST_BYTES;
+                let staging = self.gpu.staging(bytes)?;
+                let mut rec = Recorder::default();
+                rec.dispatch(
+                    &k.compress,
+                    vec![(0, &k.rc16), (3, &buf)],
+                    c as u64,
+                    [0, 0, 2 * c as u32, 0, 0, 0],
+                );
+                rec.copy(&buf, 2 * bytes, &staging, 0, bytes);
+                let index = self.gpu.submit(rec)?;
+                self.gpu.read(&staging, bytes, index)
+            })?;
+            outs.copy_from_slice(&self.digests::<F>("compress_pairs", words)?);
+        }
+        Ok(())
+    }
+
+    fn merkle_tree<F: BackendField>(
+        &self,
+        leaves: &[&RowMajorMatrix<F>],
+    ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
+        let rows = validate::merkle_leaves(leaves).map_err(BackendError::invalid)?;
+        let len: usize = leaves.iter().map(|m| m.width).sum();
+        let mut messages: Vec<F>;
+        let words = if let [only] = leaves {
+            F::as_monty_words(&only.values)
+        } else {
+            messages = Vec::with_capacity(rows * len);
+            for row in 0..rows {
+                for m in leaves {
+                    messages.extend_from_slice(&m.values[row * m.width..(row + 1) * m.width]);
+                }
+            }
+            F::as_monty_words(&messages)
+        };
+        self.gpu.scoped("merkle_tree", || {
+            self.tree_from_messages::<F>(words, rows, len)
+        })
+    }
+
+    fn lde_and_merkle_tree<F: BackendField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<(RowMajorMatrix<F>, Vec<Vec<Digest<F>>>), BackendError> {
+        validate::lde(&mat, added_bits).map_err(BackendError::invalid)?;
+        let (h, w) = (mat.height(), mat.width);
+        let log_h = h.trailing_zeros() as usize;
+        let log_n = log_h + added_bits;
+        let n = 1usize << log_n;
+        let lde_bytes = n as u64 * w as u64 * 4;
+        let layer_bytes = (2 * n as u64 - 1) * DIGEST_BYTES;
+        let max = self.max_storage();
+        let state_bytes = n as u64 * Self::STATE_BYTES;
+        if lde_bytes > max || layer_bytes > max || state_bytes > max {
+            // The extension does not fit one binding: column batches, then the tree
+            // over the assembled rows (uploaded again, in row batches).
+            let lde = self.coset_lde_batch(mat, added_bits, shift)?;
+            let layers = self.merkle_tree(&[&lde])?;
+            return Ok((lde, layers));
+        }
+        let words = self.gpu.scoped("lde_and_merkle_tree", || {
+            let k = self.gpu.kernels(F::ID);
+            let b = self.prepare_lde(F::as_monty_words(&mat.values), log_h, log_n, w, shift)?;
+            let layers = self.gpu.storage("digest layers", layer_bytes)?;
+            let states = self.gpu.storage("sponge states", state_bytes)?;
+            let staging = self.gpu.staging(lde_bytes + layer_bytes)?;
+            let mut rec = Recorder::default();
+            Self::record_lde(&mut rec, k, &b, log_h, log_n, w);
+            Self::record_hash(&mut rec, k, &b.dst, n, w, &layers, &states, 0);
+            Self::record_tree(&mut rec, k, &layers, n);
+            rec.copy(&b.dst, 0, &staging, 0, lde_bytes);
+            rec.copy(&layers, 0, &staging, lde_bytes, layer_bytes);
+            let index = self.gpu.submit(rec)?;
+            self.gpu.read(&staging, lde_bytes + layer_bytes, index)
+        })?;
+        let mut lde_words = words;
+        let layer_words = lde_words.split_off(n * w);
+        let values =
+            F::from_monty_words(lde_words).map_err(|i| self.unreduced("lde_and_merkle_tree", i))?;
+        let layers = self.split_layers::<F>(layer_words, n)?;
+        Ok((RowMajorMatrix::new(values, w), layers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use p3_field::PrimeCharacteristicRing;
+    use p3_koala_bear::KoalaBear;
+    use p3_symmetric::CryptographicHasher;
+
+    use super::*;
+
+    /// A wgpu validation error inside a call comes back as that call's `Kernel` error,
+    /// not as a panic, and the device stays usable.
+    #[test]
+    fn validation_errors_become_kernel_errors() {
+        let Ok(b) = WgpuBackend::open(0) else {
+            println!("skipped: no wgpu adapter");
+            return;
+        };
+        let too_big = b.gpu.device.limits().max_buffer_size.saturating_add(4);
+        let result = b.gpu.scoped("oversized buffer", || {
+            let _buffer = b.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size: too_big,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            });
+            Ok(())
+        });
+        assert!(
+            matches!(&result, Err(BackendError::Kernel { kernel, .. }) if kernel == "oversized buffer"),
+            "{result:?}"
+        );
+        let mut out = [[KoalaBear::ZERO; DIGEST_ELEMS]; 2];
+        b.hash_rows(&[KoalaBear::ONE; 6], &mut out).unwrap();
+        let hasher = KoalaBear::leaf_hasher();
+        assert_eq!(out[0], hasher.hash_slice(&[KoalaBear::ONE; 3]));
+    }
+}
