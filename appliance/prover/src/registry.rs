@@ -52,6 +52,8 @@ pub fn report(kind: BackendKind) -> BackendReport {
         BackendKind::Cpu => CpuBackend::probe(),
         #[cfg(feature = "wgpu")]
         BackendKind::Wgpu => proofbox_backend_wgpu::WgpuBackend::probe(),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => proofbox_backend_cuda::CudaBackend::probe(),
         other => Err(not_built(other)),
     };
     BackendReport::from_probe(kind, probe)
@@ -136,6 +138,8 @@ fn open_kind_dyn(
         BackendKind::Cpu => open_kind::<CpuBackend>(device, skip_emulated),
         #[cfg(feature = "wgpu")]
         BackendKind::Wgpu => open_kind::<proofbox_backend_wgpu::WgpuBackend>(device, skip_emulated),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => open_kind::<proofbox_backend_cuda::CudaBackend>(device, skip_emulated),
         other => Err(not_built(other)),
     }
 }

@@ -1,0 +1,983 @@
+//! The CUDA backend: ProofBox's kernels as CUDA C (`firmware/cuda/`), compiled with
+//! NVRTC at run time for the GPU's architecture, on every NVIDIA GPU the driver shows.
+//!
+//! **Status: not yet run on a GPU.** The kernels compile to PTX in CI (the
+//! `kernels_compile_to_ptx` test) and discovery without a driver is tested; the
+//! conformance suite and full proofs have still to be run on an NVIDIA GPU.
+//!
+//! - Discovery: the driver (`libcuda.so`) and NVRTC (`libnvrtc.so`) are loaded at run
+//!   time through cudarc's dynamic loading, so the crate builds and its tests run
+//!   without the CUDA toolkit. No driver, no GPU, or no NVRTC is
+//!   [`BackendError::Unavailable`] with the reason, never a panic. Devices are
+//!   `cuda:0`, `cuda:1`, ... in the driver's order.
+//! - Kernels ([`kernels`]): one PTX module per field, compiled for `compute_XY` of the
+//!   device (or the newest architecture NVRTC knows below it) and cached on disk under
+//!   `$XDG_CACHE_HOME/proofbox/cuda/`, keyed by a hash of the source, the options and
+//!   the NVRTC version. Field and Poseidon2 constants are generated from Plonky3's own
+//!   constants ([`tables`]) into the module's prelude.
+//! - Coset LDE: inverse DFT (radix-2 decimation in frequency, several stages per
+//!   launch in shared memory), one kernel that un-reverses, scales by `shift^k / h`,
+//!   zero-pads and performs the first `added_bits` stages of the forward DFT, then the
+//!   remaining forward stages; the rows come out bit-reversed. Twiddles are computed
+//!   on the host with Plonky3's field types and cached on the device.
+//! - Merkle trees: one thread per leaf runs the width-24 sponge, one thread per node
+//!   the width-16 compression, layer after layer in one device buffer.
+//!   [`Backend::lde_and_merkle_tree`] hashes the extension where the LDE left it.
+//! - Transfers go through two pinned host buffers in turn, so the copy into or out of
+//!   pinned memory overlaps the DMA of the previous chunk; all work of a call runs in
+//!   order on the backend's stream.
+//! - Memory: work is planned against the device's free memory. An LDE too large for
+//!   it runs in column batches, leaf hashing in row batches; what cannot be split is
+//!   [`BackendError::OutOfMemory`]. Faults that end the context (illegal address,
+//!   launch failure, ECC) are [`BackendError::DeviceLost`]; other driver errors are
+//!   [`BackendError::Kernel`] naming the step.
+
+pub mod kernels;
+mod tables;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cudarc::driver::sys::CUdevice_attribute;
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DriverError, LaunchConfig,
+    PinnedHostSlice, PushKernelArg, result, sys,
+};
+use cudarc::nvrtc::Ptx;
+use p3_matrix::Matrix;
+use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::{
+    Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
+    FieldId, validate,
+};
+
+/// Words of one digest.
+const DIGEST_WORDS: usize = DIGEST_ELEMS;
+/// Words of one pinned transfer buffer (8 MiB).
+const CHUNK_WORDS: usize = 1 << 21;
+/// Words of the shared-memory tile of one `dif_stages` block (32 KiB, under the 48 KiB
+/// every architecture grants without opting in).
+const TILE_WORDS: usize = 1 << 13;
+/// Most DIF stages one `dif_stages` launch runs.
+const MAX_TILE_STAGES: usize = 11;
+/// Threads per block of the element-wise and hashing kernels.
+const BLOCK: u32 = 256;
+/// Fraction (per mille) of the free device memory a call plans to use.
+const BUDGET_PER_MILLE: usize = 900;
+
+/// Device twiddle tables by (field, log2 size, inverse).
+type TwiddleCache = HashMap<(FieldId, usize, bool), Arc<CudaSlice<u32>>>;
+/// The two pinned transfer buffers, once allocated (`None`: plain copies).
+type Pinned = Option<[PinnedHostSlice<u32>; 2]>;
+
+/// One NVIDIA GPU as a ProofBox backend device.
+pub struct CudaBackend {
+    info: DeviceInfo,
+    /// Compute capability as `10 * major + minor`.
+    compute_capability: u32,
+    sm_count: u32,
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    modules: [OnceLock<Result<Kernels, BackendError>>; 2],
+    twiddles: Mutex<TwiddleCache>,
+    /// Serialises calls: they share the stream and the pinned buffers.
+    call: Mutex<Pinned>,
+}
+
+impl core::fmt::Debug for CudaBackend {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CudaBackend")
+            .field("info", &self.info)
+            .field("compute_capability", &self.compute_capability)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One field's loaded module.
+struct Kernels {
+    _module: Arc<CudaModule>,
+    hash_leaves: CudaFunction,
+    compress_pairs: CudaFunction,
+    dif_stages: CudaFunction,
+    lde_expand: CudaFunction,
+}
+
+fn unavailable(reason: impl Into<String>) -> BackendError {
+    BackendError::Unavailable {
+        backend: BackendKind::Cuda,
+        reason: reason.into(),
+    }
+}
+
+/// The name of a driver error (`CUDA_ERROR_...`) and its description.
+fn describe_error(e: &DriverError) -> String {
+    let name = e
+        .error_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| format!("{:?}", e.0));
+    match e.error_string() {
+        Ok(s) => format!("{name}: {}", s.to_string_lossy()),
+        Err(_) => name,
+    }
+}
+
+/// Errors after which the context cannot be used again.
+fn is_sticky(e: &DriverError) -> bool {
+    use sys::cudaError_enum as E;
+    matches!(
+        e.0,
+        E::CUDA_ERROR_ILLEGAL_ADDRESS
+            | E::CUDA_ERROR_LAUNCH_FAILED
+            | E::CUDA_ERROR_LAUNCH_TIMEOUT
+            | E::CUDA_ERROR_ECC_UNCORRECTABLE
+            | E::CUDA_ERROR_HARDWARE_STACK_ERROR
+            | E::CUDA_ERROR_ILLEGAL_INSTRUCTION
+            | E::CUDA_ERROR_MISALIGNED_ADDRESS
+            | E::CUDA_ERROR_INVALID_ADDRESS_SPACE
+            | E::CUDA_ERROR_INVALID_PC
+            | E::CUDA_ERROR_DEVICE_UNAVAILABLE
+            | E::CUDA_ERROR_NO_DEVICE
+            | E::CUDA_ERROR_CONTEXT_IS_DESTROYED
+            | E::CUDA_ERROR_DEINITIALIZED
+    )
+}
+
+/// Whether the driver library can be loaded. Never panics.
+fn driver_present() -> bool {
+    // SAFETY: only tries to dlopen the candidate library names.
+    std::panic::catch_unwind(|| unsafe { sys::is_culib_present() }).unwrap_or(false)
+}
+
+/// Runs a driver call that may panic inside cudarc (a symbol missing from an old
+/// driver), turning the panic into an error.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, DriverError>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what}: {}", describe_error(&e))),
+        Err(_) => Err(format!(
+            "{what}: the CUDA driver library lacks a needed symbol"
+        )),
+    }
+}
+
+/// The driver's CUDA version, e.g. `12.8`.
+fn driver_version() -> Result<String, String> {
+    let v = guarded("cuDriverGetVersion", || {
+        let mut v = 0;
+        // SAFETY: valid out-pointer.
+        unsafe { sys::cuDriverGetVersion(&mut v) }.result()?;
+        Ok(v)
+    })?;
+    Ok(format!("{}.{}", v / 1000, (v % 1000) / 10))
+}
+
+/// What discovery reports about one device, and its compute capability.
+fn describe(
+    ordinal: usize,
+    driver: &str,
+    nvrtc: Option<(i32, i32)>,
+) -> Result<(DeviceInfo, u32, u32), String> {
+    guarded("device query", || {
+        let dev = result::device::get(ordinal as i32)?;
+        let name = result::device::get_name(dev)?;
+        // SAFETY: `dev` is a valid device handle from `cuDeviceGet`.
+        let memory = unsafe { result::device::total_mem(dev) }?;
+        let attr = |a| unsafe { result::device::get_attribute(dev, a) };
+        let sms = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?;
+        let major = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
+        let minor = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
+        let cc = (10 * major + minor) as u32;
+        let nvrtc = match nvrtc {
+            Some((a, b)) => format!("NVRTC {a}.{b}"),
+            None => "no NVRTC".into(),
+        };
+        let info = DeviceInfo {
+            id: format!("cuda:{ordinal}"),
+            backend: BackendKind::Cuda,
+            name,
+            vendor: "NVIDIA".into(),
+            device_type: DeviceType::Gpu,
+            memory_bytes: memory as u64,
+            compute_units: sms.max(0) as u32,
+            fields: if nvrtc.starts_with("NVRTC") {
+                FieldId::ALL.to_vec()
+            } else {
+                Vec::new()
+            },
+            driver: Some(format!(
+                "CUDA driver {driver}, compute capability {major}.{minor}, {sms} SMs, {nvrtc}"
+            )),
+        };
+        Ok((info, cc, sms.max(1) as u32))
+    })
+}
+
+/// Initialises the driver and counts the GPUs, or says why the backend cannot run.
+fn device_count() -> Result<(usize, String), BackendError> {
+    if !driver_present() {
+        return Err(unavailable(
+            "no NVIDIA driver: libcuda.so could not be loaded",
+        ));
+    }
+    guarded("cuInit", result::init).map_err(unavailable)?;
+    let driver = driver_version().map_err(unavailable)?;
+    let count = guarded("cuDeviceGetCount", result::device::get_count).map_err(unavailable)?;
+    if count <= 0 {
+        return Err(unavailable(format!(
+            "the CUDA driver ({driver}) shows no GPU"
+        )));
+    }
+    Ok((count as usize, driver))
+}
+
+/// Grid size for a grid-stride kernel over `items` work items of `per_block` each.
+fn grid(items: u64, per_block: u32, sm_count: u32) -> u32 {
+    let blocks = items.div_ceil(u64::from(per_block)).max(1);
+    blocks.min(u64::from(sm_count) * 32).min(i32::MAX as u64) as u32
+}
+
+impl CudaBackend {
+    /// The device's compute capability as `10 * major + minor` (e.g. 90).
+    pub fn compute_capability(&self) -> u32 {
+        self.compute_capability
+    }
+
+    fn kernel_error(&self, kernel: &str, e: DriverError) -> BackendError {
+        if e.0 == sys::cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY {
+            let available = self.free_bytes().unwrap_or(0) as u64;
+            return BackendError::OutOfMemory {
+                device: self.info.id.clone(),
+                needed_bytes: 0,
+                available_bytes: available,
+            };
+        }
+        if is_sticky(&e) {
+            return BackendError::DeviceLost {
+                device: self.info.id.clone(),
+                reason: format!("{kernel}: {}", describe_error(&e)),
+            };
+        }
+        BackendError::Kernel {
+            device: self.info.id.clone(),
+            kernel: kernel.into(),
+            message: describe_error(&e),
+        }
+    }
+
+    fn oom(&self, needed_bytes: u64) -> BackendError {
+        BackendError::OutOfMemory {
+            device: self.info.id.clone(),
+            needed_bytes,
+            available_bytes: self.free_bytes().unwrap_or(0) as u64,
+        }
+    }
+
+    fn free_bytes(&self) -> Result<usize, DriverError> {
+        self.ctx.mem_get_info().map(|(free, _total)| free)
+    }
+
+    /// Words this call may plan to allocate.
+    fn budget_words(&self) -> Result<usize, BackendError> {
+        let free = self
+            .free_bytes()
+            .map_err(|e| self.kernel_error("cuMemGetInfo", e))?;
+        Ok(free / 1000 * BUDGET_PER_MILLE / 4)
+    }
+
+    /// Allocates `len` words, reporting an allocation failure as out of memory.
+    fn alloc(&self, len: usize) -> Result<CudaSlice<u32>, BackendError> {
+        // SAFETY: every buffer is written by a copy or a kernel before it is read.
+        unsafe { self.stream.alloc::<u32>(len.max(1)) }.map_err(|e| {
+            if e.0 == sys::cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY {
+                self.oom(len as u64 * 4)
+            } else {
+                self.kernel_error("cuMemAlloc", e)
+            }
+        })
+    }
+
+    /// The loaded module of a field, compiled (or read from the cache) on first use.
+    fn kernels(&self, field: FieldId) -> Result<&Kernels, BackendError> {
+        let slot = match field {
+            FieldId::KoalaBear => &self.modules[0],
+            FieldId::BabyBear => &self.modules[1],
+        };
+        slot.get_or_init(|| self.load_kernels(field))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn load_kernels(&self, field: FieldId) -> Result<Kernels, BackendError> {
+        let build_error = |message: String| BackendError::Kernel {
+            device: self.info.id.clone(),
+            kernel: format!("{field} module"),
+            message,
+        };
+        let supported = kernels::supported_archs();
+        let arch = kernels::target_arch(self.compute_capability, &supported).ok_or_else(|| {
+            build_error(format!(
+                "NVRTC supports none of the architectures up to compute_{} ({supported:?})",
+                self.compute_capability
+            ))
+        })?;
+        let ptx = kernels::cached_ptx(field, arch).map_err(build_error)?;
+        let module = self
+            .ctx
+            .load_module(Ptx::from_src(ptx))
+            .map_err(|e| self.kernel_error(&format!("{field} module load"), e))?;
+        let f = |name: &str| {
+            module
+                .load_function(name)
+                .map_err(|e| self.kernel_error(name, e))
+        };
+        Ok(Kernels {
+            hash_leaves: f("hash_leaves")?,
+            compress_pairs: f("compress_pairs")?,
+            dif_stages: f("dif_stages")?,
+            lde_expand: f("lde_expand")?,
+            _module: module,
+        })
+    }
+
+    /// A twiddle table on the device, cached per (field, size, direction).
+    fn twiddles<F: BackendField>(
+        &self,
+        log_n: usize,
+        inverse: bool,
+    ) -> Result<Arc<CudaSlice<u32>>, BackendError> {
+        let key = (F::ID, log_n, inverse);
+        if let Some(t) = self.twiddles.lock().expect("twiddle cache").get(&key) {
+            return Ok(t.clone());
+        }
+        let words = tables::twiddles::<F>(log_n, inverse);
+        let mut buf = self.alloc(words.len())?;
+        self.stream
+            .memcpy_htod(&words, &mut buf)
+            .map_err(|e| self.kernel_error("twiddle upload", e))?;
+        let buf = Arc::new(buf);
+        self.twiddles
+            .lock()
+            .expect("twiddle cache")
+            .insert(key, buf.clone());
+        Ok(buf)
+    }
+
+    /// Copies `src` to the start of `dst` through the pinned buffers (full chunks) or
+    /// directly (the last partial chunk, or when pinned memory is unavailable).
+    fn upload(
+        &self,
+        pinned: &mut Pinned,
+        src: &[u32],
+        dst: &mut CudaSlice<u32>,
+    ) -> Result<(), BackendError> {
+        let err = |e| self.kernel_error("host to device copy", e);
+        let mut done = 0;
+        if let Some(bufs) = pinned.as_mut() {
+            for (i, chunk) in src.chunks_exact(CHUNK_WORDS).enumerate() {
+                let buf = &mut bufs[i % 2];
+                // Waits until the DMA that last read this buffer has finished.
+                buf.as_mut_slice().map_err(err)?.copy_from_slice(chunk);
+                let mut view = dst.slice_mut(done..done + CHUNK_WORDS);
+                self.stream.memcpy_htod(&*buf, &mut view).map_err(err)?;
+                done += CHUNK_WORDS;
+            }
+        }
+        if done < src.len() {
+            let mut view = dst.slice_mut(done..src.len());
+            self.stream
+                .memcpy_htod(&src[done..], &mut view)
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Copies the first `dst.len()` words of `src` to `dst` through the pinned buffers,
+    /// copying chunk `i - 1` out while chunk `i` is in flight.
+    fn download(
+        &self,
+        pinned: &mut Pinned,
+        src: &CudaSlice<u32>,
+        dst: &mut [u32],
+    ) -> Result<(), BackendError> {
+        let err = |e| self.kernel_error("device to host copy", e);
+        let Some(bufs) = pinned.as_mut() else {
+            self.stream
+                .memcpy_dtoh(&src.slice(..dst.len()), dst)
+                .map_err(err)?;
+            return self.stream.synchronize().map_err(err);
+        };
+        let chunks: Vec<(usize, usize)> = (0..dst.len())
+            .step_by(CHUNK_WORDS)
+            .map(|a| (a, CHUNK_WORDS.min(dst.len() - a)))
+            .collect();
+        for (i, &(at, len)) in chunks.iter().enumerate() {
+            self.stream
+                .memcpy_dtoh(&src.slice(at..at + len), &mut bufs[i % 2])
+                .map_err(err)?;
+            if i > 0 {
+                let (pat, plen) = chunks[i - 1];
+                let prev = bufs[(i - 1) % 2].as_slice().map_err(err)?;
+                dst[pat..pat + plen].copy_from_slice(&prev[..plen]);
+            }
+        }
+        if let Some(&(at, len)) = chunks.last() {
+            let last = bufs[(chunks.len() - 1) % 2].as_slice().map_err(err)?;
+            dst[at..at + len].copy_from_slice(&last[..len]);
+        }
+        Ok(())
+    }
+
+    /// The pinned buffers, allocated on first use; `None` (plain copies) if the driver
+    /// refuses them.
+    fn pinned<'a>(&self, slot: &'a mut Pinned) -> &'a mut Pinned {
+        if slot.is_none() {
+            // SAFETY: the buffers are only read after a copy has filled them.
+            let alloc = || unsafe { self.ctx.alloc_pinned_with_flags::<u32>(CHUNK_WORDS, 0) };
+            if let (Ok(a), Ok(b)) = (alloc(), alloc()) {
+                *slot = Some([a, b]);
+            }
+        }
+        slot
+    }
+
+    /// Runs DIF stages `top - 1, ..., 0` over the `2^rows_log` rows of `data` in
+    /// shared-memory passes of up to `MAX_TILE_STAGES` stages.
+    #[allow(clippy::too_many_arguments)]
+    fn dif(
+        &self,
+        k: &Kernels,
+        data: &mut CudaSlice<u32>,
+        width: usize,
+        rows_log: usize,
+        top: usize,
+        tw: &CudaSlice<u32>,
+        tw_log: usize,
+    ) -> Result<(), BackendError> {
+        let cols = width.min(32);
+        let max_stages = ((TILE_WORDS / cols).ilog2() as usize).min(MAX_TILE_STAGES);
+        let col_tiles = width.div_ceil(cols) as u64;
+        let mut s = top;
+        while s > 0 {
+            let stages = max_stages.min(s);
+            let rows = 1usize << stages;
+            let butterflies = (rows / 2 * cols) as u32;
+            let threads = butterflies.clamp(32, BLOCK);
+            let blocks = (1u64 << (rows_log - stages)) * col_tiles;
+            let cfg = LaunchConfig {
+                grid_dim: (grid(blocks, 1, self.sm_count * 4), 1, 1),
+                block_dim: (threads, 1, 1),
+                shared_mem_bytes: (rows * cols * 4) as u32,
+            };
+            let (width64, rows_log32, s_hi, stages32, cols32, tw_log32) = (
+                width as u64,
+                rows_log as u32,
+                (s - 1) as u32,
+                stages as u32,
+                cols as u32,
+                tw_log as u32,
+            );
+            let mut launch = self.stream.launch_builder(&k.dif_stages);
+            launch
+                .arg(&mut *data)
+                .arg(&width64)
+                .arg(&rows_log32)
+                .arg(&s_hi)
+                .arg(&stages32)
+                .arg(&cols32)
+                .arg(tw)
+                .arg(&tw_log32);
+            // SAFETY: the arguments match the kernel's signature; every index the
+            // kernel forms lies within `data` (2^rows_log rows of `width` words) and
+            // `tw` (2^(tw_log - 1) words, tw_log >= every stage + 1).
+            unsafe { launch.launch(cfg) }.map_err(|e| self.kernel_error("dif_stages", e))?;
+            s -= stages;
+        }
+        Ok(())
+    }
+
+    /// The coset LDE of `2^log_h` rows of `w` columns (`words`, row-major), left on the
+    /// device: `2^(log_h + added_bits)` rows in bit-reversed order.
+    #[allow(clippy::too_many_arguments)]
+    fn lde_on_device<F: BackendField>(
+        &self,
+        pinned: &mut Pinned,
+        k: &Kernels,
+        words: &[u32],
+        log_h: usize,
+        added_bits: usize,
+        w: usize,
+        shift: F,
+    ) -> Result<CudaSlice<u32>, BackendError> {
+        let log_n = log_h + added_bits;
+        let (h, n) = (1usize << log_h, 1usize << log_n);
+        let inv = self.twiddles::<F>(log_h, true)?;
+        let fwd = self.twiddles::<F>(log_n, false)?;
+        let scale_words = tables::coset_scale::<F>(log_h, shift);
+        let mut scale = self.alloc(h)?;
+        self.stream
+            .memcpy_htod(&scale_words, &mut scale)
+            .map_err(|e| self.kernel_error("coset scale upload", e))?;
+        let mut src = self.alloc(h * w)?;
+        self.upload(pinned, words, &mut src)?;
+        self.dif(k, &mut src, w, log_h, log_h, &inv, log_h)?;
+        let mut dst = self.alloc(n * w)?;
+        {
+            let total = (n * w) as u64;
+            let cfg = LaunchConfig {
+                grid_dim: (grid(total, BLOCK, self.sm_count), 1, 1),
+                block_dim: (BLOCK, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let (w64, log_h32, added32) = (w as u64, log_h as u32, added_bits as u32);
+            let mut launch = self.stream.launch_builder(&k.lde_expand);
+            launch
+                .arg(&mut dst)
+                .arg(&src)
+                .arg(&w64)
+                .arg(&log_h32)
+                .arg(&added32)
+                .arg(&scale)
+                .arg(&*fwd);
+            // SAFETY: signature matches; `dst` holds n * w words, `src` h * w, `scale`
+            // h and `fwd` n / 2 (at least 1), which bounds every index formed.
+            unsafe { launch.launch(cfg) }.map_err(|e| self.kernel_error("lde_expand", e))?;
+        }
+        drop(src);
+        drop(scale);
+        self.dif(k, &mut dst, w, log_n, log_h, &fwd, log_n)?;
+        Ok(dst)
+    }
+
+    /// Hashes `rows` messages of `len` words lying back to back in `msgs` into digests
+    /// `out_offset..out_offset + rows` of `digests`.
+    fn hash_on_device(
+        &self,
+        k: &Kernels,
+        msgs: &CudaSlice<u32>,
+        rows: usize,
+        len: usize,
+        digests: &mut CudaSlice<u32>,
+        out_offset: usize,
+    ) -> Result<(), BackendError> {
+        let cfg = LaunchConfig {
+            grid_dim: (grid(rows as u64, 128, self.sm_count), 1, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let (rows64, len64, off64) = (rows as u64, len as u64, out_offset as u64);
+        let mut launch = self.stream.launch_builder(&k.hash_leaves);
+        launch
+            .arg(msgs)
+            .arg(&rows64)
+            .arg(&len64)
+            .arg(digests)
+            .arg(&off64);
+        // SAFETY: signature matches; `msgs` holds rows * len words and `digests` at
+        // least (out_offset + rows) digests.
+        unsafe { launch.launch(cfg) }
+            .map(drop)
+            .map_err(|e| self.kernel_error("hash_leaves", e))
+    }
+
+    /// Compresses `count` pairs: digests `in_offset + 2t, +1` into `out_offset + t`.
+    fn compress_on_device(
+        &self,
+        k: &Kernels,
+        layers: &mut CudaSlice<u32>,
+        in_offset: usize,
+        out_offset: usize,
+        count: usize,
+    ) -> Result<(), BackendError> {
+        let cfg = LaunchConfig {
+            grid_dim: (grid(count as u64, 128, self.sm_count), 1, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let (a, b, c) = (in_offset as u64, out_offset as u64, count as u64);
+        let mut launch = self.stream.launch_builder(&k.compress_pairs);
+        launch.arg(layers).arg(&a).arg(&b).arg(&c);
+        // SAFETY: signature matches; the caller's layout puts both ranges inside
+        // `layers`, without overlap.
+        unsafe { launch.launch(cfg) }
+            .map(drop)
+            .map_err(|e| self.kernel_error("compress_pairs", e))
+    }
+
+    /// Compression layers over `rows` leaf digests at the start of `layers`; each
+    /// layer follows the previous one (2 * rows - 1 digests in all).
+    fn tree_on_device(
+        &self,
+        k: &Kernels,
+        layers: &mut CudaSlice<u32>,
+        rows: usize,
+    ) -> Result<(), BackendError> {
+        let (mut cur, mut in_off, mut out_off) = (rows, 0usize, rows);
+        while cur > 1 {
+            let half = cur / 2;
+            self.compress_on_device(k, layers, in_off, out_off, half)?;
+            in_off = out_off;
+            out_off += half;
+            cur = half;
+        }
+        Ok(())
+    }
+
+    /// Hashes `rows` messages of `len` words from the host into the first `rows`
+    /// digests of `digests`, uploading them in row batches that fit `budget` words.
+    #[allow(clippy::too_many_arguments)]
+    fn hash_from_host(
+        &self,
+        pinned: &mut Pinned,
+        k: &Kernels,
+        words: &[u32],
+        rows: usize,
+        len: usize,
+        digests: &mut CudaSlice<u32>,
+        budget: usize,
+    ) -> Result<(), BackendError> {
+        let per_batch = (budget / len).min(rows);
+        if per_batch == 0 {
+            return Err(self.oom(len as u64 * 4));
+        }
+        let mut msgs = self.alloc(per_batch * len)?;
+        for r0 in (0..rows).step_by(per_batch) {
+            let r = per_batch.min(rows - r0);
+            // Ordered on the stream after the previous batch's kernel.
+            self.upload(pinned, &words[r0 * len..(r0 + r) * len], &mut msgs)?;
+            self.hash_on_device(k, &msgs, r, len, digests, r0)?;
+        }
+        Ok(())
+    }
+
+    fn check(&self, what: &str) -> Result<(), BackendError> {
+        self.stream
+            .synchronize()
+            .and_then(|()| self.ctx.check_err())
+            .map_err(|e| self.kernel_error(what, e))
+    }
+
+    fn to_elems<F: BackendField>(
+        &self,
+        what: &str,
+        words: Vec<u32>,
+    ) -> Result<Vec<F>, BackendError> {
+        F::from_monty_words(words).map_err(|i| BackendError::Kernel {
+            device: self.info.id.clone(),
+            kernel: what.into(),
+            message: format!("output word {i} is not a reduced field element"),
+        })
+    }
+
+    fn split_layers<F: BackendField>(
+        &self,
+        words: Vec<u32>,
+        rows: usize,
+    ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
+        let elems = self.to_elems::<F>("merkle tree", words)?;
+        let (all, _) = elems.as_chunks::<DIGEST_ELEMS>();
+        let mut layers = Vec::new();
+        let (mut at, mut len) = (0, rows);
+        loop {
+            layers.push(all[at..at + len].to_vec());
+            if len == 1 {
+                break;
+            }
+            at += len;
+            len /= 2;
+        }
+        Ok(layers)
+    }
+
+    /// The LDE of one column batch (`words`, `w` columns), read back.
+    #[allow(clippy::too_many_arguments)]
+    fn lde_batch<F: BackendField>(
+        &self,
+        pinned: &mut Pinned,
+        k: &Kernels,
+        words: &[u32],
+        log_h: usize,
+        added_bits: usize,
+        w: usize,
+        shift: F,
+    ) -> Result<Vec<u32>, BackendError> {
+        let dst = self.lde_on_device(pinned, k, words, log_h, added_bits, w, shift)?;
+        let mut out = vec![0u32; (1usize << (log_h + added_bits)) * w];
+        self.download(pinned, &dst, &mut out)?;
+        Ok(out)
+    }
+
+    /// Words an LDE of `w` columns needs on the device at its peak.
+    fn lde_words_needed(log_h: usize, added_bits: usize, w: usize) -> usize {
+        let (h, n) = (1usize << log_h, 1usize << (log_h + added_bits));
+        (h + n) * w + h + n
+    }
+}
+
+impl Backend for CudaBackend {
+    const KIND: BackendKind = BackendKind::Cuda;
+
+    fn probe() -> Result<Vec<DeviceInfo>, BackendError> {
+        let (count, driver) = device_count()?;
+        let nvrtc = kernels::nvrtc_status().ok();
+        (0..count)
+            .map(|i| {
+                describe(i, &driver, nvrtc)
+                    .map(|(info, _, _)| info)
+                    .map_err(unavailable)
+            })
+            .collect()
+    }
+
+    fn open(ordinal: usize) -> Result<Self, BackendError> {
+        let (count, driver) = device_count()?;
+        if ordinal >= count {
+            return Err(BackendError::UnknownDevice {
+                backend: BackendKind::Cuda,
+                device: format!("cuda:{ordinal}"),
+                available: count,
+            });
+        }
+        let nvrtc = kernels::nvrtc_status()
+            .map_err(|r| unavailable(format!("cannot compile kernels: {r}")))?;
+        let (info, compute_capability, sm_count) =
+            describe(ordinal, &driver, Some(nvrtc)).map_err(unavailable)?;
+        let (ctx, stream) = guarded("context", || {
+            let ctx = CudaContext::new(ordinal)?;
+            let stream = ctx.new_stream()?;
+            Ok((ctx, stream))
+        })
+        .map_err(unavailable)?;
+        Ok(Self {
+            info,
+            compute_capability,
+            sm_count,
+            ctx,
+            stream,
+            modules: [OnceLock::new(), OnceLock::new()],
+            twiddles: Mutex::new(HashMap::new()),
+            call: Mutex::new(None),
+        })
+    }
+
+    fn device(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn coset_lde_batch<F: BackendField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<RowMajorMatrix<F>, BackendError> {
+        validate::lde(&mat, added_bits).map_err(BackendError::invalid)?;
+        let k = self.kernels(F::ID)?;
+        let mut guard = self.call.lock().expect("call lock");
+        let pinned = self.pinned(&mut guard);
+        let (h, w) = (mat.height(), mat.width);
+        let log_h = h.trailing_zeros() as usize;
+        let n = h << added_bits;
+        let words = F::as_monty_words(&mat.values);
+        let budget = self.budget_words()?;
+        let per_column = Self::lde_words_needed(log_h, added_bits, 1);
+        let per_batch = (budget / per_column).min(w);
+        if per_batch == 0 {
+            return Err(self.oom(per_column as u64 * 4));
+        }
+        let out = if per_batch == w {
+            self.lde_batch(pinned, k, words, log_h, added_bits, w, shift)?
+        } else {
+            let mut out = vec![0u32; n * w];
+            let mut sub = Vec::with_capacity(h * per_batch);
+            for c0 in (0..w).step_by(per_batch) {
+                let cb = per_batch.min(w - c0);
+                sub.clear();
+                for row in words.chunks_exact(w) {
+                    sub.extend_from_slice(&row[c0..c0 + cb]);
+                }
+                let part = self.lde_batch(pinned, k, &sub, log_h, added_bits, cb, shift)?;
+                for (dst, src) in out.chunks_exact_mut(w).zip(part.chunks_exact(cb)) {
+                    dst[c0..c0 + cb].copy_from_slice(src);
+                }
+            }
+            out
+        };
+        self.check("coset_lde_batch")?;
+        Ok(RowMajorMatrix::new(
+            self.to_elems("coset_lde_batch", out)?,
+            w,
+        ))
+    }
+
+    fn hash_rows<F: BackendField>(
+        &self,
+        input: &[F],
+        out: &mut [Digest<F>],
+    ) -> Result<(), BackendError> {
+        let len = validate::hash_rows(input.len(), out.len()).map_err(BackendError::invalid)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let k = self.kernels(F::ID)?;
+        let mut guard = self.call.lock().expect("call lock");
+        let pinned = self.pinned(&mut guard);
+        let rows = out.len();
+        let budget = self
+            .budget_words()?
+            .checked_sub(rows * DIGEST_WORDS)
+            .ok_or_else(|| self.oom((rows * DIGEST_WORDS * 4) as u64))?;
+        let mut digests = self.alloc(rows * DIGEST_WORDS)?;
+        self.hash_from_host(
+            pinned,
+            k,
+            F::as_monty_words(input),
+            rows,
+            len,
+            &mut digests,
+            budget,
+        )?;
+        let mut words = vec![0u32; rows * DIGEST_WORDS];
+        self.download(pinned, &digests, &mut words)?;
+        self.check("hash_rows")?;
+        let elems = self.to_elems::<F>("hash_rows", words)?;
+        out.as_flattened_mut().copy_from_slice(&elems);
+        Ok(())
+    }
+
+    fn compress_pairs<F: BackendField>(
+        &self,
+        input: &[[Digest<F>; 2]],
+        out: &mut [Digest<F>],
+    ) -> Result<(), BackendError> {
+        if input.len() != out.len() {
+            return Err(BackendError::invalid(format!(
+                "{} pairs for {} digests",
+                input.len(),
+                out.len()
+            )));
+        }
+        if input.is_empty() {
+            return Ok(());
+        }
+        let k = self.kernels(F::ID)?;
+        let mut guard = self.call.lock().expect("call lock");
+        let pinned = self.pinned(&mut guard);
+        // Each pair needs its two inputs and its output in one buffer.
+        let per_batch = (self.budget_words()? / (3 * DIGEST_WORDS)).min(input.len());
+        if per_batch == 0 {
+            return Err(self.oom((3 * DIGEST_WORDS * 4) as u64));
+        }
+        let mut buf = self.alloc(3 * per_batch * DIGEST_WORDS)?;
+        let mut words = vec![0u32; per_batch * DIGEST_WORDS];
+        for (pairs, outs) in input.chunks(per_batch).zip(out.chunks_mut(per_batch)) {
+            let c = pairs.len();
+            self.upload(
+                pinned,
+                F::as_monty_words(pairs.as_flattened().as_flattened()),
+                &mut buf,
+            )?;
+            self.compress_on_device(k, &mut buf, 0, 2 * c, c)?;
+            let results = buf.slice(2 * c * DIGEST_WORDS..3 * c * DIGEST_WORDS);
+            self.stream
+                .memcpy_dtoh(&results, &mut words[..c * DIGEST_WORDS])
+                .map_err(|e| self.kernel_error("device to host copy", e))?;
+            self.check("compress_pairs")?;
+            let elems = self.to_elems::<F>("compress_pairs", words[..c * DIGEST_WORDS].to_vec())?;
+            outs.as_flattened_mut().copy_from_slice(&elems);
+        }
+        Ok(())
+    }
+
+    fn merkle_tree<F: BackendField>(
+        &self,
+        leaves: &[&RowMajorMatrix<F>],
+    ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
+        let rows = validate::merkle_leaves(leaves).map_err(BackendError::invalid)?;
+        let len: usize = leaves.iter().map(|m| m.width).sum();
+        let messages: Vec<F>;
+        let words = if let [only] = leaves {
+            &F::as_monty_words(&only.values)[..rows * len]
+        } else {
+            let mut m = Vec::with_capacity(rows * len);
+            for row in 0..rows {
+                for mat in leaves {
+                    m.extend_from_slice(&mat.values[row * mat.width..(row + 1) * mat.width]);
+                }
+            }
+            messages = m;
+            F::as_monty_words(&messages)
+        };
+        let k = self.kernels(F::ID)?;
+        let mut guard = self.call.lock().expect("call lock");
+        let pinned = self.pinned(&mut guard);
+        let layer_words = (2 * rows - 1) * DIGEST_WORDS;
+        let budget = self
+            .budget_words()?
+            .checked_sub(layer_words)
+            .ok_or_else(|| self.oom(layer_words as u64 * 4))?;
+        let mut layers = self.alloc(layer_words)?;
+        self.hash_from_host(pinned, k, words, rows, len, &mut layers, budget)?;
+        self.tree_on_device(k, &mut layers, rows)?;
+        let mut out = vec![0u32; layer_words];
+        self.download(pinned, &layers, &mut out)?;
+        self.check("merkle_tree")?;
+        self.split_layers::<F>(out, rows)
+    }
+
+    fn lde_and_merkle_tree<F: BackendField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<(RowMajorMatrix<F>, Vec<Vec<Digest<F>>>), BackendError> {
+        validate::lde(&mat, added_bits).map_err(BackendError::invalid)?;
+        let (h, w) = (mat.height(), mat.width);
+        let log_h = h.trailing_zeros() as usize;
+        let n = h << added_bits;
+        let layer_words = (2 * n - 1) * DIGEST_WORDS;
+        let needed = Self::lde_words_needed(log_h, added_bits, w) + layer_words;
+        if needed > self.budget_words()? {
+            // The extension and its tree do not fit together: column batches, then
+            // the tree over the assembled rows, uploaded again in row batches.
+            let lde = self.coset_lde_batch(mat, added_bits, shift)?;
+            let layers = self.merkle_tree(&[&lde])?;
+            return Ok((lde, layers));
+        }
+        let k = self.kernels(F::ID)?;
+        let mut guard = self.call.lock().expect("call lock");
+        let pinned = self.pinned(&mut guard);
+        let words = F::as_monty_words(&mat.values);
+        let lde = self.lde_on_device(pinned, k, words, log_h, added_bits, w, shift)?;
+        let mut layers = self.alloc(layer_words)?;
+        self.hash_on_device(k, &lde, n, w, &mut layers, 0)?;
+        self.tree_on_device(k, &mut layers, n)?;
+        let mut lde_words = vec![0u32; n * w];
+        self.download(pinned, &lde, &mut lde_words)?;
+        let mut layer_host = vec![0u32; layer_words];
+        self.download(pinned, &layers, &mut layer_host)?;
+        self.check("lde_and_merkle_tree")?;
+        let values = self.to_elems::<F>("lde_and_merkle_tree", lde_words)?;
+        let layers = self.split_layers::<F>(layer_host, n)?;
+        Ok((RowMajorMatrix::new(values, w), layers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_is_bounded_and_non_zero() {
+        assert_eq!(grid(0, 256, 132), 1);
+        assert_eq!(grid(1000, 256, 132), 4);
+        assert_eq!(grid(1 << 40, 256, 132), 132 * 32);
+    }
+
+    #[test]
+    fn lde_memory_estimate_counts_input_output_and_tables() {
+        // 2^10 rows, 4 columns, blowup 2: input 4 KiW + output 8 KiW + scale + twiddles.
+        assert_eq!(
+            CudaBackend::lde_words_needed(10, 1, 4),
+            (1024 + 2048) * 4 + 1024 + 2048
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! The conformance suite on the first CUDA device. Without an NVIDIA driver and GPU the
+//! tests print `skipped: ...`; `PROOFBOX_REQUIRE_CUDA=1` makes that a failure.
+
+use proofbox_backend_api::Backend;
+use proofbox_backend_cuda::CudaBackend;
+
+proofbox_conformance::backend_conformance_tests!(cuda, CudaBackend::open(0));

@@ -1,0 +1,152 @@
+// Runs the CUDA kernels of one field's module on the CPU, for tests on machines
+// without a GPU: every CUDA thread of a block is a std::thread, __syncthreads is a
+// barrier, blocks run one after another. Checks the kernels' arithmetic and index
+// logic, not GPU-specific behaviour (memory model, occupancy, limits).
+//
+// Built by tests/host_emulation.rs as: this file with MODULE_SOURCE naming the
+// generated translation unit (prelude + firmware/cuda/*). Usage:
+//   harness lde <log_h> <added_bits> <width> <in> <scale> <inv_tw> <fwd_tw> <out>
+//   harness hash <rows> <len> <in> <out>
+//   harness compress <count> <in> <out>
+//   harness tree <rows> <len> <in> <out>     (all 2 * rows - 1 digests)
+#include <barrier>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+struct Dim3 { unsigned x, y, z; };
+thread_local Dim3 threadIdx, blockIdx;
+Dim3 blockDim, gridDim;
+static std::barrier<>* block_barrier;
+
+#define __device__
+#define __global__
+#define __constant__
+#define __shared__
+#define __forceinline__ inline
+static inline void __syncthreads() { block_barrier->arrive_and_wait(); }
+static inline unsigned __brev(unsigned x) {
+    unsigned r = 0;
+    for (int i = 0; i < 32; i++) { r = (r << 1) | (x & 1); x >>= 1; }
+    return r;
+}
+
+#include MODULE_SOURCE
+
+u32 tile[1 << 13];
+
+static void launch(unsigned grid, unsigned block, const std::function<void()>& kernel) {
+    gridDim = {grid, 1, 1};
+    blockDim = {block, 1, 1};
+    for (unsigned b = 0; b < grid; b++) {
+        std::barrier<> bar(block);
+        block_barrier = &bar;
+        std::vector<std::thread> threads;
+        for (unsigned t = 0; t < block; t++) {
+            threads.emplace_back([&, t, b] {
+                threadIdx = {t, 0, 0};
+                blockIdx = {b, 0, 0};
+                kernel();
+            });
+        }
+        for (auto& th : threads) th.join();
+    }
+}
+
+static std::vector<u32> read_words(const char* path) {
+    FILE* f = fopen(path, "rb");
+    if (!f) { perror(path); exit(2); }
+    std::vector<u32> v;
+    u32 w;
+    while (fread(&w, 4, 1, f) == 1) v.push_back(w);
+    fclose(f);
+    return v;
+}
+
+static void write_words(const char* path, const std::vector<u32>& v) {
+    FILE* f = fopen(path, "wb");
+    if (!f) { perror(path); exit(2); }
+    fwrite(v.data(), 4, v.size(), f);
+    fclose(f);
+}
+
+// The same pass plan as the Rust host code: up to 11 stages a launch, tiles of
+// min(width, 32) columns and at most 8192 words.
+static void dif(std::vector<u32>& data, u64 width, u32 rows_log, u32 top,
+                const std::vector<u32>& tw, u32 tw_log) {
+    u32 cols = width < 32 ? (u32)width : 32;
+    u32 max_stages = 0;
+    while ((1u << (max_stages + 1)) * cols <= 8192) max_stages++;
+    if (max_stages > 11) max_stages = 11;
+    u32 s = top;
+    while (s > 0) {
+        u32 k = s < max_stages ? s : max_stages;
+        u32 rows = 1u << k;
+        u32 threads = rows / 2 * cols;
+        threads = threads < 32 ? 32 : (threads > 256 ? 256 : threads);
+        u32 s_hi = s - 1;
+        launch(3, threads, [&] {
+            dif_stages(data.data(), width, rows_log, s_hi, k, cols, tw.data(), tw_log);
+        });
+        s -= k;
+    }
+}
+
+int main(int argc, char** argv) {
+    if (argc < 2) return 2;
+    std::string op = argv[1];
+    if (op == "lde" && argc == 10) {
+        u32 log_h = atoi(argv[2]), added = atoi(argv[3]);
+        u64 w = atoll(argv[4]);
+        std::vector<u32> in = read_words(argv[5]);
+        std::vector<u32> scale = read_words(argv[6]);
+        std::vector<u32> inv = read_words(argv[7]);
+        std::vector<u32> fwd = read_words(argv[8]);
+        u32 log_n = log_h + added;
+        dif(in, w, log_h, log_h, inv, log_h);
+        std::vector<u32> out(((u64)1 << log_n) * w);
+        launch(5, 64, [&] {
+            lde_expand(out.data(), in.data(), w, log_h, added, scale.data(), fwd.data());
+        });
+        dif(out, w, log_n, log_h, fwd, log_n);
+        write_words(argv[9], out);
+        return 0;
+    }
+    if (op == "hash" && argc == 6) {
+        u64 rows = atoll(argv[2]), len = atoll(argv[3]);
+        std::vector<u32> in = read_words(argv[4]);
+        std::vector<u32> out(rows * 8);
+        launch(3, 32, [&] { hash_leaves(in.data(), rows, len, out.data(), 0); });
+        write_words(argv[5], out);
+        return 0;
+    }
+    if (op == "compress" && argc == 5) {
+        u64 count = atoll(argv[2]);
+        std::vector<u32> buf = read_words(argv[3]);
+        buf.resize(3 * count * 8);
+        launch(3, 32, [&] { compress_pairs(buf.data(), 0, 2 * count, count); });
+        write_words(argv[4], std::vector<u32>(buf.begin() + 2 * count * 8, buf.end()));
+        return 0;
+    }
+    if (op == "tree" && argc == 6) {
+        u64 rows = atoll(argv[2]), len = atoll(argv[3]);
+        std::vector<u32> in = read_words(argv[4]);
+        std::vector<u32> layers((2 * rows - 1) * 8);
+        launch(3, 32, [&] { hash_leaves(in.data(), rows, len, layers.data(), 0); });
+        u64 cur = rows, in_off = 0, out_off = rows;
+        while (cur > 1) {
+            u64 half = cur / 2;
+            launch(2, 32, [&] { compress_pairs(layers.data(), in_off, out_off, half); });
+            in_off = out_off;
+            out_off += half;
+            cur = half;
+        }
+        write_words(argv[5], layers);
+        return 0;
+    }
+    fprintf(stderr, "bad arguments\n");
+    return 2;
+}

@@ -1,0 +1,254 @@
+//! The CUDA kernels run on the CPU: `tests/emulation/harness.cpp` compiles the real
+//! module source with a C++ compiler, emulating CUDA threads with std::thread and
+//! `__syncthreads` with a barrier, and its results are compared with the CPU backend.
+//! This checks the kernels' arithmetic and index logic on machines without a GPU; it
+//! says nothing about GPU-specific behaviour, which only the conformance suite on a
+//! GPU checks.
+//!
+//! Needs `c++` (or `$CXX`) with C++20; without one the test prints `skipped: ...`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::{Backend, BackendField, DIGEST_ELEMS, Digest};
+use proofbox_backend_cpu::CpuBackend;
+use proofbox_backend_cuda::kernels;
+use proofbox_conformance::{BabyBear, KoalaBear, random_matrix};
+
+struct Harness {
+    exe: PathBuf,
+    dir: PathBuf,
+}
+
+fn write_words(path: &Path, words: &[u32]) {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn read_words(path: &Path) -> Vec<u32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+impl Harness {
+    /// Builds the harness for a field's module, or `None` with no C++ compiler.
+    fn build<F: BackendField>() -> Option<Self> {
+        let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        let dir = std::env::temp_dir().join(format!(
+            "proofbox-cuda-emu-{}-{}",
+            F::ID,
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let module = dir.join("module.cu");
+        std::fs::write(&module, kernels::module_source(F::ID).unwrap()).unwrap();
+        let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulation/harness.cpp");
+        let exe = dir.join("harness");
+        let out = match Command::new(&cxx)
+            .args([
+                "-std=c++20",
+                "-O2",
+                "-pthread",
+                "-Wno-unknown-pragmas",
+                "-x",
+                "c++",
+            ])
+            .arg(format!("-DMODULE_SOURCE=\"{}\"", module.display()))
+            .arg(&harness)
+            .arg("-o")
+            .arg(&exe)
+            .output()
+        {
+            Ok(out) => out,
+            Err(e) => {
+                println!("skipped: no C++ compiler ({cxx}: {e})");
+                return None;
+            }
+        };
+        assert!(
+            out.status.success(),
+            "harness failed to build:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(Self { exe, dir })
+    }
+
+    fn run(&self, args: &[String]) {
+        let out = Command::new(&self.exe).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "harness {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.file(name).display().to_string()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Fails with the first differing index (not the whole vectors).
+fn assert_same<T: PartialEq + core::fmt::Debug>(got: &[T], want: &[T], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
+        panic!(
+            "{what}: first difference at {i}: got {:?}, expected {:?}",
+            got[i], want[i]
+        );
+    }
+}
+
+fn twiddles<F: BackendField>(log_n: usize, inverse: bool) -> Vec<u32> {
+    let g = F::two_adic_generator(log_n);
+    let g = if inverse { g.inverse() } else { g };
+    let powers: Vec<F> = g.powers().take(((1usize << log_n) / 2).max(1)).collect();
+    F::as_monty_words(&powers).to_vec()
+}
+
+fn check_lde<F: BackendField>(h: &Harness, log_h: usize, width: usize, added_bits: usize) {
+    let input = random_matrix::<F>(log_h as u64 * 77 + width as u64, 1 << log_h, width);
+    let shift = F::GENERATOR;
+    let want = CpuBackend::new()
+        .coset_lde_batch(input.clone(), added_bits, shift)
+        .unwrap();
+    let hgt = F::from_u32(1 << log_h);
+    let scale: Vec<F> = shift
+        .shifted_powers(hgt.inverse())
+        .take(1 << log_h)
+        .collect();
+    write_words(&h.file("in"), F::as_monty_words(&input.values));
+    write_words(&h.file("scale"), F::as_monty_words(&scale));
+    write_words(&h.file("inv"), &twiddles::<F>(log_h, true));
+    write_words(&h.file("fwd"), &twiddles::<F>(log_h + added_bits, false));
+    h.run(&[
+        "lde".into(),
+        log_h.to_string(),
+        added_bits.to_string(),
+        width.to_string(),
+        h.path("in"),
+        h.path("scale"),
+        h.path("inv"),
+        h.path("fwd"),
+        h.path("out"),
+    ]);
+    let got = F::from_monty_words(read_words(&h.file("out"))).unwrap();
+    let what = format!("{} LDE 2^{log_h} x {width} +{added_bits}", F::ID);
+    assert_same(&got, &want.values, &what);
+}
+
+fn check_hash<F: BackendField>(h: &Harness, rows: usize, len: usize) {
+    let input = random_matrix::<F>(rows as u64 * 3 + len as u64, rows, len).values;
+    let mut want = vec![[F::ZERO; DIGEST_ELEMS]; rows];
+    CpuBackend::new().hash_rows(&input, &mut want).unwrap();
+    write_words(&h.file("msgs"), F::as_monty_words(&input));
+    h.run(&[
+        "hash".into(),
+        rows.to_string(),
+        len.to_string(),
+        h.path("msgs"),
+        h.path("digests"),
+    ]);
+    let got = F::from_monty_words(read_words(&h.file("digests"))).unwrap();
+    assert_same(
+        &got,
+        want.as_flattened(),
+        &format!("{} hash {rows} x {len}", F::ID),
+    );
+
+    let pairs: Vec<[Digest<F>; 2]> = want
+        .iter()
+        .zip(want.iter().rev())
+        .map(|(a, b)| [*a, *b])
+        .collect();
+    let mut want_c = vec![[F::ZERO; DIGEST_ELEMS]; rows];
+    CpuBackend::new()
+        .compress_pairs(&pairs, &mut want_c)
+        .unwrap();
+    write_words(
+        &h.file("pairs"),
+        F::as_monty_words(pairs.as_flattened().as_flattened()),
+    );
+    h.run(&[
+        "compress".into(),
+        rows.to_string(),
+        h.path("pairs"),
+        h.path("compressed"),
+    ]);
+    let got = F::from_monty_words(read_words(&h.file("compressed"))).unwrap();
+    assert_same(
+        &got,
+        want_c.as_flattened(),
+        &format!("{} compress {rows}", F::ID),
+    );
+}
+
+fn check_tree<F: BackendField>(h: &Harness, log_rows: usize, width: usize) {
+    let m: RowMajorMatrix<F> = random_matrix(5 + log_rows as u64, 1 << log_rows, width);
+    let want = CpuBackend::new().merkle_tree(&[&m]).unwrap();
+    write_words(&h.file("leaves"), F::as_monty_words(&m.values));
+    h.run(&[
+        "tree".into(),
+        (1usize << log_rows).to_string(),
+        width.to_string(),
+        h.path("leaves"),
+        h.path("layers"),
+    ]);
+    let got = F::from_monty_words(read_words(&h.file("layers"))).unwrap();
+    let want_flat: Vec<F> = want.concat().into_iter().flatten().collect();
+    assert_same(
+        &got,
+        &want_flat,
+        &format!("{} tree 2^{log_rows} x {width}", F::ID),
+    );
+}
+
+fn run_all<F: BackendField>() {
+    let Some(h) = Harness::build::<F>() else {
+        return;
+    };
+    // Shapes that cross the tile boundaries of the pass plan: widths below, at and
+    // above the 32-column tile, heights needing one and two shared-memory passes.
+    for (log_h, width, added_bits) in [
+        (0, 3, 2),
+        (1, 1, 1),
+        (2, 3, 1),
+        (3, 33, 3),
+        (5, 7, 1),
+        (8, 32, 1),
+        (9, 2, 2),
+        (12, 1, 1),
+        (12, 5, 2),
+    ] {
+        check_lde::<F>(&h, log_h, width, added_bits);
+    }
+    for (rows, len) in [(1, 1), (3, 16), (37, 24), (70, 8), (17, 1313), (5, 2634)] {
+        check_hash::<F>(&h, rows, len);
+    }
+    for (log_rows, width) in [(0, 1), (1, 8), (6, 17)] {
+        check_tree::<F>(&h, log_rows, width);
+    }
+}
+
+#[test]
+fn emulated_kernels_match_cpu_koalabear() {
+    run_all::<KoalaBear>();
+}
+
+#[test]
+fn emulated_kernels_match_cpu_babybear() {
+    run_all::<BabyBear>();
+}
