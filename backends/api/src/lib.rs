@@ -20,6 +20,7 @@
 mod error;
 mod field;
 mod info;
+pub mod kernel_tables;
 pub mod validate;
 
 pub use error::BackendError;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::kernel_tables::twiddles;
 use proofbox_backend_api::{Backend, BackendField, DIGEST_ELEMS, Digest};
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_backend_cuda::kernels;
@@ -110,13 +111,6 @@ fn assert_same<T: PartialEq + core::fmt::Debug>(got: &[T], want: &[T], what: &st
             got[i], want[i]
         );
     }
-}
-
-fn twiddles<F: BackendField>(log_n: usize, inverse: bool) -> Vec<u32> {
-    let g = F::two_adic_generator(log_n);
-    let g = if inverse { g.inverse() } else { g };
-    let powers: Vec<F> = g.powers().take(((1usize << log_n) / 2).max(1)).collect();
-    F::as_monty_words(&powers).to_vec()
 }
 
 fn check_lde<F: BackendField>(h: &Harness, log_h: usize, width: usize, added_bits: usize) {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use proofbox_backend_api::{BackendError, FieldId};
 use wgpu::util::DeviceExt;
 
-use crate::tables::{Poseidon2Tables, field_prelude, poseidon2_tables};
+use crate::tables::{Poseidon2Tables, field_prelude, poseidon2_prelude, poseidon2_tables};
 
 const FIELD_WGSL: &str = include_str!("../../../firmware/wgsl/field.wgsl");
 const NTT_WGSL: &str = include_str!("../../../firmware/wgsl/ntt.wgsl");
@@ -715,7 +715,7 @@ pub(crate) fn kernel_source(
 ) -> String {
     let mut src = field_prelude(field, wg_size);
     if let Some(t) = poseidon {
-        src.push_str(&t.prelude());
+        src.push_str(&poseidon2_prelude(t));
     }
     src.push_str(FIELD_WGSL);
     src.push_str(body);
@@ -787,7 +787,7 @@ fn build_field_kernels(
             "compress",
             &[(0, Slot::Ro), (1, Slot::Uniform), (3, Slot::Rw)],
         ),
-        rc24: init("poseidon2-24 constants", &p24.words),
-        rc16: init("poseidon2-16 constants", &p16.words),
+        rc24: init("poseidon2-24 constants", &p24.words()),
+        rc16: init("poseidon2-16 constants", &p16.words()),
     })
 }
