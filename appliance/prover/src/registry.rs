@@ -54,6 +54,10 @@ pub fn report(kind: BackendKind) -> BackendReport {
         BackendKind::Wgpu => proofbox_backend_wgpu::WgpuBackend::probe(),
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => proofbox_backend_cuda::CudaBackend::probe(),
+        #[cfg(feature = "opencl")]
+        BackendKind::Opencl => proofbox_backend_opencl::OpenclBackend::probe(),
+        // Reached for backends whose Cargo feature is off.
+        #[allow(unreachable_patterns)]
         other => Err(not_built(other)),
     };
     BackendReport::from_probe(kind, probe)
@@ -140,6 +144,12 @@ fn open_kind_dyn(
         BackendKind::Wgpu => open_kind::<proofbox_backend_wgpu::WgpuBackend>(device, skip_emulated),
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => open_kind::<proofbox_backend_cuda::CudaBackend>(device, skip_emulated),
+        #[cfg(feature = "opencl")]
+        BackendKind::Opencl => {
+            open_kind::<proofbox_backend_opencl::OpenclBackend>(device, skip_emulated)
+        }
+        // Reached for backends whose Cargo feature is off.
+        #[allow(unreachable_patterns)]
         other => Err(not_built(other)),
     }
 }

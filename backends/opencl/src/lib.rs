@@ -1,0 +1,1018 @@
+//! The OpenCL backend: ProofBox's kernels as OpenCL C (`firmware/opencl/`, with the
+//! field arithmetic shared with CUDA in `firmware/common/field.h`), on every device of
+//! every OpenCL platform: GPUs, CPU drivers such as PoCL, and FPGA or other
+//! accelerator cards.
+//!
+//! - Discovery: every device of every platform the ICD loader shows is
+//!   `opencl:P:D` (platform `P`, device `D` within it), in the loader's order;
+//!   [`Backend::open`] takes the index into that flat list. No platform, or an ICD
+//!   loader that fails, is [`BackendError::Unavailable`] with the reason, never a
+//!   panic. The crate links `libOpenCL.so` (the ICD loader) at build time.
+//! - Program ([`kernels`]): one OpenCL program holds both fields' kernels
+//!   (`hash_leaves_koalabear`, `dif_stages_babybear`, ...). It is built from source at
+//!   [`OpenclBackend::open`] time ([`KernelSource::Source`]), with the field and
+//!   Poseidon2 constants generated from Plonky3's own tables into each field's
+//!   prelude, or loaded from a precompiled binary ([`KernelSource::Binary`]: an Intel
+//!   FPGA `.aocx`, an AMD/Xilinx `.xclbin`, or any binary
+//!   [`OpenclBackend::program_binary`] returned).
+//! - Coset LDE: the algorithm of the CUDA backend. Inverse DFT (radix-2 decimation in
+//!   frequency, several stages per launch in local memory), one kernel that
+//!   un-reverses, scales by `shift^k / h`, zero-pads and performs the first
+//!   `added_bits` stages of the forward DFT, then the remaining forward stages; rows
+//!   come out bit-reversed. Twiddles are computed on the host with Plonky3's field
+//!   types and cached on the device.
+//! - Merkle trees: one work-item per leaf runs the width-24 sponge, one per node the
+//!   width-16 compression, layer after layer in one device buffer.
+//!   [`Backend::lde_and_merkle_tree`] hashes the extension where the LDE left it.
+//! - Memory: every call is planned against the device's global memory and its
+//!   largest single allocation (`CL_DEVICE_MAX_MEM_ALLOC_SIZE`), optionally lowered
+//!   with [`OpenclBackend::set_memory_limit`]. An LDE too large runs in column
+//!   batches, hashing and compression in row batches, a tree whose layers do not fit
+//!   one buffer is built layer by layer through the host; what cannot be split is
+//!   [`BackendError::OutOfMemory`].
+
+pub mod kernels;
+mod tables;
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use ocl::enums::{DeviceInfo as ClDeviceInfo, DeviceInfoResult, PlatformInfo, ProgramInfo};
+use ocl::{Buffer, Context, Device, Kernel, Platform, Program, Queue};
+use p3_matrix::Matrix;
+use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::{
+    Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
+    FieldId, validate,
+};
+
+/// Words of one digest.
+const DIGEST_WORDS: usize = DIGEST_ELEMS;
+/// Most words of the local-memory tile of one `dif_stages` work-group.
+const TILE_WORDS: usize = 1 << 13;
+/// Most DIF stages one `dif_stages` launch runs.
+const MAX_TILE_STAGES: usize = 11;
+/// Most work-items of one `dif_stages` work-group.
+const MAX_GROUP: usize = 256;
+/// Fraction (per mille) of the device's global memory a call plans to use.
+const BUDGET_PER_MILLE: u64 = 900;
+
+/// Where the backend's OpenCL program comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum KernelSource {
+    /// Built from the OpenCL C sources compiled into this crate (the default).
+    #[default]
+    Source,
+    /// A precompiled program binary for the device (an Intel FPGA `.aocx`, an
+    /// AMD/Xilinx `.xclbin`, or a binary read back with
+    /// [`OpenclBackend::program_binary`]). It must export the kernels of
+    /// [`kernels::KERNEL_NAMES`] for both fields.
+    Binary(PathBuf),
+}
+
+/// Device twiddle tables by (field, log2 size, inverse).
+type TwiddleCache = HashMap<(FieldId, usize, bool), Arc<Buffer<u32>>>;
+
+/// One OpenCL device as a ProofBox backend device.
+pub struct OpenclBackend {
+    info: DeviceInfo,
+    queue: Queue,
+    program: Program,
+    /// Largest single allocation the device allows, in bytes.
+    max_alloc_bytes: u64,
+    /// Global memory, in bytes.
+    global_bytes: u64,
+    /// Local memory per work-group, in bytes.
+    local_bytes: u64,
+    /// Largest work-group.
+    max_group: usize,
+    compute_units: u32,
+    /// A lower memory limit set by the caller, in bytes.
+    limit_bytes: Mutex<Option<u64>>,
+    twiddles: Mutex<TwiddleCache>,
+    /// Serialises calls: they share the queue.
+    call: Mutex<()>,
+}
+
+impl core::fmt::Debug for OpenclBackend {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OpenclBackend")
+            .field("info", &self.info)
+            .field("max_alloc_bytes", &self.max_alloc_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(reason: impl Into<String>) -> BackendError {
+    BackendError::Unavailable {
+        backend: BackendKind::Opencl,
+        reason: reason.into(),
+    }
+}
+
+/// Runs an OpenCL call that may panic inside `ocl`, turning the panic into an error.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| format!("{what}: {e}")),
+        Err(_) => Err(format!("{what}: the OpenCL runtime failed (panic)")),
+    }
+}
+
+/// One device in discovery order, with its platform and position.
+struct Found {
+    platform: Platform,
+    device: Device,
+    p: usize,
+    d: usize,
+}
+
+/// Serialises discovery and context creation: ICD loaders and drivers initialise
+/// lazily, and concurrent first calls from several threads can see no device (PoCL
+/// does).
+static DISCOVERY: Mutex<()> = Mutex::new(());
+
+/// Every device of every platform, in the ICD loader's order. The caller holds
+/// [`DISCOVERY`].
+fn enumerate() -> Result<Vec<Found>, BackendError> {
+    let platforms = guarded("clGetPlatformIDs", || {
+        ocl::core::get_platform_ids()
+            .map(Platform::list_from_core)
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|e| unavailable(format!("no OpenCL platform: {e}")))?;
+    if platforms.is_empty() {
+        return Err(unavailable("no OpenCL platform is installed"));
+    }
+    let mut found = Vec::new();
+    for (p, platform) in platforms.into_iter().enumerate() {
+        let devices = guarded("clGetDeviceIDs", || {
+            Device::list_all(platform).map_err(|e| e.to_string())
+        })
+        .map_err(unavailable)?;
+        for (d, device) in devices.into_iter().enumerate() {
+            found.push(Found {
+                platform,
+                device,
+                p,
+                d,
+            });
+        }
+    }
+    if found.is_empty() {
+        return Err(unavailable("the OpenCL platforms show no device"));
+    }
+    Ok(found)
+}
+
+/// Raw device properties discovery reads.
+struct Props {
+    info: DeviceInfo,
+    max_alloc_bytes: u64,
+    global_bytes: u64,
+    local_bytes: u64,
+    max_group: usize,
+}
+
+fn describe(f: &Found) -> Result<Props, String> {
+    guarded("device query", || {
+        let dev = f.device;
+        let err = |e: ocl::Error| e.to_string();
+        let name = dev.name().map_err(err)?;
+        let vendor = dev.vendor().map_err(err)?;
+        let q = |k| dev.info(k).map_err(err);
+        let global_bytes = match q(ClDeviceInfo::GlobalMemSize)? {
+            DeviceInfoResult::GlobalMemSize(v) => v,
+            _ => 0,
+        };
+        let max_alloc_bytes = match q(ClDeviceInfo::MaxMemAllocSize)? {
+            DeviceInfoResult::MaxMemAllocSize(v) => v,
+            _ => 0,
+        };
+        let local_bytes = match q(ClDeviceInfo::LocalMemSize)? {
+            DeviceInfoResult::LocalMemSize(v) => v,
+            _ => 0,
+        };
+        let compute_units = match q(ClDeviceInfo::MaxComputeUnits)? {
+            DeviceInfoResult::MaxComputeUnits(v) => v,
+            _ => 0,
+        };
+        let max_group = match q(ClDeviceInfo::MaxWorkGroupSize)? {
+            DeviceInfoResult::MaxWorkGroupSize(v) => v,
+            _ => 1,
+        };
+        let device_type = match q(ClDeviceInfo::Type)? {
+            DeviceInfoResult::Type(t) => {
+                if t.contains(ocl::flags::DeviceType::GPU) {
+                    DeviceType::Gpu
+                } else if t.contains(ocl::flags::DeviceType::ACCELERATOR) {
+                    DeviceType::Accelerator
+                } else if t.contains(ocl::flags::DeviceType::CPU) {
+                    DeviceType::Cpu
+                } else {
+                    DeviceType::Other
+                }
+            }
+            _ => DeviceType::Other,
+        };
+        let driver_version = match q(ClDeviceInfo::DriverVersion)? {
+            DeviceInfoResult::DriverVersion(v) => v,
+            _ => String::new(),
+        };
+        let platform_name = f
+            .platform
+            .info(PlatformInfo::Name)
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        let platform_version = f
+            .platform
+            .info(PlatformInfo::Version)
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        let info = DeviceInfo {
+            id: format!("opencl:{}:{}", f.p, f.d),
+            backend: BackendKind::Opencl,
+            name,
+            vendor,
+            device_type,
+            memory_bytes: global_bytes,
+            compute_units,
+            fields: FieldId::ALL.to_vec(),
+            driver: Some(format!(
+                "{platform_name} ({platform_version}), driver {driver_version}"
+            )),
+        };
+        Ok(Props {
+            info,
+            max_alloc_bytes,
+            global_bytes,
+            local_bytes,
+            max_group: max_group.max(1),
+        })
+    })
+}
+
+/// Work-groups for a grid-stride kernel over `items` work items: the global size.
+fn global_size(items: u64, compute_units: u32) -> usize {
+    let cap = u64::from(compute_units.max(1)) * 1024;
+    items.clamp(1, cap) as usize
+}
+
+impl OpenclBackend {
+    /// Opens device `ordinal` of [`Backend::probe`]'s list with the program from
+    /// `source`.
+    pub fn open_with(ordinal: usize, source: KernelSource) -> Result<Self, BackendError> {
+        let discovery = DISCOVERY.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found = enumerate()?;
+        if ordinal >= found.len() {
+            return Err(BackendError::UnknownDevice {
+                backend: BackendKind::Opencl,
+                device: format!("opencl device #{ordinal}"),
+                available: found.len(),
+            });
+        }
+        let f = found.swap_remove(ordinal);
+        let props = describe(&f).map_err(unavailable)?;
+        let id = props.info.id.clone();
+        let (context, queue) = guarded("context", || {
+            let context = Context::builder()
+                .platform(f.platform)
+                .devices(f.device)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let queue = Queue::new(&context, f.device, None).map_err(|e| e.to_string())?;
+            Ok((context, queue))
+        })
+        .map_err(unavailable)?;
+        drop(discovery);
+        let build_error = |message: String| BackendError::Kernel {
+            device: id.clone(),
+            kernel: "program".into(),
+            message,
+        };
+        let program = match &source {
+            KernelSource::Source => {
+                let src = kernels::program_source().map_err(build_error)?;
+                guarded("build from source", || {
+                    Program::builder()
+                        .src(src)
+                        .devices(f.device)
+                        .cmplr_opt(kernels::BUILD_OPTIONS)
+                        .build(&context)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(build_error)?
+            }
+            KernelSource::Binary(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| build_error(format!("reading {}: {e}", path.display())))?;
+                guarded("load binary", || {
+                    let opts = CString::new(kernels::BUILD_OPTIONS).expect("no NUL");
+                    Program::with_binary(&context, &[f.device], &[&bytes[..]], &opts)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|e| build_error(format!("{}: {e}", path.display())))?
+            }
+        };
+        let backend = Self {
+            queue,
+            program,
+            max_alloc_bytes: props.max_alloc_bytes,
+            global_bytes: props.global_bytes,
+            local_bytes: props.local_bytes,
+            max_group: props.max_group,
+            compute_units: props.info.compute_units,
+            info: props.info,
+            limit_bytes: Mutex::new(None),
+            twiddles: Mutex::new(HashMap::new()),
+            call: Mutex::new(()),
+        };
+        backend.check_kernels()?;
+        Ok(backend)
+    }
+
+    /// Checks that the program exports every kernel of both fields.
+    fn check_kernels(&self) -> Result<(), BackendError> {
+        for field in FieldId::ALL {
+            for name in kernels::KERNEL_NAMES {
+                let full = kernels::kernel_name(name, field);
+                ocl::core::create_kernel(&self.program, &full).map_err(|e| {
+                    BackendError::Kernel {
+                        device: self.info.id.clone(),
+                        kernel: full.clone(),
+                        message: format!("the program lacks this kernel: {e}"),
+                    }
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The device's binary of the built program (`CL_PROGRAM_BINARIES`), which
+    /// [`KernelSource::Binary`] loads again.
+    pub fn program_binary(&self) -> Result<Vec<u8>, BackendError> {
+        let err = |message: String| BackendError::Kernel {
+            device: self.info.id.clone(),
+            kernel: "program binary".into(),
+            message,
+        };
+        match self.program.info(ProgramInfo::Binaries) {
+            Ok(ocl::enums::ProgramInfoResult::Binaries(mut bins)) if !bins.is_empty() => {
+                Ok(bins.swap_remove(0))
+            }
+            Ok(other) => Err(err(format!("unexpected answer {other:?}"))),
+            Err(e) => Err(err(e.to_string())),
+        }
+    }
+
+    /// Caps the device memory calls plan to use (bytes of global memory, and of one
+    /// allocation), below what the device reports; `None` restores the device's own
+    /// limits.
+    pub fn set_memory_limit(&self, bytes: Option<u64>) {
+        *self.limit_bytes.lock().expect("limit lock") = bytes;
+    }
+
+    /// Largest single allocation a call may make, in words.
+    fn max_buffer_words(&self) -> usize {
+        let limit = self
+            .limit_bytes
+            .lock()
+            .expect("limit lock")
+            .unwrap_or(u64::MAX);
+        (self.max_alloc_bytes.min(limit) / 4) as usize
+    }
+
+    /// Words a call may plan to allocate in all.
+    fn budget_words(&self) -> usize {
+        let limit = self
+            .limit_bytes
+            .lock()
+            .expect("limit lock")
+            .unwrap_or(u64::MAX);
+        (self.global_bytes.min(limit) / 1000 * BUDGET_PER_MILLE / 4) as usize
+    }
+
+    fn oom(&self, needed_bytes: u64) -> BackendError {
+        BackendError::OutOfMemory {
+            device: self.info.id.clone(),
+            needed_bytes,
+            available_bytes: self.budget_words() as u64 * 4,
+        }
+    }
+
+    fn cl_error(&self, what: &str, e: ocl::Error) -> BackendError {
+        use ocl::core::Status;
+        match e.api_status() {
+            Some(Status::CL_MEM_OBJECT_ALLOCATION_FAILURE | Status::CL_OUT_OF_RESOURCES) => {
+                BackendError::OutOfMemory {
+                    device: self.info.id.clone(),
+                    needed_bytes: 0,
+                    available_bytes: self.budget_words() as u64 * 4,
+                }
+            }
+            Some(Status::CL_DEVICE_NOT_AVAILABLE | Status::CL_DEVICE_NOT_FOUND) => {
+                BackendError::DeviceLost {
+                    device: self.info.id.clone(),
+                    reason: format!("{what}: {e}"),
+                }
+            }
+            _ => BackendError::Kernel {
+                device: self.info.id.clone(),
+                kernel: what.into(),
+                message: e.to_string(),
+            },
+        }
+    }
+
+    /// Allocates `len` words (uninitialised), checking the single-allocation limit.
+    fn alloc(&self, len: usize) -> Result<Buffer<u32>, BackendError> {
+        let len = len.max(1);
+        if len > self.max_buffer_words() {
+            return Err(self.oom(len as u64 * 4));
+        }
+        Buffer::<u32>::builder()
+            .queue(self.queue.clone())
+            .len(len)
+            .build()
+            .map_err(|e| self.cl_error("clCreateBuffer", e))
+    }
+
+    /// A buffer holding `words`.
+    fn upload(&self, words: &[u32]) -> Result<Buffer<u32>, BackendError> {
+        let buf = self.alloc(words.len())?;
+        if !words.is_empty() {
+            self.write(&buf, 0, words)?;
+        }
+        Ok(buf)
+    }
+
+    fn write(&self, buf: &Buffer<u32>, offset: usize, words: &[u32]) -> Result<(), BackendError> {
+        buf.write(words)
+            .offset(offset)
+            .enq()
+            .map_err(|e| self.cl_error("host to device copy", e))
+    }
+
+    fn read(&self, buf: &Buffer<u32>, offset: usize, out: &mut [u32]) -> Result<(), BackendError> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        buf.read(out)
+            .offset(offset)
+            .enq()
+            .map_err(|e| self.cl_error("device to host copy", e))
+    }
+
+    fn finish(&self, what: &str) -> Result<(), BackendError> {
+        self.queue.finish().map_err(|e| self.cl_error(what, e))
+    }
+
+    /// A kernel builder for `name` of `field`, on the backend's queue.
+    fn kernel(&self, name: &str, field: FieldId) -> ocl::builders::KernelBuilder<'_> {
+        let mut b = Kernel::builder();
+        b.program(&self.program)
+            .name(kernels::kernel_name(name, field))
+            .queue(self.queue.clone());
+        b
+    }
+
+    fn launch(&self, name: &str, k: Result<Kernel, ocl::Error>) -> Result<(), BackendError> {
+        let k = k.map_err(|e| self.cl_error(name, e))?;
+        // SAFETY: each caller sets arguments matching the kernel's signature, and buffers
+        // large enough for every index the kernel forms (documented at each call).
+        unsafe { k.enq() }.map_err(|e| self.cl_error(name, e))
+    }
+
+    /// A twiddle table on the device, cached per (field, size, direction).
+    fn twiddles<F: BackendField>(
+        &self,
+        log_n: usize,
+        inverse: bool,
+    ) -> Result<Arc<Buffer<u32>>, BackendError> {
+        let key = (F::ID, log_n, inverse);
+        if let Some(t) = self.twiddles.lock().expect("twiddle cache").get(&key) {
+            return Ok(t.clone());
+        }
+        let words = tables::twiddles::<F>(log_n, inverse);
+        let buf = Arc::new(self.upload(&words)?);
+        self.twiddles
+            .lock()
+            .expect("twiddle cache")
+            .insert(key, buf.clone());
+        Ok(buf)
+    }
+
+    /// Local-memory tile size of `dif_stages`, in words.
+    fn tile_words(&self) -> usize {
+        match (self.local_bytes / 4) as usize {
+            0 => TILE_WORDS,
+            local => TILE_WORDS.min(1 << local.ilog2()),
+        }
+    }
+
+    /// Runs DIF stages `top - 1, ..., 0` over the `2^rows_log` rows of `data` in
+    /// local-memory passes of up to `MAX_TILE_STAGES` stages.
+    #[allow(clippy::too_many_arguments)]
+    fn dif<F: BackendField>(
+        &self,
+        data: &Buffer<u32>,
+        width: usize,
+        rows_log: usize,
+        top: usize,
+        tw: &Buffer<u32>,
+        tw_log: usize,
+    ) -> Result<(), BackendError> {
+        let cols = width.min(32);
+        let max_stages = ((self.tile_words() / cols).max(2).ilog2() as usize).min(MAX_TILE_STAGES);
+        let col_tiles = width.div_ceil(cols) as u64;
+        let mut s = top;
+        while s > 0 {
+            let stages = max_stages.min(s);
+            let rows = 1usize << stages;
+            let butterflies = rows / 2 * cols;
+            let threads = butterflies.clamp(1, MAX_GROUP.min(self.max_group));
+            let blocks = (1u64 << (rows_log - stages)) * col_tiles;
+            let groups = blocks.min(u64::from(self.compute_units.max(1)) * 16) as usize;
+            let (width64, rows_log32, s_hi, stages32, cols32, tw_log32) = (
+                width as u64,
+                rows_log as u32,
+                (s - 1) as u32,
+                stages as u32,
+                cols as u32,
+                tw_log as u32,
+            );
+            // `data` holds 2^rows_log rows of `width` words and `tw` 2^(tw_log - 1)
+            // words (at least 1), tw_log >= every stage + 1; the tile holds
+            // 2^stages * cols words.
+            let k = self
+                .kernel("dif_stages", F::ID)
+                .global_work_size(groups * threads)
+                .local_work_size(threads)
+                .arg(data)
+                .arg(width64)
+                .arg(rows_log32)
+                .arg(s_hi)
+                .arg(stages32)
+                .arg(cols32)
+                .arg(tw)
+                .arg(tw_log32)
+                .arg_local::<u32>(rows * cols)
+                .build();
+            self.launch("dif_stages", k)?;
+            s -= stages;
+        }
+        Ok(())
+    }
+
+    /// Words an LDE of `w` columns needs on the device at its peak.
+    fn lde_words_needed(log_h: usize, added_bits: usize, w: usize) -> usize {
+        let (h, n) = (1usize << log_h, 1usize << (log_h + added_bits));
+        (h + n) * w + h + n
+    }
+
+    /// The coset LDE of `2^log_h` rows of `w` columns (`words`, row-major), left on the
+    /// device: `2^(log_h + added_bits)` rows in bit-reversed order.
+    fn lde_on_device<F: BackendField>(
+        &self,
+        words: &[u32],
+        log_h: usize,
+        added_bits: usize,
+        w: usize,
+        shift: F,
+    ) -> Result<Buffer<u32>, BackendError> {
+        let log_n = log_h + added_bits;
+        let n = 1usize << log_n;
+        let inv = self.twiddles::<F>(log_h, true)?;
+        let fwd = self.twiddles::<F>(log_n, false)?;
+        let scale = self.upload(&tables::coset_scale::<F>(log_h, shift))?;
+        let src = self.upload(words)?;
+        self.dif::<F>(&src, w, log_h, log_h, &inv, log_h)?;
+        let dst = self.alloc(n * w)?;
+        let (w64, log_h32, added32) = (w as u64, log_h as u32, added_bits as u32);
+        // `dst` holds n * w words, `src` h * w, `scale` h and `fwd` n / 2 (at least 1).
+        let k = self
+            .kernel("lde_expand", F::ID)
+            .global_work_size(global_size((n * w) as u64, self.compute_units))
+            .arg(&dst)
+            .arg(&src)
+            .arg(w64)
+            .arg(log_h32)
+            .arg(added32)
+            .arg(&scale)
+            .arg(&*fwd)
+            .build();
+        self.launch("lde_expand", k)?;
+        self.dif::<F>(&dst, w, log_n, log_h, &fwd, log_n)?;
+        Ok(dst)
+    }
+
+    /// Hashes `rows` messages of `len` words lying back to back in `msgs` into digests
+    /// `out_offset..out_offset + rows` of `digests`.
+    fn hash_on_device(
+        &self,
+        field: FieldId,
+        msgs: &Buffer<u32>,
+        rows: usize,
+        len: usize,
+        digests: &Buffer<u32>,
+        out_offset: usize,
+    ) -> Result<(), BackendError> {
+        let (rows64, len64, off64) = (rows as u64, len as u64, out_offset as u64);
+        // `msgs` holds rows * len words, `digests` at least out_offset + rows digests.
+        let k = self
+            .kernel("hash_leaves", field)
+            .global_work_size(global_size(rows as u64, self.compute_units))
+            .arg(msgs)
+            .arg(rows64)
+            .arg(len64)
+            .arg(digests)
+            .arg(off64)
+            .build();
+        self.launch("hash_leaves", k)
+    }
+
+    /// Compresses `count` pairs: digests `in_offset + 2t, +1` into `out_offset + t`.
+    fn compress_on_device(
+        &self,
+        field: FieldId,
+        layers: &Buffer<u32>,
+        in_offset: usize,
+        out_offset: usize,
+        count: usize,
+    ) -> Result<(), BackendError> {
+        let (a, b, c) = (in_offset as u64, out_offset as u64, count as u64);
+        // Both ranges lie inside `layers`, without overlap.
+        let k = self
+            .kernel("compress_pairs", field)
+            .global_work_size(global_size(count as u64, self.compute_units))
+            .arg(layers)
+            .arg(a)
+            .arg(b)
+            .arg(c)
+            .build();
+        self.launch("compress_pairs", k)
+    }
+
+    /// Compression layers over `rows` leaf digests at the start of `layers`; each
+    /// layer follows the previous one (2 * rows - 1 digests in all).
+    fn tree_on_device(
+        &self,
+        field: FieldId,
+        layers: &Buffer<u32>,
+        rows: usize,
+    ) -> Result<(), BackendError> {
+        let (mut cur, mut in_off, mut out_off) = (rows, 0usize, rows);
+        while cur > 1 {
+            let half = cur / 2;
+            self.compress_on_device(field, layers, in_off, out_off, half)?;
+            in_off = out_off;
+            out_off += half;
+            cur = half;
+        }
+        Ok(())
+    }
+
+    /// Hashes `rows` messages of `len` words from the host, uploaded in row batches
+    /// that fit `budget` words. With `device_out`, the digests go to its first `rows`
+    /// digests; otherwise each batch's digests are read back into `host_out`.
+    #[allow(clippy::too_many_arguments)]
+    fn hash_from_host(
+        &self,
+        field: FieldId,
+        words: &[u32],
+        rows: usize,
+        len: usize,
+        budget: usize,
+        device_out: Option<&Buffer<u32>>,
+        host_out: &mut [u32],
+    ) -> Result<(), BackendError> {
+        let per_row = len
+            + if device_out.is_some() {
+                0
+            } else {
+                DIGEST_WORDS
+            };
+        let max_buf = self.max_buffer_words();
+        let per_batch = (budget / per_row).min(max_buf / len).min(rows);
+        if per_batch == 0 {
+            return Err(self.oom(per_row as u64 * 4));
+        }
+        let msgs = self.alloc(per_batch * len)?;
+        let scratch = match device_out {
+            Some(_) => None,
+            None => Some(self.alloc(per_batch * DIGEST_WORDS)?),
+        };
+        for r0 in (0..rows).step_by(per_batch) {
+            let r = per_batch.min(rows - r0);
+            self.write(&msgs, 0, &words[r0 * len..(r0 + r) * len])?;
+            match (device_out, &scratch) {
+                (Some(out), _) => self.hash_on_device(field, &msgs, r, len, out, r0)?,
+                (None, Some(tmp)) => {
+                    self.hash_on_device(field, &msgs, r, len, tmp, 0)?;
+                    self.read(
+                        tmp,
+                        0,
+                        &mut host_out[r0 * DIGEST_WORDS..(r0 + r) * DIGEST_WORDS],
+                    )?;
+                }
+                (None, None) => unreachable!("scratch exists without a device output"),
+            }
+        }
+        Ok(())
+    }
+
+    fn to_elems<F: BackendField>(
+        &self,
+        what: &str,
+        words: Vec<u32>,
+    ) -> Result<Vec<F>, BackendError> {
+        F::from_monty_words(words).map_err(|i| BackendError::Kernel {
+            device: self.info.id.clone(),
+            kernel: what.into(),
+            message: format!("output word {i} is not a reduced field element"),
+        })
+    }
+
+    fn split_layers<F: BackendField>(
+        &self,
+        words: Vec<u32>,
+        rows: usize,
+    ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
+        let elems = self.to_elems::<F>("merkle tree", words)?;
+        let (all, _) = elems.as_chunks::<DIGEST_ELEMS>();
+        let mut layers = Vec::new();
+        let (mut at, mut len) = (0, rows);
+        loop {
+            layers.push(all[at..at + len].to_vec());
+            if len == 1 {
+                break;
+            }
+            at += len;
+            len /= 2;
+        }
+        Ok(layers)
+    }
+
+    /// The tree through the host, one batched call per layer, for trees whose
+    /// layers do not fit one device buffer.
+    fn merkle_tree_by_layers<F: BackendField>(
+        &self,
+        words: &[F],
+        rows: usize,
+    ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
+        let mut layer = vec![[F::ZERO; DIGEST_ELEMS]; rows];
+        self.hash_rows(words, &mut layer)?;
+        let mut layers = vec![layer];
+        while layers.last().map_or(0, Vec::len) > 1 {
+            let prev = layers.last().expect("non-empty");
+            let (pairs, _) = prev.as_chunks::<2>();
+            let mut next = vec![[F::ZERO; DIGEST_ELEMS]; pairs.len()];
+            self.compress_pairs(pairs, &mut next)?;
+            layers.push(next);
+        }
+        Ok(layers)
+    }
+
+    /// Whether a layer buffer of `words` fits, leaving room for message batches.
+    fn layers_fit(&self, words: usize) -> bool {
+        words <= self.max_buffer_words() && words < self.budget_words()
+    }
+}
+
+impl Backend for OpenclBackend {
+    const KIND: BackendKind = BackendKind::Opencl;
+
+    fn probe() -> Result<Vec<DeviceInfo>, BackendError> {
+        let _discovery = DISCOVERY.lock().unwrap_or_else(|e| e.into_inner());
+        enumerate()?
+            .iter()
+            .map(|f| describe(f).map(|p| p.info).map_err(unavailable))
+            .collect()
+    }
+
+    fn open(ordinal: usize) -> Result<Self, BackendError> {
+        Self::open_with(ordinal, KernelSource::Source)
+    }
+
+    fn device(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn coset_lde_batch<F: BackendField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<RowMajorMatrix<F>, BackendError> {
+        validate::lde(&mat, added_bits).map_err(BackendError::invalid)?;
+        let _guard = self.call.lock().expect("call lock");
+        let (h, w) = (mat.height(), mat.width);
+        let log_h = h.trailing_zeros() as usize;
+        let n = h << added_bits;
+        let words = F::as_monty_words(&mat.values);
+        let per_column = Self::lde_words_needed(log_h, added_bits, 1);
+        // Column batches bounded by the total budget and by the largest buffer (the
+        // extension, n words a column).
+        let per_batch = (self.budget_words() / per_column)
+            .min(self.max_buffer_words() / n)
+            .min(w);
+        if per_batch == 0 || n / 2 > self.max_buffer_words() {
+            return Err(self.oom(per_column as u64 * 4));
+        }
+        let lde_batch = |sub: &[u32], cb: usize| -> Result<Vec<u32>, BackendError> {
+            let dst = self.lde_on_device(sub, log_h, added_bits, cb, shift)?;
+            let mut out = vec![0u32; n * cb];
+            self.read(&dst, 0, &mut out)?;
+            Ok(out)
+        };
+        let out = if per_batch == w {
+            lde_batch(words, w)?
+        } else {
+            let mut out = vec![0u32; n * w];
+            let mut sub = Vec::with_capacity(h * per_batch);
+            for c0 in (0..w).step_by(per_batch) {
+                let cb = per_batch.min(w - c0);
+                sub.clear();
+                for row in words.chunks_exact(w) {
+                    sub.extend_from_slice(&row[c0..c0 + cb]);
+                }
+                let part = lde_batch(&sub, cb)?;
+                for (dst, src) in out.chunks_exact_mut(w).zip(part.chunks_exact(cb)) {
+                    dst[c0..c0 + cb].copy_from_slice(src);
+                }
+            }
+            out
+        };
+        self.finish("coset_lde_batch")?;
+        Ok(RowMajorMatrix::new(
+            self.to_elems("coset_lde_batch", out)?,
+            w,
+        ))
+    }
+
+    fn hash_rows<F: BackendField>(
+        &self,
+        input: &[F],
+        out: &mut [Digest<F>],
+    ) -> Result<(), BackendError> {
+        let len = validate::hash_rows(input.len(), out.len()).map_err(BackendError::invalid)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let _guard = self.call.lock().expect("call lock");
+        let rows = out.len();
+        let mut words = vec![0u32; rows * DIGEST_WORDS];
+        self.hash_from_host(
+            F::ID,
+            F::as_monty_words(input),
+            rows,
+            len,
+            self.budget_words(),
+            None,
+            &mut words,
+        )?;
+        self.finish("hash_rows")?;
+        let elems = self.to_elems::<F>("hash_rows", words)?;
+        out.as_flattened_mut().copy_from_slice(&elems);
+        Ok(())
+    }
+
+    fn compress_pairs<F: BackendField>(
+        &self,
+        input: &[[Digest<F>; 2]],
+        out: &mut [Digest<F>],
+    ) -> Result<(), BackendError> {
+        if input.len() != out.len() {
+            return Err(BackendError::invalid(format!(
+                "{} pairs for {} digests",
+                input.len(),
+                out.len()
+            )));
+        }
+        if input.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.call.lock().expect("call lock");
+        // Each pair needs its two inputs and its output in one buffer.
+        let per_batch = (self.budget_words() / (3 * DIGEST_WORDS))
+            .min(self.max_buffer_words() / (3 * DIGEST_WORDS))
+            .min(input.len());
+        if per_batch == 0 {
+            return Err(self.oom((3 * DIGEST_WORDS * 4) as u64));
+        }
+        let buf = self.alloc(3 * per_batch * DIGEST_WORDS)?;
+        let mut words = vec![0u32; per_batch * DIGEST_WORDS];
+        for (pairs, outs) in input.chunks(per_batch).zip(out.chunks_mut(per_batch)) {
+            let c = pairs.len();
+            self.write(
+                &buf,
+                0,
+                F::as_monty_words(pairs.as_flattened().as_flattened()),
+            )?;
+            self.compress_on_device(F::ID, &buf, 0, 2 * c, c)?;
+            self.read(&buf, 2 * c * DIGEST_WORDS, &mut words[..c * DIGEST_WORDS])?;
+            let elems = self.to_elems::<F>("compress_pairs", words[..c * DIGEST_WORDS].to_vec())?;
+            outs.as_flattened_mut().copy_from_slice(&elems);
+        }
+        self.finish("compress_pairs")
+    }
+
+    fn merkle_tree<F: BackendField>(
+        &self,
+        leaves: &[&RowMajorMatrix<F>],
+    ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
+        let rows = validate::merkle_leaves(leaves).map_err(BackendError::invalid)?;
+        let len: usize = leaves.iter().map(|m| m.width).sum();
+        let messages: Vec<F>;
+        let elems: &[F] = if let [only] = leaves {
+            &only.values[..rows * len]
+        } else {
+            let mut m = Vec::with_capacity(rows * len);
+            for row in 0..rows {
+                for mat in leaves {
+                    m.extend_from_slice(&mat.values[row * mat.width..(row + 1) * mat.width]);
+                }
+            }
+            messages = m;
+            &messages
+        };
+        let layer_words = (2 * rows - 1) * DIGEST_WORDS;
+        if !self.layers_fit(layer_words) {
+            return self.merkle_tree_by_layers(elems, rows);
+        }
+        let _guard = self.call.lock().expect("call lock");
+        let budget = self.budget_words() - layer_words;
+        let layers = self.alloc(layer_words)?;
+        self.hash_from_host(
+            F::ID,
+            F::as_monty_words(elems),
+            rows,
+            len,
+            budget,
+            Some(&layers),
+            &mut [],
+        )?;
+        self.tree_on_device(F::ID, &layers, rows)?;
+        let mut out = vec![0u32; layer_words];
+        self.read(&layers, 0, &mut out)?;
+        self.finish("merkle_tree")?;
+        self.split_layers::<F>(out, rows)
+    }
+
+    fn lde_and_merkle_tree<F: BackendField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<(RowMajorMatrix<F>, Vec<Vec<Digest<F>>>), BackendError> {
+        validate::lde(&mat, added_bits).map_err(BackendError::invalid)?;
+        let (h, w) = (mat.height(), mat.width);
+        let log_h = h.trailing_zeros() as usize;
+        let n = h << added_bits;
+        let layer_words = (2 * n - 1) * DIGEST_WORDS;
+        let needed = Self::lde_words_needed(log_h, added_bits, w) + layer_words;
+        let max_buf = self.max_buffer_words();
+        if needed > self.budget_words() || n * w > max_buf || layer_words > max_buf {
+            // The extension and its tree do not fit together: column batches, then
+            // the tree over the assembled rows, uploaded again in row batches.
+            let lde = self.coset_lde_batch(mat, added_bits, shift)?;
+            let layers = self.merkle_tree(&[&lde])?;
+            return Ok((lde, layers));
+        }
+        let _guard = self.call.lock().expect("call lock");
+        let words = F::as_monty_words(&mat.values);
+        let lde = self.lde_on_device(words, log_h, added_bits, w, shift)?;
+        let layers = self.alloc(layer_words)?;
+        self.hash_on_device(F::ID, &lde, n, w, &layers, 0)?;
+        self.tree_on_device(F::ID, &layers, n)?;
+        let mut lde_words = vec![0u32; n * w];
+        self.read(&lde, 0, &mut lde_words)?;
+        let mut layer_host = vec![0u32; layer_words];
+        self.read(&layers, 0, &mut layer_host)?;
+        self.finish("lde_and_merkle_tree")?;
+        let values = self.to_elems::<F>("lde_and_merkle_tree", lde_words)?;
+        let layers = self.split_layers::<F>(layer_host, n)?;
+        Ok((RowMajorMatrix::new(values, w), layers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_size_is_bounded_and_non_zero() {
+        assert_eq!(global_size(0, 4), 1);
+        assert_eq!(global_size(1000, 4), 1000);
+        assert_eq!(global_size(1 << 40, 4), 4096);
+    }
+
+    #[test]
+    fn lde_memory_estimate_counts_input_output_and_tables() {
+        assert_eq!(
+            OpenclBackend::lde_words_needed(10, 1, 4),
+            (1024 + 2048) * 4 + 1024 + 2048
+        );
+    }
+}
