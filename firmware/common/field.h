@@ -5,7 +5,8 @@
 // Written once for two compilers:
 //   - OpenCL C 1.2 (detected through __OPENCL_VERSION__): the OpenCL backend compiles
 //     this file as part of one program, firmware/opencl/*.cl;
-//   - CUDA C++ (detected through __CUDACC__ or __CUDACC_RTC__).
+//   - CUDA C++ (detected through __CUDACC__ or __CUDACC_RTC__; the CUDA backend's
+//     host-emulation test harness defines PB_CUDA_HOST_EMULATION).
 // The macros below hide the differences (function qualifiers, 64-bit type, bit
 // reversal, constant address space).
 //
@@ -25,7 +26,7 @@ typedef ulong u64;
 #define PB_GLOBAL __global
 #define PB_LOCAL __local
 #define PB_KERNEL __kernel
-#elif defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#elif defined(__CUDACC__) || defined(__CUDACC_RTC__) || defined(PB_CUDA_HOST_EMULATION)
 typedef unsigned int u32;
 typedef unsigned long long u64;
 #define PB_INLINE static __device__ __forceinline__

@@ -15,10 +15,7 @@ use crate::tables;
 
 /// The kernel files, in the order they are concatenated.
 pub const SOURCES: &[(&str, &str)] = &[
-    (
-        "field.cuh",
-        include_str!("../../../firmware/cuda/field.cuh"),
-    ),
+    ("field.h", include_str!("../../../firmware/common/field.h")),
     (
         "poseidon2.cu",
         include_str!("../../../firmware/cuda/poseidon2.cu"),

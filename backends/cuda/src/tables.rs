@@ -22,7 +22,7 @@ fn c_array(out: &mut String, name: &str, words: &[u32]) {
     out.push_str("\n};\n");
 }
 
-/// The generated prelude of a field's kernel module: the `#define`s `field.cuh` and
+/// The generated prelude of a field's kernel module: the `#define`s `field.h` and
 /// `poseidon2.cu` expect and the Poseidon2 constants as `__constant__` arrays.
 pub(crate) fn prelude(field: FieldId) -> Result<String, String> {
     let p = field.modulus();

@@ -34,6 +34,7 @@ static inline unsigned __brev(unsigned x) {
     return r;
 }
 
+#define PB_CUDA_HOST_EMULATION 1
 #include MODULE_SOURCE
 
 u32 tile[1 << 13];
