@@ -35,7 +35,7 @@ fn probe_lists_gpus_or_says_why_not() {
 #[test]
 fn without_a_driver_probe_and_open_are_unavailable() {
     if has_nvidia_device_node() {
-        println!("skipped: this machine has an NVIDIA device node");
+        proofbox_conformance::skip("this machine has an NVIDIA device node");
         return;
     }
     let probe = CudaBackend::probe();
@@ -63,7 +63,7 @@ fn without_a_driver_probe_and_open_are_unavailable() {
 #[test]
 fn open_past_the_last_device_is_unknown_device() {
     let Ok(devices) = CudaBackend::probe() else {
-        println!("skipped: no CUDA device");
+        proofbox_conformance::skip("no CUDA device");
         return;
     };
     let n = devices.len();

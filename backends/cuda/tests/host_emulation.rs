@@ -66,7 +66,7 @@ impl Harness {
         {
             Ok(out) => out,
             Err(e) => {
-                println!("skipped: no C++ compiler ({cxx}: {e})");
+                proofbox_conformance::skip(format_args!("no C++ compiler ({cxx}: {e})"));
                 return None;
             }
         };

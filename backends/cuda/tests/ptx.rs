@@ -19,8 +19,7 @@ fn nvrtc_or_skip() -> Option<(i32, i32)> {
             if std::env::var("PROOFBOX_REQUIRE_NVRTC").is_ok_and(|v| v == "1") {
                 panic!("PROOFBOX_REQUIRE_NVRTC=1 but NVRTC is unavailable: {reason}");
             }
-            println!("skipped: {reason}");
-            eprintln!("skipped: {reason}");
+            proofbox_conformance::skip(&reason);
             None
         }
     }

@@ -33,7 +33,7 @@ fn probe_lists_devices_or_says_why_not() {
             if std::env::var("PROOFBOX_REQUIRE_OPENCL").is_ok_and(|v| v == "1") {
                 panic!("PROOFBOX_REQUIRE_OPENCL=1 but probe failed: {reason}");
             }
-            println!("skipped: opencl unavailable: {reason}");
+            proofbox_conformance::skip(format_args!("opencl unavailable: {reason}"));
         }
         Err(e) => panic!("probe failed with something other than Unavailable: {e}"),
     }
@@ -42,7 +42,7 @@ fn probe_lists_devices_or_says_why_not() {
 #[test]
 fn pocl_is_a_cpu_device() {
     let Ok(devices) = OpenclBackend::probe() else {
-        println!("skipped: no OpenCL platform");
+        proofbox_conformance::skip("no OpenCL platform");
         return;
     };
     for d in devices {
@@ -59,7 +59,7 @@ fn pocl_is_a_cpu_device() {
 #[test]
 fn unknown_ordinal_is_reported() {
     let Ok(devices) = OpenclBackend::probe() else {
-        println!("skipped: no OpenCL platform");
+        proofbox_conformance::skip("no OpenCL platform");
         return;
     };
     match OpenclBackend::open(devices.len()) {

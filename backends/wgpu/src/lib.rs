@@ -699,7 +699,7 @@ mod tests {
     #[test]
     fn validation_errors_become_kernel_errors() {
         let Ok(b) = WgpuBackend::open(0) else {
-            println!("skipped: no wgpu adapter");
+            proofbox_conformance::skip("no wgpu adapter");
             return;
         };
         let too_big = b.gpu.device.limits().max_buffer_size.saturating_add(4);
