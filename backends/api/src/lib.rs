@@ -21,6 +21,7 @@ mod error;
 mod field;
 mod info;
 pub mod kernel_tables;
+pub mod readback;
 pub mod validate;
 
 pub use error::BackendError;
@@ -114,7 +115,17 @@ pub trait Backend: Send + Sync + 'static {
             }
             self.hash_rows(&messages, &mut layer)?;
         }
-        let mut layers = vec![layer];
+        self.compress_to_root(layer)
+    }
+
+    /// Every layer of the tree above `leaves` (a power-of-two number of digests),
+    /// built with [`Backend::compress_pairs`] one layer at a time: `leaves` first, the
+    /// root last.
+    fn compress_to_root<F: BackendField>(
+        &self,
+        leaves: Vec<Digest<F>>,
+    ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
+        let mut layers = vec![leaves];
         while layers.last().map_or(0, Vec::len) > 1 {
             let prev = layers.last().expect("non-empty");
             let (pairs, _) = prev.as_chunks::<2>();

@@ -65,3 +65,11 @@ pub fn hash_rows(input_len: usize, digests: usize) -> Result<usize, String> {
     }
     Ok(input_len / digests)
 }
+
+/// Checks a batch for [`crate::Backend::compress_pairs`]: one output digest per pair.
+pub fn compress_pairs(pairs: usize, digests: usize) -> Result<(), String> {
+    if pairs != digests {
+        return Err(format!("{pairs} pairs for {digests} digests"));
+    }
+    Ok(())
+}

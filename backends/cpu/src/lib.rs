@@ -143,13 +143,7 @@ impl Backend for CpuBackend {
         input: &[[Digest<F>; 2]],
         out: &mut [Digest<F>],
     ) -> Result<(), BackendError> {
-        if input.len() != out.len() {
-            return Err(BackendError::invalid(format!(
-                "{} pairs for {} digests",
-                input.len(),
-                out.len()
-            )));
-        }
+        validate::compress_pairs(input.len(), out.len()).map_err(BackendError::invalid)?;
         let compressor = F::node_compressor();
         let lanes = F::Packing::WIDTH;
         let task = TASK_MESSAGES.div_ceil(lanes) * lanes;

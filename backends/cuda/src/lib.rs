@@ -48,7 +48,7 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
-    FieldId, validate,
+    FieldId, readback, validate,
 };
 
 /// Words of one digest.
@@ -661,11 +661,7 @@ impl CudaBackend {
         what: &str,
         words: Vec<u32>,
     ) -> Result<Vec<F>, BackendError> {
-        F::from_monty_words(words).map_err(|i| BackendError::Kernel {
-            device: self.info.id.clone(),
-            kernel: what.into(),
-            message: format!("output word {i} is not a reduced field element"),
-        })
+        readback::elems(&self.info.id, what, words)
     }
 
     fn split_layers<F: BackendField>(
@@ -673,19 +669,7 @@ impl CudaBackend {
         words: Vec<u32>,
         rows: usize,
     ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
-        let elems = self.to_elems::<F>("merkle tree", words)?;
-        let (all, _) = elems.as_chunks::<DIGEST_ELEMS>();
-        let mut layers = Vec::new();
-        let (mut at, mut len) = (0, rows);
-        loop {
-            layers.push(all[at..at + len].to_vec());
-            if len == 1 {
-                break;
-            }
-            at += len;
-            len /= 2;
-        }
-        Ok(layers)
+        readback::tree_layers(&self.info.id, words, rows)
     }
 
     /// The LDE of one column batch (`words`, `w` columns), read back.
@@ -848,13 +832,7 @@ impl Backend for CudaBackend {
         input: &[[Digest<F>; 2]],
         out: &mut [Digest<F>],
     ) -> Result<(), BackendError> {
-        if input.len() != out.len() {
-            return Err(BackendError::invalid(format!(
-                "{} pairs for {} digests",
-                input.len(),
-                out.len()
-            )));
-        }
+        validate::compress_pairs(input.len(), out.len()).map_err(BackendError::invalid)?;
         if input.is_empty() {
             return Ok(());
         }

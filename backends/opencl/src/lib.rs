@@ -45,7 +45,7 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
-    FieldId, validate,
+    FieldId, readback, validate,
 };
 
 /// Words of one digest.
@@ -727,11 +727,7 @@ impl OpenclBackend {
         what: &str,
         words: Vec<u32>,
     ) -> Result<Vec<F>, BackendError> {
-        F::from_monty_words(words).map_err(|i| BackendError::Kernel {
-            device: self.info.id.clone(),
-            kernel: what.into(),
-            message: format!("output word {i} is not a reduced field element"),
-        })
+        readback::elems(&self.info.id, what, words)
     }
 
     fn split_layers<F: BackendField>(
@@ -739,19 +735,7 @@ impl OpenclBackend {
         words: Vec<u32>,
         rows: usize,
     ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
-        let elems = self.to_elems::<F>("merkle tree", words)?;
-        let (all, _) = elems.as_chunks::<DIGEST_ELEMS>();
-        let mut layers = Vec::new();
-        let (mut at, mut len) = (0, rows);
-        loop {
-            layers.push(all[at..at + len].to_vec());
-            if len == 1 {
-                break;
-            }
-            at += len;
-            len /= 2;
-        }
-        Ok(layers)
+        readback::tree_layers(&self.info.id, words, rows)
     }
 
     /// The tree through the host, one batched call per layer, for trees whose
@@ -763,15 +747,7 @@ impl OpenclBackend {
     ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
         let mut layer = vec![[F::ZERO; DIGEST_ELEMS]; rows];
         self.hash_rows(words, &mut layer)?;
-        let mut layers = vec![layer];
-        while layers.last().map_or(0, Vec::len) > 1 {
-            let prev = layers.last().expect("non-empty");
-            let (pairs, _) = prev.as_chunks::<2>();
-            let mut next = vec![[F::ZERO; DIGEST_ELEMS]; pairs.len()];
-            self.compress_pairs(pairs, &mut next)?;
-            layers.push(next);
-        }
-        Ok(layers)
+        self.compress_to_root(layer)
     }
 
     /// Whether a layer buffer of `words` fits, leaving room for message batches.
@@ -883,13 +859,7 @@ impl Backend for OpenclBackend {
         input: &[[Digest<F>; 2]],
         out: &mut [Digest<F>],
     ) -> Result<(), BackendError> {
-        if input.len() != out.len() {
-            return Err(BackendError::invalid(format!(
-                "{} pairs for {} digests",
-                input.len(),
-                out.len()
-            )));
-        }
+        validate::compress_pairs(input.len(), out.len()).map_err(BackendError::invalid)?;
         if input.is_empty() {
             return Ok(());
         }

@@ -34,7 +34,7 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
-    FieldId, validate,
+    FieldId, readback, validate,
 };
 
 use gpu::{FieldKernels, Gpu, Recorder};
@@ -101,24 +101,12 @@ impl WgpuBackend {
         self
     }
 
-    fn unreduced(&self, kernel: &str, index: usize) -> BackendError {
-        BackendError::Kernel {
-            device: self.info.id.clone(),
-            kernel: kernel.into(),
-            message: format!("output word {index} is not a reduced field element"),
-        }
-    }
-
     fn digests<F: BackendField>(
         &self,
         kernel: &str,
         words: Vec<u32>,
     ) -> Result<Vec<Digest<F>>, BackendError> {
-        let elems = F::from_monty_words(words).map_err(|i| self.unreduced(kernel, i))?;
-        Ok(elems
-            .chunks_exact(DIGEST_ELEMS)
-            .map(|c| c.try_into().expect("chunks of DIGEST_ELEMS"))
-            .collect())
+        readback::digests(&self.info.id, kernel, words)
     }
 
     fn max_storage(&self) -> u64 {
@@ -272,18 +260,7 @@ impl WgpuBackend {
         words: Vec<u32>,
         rows: usize,
     ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
-        let all = self.digests::<F>("merkle tree", words)?;
-        let mut layers = Vec::new();
-        let (mut at, mut len) = (0, rows);
-        loop {
-            layers.push(all[at..at + len].to_vec());
-            if len == 1 {
-                break;
-            }
-            at += len;
-            len /= 2;
-        }
-        Ok(layers)
+        readback::tree_layers(&self.info.id, words, rows)
     }
 
     /// The LDE of one column batch, read back.
@@ -540,7 +517,7 @@ impl Backend for WgpuBackend {
         let words = self
             .gpu
             .scoped("coset_lde", || self.lde_words(&mat, added_bits, shift))?;
-        let values = F::from_monty_words(words).map_err(|i| self.unreduced("coset_lde", i))?;
+        let values = readback::elems(&self.info.id, "coset_lde", words)?;
         Ok(RowMajorMatrix::new(values, mat.width))
     }
 
@@ -573,13 +550,7 @@ impl Backend for WgpuBackend {
         input: &[[Digest<F>; 2]],
         out: &mut [Digest<F>],
     ) -> Result<(), BackendError> {
-        if input.len() != out.len() {
-            return Err(BackendError::invalid(format!(
-                "{} pairs for {} digests",
-                input.len(),
-                out.len()
-            )));
-        }
+        validate::compress_pairs(input.len(), out.len()).map_err(BackendError::invalid)?;
         if input.is_empty() {
             return Ok(());
         }
@@ -679,8 +650,7 @@ impl Backend for WgpuBackend {
         })?;
         let mut lde_words = words;
         let layer_words = lde_words.split_off(n * w);
-        let values =
-            F::from_monty_words(lde_words).map_err(|i| self.unreduced("lde_and_merkle_tree", i))?;
+        let values = readback::elems(&self.info.id, "lde_and_merkle_tree", lde_words)?;
         let layers = self.split_layers::<F>(layer_words, n)?;
         Ok((RowMajorMatrix::new(values, w), layers))
     }
