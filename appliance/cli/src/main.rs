@@ -70,6 +70,11 @@ struct ProveArgs {
     /// Device id as `proofbox devices` lists it (e.g. cpu:0).
     #[arg(long)]
     device: Option<String>,
+    /// A precompiled OpenCL program binary (.aocx for Intel FPGA SDK, .xclbin for
+    /// AMD/Xilinx Vitis) to load instead of compiling the kernels from source; implies
+    /// the opencl backend.
+    #[arg(long, value_name = "FILE")]
+    opencl_binary: Option<PathBuf>,
     /// FRI parameters: standard (~100 bits) or benchmark (Plonky3's benchmark set).
     #[arg(long, default_value = "standard")]
     fri: FriPreset,
@@ -130,14 +135,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     None => Vec::new(),
                 },
             };
-            let report = prove(&req, args.backend, args.device.as_deref(), &args.out)?;
+            if let Some(path) = &args.opencl_binary {
+                std::fs::metadata(path)
+                    .with_context(|| format!("OpenCL binary {}", path.display()))?;
+            }
+            let options = registry::OpenOptions {
+                opencl_binary: args.opencl_binary.clone(),
+            };
+            let report = prove(
+                &req,
+                args.backend,
+                args.device.as_deref(),
+                &options,
+                &args.out,
+            )?;
             print_prove(&report, args.json);
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { proof, json } => verify(&proof, json),
         Command::Demo { out, json } => {
             let req = ProofRequest::new(CircuitId::Poseidon2, 14);
-            let report = prove(&req, BackendChoice::Auto, None, &out)?;
+            let report = prove(
+                &req,
+                BackendChoice::Auto,
+                None,
+                &registry::OpenOptions::default(),
+                &out,
+            )?;
             print_prove(&report, json);
             verify(&out, json)
         }
@@ -200,10 +224,11 @@ fn prove(
     req: &ProofRequest,
     backend: BackendChoice,
     device: Option<&str>,
+    options: &registry::OpenOptions,
     out: &std::path::Path,
 ) -> Result<ProveReport> {
     req.validate()?;
-    let prover = registry::open(backend, device)?;
+    let prover = registry::open_with(backend, device, options)?;
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),

@@ -189,3 +189,37 @@ fn bad_arguments_fail_cleanly() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn opencl_binaries_are_checked() {
+    let garbage = tmp("garbage.aocx");
+    std::fs::write(&garbage, b"not a program binary").unwrap();
+    let garbage = garbage.to_str().unwrap();
+    let prove = |extra: &[&str]| {
+        let mut args = vec!["prove", "--circuit", "poseidon2", "--log-rows", "4"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", "x"]);
+        proofbox(&args)
+    };
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--opencl-binary", "/nonexistent/k.aocx"],
+            "OpenCL binary /nonexistent/k.aocx: No such file",
+        ),
+        (
+            &["--backend", "cpu", "--opencl-binary", garbage],
+            "applies to the opencl backend, not cpu",
+        ),
+        // Refused by the driver where OpenCL is installed, unavailable elsewhere:
+        // either way one line naming OpenCL, never a panic.
+        (&["--opencl-binary", garbage], "opencl"),
+    ];
+    for (extra, needle) in cases {
+        let o = prove(extra);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(err.contains(needle), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"), "{extra:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{extra:?}: {err}");
+    }
+}

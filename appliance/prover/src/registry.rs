@@ -3,9 +3,11 @@
 
 use core::fmt;
 use core::str::FromStr;
+use std::path::PathBuf;
 
 use proofbox_backend_api::{Backend, BackendError, BackendKind, BackendReport, DeviceType};
 use proofbox_backend_cpu::CpuBackend;
+use serde::{Deserialize, Serialize};
 
 use crate::prover::{DynProver, Prover};
 
@@ -71,6 +73,7 @@ pub fn reports() -> Vec<BackendReport> {
 fn open_kind<B: Backend>(
     device: Option<&str>,
     skip_emulated: bool,
+    open: impl FnOnce(usize) -> Result<B, BackendError>,
 ) -> Result<Box<dyn DynProver>, BackendError> {
     let devices = B::probe()?;
     let ordinal =
@@ -99,7 +102,18 @@ fn open_kind<B: Backend>(
             reason: "no device found".into(),
         });
     }
-    Ok(Box::new(Prover::new(B::open(ordinal)?)))
+    Ok(Box::new(Prover::new(open(ordinal)?)))
+}
+
+/// How backends are opened, beyond the choice of backend and device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenOptions {
+    /// A precompiled OpenCL program binary (an Intel FPGA `.aocx`, an AMD/Xilinx
+    /// `.xclbin`, or a binary the OpenCL backend wrote for the device) to load instead
+    /// of compiling the kernels from source. It applies to the `opencl` backend only:
+    /// with `auto` it selects `opencl`, with another backend it is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opencl_binary: Option<PathBuf>,
 }
 
 /// Opens a prover on `choice`, on the device with id `device` (e.g. `cpu:0`) or the
@@ -108,8 +122,27 @@ pub fn open(
     choice: BackendChoice,
     device: Option<&str>,
 ) -> Result<Box<dyn DynProver>, BackendError> {
+    open_with(choice, device, &OpenOptions::default())
+}
+
+/// [`open`] with [`OpenOptions`].
+pub fn open_with(
+    choice: BackendChoice,
+    device: Option<&str>,
+    options: &OpenOptions,
+) -> Result<Box<dyn DynProver>, BackendError> {
+    let choice = match (choice, &options.opencl_binary) {
+        (BackendChoice::Auto, Some(_)) => BackendChoice::Kind(BackendKind::Opencl),
+        (BackendChoice::Kind(kind), Some(path)) if kind != BackendKind::Opencl => {
+            return Err(BackendError::invalid(format!(
+                "an OpenCL program binary ({}) applies to the opencl backend, not {kind}",
+                path.display()
+            )));
+        }
+        (choice, _) => choice,
+    };
     match choice {
-        BackendChoice::Kind(kind) => open_kind_dyn(kind, device, false),
+        BackendChoice::Kind(kind) => open_kind_dyn(kind, device, false, options),
         BackendChoice::Auto => {
             if let Some(id) = device {
                 let kind = id
@@ -119,11 +152,11 @@ pub fn open(
                     .ok_or_else(|| {
                         BackendError::invalid(format!("device id {id:?} names no backend"))
                     })?;
-                return open_kind_dyn(kind, Some(id), false);
+                return open_kind_dyn(kind, Some(id), false, options);
             }
             let mut last = None;
             for kind in BackendKind::ALL {
-                match open_kind_dyn(kind, None, kind != BackendKind::Cpu) {
+                match open_kind_dyn(kind, None, kind != BackendKind::Cpu, options) {
                     Ok(p) => return Ok(p),
                     Err(e) => last = Some(e),
                 }
@@ -137,20 +170,39 @@ fn open_kind_dyn(
     kind: BackendKind,
     device: Option<&str>,
     skip_emulated: bool,
+    options: &OpenOptions,
 ) -> Result<Box<dyn DynProver>, BackendError> {
     match kind {
-        BackendKind::Cpu => open_kind::<CpuBackend>(device, skip_emulated),
+        BackendKind::Cpu => open_kind(device, skip_emulated, CpuBackend::open),
         #[cfg(feature = "wgpu")]
-        BackendKind::Wgpu => open_kind::<proofbox_backend_wgpu::WgpuBackend>(device, skip_emulated),
+        BackendKind::Wgpu => open_kind(
+            device,
+            skip_emulated,
+            proofbox_backend_wgpu::WgpuBackend::open,
+        ),
         #[cfg(feature = "cuda")]
-        BackendKind::Cuda => open_kind::<proofbox_backend_cuda::CudaBackend>(device, skip_emulated),
+        BackendKind::Cuda => open_kind(
+            device,
+            skip_emulated,
+            proofbox_backend_cuda::CudaBackend::open,
+        ),
         #[cfg(feature = "opencl")]
         BackendKind::Opencl => {
-            open_kind::<proofbox_backend_opencl::OpenclBackend>(device, skip_emulated)
+            use proofbox_backend_opencl::{KernelSource, OpenclBackend};
+            let source = match &options.opencl_binary {
+                Some(path) => KernelSource::Binary(path.clone()),
+                None => KernelSource::Source,
+            };
+            open_kind(device, skip_emulated, |ordinal| {
+                OpenclBackend::open_with(ordinal, source)
+            })
         }
         // Reached for backends whose Cargo feature is off.
         #[allow(unreachable_patterns)]
-        other => Err(not_built(other)),
+        other => {
+            let _ = options;
+            Err(not_built(other))
+        }
     }
 }
 

@@ -399,3 +399,56 @@ fn device_backends_prove_with_cpu_commitments() {
         }
     }
 }
+
+/// A program binary the OpenCL backend wrote for its device, loaded again through
+/// `OpenOptions::opencl_binary` (the path an FPGA bitstream takes), proves with the
+/// CPU backend's commitments.
+#[cfg(feature = "opencl")]
+#[test]
+fn opencl_program_binaries_prove_like_source() {
+    use proofbox_backend_opencl::OpenclBackend;
+    use proofbox_prover::registry::{self, OpenOptions};
+    let built = match OpenclBackend::open(0) {
+        Ok(b) => b,
+        Err(e) => {
+            if std::env::var("PROOFBOX_REQUIRE_OPENCL").is_ok_and(|v| v == "1") {
+                panic!("PROOFBOX_REQUIRE_OPENCL=1 but opencl is unavailable: {e}");
+            }
+            proofbox_conformance::skip(format_args!("opencl program binaries: {e}"));
+            return;
+        }
+    };
+    let path =
+        std::env::temp_dir().join(format!("proofbox-opencl-binary-{}.bin", std::process::id()));
+    std::fs::write(&path, built.program_binary().unwrap()).unwrap();
+    let options = OpenOptions {
+        opencl_binary: Some(path.clone()),
+    };
+    let mut req = request(CircuitId::Poseidon2, FieldId::KoalaBear);
+    req.log_rows = 4;
+    let prover =
+        registry::open_with(BackendChoice::Auto, Some(&built.device().id), &options).unwrap();
+    assert_eq!(prover.backend_kind(), BackendKind::Opencl);
+    let a = prover.prove(&req, Arc::new(())).unwrap();
+    verify(&a).unwrap();
+    let cpu = prove_cpu(&req);
+    let commitments = |bytes: &[u8]| {
+        let p: Proof<stock::Config<p3_koala_bear::KoalaBear>> =
+            postcard::from_bytes(bytes).unwrap();
+        let enc = |x: &dyn erased::Ser| x.bytes();
+        (
+            enc(&p.commitments.trace),
+            enc(&p.commitments.quotient_chunks),
+        )
+    };
+    assert_eq!(commitments(&a.proof), commitments(&cpu.proof));
+    // A binary for another backend is refused before any work.
+    let err = registry::open_with(BackendChoice::Kind(BackendKind::Cpu), None, &options)
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("applies to the opencl backend"),
+        "{err}"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
