@@ -116,6 +116,14 @@ impl Diff {
         self.entries.iter().map(|e| &e.update)
     }
 
+    /// A diff of entries with made-up paths, for tests that need keys sharing long
+    /// path prefixes (which real keys only do by finding Poseidon2 near-collisions).
+    #[cfg(test)]
+    pub(crate) fn from_sorted_entries(entries: Vec<Entry>) -> Self {
+        assert!(entries.windows(2).all(|w| w[0].path < w[1].path));
+        Self { entries }
+    }
+
     pub(crate) fn entries(&self) -> &[Entry] {
         &self.entries
     }

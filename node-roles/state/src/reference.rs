@@ -11,13 +11,18 @@ use crate::{DEPTH, Digest};
 
 /// The root of the tree holding exactly `state`.
 pub fn root(state: &BTreeMap<StateKey, StateValue>) -> Digest {
-    let mut leaves: Vec<(Path, Digest)> = state
+    let leaves: Vec<(Path, Digest)> = state
         .iter()
         .map(|(k, v)| {
             let d = k.digest();
             (Path::from_digest(&d), leaf_digest(&d, v))
         })
         .collect();
+    root_of_leaves(leaves)
+}
+
+/// The root of the tree with leaf digests `leaves` at their paths (distinct paths).
+pub fn root_of_leaves(mut leaves: Vec<(Path, Digest)>) -> Digest {
     leaves.sort_by_key(|a| a.0);
     subtree(0, &leaves)
 }

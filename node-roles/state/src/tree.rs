@@ -464,3 +464,115 @@ impl StateTree {
         self.apply(&diff, Parallelism::Sequential)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::{Address, U256};
+
+    use super::*;
+    use crate::Update;
+    use crate::reference::root_of_leaves;
+
+    /// Entries at made-up paths: `base` and copies of it that first differ at each of
+    /// `levels`, so lone chains split and collapse deep in the tree, down to the leaves.
+    fn deep_entries(levels: &[usize], value: u64) -> Vec<Entry> {
+        let base = Path([
+            0x1234_5678,
+            0x0765_4321,
+            0x5555_5555,
+            0x2aaa_aaaa,
+            1,
+            2,
+            3,
+            0x7eff_ffff,
+        ]);
+        let mut paths = vec![base];
+        for &l in levels {
+            paths.push(base.with_bit(l, !base.bit(l)));
+        }
+        paths.sort();
+        paths
+            .into_iter()
+            .enumerate()
+            .map(|(i, path)| Entry {
+                path,
+                update: Update::set(
+                    StateKey::Storage {
+                        address: Address::ZERO,
+                        slot: U256::from(i),
+                    },
+                    StateValue::Storage(U256::from(value + i as u64)),
+                ),
+            })
+            .collect()
+    }
+
+    fn expected(entries: &[Entry]) -> Digest {
+        root_of_leaves(
+            entries
+                .iter()
+                .filter_map(|e| {
+                    e.update
+                        .value
+                        .map(|v| (e.path, leaf_digest(&e.path.to_digest(), &v)))
+                })
+                .collect(),
+        )
+    }
+
+    fn check_proofs(t: &StateTree, entries: &[Entry]) {
+        let root = t.root();
+        for e in entries {
+            let proof = t.proof_at(&e.path);
+            let leaf = t
+                .leaves
+                .get(&e.path)
+                .map_or(crate::hash::EMPTY_LEAF, |l| l.digest);
+            assert_eq!(proof.root_from_leaf(&e.path, leaf), Ok(root));
+        }
+    }
+
+    #[test]
+    fn keys_sharing_long_path_prefixes() {
+        let levels = [247, 246, 240, 217, 186, 93, 62, 31, 30, 1, 0];
+        let all = deep_entries(&levels, 100);
+        let want = expected(&all);
+        for par in [Parallelism::Sequential, Parallelism::Parallel] {
+            // One batch.
+            let mut t = StateTree::new();
+            assert_eq!(t.apply(&Diff::from_sorted_entries(all.clone()), par), want);
+            check_proofs(&t, &all);
+            // One at a time, in an order that splits chains at every depth.
+            let mut t1 = StateTree::new();
+            for e in all.iter().rev() {
+                let _ = t1.apply(&Diff::from_sorted_entries(vec![e.clone()]), par);
+            }
+            assert_eq!(t1.root(), want);
+            assert_eq!(t1.stored_nodes(), t.stored_nodes());
+            // Delete every other one, then the rest, checking as chains collapse.
+            let mut kept: Vec<Entry> = all.clone();
+            for e in all.iter().step_by(2) {
+                let del = Entry {
+                    path: e.path,
+                    update: Update::delete(e.update.key),
+                };
+                let _ = t.apply(&Diff::from_sorted_entries(vec![del]), par);
+                kept.retain(|k| k.path != e.path);
+                assert_eq!(t.root(), expected(&kept));
+                check_proofs(&t, &all);
+            }
+            let dels: Vec<Entry> = kept
+                .iter()
+                .map(|e| Entry {
+                    path: e.path,
+                    update: Update::delete(e.update.key),
+                })
+                .collect();
+            assert_eq!(
+                t.apply(&Diff::from_sorted_entries(dels), par),
+                StateTree::empty_root()
+            );
+            assert_eq!(t.stored_nodes(), 0);
+        }
+    }
+}
