@@ -104,3 +104,13 @@ pub fn applied(
     }
     m
 }
+
+/// `release` in optimized builds, `debug` otherwise: the tree hashes 248 nodes per
+/// update, about 50 times slower unoptimized, so debug runs take smaller cases.
+pub fn sized(release: usize, debug: usize) -> usize {
+    if cfg!(debug_assertions) {
+        debug
+    } else {
+        release
+    }
+}
