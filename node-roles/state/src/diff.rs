@@ -1,0 +1,250 @@
+//! State diffs: their canonical order and encoding, their Poseidon2 commitment, and the
+//! per-update witnesses a state-transition proof is built from.
+
+use alloy_primitives::U256;
+use p3_field::PrimeCharacteristicRing;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::{
+    ACCOUNT_VALUE_LIMBS, KeyKind, STORAGE_VALUE_LIMBS, StateKey, StateValue, Tag, address_to_limbs,
+    u256_to_limbs,
+};
+use crate::error::{ProofError, StateError};
+use crate::hash::{hash, pad};
+use crate::path::Path;
+use crate::proof::StateProof;
+use crate::{Digest, F};
+
+/// Below this many updates, work is not split across threads.
+pub(crate) const PARALLEL_MIN: usize = 64;
+
+/// One write to the state: a new value for `key`, or `None` to delete it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    pub key: StateKey,
+    pub value: Option<StateValue>,
+}
+
+impl Update {
+    pub fn set(key: StateKey, value: StateValue) -> Self {
+        Self {
+            key,
+            value: Some(value),
+        }
+    }
+
+    pub fn delete(key: StateKey) -> Self {
+        Self { key, value: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub path: Path,
+    pub update: Update,
+}
+
+/// A set of updates in canonical form: at most one update per key, a storage write of
+/// zero turned into a deletion (an EVM slot holding zero is an absent slot, so the
+/// state has one representation), sorted by the keys' tree paths (left to right).
+///
+/// Built only through [`Diff::new`] (deserialization goes through it too), so every
+/// `Diff` is canonical: the same set of updates, in any input order, gives the same
+/// `Diff`, the same [`Diff::encode`] and the same [`Diff::commitment`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Update>", into = "Vec<Update>")]
+pub struct Diff {
+    entries: Vec<Entry>,
+}
+
+impl Diff {
+    /// Canonicalizes `updates`. Fails on a value of the wrong kind for its key, on a
+    /// key given twice, and on two keys with one digest (a Poseidon2 collision).
+    pub fn new(updates: impl IntoIterator<Item = Update>) -> Result<Self, StateError> {
+        let updates: Vec<Update> = updates.into_iter().collect();
+        let prepare = |u: &Update| -> Result<Entry, StateError> {
+            let value = match u.value {
+                Some(v) if v.kind() != u.key.kind() => {
+                    return Err(StateError::KindMismatch {
+                        key: u.key,
+                        expected: u.key.kind(),
+                        got: v.kind(),
+                    });
+                }
+                Some(StateValue::Storage(x)) if x == U256::ZERO => None,
+                v => v,
+            };
+            Ok(Entry {
+                path: Path::from_digest(&u.key.digest()),
+                update: Update { key: u.key, value },
+            })
+        };
+        let mut entries: Vec<Entry> = if updates.len() >= PARALLEL_MIN {
+            updates.par_iter().map(prepare).collect::<Result<_, _>>()?
+        } else {
+            updates.iter().map(prepare).collect::<Result<_, _>>()?
+        };
+        entries.sort_unstable_by_key(|e| e.path);
+        for w in entries.windows(2) {
+            if w[0].path == w[1].path {
+                return Err(if w[0].update.key == w[1].update.key {
+                    StateError::DuplicateKey {
+                        key: w[0].update.key,
+                    }
+                } else {
+                    StateError::PathCollision {
+                        first: w[0].update.key,
+                        second: w[1].update.key,
+                    }
+                });
+            }
+        }
+        Ok(Self { entries })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The updates in canonical order.
+    pub fn updates(&self) -> impl ExactSizeIterator<Item = &Update> {
+        self.entries.iter().map(|e| &e.update)
+    }
+
+    /// A diff of entries with made-up paths, for tests that need keys sharing long
+    /// path prefixes (which real keys only do by finding Poseidon2 near-collisions).
+    #[cfg(test)]
+    pub(crate) fn from_sorted_entries(entries: Vec<Entry>) -> Self {
+        assert!(entries.windows(2).all(|w| w[0].path < w[1].path));
+        Self { entries }
+    }
+
+    pub(crate) fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The canonical encoding as field elements:
+    ///
+    /// `[5 (diff tag), n mod 2^16, n >> 16]`, then one record per update in canonical
+    /// order, then the padding `1, 0, ..., 0` to a multiple of 16 elements. Records
+    /// have a fixed length per kind, all limbs 16-bit as in [`crate::encoding`]:
+    /// - account (48): `[1, address(10), present, nonce(4), balance(16), code hash(16)]`
+    /// - storage (44): `[2, address(10), slot(16), present, value(16)]`
+    ///
+    /// `present` is 1 for a write and 0 for a deletion, whose value limbs are zeros.
+    pub fn encode(&self) -> Vec<F> {
+        let n = self.entries.len();
+        assert!(n <= u32::MAX as usize, "diff of more than 2^32 updates");
+        let mut m = Vec::with_capacity(3 + 48 * n + 16);
+        m.push(Tag::Diff.element());
+        m.push(F::from_u32(n as u32 & 0xffff));
+        m.push(F::from_u32(n as u32 >> 16));
+        for e in &self.entries {
+            let u = &e.update;
+            match u.key {
+                StateKey::Account(a) => {
+                    m.push(Tag::AccountKey.element());
+                    m.extend(address_to_limbs(a));
+                }
+                StateKey::Storage { address, slot } => {
+                    m.push(Tag::StorageKey.element());
+                    m.extend(address_to_limbs(address));
+                    m.extend(u256_to_limbs(slot));
+                }
+            }
+            match &u.value {
+                Some(v) => {
+                    m.push(F::ONE);
+                    m.extend(v.to_limbs());
+                }
+                None => {
+                    m.push(F::ZERO);
+                    let limbs = match u.key.kind() {
+                        KeyKind::Account => ACCOUNT_VALUE_LIMBS,
+                        KeyKind::Storage => STORAGE_VALUE_LIMBS,
+                    };
+                    m.extend(core::iter::repeat_n(F::ZERO, limbs));
+                }
+            }
+        }
+        pad(&mut m);
+        m
+    }
+
+    /// The diff commitment: the Poseidon2 sponge (the project's leaf hasher) of
+    /// [`Diff::encode`]. Anyone holding the diff recomputes it.
+    pub fn commitment(&self) -> Digest {
+        hash(&self.encode())
+    }
+}
+
+impl TryFrom<Vec<Update>> for Diff {
+    type Error = StateError;
+    fn try_from(updates: Vec<Update>) -> Result<Self, Self::Error> {
+        Diff::new(updates)
+    }
+}
+
+impl From<Diff> for Vec<Update> {
+    fn from(d: Diff) -> Self {
+        d.entries.into_iter().map(|e| e.update).collect()
+    }
+}
+
+/// What a state-transition proof needs for one update of a diff: the key, its value
+/// before and after, and its siblings in the tree as it stands when this update is
+/// applied, the updates before it in canonical order already applied.
+///
+/// Applying the witnesses of a diff one after another carries the pre-state root to
+/// the post-state root ([`check_transition`]); the circuit checks the same steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateWitness {
+    pub key: StateKey,
+    pub old_value: Option<StateValue>,
+    pub new_value: Option<StateValue>,
+    pub proof: StateProof,
+}
+
+impl UpdateWitness {
+    /// Checks the old leaf and siblings against `root_before` and returns the root
+    /// with the new leaf in its place.
+    pub fn apply(&self, root_before: &Digest) -> Result<Digest, ProofError> {
+        self.proof
+            .verify(root_before, &self.key, self.old_value.as_ref())?;
+        self.proof.compute_root(&self.key, self.new_value.as_ref())
+    }
+}
+
+/// The statement of the state-transition proof, checked natively: the witnesses are
+/// exactly the diff's updates in canonical order, each one's old leaf and siblings lead
+/// to the root before it (starting at `pre_root`), and the returned root is the
+/// post-state root.
+pub fn check_transition(
+    pre_root: &Digest,
+    diff: &Diff,
+    witnesses: &[UpdateWitness],
+) -> Result<Digest, ProofError> {
+    if witnesses.len() != diff.len() {
+        return Err(ProofError::WitnessCount {
+            expected: diff.len(),
+            got: witnesses.len(),
+        });
+    }
+    let mut root = *pre_root;
+    for (index, (u, w)) in diff.updates().zip(witnesses).enumerate() {
+        if u.key != w.key || u.value != w.new_value {
+            return Err(ProofError::WitnessMismatch { index });
+        }
+        root = match w.apply(&root) {
+            Ok(r) => r,
+            Err(ProofError::RootMismatch) => return Err(ProofError::WitnessRoot { index }),
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(root)
+}

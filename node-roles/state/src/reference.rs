@@ -1,0 +1,43 @@
+//! A slow reference: the root of the full fixed-depth tree computed straight from the
+//! definition, with no stored nodes and no shortcuts. Tests compare [`crate::StateTree`]
+//! against it.
+
+use std::collections::BTreeMap;
+
+use crate::encoding::{StateKey, StateValue, leaf_digest};
+use crate::hash::{compress, default_digest};
+use crate::path::Path;
+use crate::{DEPTH, Digest};
+
+/// The root of the tree holding exactly `state`.
+pub fn root(state: &BTreeMap<StateKey, StateValue>) -> Digest {
+    let leaves: Vec<(Path, Digest)> = state
+        .iter()
+        .map(|(k, v)| {
+            let d = k.digest();
+            (Path::from_digest(&d), leaf_digest(&d, v))
+        })
+        .collect();
+    root_of_leaves(leaves)
+}
+
+/// The root of the tree with leaf digests `leaves` at their paths (distinct paths).
+pub fn root_of_leaves(mut leaves: Vec<(Path, Digest)>) -> Digest {
+    leaves.sort_by_key(|a| a.0);
+    subtree(0, &leaves)
+}
+
+fn subtree(depth: usize, leaves: &[(Path, Digest)]) -> Digest {
+    match leaves {
+        [] => default_digest(depth),
+        [(_, leaf)] if depth == DEPTH => *leaf,
+        _ => {
+            assert!(depth < DEPTH, "two keys with one path");
+            let mid = leaves.partition_point(|(p, _)| !p.bit(depth));
+            compress(
+                subtree(depth + 1, &leaves[..mid]),
+                subtree(depth + 1, &leaves[mid..]),
+            )
+        }
+    }
+}
