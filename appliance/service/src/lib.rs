@@ -246,25 +246,44 @@ fn open_devices(config: &Config, reports: &[BackendReport]) -> Result<Vec<Device
     Ok(slots)
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT, registered when created. Register them before the devices are
+/// probed: device drivers built on LLVM (PoCL, lavapipe) install handlers that
+/// re-raise these signals with the default action, and only chain to handlers that
+/// were there first.
+pub struct ShutdownSignal {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    /// Registers the handlers (within a Tokio runtime).
+    pub fn register() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Resolves on the first SIGTERM or SIGINT.
+    pub async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -275,6 +294,7 @@ pub async fn serve(
     config: Config,
     ready: impl FnOnce(&Service, std::net::SocketAddr),
 ) -> Result<(), ServeError> {
+    let signal = ShutdownSignal::register().map_err(io("registering signal handlers"))?;
     let service = tokio::task::spawn_blocking(move || Service::open(config))
         .await
         .map_err(|e| ServeError::Io {
@@ -299,7 +319,7 @@ pub async fn serve(
     let router = app(service.state());
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            signal.recv().await;
             tracing::info!("shutting down: no new jobs; waiting for running proofs");
             hub.begin_shutdown();
         })

@@ -195,7 +195,6 @@ fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
             .map(|a| a.to_bytes())
     }));
     let proving_ms = start.elapsed().as_millis() as u64;
-    hub.set_stage(&rec.id, None);
     let outcome = match result {
         Ok(Ok(proof)) => Outcome::Succeeded { proof, proving_ms },
         Ok(Err(ProveError::Backend(e))) => {
@@ -256,6 +255,7 @@ fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
             tracing::error!(job = %rec.id, "recording the result: {e}");
         }
     }
+    hub.set_stage(&rec.id, None);
     hub.running.fetch_sub(1, Ordering::SeqCst);
 }
 
