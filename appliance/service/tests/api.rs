@@ -881,3 +881,34 @@ async fn a_failing_backend_fails_or_retries_the_job_not_the_process() {
     assert_eq!(prover.calls.load(Ordering::SeqCst), 1);
     both.shutdown(Duration::from_secs(5)).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_times_out_with_a_json_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.request_timeout_secs = 1;
+    let app = router(Service::open(c).unwrap().state());
+    // A body that stalls longer than the timeout after its first chunk.
+    let slow = futures_util::stream::unfold(0, |n| async move {
+        match n {
+            0 => Some((Ok::<_, std::io::Error>(b"{\"circuit\":".to_vec()), 1)),
+            1 => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                Some((Ok(b"\"poseidon2\",\"log_rows\":4}".to_vec()), 2))
+            }
+            _ => None,
+        }
+    });
+    let r = call(
+        &app,
+        Method::POST,
+        "/v1/jobs",
+        &[AUTH, JSON],
+        Body::from_stream(slow),
+    )
+    .await;
+    let msg = r.error(StatusCode::REQUEST_TIMEOUT, "request_timeout");
+    assert!(msg.contains("1 s"), "{msg}");
+    // The service still answers.
+    assert_eq!(get(&app, "/v1/circuits").await.status, StatusCode::OK);
+}
