@@ -303,8 +303,11 @@ async fn every_error_is_json_with_a_code() {
     c.body_limit_bytes = 4096;
     c.max_queued_jobs = 3;
     // No workers: jobs stay queued.
-    let service = Service::open(c).unwrap();
+    let service = Service::open(c.clone()).unwrap();
     let app = router(service.state());
+    // A second service on the same data directory is refused (the store is locked).
+    let err = Service::open(c).err().unwrap().to_string();
+    assert!(err.contains("job store"), "{err}");
 
     let cases: &[(&str, StatusCode, &str, &str)] = &[
         (
