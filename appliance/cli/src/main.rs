@@ -1,6 +1,10 @@
-//! `proofbox`: list devices, prove and verify from the command line.
+//! `proofbox`: list devices, prove and verify from the command line; run the
+//! appliance service (`serve`) and talk to it (`submit`, `status`, `cancel`).
+
+mod client;
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,7 +17,10 @@ use proofbox_prover::registry::{self, BackendChoice};
 use proofbox_prover::{
     CircuitId, FieldId, FriPreset, ProofArtifact, ProofRequest, Stage, verify_bytes,
 };
+use proofbox_service::types::{JobStatus, JobView, SubmitJob};
 use serde_json::json;
+
+use crate::client::Client;
 
 /// ProofBox: a hardware-accelerated STARK proving appliance.
 #[derive(Parser)]
@@ -51,6 +58,104 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the appliance service: REST API, persistent job store, workers per device.
+    /// Settings: defaults, then --config, then PROOFBOX_* variables, then these flags
+    /// (docs/api.md lists every key).
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Directory of the job store and the generated API key [default: proofbox-data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long, env = "PROOFBOX_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Submit a proof job to a running service.
+    Submit(SubmitArgs),
+    /// Show a job of a running service.
+    Status {
+        /// The job id.
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a queued or running job (a running proof finishes; its result is dropped).
+    Cancel {
+        /// The job id.
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// URL of the service.
+    #[arg(long, env = "PROOFBOX_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// API key (sent as `Authorization: Bearer`).
+    #[arg(long, env = "PROOFBOX_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+}
+
+impl ServerArgs {
+    fn client(&self) -> Result<Client> {
+        Client::new(&self.server, self.api_key.clone())
+    }
+}
+
+#[derive(Args)]
+struct SubmitArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Circuit: poseidon2, keccak or blake3.
+    #[arg(long)]
+    circuit: CircuitId,
+    /// log2 of the trace rows.
+    #[arg(long)]
+    log_rows: u8,
+    /// Field: koalabear or babybear.
+    #[arg(long, default_value = "koalabear")]
+    field: FieldId,
+    /// Backend: auto (any device of the appliance), cpu, cuda, wgpu or opencl.
+    #[arg(long, default_value = "auto")]
+    backend: BackendChoice,
+    /// Device id as `GET /v1/devices` lists it (e.g. cpu:0).
+    #[arg(long)]
+    device: Option<String>,
+    /// FRI parameters: standard (~100 bits) or benchmark.
+    #[arg(long, default_value = "standard")]
+    fri: FriPreset,
+    /// Seed of the generated inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A file whose bytes become the first inputs of the circuit.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Higher runs first (-1000..=1000).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    priority: i32,
+    /// Makes resubmitting safe: the same key returns the same job [default: random,
+    /// reused for this command's own retries].
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Wait until the job ends; exit 1 unless it succeeded.
+    #[arg(long)]
+    wait: bool,
+    /// Wait, then download the proof, verify it here and write it to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print JSON (the job as the API reports it) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -93,14 +198,20 @@ struct ProveArgs {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The service logs its jobs at `info`; the one-shot commands stay quiet.
+    let default_filter = match cli.command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
     proofbox_prover::install_panic_hook();
-    let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -165,7 +276,183 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_prove(&report, json);
             verify(&out, json)
         }
+        Command::Serve {
+            listen,
+            data_dir,
+            config,
+        } => serve(listen, data_dir, config),
+        Command::Submit(args) => submit(args),
+        Command::Status { id, server, json } => {
+            let job = server.client()?.job(&id)?;
+            print_job(&job, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cancel { id, server, json } => {
+            let job = server.client()?.cancel(&id)?;
+            print_job(&job, json);
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn serve(
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    file: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let mut config = proofbox_service::Config::from_file(file.as_deref())?;
+    config.apply_env(|k| std::env::var(k).ok())?;
+    if let Some(l) = listen {
+        config.listen = l;
+    }
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(proofbox_service::serve(config, |service, addr| {
+        let devices: Vec<_> = service.devices().iter().map(|d| d.id.as_str()).collect();
+        let auth = match service.key_file() {
+            Some(path) => format!("API key in {}", path.display()),
+            None if service.config().keyless() => "no API key (keyless on loopback)".into(),
+            None => format!("{} API key(s) configured", service.config().api_keys.len()),
+        };
+        println!(
+            "proofbox: serving http://{addr} (data in {}; devices {}; {auth})",
+            service.config().data_dir.display(),
+            devices.join(", ")
+        );
+        let _ = std::io::stdout().flush();
+    }))?;
+    println!("proofbox: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn submit(args: SubmitArgs) -> Result<ExitCode> {
+    let input = match &args.input {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        None => Vec::new(),
+    };
+    let req = ProofRequest {
+        circuit: args.circuit,
+        field: args.field,
+        log_rows: args.log_rows,
+        fri: args.fri,
+        seed: args.seed,
+        input,
+    };
+    req.validate()?;
+    let job = SubmitJob {
+        circuit: req.circuit.name().into(),
+        log_rows: req.log_rows.into(),
+        field: Some(req.field.name().into()),
+        fri: Some(req.fri.name().into()),
+        seed: Some(req.seed),
+        input_base64: (!req.input.is_empty()).then(|| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(&req.input)
+        }),
+        backend: Some(args.backend.to_string()),
+        device: args.device.clone(),
+        priority: Some(args.priority),
+    };
+    let client = args.server.client()?;
+    let key = args
+        .idempotency_key
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut view = client.submit(&job, &key)?;
+    if !args.wait && args.out.is_none() {
+        if args.json {
+            println!("{}", serde_json::to_string(&view)?);
+        } else {
+            println!("{}", view.id);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut shown = String::new();
+    while !view.status.is_terminal() {
+        let now = format!(
+            "{}{}",
+            view.status,
+            view.stage
+                .as_deref()
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default()
+        );
+        if now != shown && !args.json {
+            eprintln!("job {}: {now}", view.id);
+            shown = now;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        view = client.job(&view.id)?;
+    }
+    if view.status != JobStatus::Succeeded {
+        if args.json {
+            println!("{}", serde_json::to_string(&view)?);
+        }
+        return Err(anyhow!(
+            "job {} {}{}",
+            view.id,
+            view.status,
+            view.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(out) = &args.out {
+        let bytes = client.proof(&view.id)?;
+        verify_bytes(&bytes)
+            .map_err(|e| anyhow!("the proof of job {} does not verify: {e}", view.id))?;
+        std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+        if !args.json {
+            eprintln!(
+                "job {}: proof verified, {} bytes written to {}",
+                view.id,
+                bytes.len(),
+                out.display()
+            );
+        }
+    }
+    print_job(&view, args.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_job(j: &JobView, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(j).expect("a job view serializes")
+        );
+        return;
+    }
+    let mut line = format!(
+        "{} {}: {} 2^{} rows over {}",
+        j.id, j.status, j.circuit, j.log_rows, j.field
+    );
+    if let Some(stage) = &j.stage {
+        line.push_str(&format!(", stage {stage}"));
+    }
+    if let Some(d) = &j.device_used {
+        line.push_str(&format!(", on {d}"));
+    }
+    if let Some(q) = j.queue_ms {
+        line.push_str(&format!(", queued {q} ms"));
+    }
+    if let Some(p) = j.proving_ms {
+        line.push_str(&format!(", proved in {p} ms"));
+    }
+    if let Some(b) = j.proof_bytes {
+        line.push_str(&format!(", proof {b} bytes"));
+    }
+    line.push_str(&format!(", attempts {}", j.attempts));
+    if let Some(e) = &j.error {
+        line.push_str(&format!(", error: {e}"));
+    }
+    println!("{line}");
 }
 
 fn devices(json: bool) -> Result<ExitCode> {

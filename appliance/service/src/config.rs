@@ -1,0 +1,290 @@
+//! Service configuration: defaults, then a TOML file, then `PROOFBOX_*` environment
+//! variables, then command-line flags (each overrides the one before).
+//! `docs/api.md` documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The shortest API key accepted.
+pub const MIN_API_KEY_LEN: usize = 16;
+
+/// Every setting of `proofbox serve`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on (`PROOFBOX_LISTEN`).
+    pub listen: SocketAddr,
+    /// Where the job store (`jobs.redb`) and the generated API key live
+    /// (`PROOFBOX_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Accepted API keys (`PROOFBOX_API_KEYS`, comma-separated). With none and
+    /// `allow_keyless_on_loopback` off, a key is generated once into
+    /// `<data_dir>/api-key`.
+    pub api_keys: Vec<String>,
+    /// Serve `/v1` without keys; refused unless `listen` is a loopback address
+    /// (`PROOFBOX_ALLOW_KEYLESS_ON_LOOPBACK`).
+    pub allow_keyless_on_loopback: bool,
+    /// Largest request body in bytes; larger ones get 413 (`PROOFBOX_BODY_LIMIT_BYTES`).
+    pub body_limit_bytes: usize,
+    /// Time limit of one HTTP request, in seconds (`PROOFBOX_REQUEST_TIMEOUT_SECS`).
+    pub request_timeout_secs: u64,
+    /// Device ids to prove on (`PROOFBOX_DEVICES`, comma-separated). Empty: every
+    /// available GPU or accelerator, and `cpu:0`.
+    pub devices: Vec<String>,
+    /// Proofs run at once on each device (`PROOFBOX_WORKERS_PER_DEVICE`).
+    pub workers_per_device: usize,
+    /// Attempts per job before it fails; an attempt interrupted by a crash counts
+    /// (`PROOFBOX_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// After a device failure, run the job's next attempt on the CPU (unless the job
+    /// named a device) (`PROOFBOX_FALLBACK_TO_CPU`).
+    pub fallback_to_cpu: bool,
+    /// Queued jobs beyond which submissions get 503 `queue_full`
+    /// (`PROOFBOX_MAX_QUEUED_JOBS`).
+    pub max_queued_jobs: u64,
+    /// On SIGTERM/SIGINT, how long running proofs may finish before they are put
+    /// back in the queue (`PROOFBOX_SHUTDOWN_GRACE_SECS`).
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("proofbox-data"),
+            api_keys: Vec::new(),
+            allow_keyless_on_loopback: false,
+            body_limit_bytes: 64 << 20,
+            request_timeout_secs: 30,
+            devices: Vec::new(),
+            workers_per_device: 1,
+            max_attempts: 3,
+            fallback_to_cpu: true,
+            max_queued_jobs: 10_000,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {var}={value:?}: {message}")]
+    Env {
+        var: &'static str,
+        value: String,
+        message: String,
+    },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+impl Config {
+    /// Defaults, overridden by `file` if given.
+    pub fn from_file(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let Some(path) = file else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+    }
+
+    /// Applies `PROOFBOX_*` variables read through `get` (`std::env::var` in the
+    /// binary; a map in tests).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parsed<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+                var,
+                value: v.to_string(),
+                message: e.to_string(),
+            })
+        }
+        let b = |var: &'static str, v: &str| {
+            parse_bool(v).map_err(|message| ConfigError::Env {
+                var,
+                value: v.to_string(),
+                message,
+            })
+        };
+        if let Some(v) = get("PROOFBOX_LISTEN") {
+            self.listen = parsed("PROOFBOX_LISTEN", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("PROOFBOX_API_KEYS") {
+            self.api_keys = split_list(&v);
+        }
+        if let Some(v) = get("PROOFBOX_ALLOW_KEYLESS_ON_LOOPBACK") {
+            self.allow_keyless_on_loopback = b("PROOFBOX_ALLOW_KEYLESS_ON_LOOPBACK", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_BODY_LIMIT_BYTES") {
+            self.body_limit_bytes = parsed("PROOFBOX_BODY_LIMIT_BYTES", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_REQUEST_TIMEOUT_SECS") {
+            self.request_timeout_secs = parsed("PROOFBOX_REQUEST_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_DEVICES") {
+            self.devices = split_list(&v);
+        }
+        if let Some(v) = get("PROOFBOX_WORKERS_PER_DEVICE") {
+            self.workers_per_device = parsed("PROOFBOX_WORKERS_PER_DEVICE", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_MAX_ATTEMPTS") {
+            self.max_attempts = parsed("PROOFBOX_MAX_ATTEMPTS", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_FALLBACK_TO_CPU") {
+            self.fallback_to_cpu = b("PROOFBOX_FALLBACK_TO_CPU", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_MAX_QUEUED_JOBS") {
+            self.max_queued_jobs = parsed("PROOFBOX_MAX_QUEUED_JOBS", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_SHUTDOWN_GRACE_SECS") {
+            self.shutdown_grace_secs = parsed("PROOFBOX_SHUTDOWN_GRACE_SECS", &v)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `/v1` is served without keys.
+    pub fn keyless(&self) -> bool {
+        self.allow_keyless_on_loopback && self.listen.ip().is_loopback()
+    }
+
+    /// Checks every value; the service refuses to start on an error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if self.allow_keyless_on_loopback && !self.listen.ip().is_loopback() {
+            return invalid(
+                "allow_keyless_on_loopback",
+                format!(
+                    "keyless access is only allowed on a loopback address, and listen is {}; \
+                     configure api_keys instead",
+                    self.listen
+                ),
+            );
+        }
+        if let Some(k) = self
+            .api_keys
+            .iter()
+            .find(|k| k.len() < MIN_API_KEY_LEN || !k.bytes().all(|c| c.is_ascii_graphic()))
+        {
+            return invalid(
+                "api_keys",
+                format!(
+                    "a key of {} characters: keys need at least {MIN_API_KEY_LEN} printable ASCII characters and no spaces",
+                    k.len()
+                ),
+            );
+        }
+        if self.body_limit_bytes < 1024 {
+            return invalid("body_limit_bytes", "must be at least 1024".into());
+        }
+        if self.request_timeout_secs == 0 {
+            return invalid("request_timeout_secs", "must be at least 1".into());
+        }
+        if !(1..=64).contains(&self.workers_per_device) {
+            return invalid("workers_per_device", "must be 1..=64".into());
+        }
+        if !(1..=100).contains(&self.max_attempts) {
+            return invalid("max_attempts", "must be 1..=100".into());
+        }
+        if self.max_queued_jobs == 0 {
+            return invalid("max_queued_jobs", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn file_then_environment() {
+        let mut c = Config::from_toml(
+            r#"
+            listen = "127.0.0.1:9000"
+            api_keys = ["0123456789abcdef"]
+            devices = ["cpu:0"]
+            max_attempts = 5
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.max_attempts, 5);
+        assert_eq!(c.workers_per_device, 1);
+        let env: HashMap<&str, &str> = [
+            ("PROOFBOX_LISTEN", "127.0.0.1:9001"),
+            ("PROOFBOX_API_KEYS", "aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb"),
+            ("PROOFBOX_FALLBACK_TO_CPU", "off"),
+        ]
+        .into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.api_keys.len(), 2);
+        assert!(!c.fallback_to_cpu);
+        c.validate().unwrap();
+
+        let err = c
+            .apply_env(|k| (k == "PROOFBOX_MAX_ATTEMPTS").then(|| "many".to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("PROOFBOX_MAX_ATTEMPTS"), "{err}");
+        let err = Config::from_toml("max_atempts = 2").unwrap_err();
+        assert!(err.contains("max_atempts"), "{err}");
+    }
+
+    #[test]
+    fn keyless_only_on_loopback() {
+        let mut c = Config {
+            allow_keyless_on_loopback: true,
+            ..Config::default()
+        };
+        c.validate().unwrap();
+        assert!(c.keyless());
+        c.listen = "0.0.0.0:8080".parse().unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("loopback"), "{err}");
+        c.allow_keyless_on_loopback = false;
+        c.api_keys = vec!["short".into()];
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,339 @@
+//! The ProofBox appliance service: proof jobs over REST, kept in an embedded,
+//! persistent job store.
+//!
+//! - [`config`]: settings from defaults, a TOML file and `PROOFBOX_*` variables;
+//! - [`store`]: the `redb` job store (jobs, queue, idempotency keys, proofs), where
+//!   every state change is one durable transaction;
+//! - [`worker`]: worker threads per device, retries and CPU fallback;
+//! - [`api`]: the axum router ([`app`]), its middleware (API keys, limits, timeouts,
+//!   metrics, JSON errors) and the OpenAPI document;
+//! - [`types`]: request and response bodies, shared with the `proofbox` client;
+//! - [`error`]: [`AppError`], the one error response shape.
+//!
+//! [`Service::open`] prepares everything (store, devices) without serving;
+//! [`serve`] runs the whole service until SIGTERM or SIGINT.
+//!
+//! **Invariant:** proving never runs on the async runtime: workers are plain threads,
+//! and handlers reach the store through `spawn_blocking`.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod store;
+pub mod types;
+pub mod worker;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use proofbox_backend_api::{BackendError, BackendKind, BackendReport, DeviceType};
+use proofbox_prover::registry::{self, BackendChoice};
+
+pub use api::{ApiDoc, AppState, app};
+pub use config::{Config, ConfigError};
+pub use error::AppError;
+pub use store::{Recovery, Store, StoreError};
+pub use worker::{DeviceSlot, Hub, Policy, Workers};
+
+/// Name of the store file in the data directory.
+pub const STORE_FILE: &str = "jobs.redb";
+/// Name of the generated API key file in the data directory.
+pub const KEY_FILE: &str = "api-key";
+
+/// Why the service did not start (or stopped badly).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("opening the job store: {0}")]
+    Store(#[from] StoreError),
+    #[error("device {device}: {source}")]
+    Device {
+        device: String,
+        source: BackendError,
+    },
+    #[error("no device to prove on: {0}")]
+    NoDevice(String),
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
+    let context = context.into();
+    move |source| ServeError::Io { context, source }
+}
+
+/// A service ready to serve: configuration checked, store open and recovered,
+/// devices open. Workers start with [`Service::start_workers`].
+pub struct Service {
+    config: Config,
+    state: AppState,
+    hub: Arc<Hub>,
+    slots: Vec<DeviceSlot>,
+    recovery: Recovery,
+    key_file: Option<PathBuf>,
+}
+
+impl Service {
+    /// Validates `config`, opens the store in `data_dir` (re-queueing jobs the previous
+    /// process left running), and opens the devices. Blocking.
+    pub fn open(config: Config) -> Result<Self, ServeError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(io(format!(
+            "creating the data directory {}",
+            config.data_dir.display()
+        )))?;
+        let (api_keys, key_file) = if config.keyless() || !config.api_keys.is_empty() {
+            (config.api_keys.clone(), None)
+        } else {
+            let path = config.data_dir.join(KEY_FILE);
+            (vec![load_or_create_key(&path)?], Some(path))
+        };
+        let (store, recovery) =
+            Store::open(&config.data_dir.join(STORE_FILE), config.max_attempts)?;
+        store.init()?;
+        let store = Arc::new(store);
+        let reports = registry::reports();
+        let slots = open_devices(&config, &reports)?;
+        let hub = Hub::new(
+            store,
+            Policy {
+                max_attempts: config.max_attempts,
+                fallback_to_cpu: config.fallback_to_cpu
+                    && slots.iter().any(|s| s.kind == BackendKind::Cpu),
+            },
+        );
+        let state = AppState::new(
+            config.clone(),
+            api_keys,
+            hub.clone(),
+            slots.clone(),
+            reports,
+        );
+        Ok(Self {
+            config,
+            state,
+            hub,
+            slots,
+            recovery,
+            key_file,
+        })
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Jobs the previous process left running, now queued again or failed.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The devices workers prove on.
+    pub fn devices(&self) -> &[DeviceSlot] {
+        &self.slots
+    }
+
+    /// Where the generated API key is, when no key was configured.
+    pub fn key_file(&self) -> Option<&Path> {
+        self.key_file.as_deref()
+    }
+
+    pub fn start_workers(&self) -> Workers {
+        Workers::start(self.hub.clone(), &self.slots)
+    }
+}
+
+/// Reads the API key at `path`, or writes a new random one there (mode 0600).
+fn load_or_create_key(path: &Path) -> Result<String, ServeError> {
+    match std::fs::read_to_string(path) {
+        Ok(k) if k.trim().len() >= config::MIN_API_KEY_LEN => return Ok(k.trim().to_string()),
+        Ok(_) => {
+            return Err(ServeError::Io {
+                context: format!("API key file {}", path.display()),
+                source: std::io::Error::other("too short; delete it to generate a new one"),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+    }
+    let key = format!(
+        "pbk_{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(io(format!("creating {}", path.display())))?;
+    writeln!(f, "{key}")
+        .and_then(|_| f.sync_all())
+        .map_err(io(format!("writing {}", path.display())))?;
+    Ok(key)
+}
+
+/// Opens the configured devices, or by default every available GPU or accelerator
+/// (skipping those that fail to open) and `cpu:0`.
+fn open_devices(config: &Config, reports: &[BackendReport]) -> Result<Vec<DeviceSlot>, ServeError> {
+    let slot = |id: &str, kind: BackendKind| -> Result<DeviceSlot, BackendError> {
+        let prover = registry::open(BackendChoice::Kind(kind), Some(id))?;
+        Ok(DeviceSlot {
+            id: id.to_string(),
+            kind,
+            fields: prover.device().fields.clone(),
+            workers: config.workers_per_device,
+            prover: Arc::from(prover),
+        })
+    };
+    let mut slots: Vec<DeviceSlot> = Vec::new();
+    if config.devices.is_empty() {
+        for r in reports.iter().filter(|r| r.available) {
+            for d in &r.devices {
+                let wanted = if r.backend == BackendKind::Cpu {
+                    d.id == "cpu:0"
+                } else {
+                    d.device_type != DeviceType::Cpu
+                };
+                if !wanted {
+                    continue;
+                }
+                match slot(&d.id, r.backend) {
+                    Ok(s) => slots.push(s),
+                    Err(e) => tracing::warn!(device = %d.id, "not used: {e}"),
+                }
+            }
+        }
+    } else {
+        for id in &config.devices {
+            if slots.iter().any(|s| &s.id == id) {
+                continue;
+            }
+            let kind = id
+                .split(':')
+                .next()
+                .and_then(|k| k.parse::<BackendKind>().ok())
+                .ok_or_else(|| ServeError::Device {
+                    device: id.clone(),
+                    source: BackendError::invalid(format!("device id {id:?} names no backend")),
+                })?;
+            slots.push(slot(id, kind).map_err(|source| ServeError::Device {
+                device: id.clone(),
+                source,
+            })?);
+        }
+    }
+    if slots.is_empty() {
+        return Err(ServeError::NoDevice(
+            "no available device (see `proofbox devices`)".into(),
+        ));
+    }
+    Ok(slots)
+}
+
+/// SIGTERM and SIGINT, registered when created. Register them before the devices are
+/// probed: device drivers built on LLVM (PoCL, lavapipe) install handlers that
+/// re-raise these signals with the default action, and only chain to handlers that
+/// were there first.
+pub struct ShutdownSignal {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    /// Registers the handlers (within a Tokio runtime).
+    pub fn register() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Resolves on the first SIGTERM or SIGINT.
+    pub async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Runs the service until SIGTERM or SIGINT: opens everything, serves, then stops
+/// taking work, lets running proofs finish for `shutdown_grace_secs` (re-queueing the
+/// rest) and closes the store. `ready` is called with the bound address.
+pub async fn serve(
+    config: Config,
+    ready: impl FnOnce(&Service, std::net::SocketAddr),
+) -> Result<(), ServeError> {
+    let signal = ShutdownSignal::register().map_err(io("registering signal handlers"))?;
+    let service = tokio::task::spawn_blocking(move || Service::open(config))
+        .await
+        .map_err(|e| ServeError::Io {
+            context: "starting".into(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+    let listener = tokio::net::TcpListener::bind(service.config.listen)
+        .await
+        .map_err(io(format!("listening on {}", service.config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(io("reading the bound address"))?;
+    for id in &service.recovery.requeued {
+        tracing::warn!(job = %id, "was running when the service stopped: queued again");
+    }
+    for id in &service.recovery.failed {
+        tracing::warn!(job = %id, "was running when the service stopped: out of attempts, failed");
+    }
+    let workers = service.start_workers();
+    ready(&service, addr);
+    let hub = service.hub.clone();
+    let router = app(service.state());
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            signal.recv().await;
+            tracing::info!("shutting down: no new jobs; waiting for running proofs");
+            hub.begin_shutdown();
+        })
+        .await
+        .map_err(io("serving"));
+    let grace = Duration::from_secs(service.config.shutdown_grace_secs);
+    let requeued = tokio::task::spawn_blocking(move || workers.shutdown(grace))
+        .await
+        .map_err(|e| ServeError::Io {
+            context: "stopping workers".into(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+    for id in &requeued.requeued {
+        tracing::warn!(job = %id, "still running at shutdown: queued again");
+    }
+    result
+}

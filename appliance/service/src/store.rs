@@ -1,0 +1,747 @@
+//! The persistent job store: one `redb` file in the data directory.
+//!
+//! Every state change is one ACID transaction, committed durably (fsync) before the
+//! API answers or a worker moves on, so a job that was accepted is never lost, and a
+//! proof is stored in the same transaction that marks its job `succeeded`.
+//!
+//! Tables:
+//! - `jobs`: sequence number -> job record (JSON);
+//! - `ids`: job id -> sequence number;
+//! - `queue`: (1000 - priority, sequence) -> route, the order workers take jobs in;
+//! - `by_status`: (status code, sequence) -> (), for listings and counts;
+//! - `idempotency`: `Idempotency-Key` -> sequence number;
+//! - `inputs`, `proofs`: sequence number -> bytes;
+//! - `meta`: counters (`next_seq`).
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use proofbox_backend_api::FieldId;
+use proofbox_prover::{CircuitId, FriPreset, ProofRequest};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
+    WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::types::JobStatus;
+
+const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+const IDS: TableDefinition<&str, u64> = TableDefinition::new("ids");
+const QUEUE: TableDefinition<(u32, u64), &str> = TableDefinition::new("queue");
+const BY_STATUS: TableDefinition<(u8, u64), ()> = TableDefinition::new("by_status");
+const IDEMPOTENCY: TableDefinition<&str, u64> = TableDefinition::new("idempotency");
+const INPUTS: TableDefinition<u64, &[u8]> = TableDefinition::new("inputs");
+const PROOFS: TableDefinition<u64, &[u8]> = TableDefinition::new("proofs");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The lowest and highest job priorities.
+pub const MIN_PRIORITY: i32 = -1000;
+pub const MAX_PRIORITY: i32 = 1000;
+
+/// A route any worker may take.
+pub const ROUTE_ANY: &str = "any";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("job store: {0}")]
+    Db(#[from] redb::Error),
+    #[error("job store is corrupt: {0}")]
+    Corrupt(String),
+    #[error("no such job")]
+    NotFound,
+    #[error("Idempotency-Key {key:?} was already used for a different request (job {job})")]
+    IdempotencyConflict { key: String, job: String },
+    #[error("job {id} is {status} and can no longer be cancelled")]
+    NotCancellable { id: String, status: JobStatus },
+    #[error("the queue is full ({max} jobs waiting); retry later")]
+    QueueFull { max: u64 },
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                Self::Db(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: String,
+    pub seq: u64,
+    pub circuit: CircuitId,
+    pub field: FieldId,
+    pub log_rows: u8,
+    pub fri: FriPreset,
+    pub seed: u64,
+    pub input_len: u64,
+    /// `auto` or a backend name, as asked.
+    pub backend: String,
+    /// The device asked for.
+    pub device: Option<String>,
+    pub priority: i32,
+    /// Which workers may take the job: `any`, `backend:<kind>` or `device:<id>`.
+    pub route: String,
+    pub status: JobStatus,
+    pub attempts: u32,
+    pub created_ms: u64,
+    pub started_ms: Option<u64>,
+    pub finished_ms: Option<u64>,
+    pub proving_ms: Option<u64>,
+    pub backend_used: Option<String>,
+    pub device_used: Option<String>,
+    pub error: Option<String>,
+    pub proof_bytes: Option<u64>,
+    pub idempotency_key: Option<String>,
+}
+
+impl JobRecord {
+    /// The prover request (the input bytes are stored apart).
+    pub fn request(&self, input: Vec<u8>) -> ProofRequest {
+        ProofRequest {
+            circuit: self.circuit,
+            field: self.field,
+            log_rows: self.log_rows,
+            fri: self.fri,
+            seed: self.seed,
+            input,
+        }
+    }
+}
+
+/// A validated job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub request: ProofRequest,
+    pub backend: String,
+    pub device: Option<String>,
+    pub priority: i32,
+    pub route: String,
+}
+
+/// What a worker reports at the end of an attempt.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Succeeded {
+        proof: Vec<u8>,
+        proving_ms: u64,
+    },
+    Failed {
+        error: String,
+        proving_ms: u64,
+    },
+    /// Queue the job again (on `route` if given).
+    Retry {
+        error: String,
+        route: Option<String>,
+    },
+}
+
+/// Whether an attempt's outcome was recorded.
+#[derive(Debug)]
+pub enum Finished {
+    Applied(JobRecord),
+    /// The job was cancelled or re-queued meanwhile: the outcome is dropped.
+    Discarded(JobRecord),
+}
+
+/// What opening the store did to jobs interrupted by the previous process.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    pub requeued: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn queue_key(priority: i32, seq: u64) -> (u32, u64) {
+    let p = priority.clamp(MIN_PRIORITY, MAX_PRIORITY);
+    ((MAX_PRIORITY - p) as u32, seq)
+}
+
+fn decode(seq: u64, bytes: &[u8]) -> Result<JobRecord> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("job #{seq}: {e}")))
+}
+
+fn load(jobs: &impl ReadableTable<u64, &'static [u8]>, seq: u64) -> Result<JobRecord> {
+    let guard = jobs
+        .get(seq)?
+        .ok_or_else(|| StoreError::Corrupt(format!("job #{seq} is indexed but missing")))?;
+    decode(seq, guard.value())
+}
+
+/// The tables of one write transaction.
+struct Tables<'txn> {
+    jobs: Table<'txn, u64, &'static [u8]>,
+    ids: Table<'txn, &'static str, u64>,
+    queue: Table<'txn, (u32, u64), &'static str>,
+    by_status: Table<'txn, (u8, u64), ()>,
+    idempotency: Table<'txn, &'static str, u64>,
+    inputs: Table<'txn, u64, &'static [u8]>,
+    proofs: Table<'txn, u64, &'static [u8]>,
+    meta: Table<'txn, &'static str, u64>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self> {
+        Ok(Self {
+            jobs: txn.open_table(JOBS)?,
+            ids: txn.open_table(IDS)?,
+            queue: txn.open_table(QUEUE)?,
+            by_status: txn.open_table(BY_STATUS)?,
+            idempotency: txn.open_table(IDEMPOTENCY)?,
+            inputs: txn.open_table(INPUTS)?,
+            proofs: txn.open_table(PROOFS)?,
+            meta: txn.open_table(META)?,
+        })
+    }
+
+    /// Writes `rec` and moves it in the status index from `old`.
+    fn put(&mut self, old: Option<JobStatus>, rec: &JobRecord) -> Result<()> {
+        let bytes = serde_json::to_vec(rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.jobs.insert(rec.seq, bytes.as_slice())?;
+        if let Some(old) = old
+            && old != rec.status
+        {
+            self.by_status.remove((old.code(), rec.seq))?;
+        }
+        self.by_status.insert((rec.status.code(), rec.seq), ())?;
+        Ok(())
+    }
+
+    fn enqueue(&mut self, rec: &JobRecord) -> Result<()> {
+        self.queue
+            .insert(queue_key(rec.priority, rec.seq), rec.route.as_str())?;
+        Ok(())
+    }
+
+    fn seqs_with(&self, status: JobStatus) -> Result<Vec<u64>> {
+        let c = status.code();
+        let mut out = Vec::new();
+        for item in self.by_status.range((c, 0u64)..=(c, u64::MAX))? {
+            out.push(item?.0.value().1);
+        }
+        Ok(out)
+    }
+
+    fn seq_of(&self, id: &str) -> Result<u64> {
+        Ok(self.ids.get(id)?.ok_or(StoreError::NotFound)?.value())
+    }
+}
+
+/// The job store. All methods block (disk I/O, fsync): call them from worker
+/// threads or `spawn_blocking`.
+pub struct Store {
+    db: Database,
+    max_attempts: u32,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` and recovers from the previous process:
+    /// jobs it left `running` go back to the queue (their attempt counts), or fail
+    /// once they have used `max_attempts`.
+    pub fn open(path: &Path, max_attempts: u32) -> Result<(Self, Recovery)> {
+        let db = Database::create(path)?;
+        let store = Self {
+            db,
+            max_attempts: max_attempts.max(1),
+        };
+        let recovery = store.requeue_running(false)?;
+        Ok((store, recovery))
+    }
+
+    /// Puts every `running` job back in the queue. `refund`: the attempt does not
+    /// count (a graceful shutdown); otherwise it does (a crash), and a job that has
+    /// used all its attempts fails.
+    pub fn requeue_running(&self, refund: bool) -> Result<Recovery> {
+        let txn = self.db.begin_write()?;
+        let mut recovery = Recovery::default();
+        {
+            let mut t = Tables::open(&txn)?;
+            for seq in t.seqs_with(JobStatus::Running)? {
+                let mut rec = load(&t.jobs, seq)?;
+                if refund {
+                    rec.attempts = rec.attempts.saturating_sub(1);
+                }
+                if !refund && rec.attempts >= self.max_attempts {
+                    rec.status = JobStatus::Failed;
+                    rec.finished_ms = Some(now_ms());
+                    rec.error = Some(format!(
+                        "the service stopped while proving this job, {} times (max_attempts {})",
+                        rec.attempts, self.max_attempts
+                    ));
+                    t.put(Some(JobStatus::Running), &rec)?;
+                    recovery.failed.push(rec.id);
+                } else {
+                    rec.status = JobStatus::Queued;
+                    rec.started_ms = None;
+                    t.put(Some(JobStatus::Running), &rec)?;
+                    t.enqueue(&rec)?;
+                    recovery.requeued.push(rec.id);
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(recovery)
+    }
+
+    /// Enqueues `job`, or returns the job an earlier submission with the same
+    /// idempotency key created (`true`: a replay).
+    pub fn submit(
+        &self,
+        job: NewJob,
+        idempotency_key: Option<&str>,
+        max_queued: u64,
+    ) -> Result<(JobRecord, bool)> {
+        let txn = self.db.begin_write()?;
+        let rec = {
+            let mut t = Tables::open(&txn)?;
+            if let Some(key) = idempotency_key
+                && let Some(seq) = t.idempotency.get(key)?.map(|g| g.value())
+            {
+                let rec = load(&t.jobs, seq)?;
+                let input = t
+                    .inputs
+                    .get(seq)?
+                    .map(|g| g.value().to_vec())
+                    .unwrap_or_default();
+                let same = rec.request(input) == job.request
+                    && rec.backend == job.backend
+                    && rec.device == job.device
+                    && rec.priority == job.priority;
+                if !same {
+                    return Err(StoreError::IdempotencyConflict {
+                        key: key.to_string(),
+                        job: rec.id,
+                    });
+                }
+                return Ok((rec, true));
+            }
+            if t.queue.len()? >= max_queued {
+                return Err(StoreError::QueueFull { max: max_queued });
+            }
+            let seq = t.meta.get("next_seq")?.map(|g| g.value()).unwrap_or(1);
+            t.meta.insert("next_seq", seq + 1)?;
+            let r = &job.request;
+            let rec = JobRecord {
+                id: uuid::Uuid::new_v4().to_string(),
+                seq,
+                circuit: r.circuit,
+                field: r.field,
+                log_rows: r.log_rows,
+                fri: r.fri,
+                seed: r.seed,
+                input_len: r.input.len() as u64,
+                backend: job.backend,
+                device: job.device,
+                priority: job.priority,
+                route: job.route,
+                status: JobStatus::Queued,
+                attempts: 0,
+                created_ms: now_ms(),
+                started_ms: None,
+                finished_ms: None,
+                proving_ms: None,
+                backend_used: None,
+                device_used: None,
+                error: None,
+                proof_bytes: None,
+                idempotency_key: idempotency_key.map(str::to_string),
+            };
+            t.put(None, &rec)?;
+            t.ids.insert(rec.id.as_str(), seq)?;
+            t.inputs.insert(seq, r.input.as_slice())?;
+            if let Some(key) = idempotency_key {
+                t.idempotency.insert(key, seq)?;
+            }
+            t.enqueue(&rec)?;
+            rec
+        };
+        txn.commit()?;
+        Ok((rec, false))
+    }
+
+    pub fn get(&self, id: &str) -> Result<JobRecord> {
+        let txn = self.db.begin_read()?;
+        let ids = match txn.open_table(IDS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Err(StoreError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        let seq = ids.get(id)?.ok_or(StoreError::NotFound)?.value();
+        load(&txn.open_table(JOBS)?, seq)
+    }
+
+    /// The job and its proof, if it has one.
+    pub fn proof(&self, id: &str) -> Result<(JobRecord, Option<Vec<u8>>)> {
+        let rec = self.get(id)?;
+        let txn = self.db.begin_read()?;
+        let proof = txn
+            .open_table(PROOFS)?
+            .get(rec.seq)?
+            .map(|g| g.value().to_vec());
+        Ok((rec, proof))
+    }
+
+    /// Up to `limit` jobs older than `before` (a sequence number), newest first, and
+    /// whether more follow.
+    pub fn list(
+        &self,
+        status: Option<JobStatus>,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<(Vec<JobRecord>, bool)> {
+        let txn = self.db.begin_read()?;
+        let jobs = txn.open_table(JOBS)?;
+        let before = before.unwrap_or(u64::MAX);
+        let mut seqs = Vec::with_capacity(limit + 1);
+        match status {
+            None => {
+                for item in jobs.range(..before)?.rev().take(limit + 1) {
+                    seqs.push(item?.0.value());
+                }
+            }
+            Some(s) => {
+                let index = txn.open_table(BY_STATUS)?;
+                let c = s.code();
+                for item in index.range((c, 0u64)..(c, before))?.rev().take(limit + 1) {
+                    seqs.push(item?.0.value().1);
+                }
+            }
+        }
+        let more = seqs.len() > limit;
+        seqs.truncate(limit);
+        let recs = seqs
+            .into_iter()
+            .map(|s| load(&jobs, s))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((recs, more))
+    }
+
+    /// Takes the first queued job (priority, then arrival) whose route `accepts`,
+    /// marks it running on `backend`/`device` and counts the attempt.
+    pub fn claim(
+        &self,
+        accepts: &dyn Fn(&str) -> bool,
+        backend: &str,
+        device: &str,
+    ) -> Result<Option<(JobRecord, Vec<u8>)>> {
+        let txn = self.db.begin_write()?;
+        let claimed = {
+            let mut t = Tables::open(&txn)?;
+            let mut pick = None;
+            for item in t.queue.iter()? {
+                let (k, v) = item?;
+                if accepts(v.value()) {
+                    pick = Some(k.value());
+                    break;
+                }
+            }
+            match pick {
+                None => None,
+                Some(key) => {
+                    t.queue.remove(key)?;
+                    let mut rec = load(&t.jobs, key.1)?;
+                    let old = rec.status;
+                    rec.status = JobStatus::Running;
+                    rec.attempts += 1;
+                    rec.started_ms = Some(now_ms());
+                    rec.backend_used = Some(backend.to_string());
+                    rec.device_used = Some(device.to_string());
+                    t.put(Some(old), &rec)?;
+                    let input = t
+                        .inputs
+                        .get(key.1)?
+                        .map(|g| g.value().to_vec())
+                        .unwrap_or_default();
+                    Some((rec, input))
+                }
+            }
+        };
+        if claimed.is_none() {
+            txn.abort()?;
+        } else {
+            txn.commit()?;
+        }
+        Ok(claimed)
+    }
+
+    /// Records the outcome of attempt `attempt` of job `seq`, unless the job was
+    /// cancelled or re-queued meanwhile. A proof is written in the same transaction
+    /// that marks the job succeeded.
+    pub fn finish(&self, seq: u64, attempt: u32, outcome: Outcome) -> Result<Finished> {
+        let txn = self.db.begin_write()?;
+        let result = {
+            let mut t = Tables::open(&txn)?;
+            let mut rec = load(&t.jobs, seq)?;
+            if rec.status != JobStatus::Running || rec.attempts != attempt {
+                Finished::Discarded(rec)
+            } else {
+                match outcome {
+                    Outcome::Succeeded { proof, proving_ms } => {
+                        t.proofs.insert(seq, proof.as_slice())?;
+                        rec.status = JobStatus::Succeeded;
+                        rec.proof_bytes = Some(proof.len() as u64);
+                        rec.proving_ms = Some(proving_ms);
+                        rec.finished_ms = Some(now_ms());
+                        rec.error = None;
+                    }
+                    Outcome::Failed { error, proving_ms } => {
+                        rec.status = JobStatus::Failed;
+                        rec.proving_ms = Some(proving_ms);
+                        rec.finished_ms = Some(now_ms());
+                        rec.error = Some(error);
+                    }
+                    Outcome::Retry { error, route } => {
+                        rec.status = JobStatus::Queued;
+                        rec.error = Some(error);
+                        if let Some(route) = route {
+                            rec.route = route;
+                        }
+                    }
+                }
+                t.put(Some(JobStatus::Running), &rec)?;
+                if rec.status == JobStatus::Queued {
+                    t.enqueue(&rec)?;
+                }
+                Finished::Applied(rec)
+            }
+        };
+        if matches!(result, Finished::Discarded(_)) {
+            txn.abort()?;
+        } else {
+            txn.commit()?;
+        }
+        Ok(result)
+    }
+
+    /// Cancels a queued or running job (a running proof cannot be interrupted: its
+    /// result will be discarded). Cancelling a cancelled job is a no-op.
+    pub fn cancel(&self, id: &str) -> Result<JobRecord> {
+        let txn = self.db.begin_write()?;
+        let rec = {
+            let mut t = Tables::open(&txn)?;
+            let seq = t.seq_of(id)?;
+            let mut rec = load(&t.jobs, seq)?;
+            match rec.status {
+                JobStatus::Cancelled => return Ok(rec),
+                JobStatus::Succeeded | JobStatus::Failed => {
+                    return Err(StoreError::NotCancellable {
+                        id: rec.id,
+                        status: rec.status,
+                    });
+                }
+                JobStatus::Queued => {
+                    t.queue.remove(queue_key(rec.priority, seq))?;
+                }
+                JobStatus::Running => {}
+            }
+            let old = rec.status;
+            rec.status = JobStatus::Cancelled;
+            rec.finished_ms = Some(now_ms());
+            t.put(Some(old), &rec)?;
+            rec
+        };
+        txn.commit()?;
+        Ok(rec)
+    }
+
+    /// Jobs per status, and the queue depth.
+    pub fn counts(&self) -> Result<(Vec<(JobStatus, u64)>, u64)> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(BY_STATUS)?;
+        let mut out = Vec::new();
+        for s in JobStatus::ALL {
+            let c = s.code();
+            let n = index.range((c, 0u64)..=(c, u64::MAX))?.count() as u64;
+            out.push((s, n));
+        }
+        let depth = txn.open_table(QUEUE)?.len()?;
+        Ok((out, depth))
+    }
+
+    /// A read transaction works (for `/readyz`).
+    pub fn check(&self) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        txn.open_table(META)?;
+        Ok(())
+    }
+
+    /// Creates every table (so that readers find them).
+    pub fn init(&self) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        Tables::open(&txn)?;
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(priority: i32, log_rows: u8) -> NewJob {
+        NewJob {
+            request: ProofRequest::new(CircuitId::Poseidon2, log_rows),
+            backend: "auto".into(),
+            device: None,
+            priority,
+            route: ROUTE_ANY.into(),
+        }
+    }
+
+    fn open(dir: &Path) -> Store {
+        let (s, _) = Store::open(&dir.join("jobs.redb"), 2).unwrap();
+        s.init().unwrap();
+        s
+    }
+
+    #[test]
+    fn priority_then_arrival_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let a = s.submit(job(0, 3), None, 100).unwrap().0;
+        let b = s.submit(job(5, 3), None, 100).unwrap().0;
+        let c = s.submit(job(0, 4), None, 100).unwrap().0;
+        let d = s.submit(job(-3, 3), None, 100).unwrap().0;
+        let any = |_: &str| true;
+        let order: Vec<_> = std::iter::from_fn(|| s.claim(&any, "cpu", "cpu:0").unwrap())
+            .map(|(r, _)| r.id)
+            .collect();
+        assert_eq!(order, [b.id, a.id, c.id, d.id]);
+    }
+
+    #[test]
+    fn idempotency_keys_return_the_same_job_or_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let (a, replay) = s.submit(job(0, 3), Some("k1"), 100).unwrap();
+        assert!(!replay);
+        let (b, replay) = s.submit(job(0, 3), Some("k1"), 100).unwrap();
+        assert!(replay);
+        assert_eq!(a.id, b.id);
+        assert!(matches!(
+            s.submit(job(0, 4), Some("k1"), 100),
+            Err(StoreError::IdempotencyConflict { .. })
+        ));
+        assert_eq!(s.counts().unwrap().1, 1);
+        assert!(matches!(
+            s.submit(job(0, 3), None, 1),
+            Err(StoreError::QueueFull { max: 1 })
+        ));
+    }
+
+    #[test]
+    fn restart_requeues_running_jobs_and_fails_them_after_max_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let s = open(dir.path());
+            let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
+            s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+            id
+        };
+        let (s, rec) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
+        assert_eq!(rec.requeued.as_slice(), std::slice::from_ref(&id));
+        let r = s.get(&id).unwrap();
+        assert_eq!((r.status, r.attempts), (JobStatus::Queued, 1));
+        s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+        drop(s);
+        let (s, rec) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
+        assert_eq!(rec.failed.as_slice(), std::slice::from_ref(&id));
+        let r = s.get(&id).unwrap();
+        assert_eq!(r.status, JobStatus::Failed);
+        assert!(r.error.unwrap().contains("2 times"));
+    }
+
+    #[test]
+    fn outcomes_of_cancelled_or_stale_attempts_are_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
+        let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+        assert_eq!(s.cancel(&id).unwrap().status, JobStatus::Cancelled);
+        let out = s
+            .finish(
+                r.seq,
+                r.attempts,
+                Outcome::Succeeded {
+                    proof: vec![1, 2, 3],
+                    proving_ms: 1,
+                },
+            )
+            .unwrap();
+        assert!(matches!(out, Finished::Discarded(_)));
+        assert_eq!(s.proof(&id).unwrap().1, None);
+        assert_eq!(s.cancel(&id).unwrap().status, JobStatus::Cancelled);
+
+        let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
+        let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+        let out = s
+            .finish(
+                r.seq,
+                r.attempts,
+                Outcome::Succeeded {
+                    proof: vec![9; 10],
+                    proving_ms: 5,
+                },
+            )
+            .unwrap();
+        assert!(matches!(out, Finished::Applied(_)));
+        let (rec, proof) = s.proof(&id).unwrap();
+        assert_eq!(
+            (rec.status, rec.proof_bytes),
+            (JobStatus::Succeeded, Some(10))
+        );
+        assert_eq!(proof, Some(vec![9; 10]));
+        assert!(matches!(
+            s.cancel(&id),
+            Err(StoreError::NotCancellable { .. })
+        ));
+    }
+
+    #[test]
+    fn listing_pages_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let ids: Vec<_> = (0..5)
+            .map(|_| s.submit(job(0, 3), None, 100).unwrap().0)
+            .collect();
+        s.cancel(&ids[1].id).unwrap();
+        let (page, more) = s.list(None, 2, None).unwrap();
+        assert!(more);
+        assert_eq!(page[0].id, ids[4].id);
+        let (page2, more) = s.list(None, 2, Some(page[1].seq)).unwrap();
+        assert!(more);
+        assert_eq!(page2[0].id, ids[2].id);
+        let (rest, more) = s.list(None, 2, Some(page2[1].seq)).unwrap();
+        assert!(!more);
+        assert_eq!(rest.len(), 1);
+        let (q, _) = s.list(Some(JobStatus::Queued), 10, None).unwrap();
+        assert_eq!(q.len(), 4);
+        let (c, _) = s.list(Some(JobStatus::Cancelled), 10, None).unwrap();
+        assert_eq!(c[0].id, ids[1].id);
+        let (counts, depth) = s.counts().unwrap();
+        assert_eq!(depth, 4);
+        assert!(counts.contains(&(JobStatus::Cancelled, 1)));
+    }
+}

@@ -1,0 +1,269 @@
+//! The API's request and response bodies: what the server sends and receives, and
+//! what the `proofbox` client sends and parses. One definition for both sides.
+
+use core::fmt;
+use core::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Accepted and waiting for a worker (also after a retry or a restart).
+    Queued,
+    /// A worker is proving it.
+    Running,
+    /// The proof is stored and can be downloaded.
+    Succeeded,
+    /// Proving failed for good; `error` says why.
+    Failed,
+    /// Cancelled by a client; a result that arrives later is discarded.
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Stable code used in the store's status index.
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Queued => 0,
+            Self::Running => 1,
+            Self::Succeeded => 2,
+            Self::Failed => 3,
+            Self::Cancelled => 4,
+        }
+    }
+
+    /// Succeeded, failed or cancelled: the job will not change any more.
+    pub const fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!(
+                    "unknown status {s:?} (expected queued, running, succeeded, failed or cancelled)"
+                )
+            })
+    }
+}
+
+/// A proof job to submit: the body of `POST /v1/jobs` as JSON, or its query
+/// parameters when the body is the raw input (`Content-Type: application/octet-stream`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SubmitJob {
+    /// `poseidon2`, `keccak` or `blake3` (see `GET /v1/circuits`).
+    #[schema(example = "poseidon2")]
+    pub circuit: String,
+    /// log2 of the trace rows, within the circuit's limits (see `GET /v1/circuits`).
+    #[schema(example = 12)]
+    pub log_rows: u64,
+    /// `koalabear` (default) or `babybear`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// FRI preset: `standard` (default, ~100 bits) or `benchmark`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fri: Option<String>,
+    /// Seed of the inputs not given in the input bytes (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Input bytes, standard base64 (JSON bodies only; a raw upload sends the bytes
+    /// as the body instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_base64: Option<String>,
+    /// `auto` (default: any device of this appliance), or a backend name
+    /// (`cpu`, `cuda`, `wgpu`, `opencl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// A device id as `GET /v1/devices` lists it (e.g. `cpu:0`); default: any device
+    /// of the backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Higher runs first, -1000..=1000 (default 0); equal priorities run in arrival order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+}
+
+/// A job as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    /// The job id (a UUID).
+    pub id: String,
+    pub status: JobStatus,
+    /// While running: the prover's stage (`trace`, `commit`, `quotient`, `open`,
+    /// `finish`).
+    pub stage: Option<String>,
+    pub circuit: String,
+    pub field: String,
+    pub log_rows: u8,
+    pub fri: String,
+    pub seed: u64,
+    /// Length of the input bytes.
+    pub input_bytes: u64,
+    /// The backend asked for (`auto` or a name).
+    pub backend: String,
+    /// The device asked for, if any.
+    pub device: Option<String>,
+    pub priority: i32,
+    /// The backend of the latest attempt.
+    pub backend_used: Option<String>,
+    /// The device of the latest attempt.
+    pub device_used: Option<String>,
+    /// Attempts started so far (a job interrupted by a crash counts one).
+    pub attempts: u32,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// Start of the latest attempt.
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Milliseconds from submission to the start of the latest attempt.
+    pub queue_ms: Option<u64>,
+    /// Milliseconds the latest attempt spent proving (trace generation to serialized
+    /// artifact; storing excluded).
+    pub proving_ms: Option<u64>,
+    /// Size of the stored proof artifact.
+    pub proof_bytes: Option<u64>,
+    /// Why the job failed, or why the latest attempt failed before a retry.
+    pub error: Option<String>,
+}
+
+/// One page of `GET /v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobList {
+    /// Newest first.
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query parameters of `GET /v1/jobs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only jobs with this status.
+    pub status: Option<String>,
+    /// Page size, 1..=1000 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The answer of `POST /v1/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VerifyResult {
+    pub valid: bool,
+    /// Why the proof was rejected.
+    pub reason: Option<String>,
+    pub circuit: Option<String>,
+    pub field: Option<String>,
+    pub log_rows: Option<u8>,
+    pub conjectured_security_bits: Option<u32>,
+}
+
+/// A device of a backend, and how many workers of this appliance prove on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeviceView {
+    pub id: String,
+    pub name: String,
+    pub vendor: String,
+    /// `gpu`, `accelerator`, `cpu` or `other`.
+    pub device_type: String,
+    pub memory_bytes: u64,
+    pub compute_units: u32,
+    pub fields: Vec<String>,
+    pub driver: Option<String>,
+    /// Workers proving on this device (0: discovered but not used by this appliance).
+    pub workers: u32,
+}
+
+/// One backend: available or not (with the reason), and its devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BackendView {
+    pub backend: String,
+    pub available: bool,
+    pub reason: Option<String>,
+    pub devices: Vec<DeviceView>,
+}
+
+/// `GET /v1/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DevicesView {
+    pub backends: Vec<BackendView>,
+}
+
+/// One circuit and its limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CircuitView {
+    pub name: String,
+    pub description: String,
+    pub min_log_rows: u8,
+    pub max_log_rows: u8,
+    /// Input bytes one instance absorbs; the input may fill at most
+    /// `instances(log_rows) * input_bytes_per_instance` bytes and `max_input_bytes`.
+    pub input_bytes_per_instance: u64,
+    pub max_input_bytes: u64,
+    pub fields: Vec<String>,
+    pub fri_presets: Vec<String>,
+}
+
+/// `GET /v1/circuits`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CircuitsView {
+    pub circuits: Vec<CircuitView>,
+}
+
+/// `GET /healthz` and `GET /readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HealthView {
+    /// `ok`, `ready` or `not ready`.
+    pub status: String,
+    /// What is wrong when not ready.
+    pub reasons: Vec<String>,
+}
+
+/// Every error response: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// A machine-readable code (see `docs/api.md`) and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}

@@ -1,0 +1,279 @@
+//! Workers: dedicated threads (never the async runtime) that take jobs from the store
+//! in priority then arrival order and prove them, `workers_per_device` per device.
+//!
+//! A failure of one proof (a backend error, a prover error, even a panic) ends that
+//! attempt only: the job is retried, sent to the CPU, or failed; the process goes on.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use proofbox_backend_api::{BackendKind, FieldId};
+use proofbox_prover::{DynProver, ProveError, Stage};
+
+use crate::store::{Finished, JobRecord, Outcome, ROUTE_ANY, Recovery, Store, StoreError};
+
+/// A device this appliance proves on.
+#[derive(Clone)]
+pub struct DeviceSlot {
+    pub id: String,
+    pub kind: BackendKind,
+    pub fields: Vec<FieldId>,
+    pub workers: usize,
+    pub prover: Arc<dyn DynProver>,
+}
+
+impl DeviceSlot {
+    /// Whether a worker of this device may take a job with `route`.
+    pub fn accepts(&self, route: &str) -> bool {
+        route == ROUTE_ANY
+            || route.strip_prefix("backend:") == Some(self.kind.name())
+            || route.strip_prefix("device:") == Some(self.id.as_str())
+    }
+}
+
+/// Retry policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub max_attempts: u32,
+    /// Send the next attempt of an `auto` job that failed on a device to the CPU
+    /// (set only when the appliance has a CPU device).
+    pub fallback_to_cpu: bool,
+}
+
+/// What workers and the API share: the store, live stages, the wake-up signal.
+pub struct Hub {
+    pub store: Arc<Store>,
+    pub policy: Policy,
+    stages: Mutex<HashMap<String, Stage>>,
+    generation: Mutex<u64>,
+    wake: Condvar,
+    shutdown: AtomicBool,
+    running: AtomicUsize,
+}
+
+impl Hub {
+    pub fn new(store: Arc<Store>, policy: Policy) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            policy,
+            stages: Mutex::default(),
+            generation: Mutex::new(0),
+            wake: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            running: AtomicUsize::new(0),
+        })
+    }
+
+    /// Wakes idle workers (a job was queued).
+    pub fn notify(&self) {
+        *self.generation.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.wake.notify_all();
+    }
+
+    /// The live stage of a running job.
+    pub fn stage(&self, id: &str) -> Option<Stage> {
+        self.stages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied()
+    }
+
+    fn set_stage(&self, id: &str, stage: Option<Stage>) {
+        let mut stages = self.stages.lock().unwrap_or_else(|p| p.into_inner());
+        match stage {
+            Some(s) => stages.insert(id.to_string(), s),
+            None => stages.remove(id),
+        };
+    }
+
+    /// Proofs being computed now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// Stops workers from taking new jobs and new submissions from being accepted.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        self.notify();
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    fn generation(&self) -> u64 {
+        *self.generation.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sleeps until a notification after `seen`, or `timeout`.
+    fn wait(&self, seen: u64, timeout: Duration) {
+        let guard = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self
+            .wake
+            .wait_timeout_while(guard, timeout, |g| {
+                *g == seen && !self.shutdown.load(Ordering::SeqCst)
+            })
+            .map_err(|_| ());
+    }
+}
+
+/// The running worker threads.
+pub struct Workers {
+    hub: Arc<Hub>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts `slot.workers` threads for each device.
+    pub fn start(hub: Arc<Hub>, slots: &[DeviceSlot]) -> Self {
+        let mut handles = Vec::new();
+        for slot in slots {
+            for n in 0..slot.workers {
+                let hub = hub.clone();
+                let slot = slot.clone();
+                let handle = std::thread::Builder::new()
+                    .name(format!("worker-{}-{n}", slot.id))
+                    .spawn(move || worker_loop(&hub, &slot))
+                    .expect("spawning a worker thread");
+                handles.push(handle);
+            }
+        }
+        hub.notify();
+        Self { hub, handles }
+    }
+
+    /// Stops taking jobs, waits up to `grace` for running proofs, then puts the jobs
+    /// still running back in the queue (their attempt does not count).
+    pub fn shutdown(self, grace: Duration) -> Result<Recovery, StoreError> {
+        self.hub.begin_shutdown();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && self.handles.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Threads still proving are left behind: the process exits, and their
+        // outcome would be discarded anyway (the job is no longer running).
+        self.hub.store.requeue_running(true)
+    }
+}
+
+fn worker_loop(hub: &Arc<Hub>, slot: &DeviceSlot) {
+    while !hub.is_shutting_down() {
+        let seen = hub.generation();
+        match hub
+            .store
+            .claim(&|route| slot.accepts(route), slot.kind.name(), &slot.id)
+        {
+            Ok(Some((rec, input))) => run_job(hub, slot, rec, input),
+            Ok(None) => hub.wait(seen, Duration::from_secs(1)),
+            Err(e) => {
+                tracing::error!(device = %slot.id, "taking a job: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
+    hub.running.fetch_add(1, Ordering::SeqCst);
+    let req = rec.request(input);
+    hub.set_stage(&rec.id, Some(Stage::Trace));
+    let progress = {
+        let hub = hub.clone();
+        let id = rec.id.clone();
+        move |s: Stage| hub.set_stage(&id, Some(s))
+    };
+    tracing::info!(job = %rec.id, device = %slot.id, attempt = rec.attempts, "proving {} 2^{} rows", rec.circuit, rec.log_rows);
+    let start = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        slot.prover
+            .prove(&req, Arc::new(progress))
+            .map(|a| a.to_bytes())
+    }));
+    let proving_ms = start.elapsed().as_millis() as u64;
+    let outcome = match result {
+        Ok(Ok(proof)) => Outcome::Succeeded { proof, proving_ms },
+        Ok(Err(ProveError::Backend(e))) => {
+            let error = format!(
+                "attempt {} on {}: backend failed: {e}",
+                rec.attempts, slot.id
+            );
+            if rec.attempts >= hub.policy.max_attempts {
+                Outcome::Failed { error, proving_ms }
+            } else if hub.policy.fallback_to_cpu
+                && slot.kind != BackendKind::Cpu
+                && rec.route == ROUTE_ANY
+            {
+                Outcome::Retry {
+                    error,
+                    route: Some(format!("backend:{}", BackendKind::Cpu.name())),
+                }
+            } else {
+                Outcome::Retry { error, route: None }
+            }
+        }
+        Ok(Err(e)) => Outcome::Failed {
+            error: e.to_string(),
+            proving_ms,
+        },
+        Err(_) => Outcome::Failed {
+            error: "internal error: the prover panicked".into(),
+            proving_ms,
+        },
+    };
+    let succeeded = matches!(outcome, Outcome::Succeeded { .. });
+    match finish_with_retries(&hub.store, &rec, outcome) {
+        Ok(Finished::Applied(r)) => {
+            if succeeded {
+                metrics::histogram!(
+                    "proofbox_proving_seconds",
+                    "circuit" => rec.circuit.name(),
+                    "backend" => slot.kind.name()
+                )
+                .record(proving_ms as f64 / 1e3);
+            }
+            metrics::counter!(
+                "proofbox_attempts_total",
+                "backend" => slot.kind.name(),
+                "outcome" => r.status.name()
+            )
+            .increment(1);
+            tracing::info!(job = %r.id, status = %r.status, proving_ms, "attempt finished");
+            if r.status == crate::types::JobStatus::Queued {
+                hub.notify();
+            }
+        }
+        Ok(Finished::Discarded(r)) => {
+            tracing::info!(job = %r.id, status = %r.status, "result discarded");
+        }
+        Err(e) => {
+            // The job stays `running` in the store; a restart queues it again.
+            tracing::error!(job = %rec.id, "recording the result: {e}");
+        }
+    }
+    hub.set_stage(&rec.id, None);
+    hub.running.fetch_sub(1, Ordering::SeqCst);
+}
+
+fn finish_with_retries(
+    store: &Store,
+    rec: &JobRecord,
+    outcome: Outcome,
+) -> Result<Finished, StoreError> {
+    let mut tries = 0;
+    loop {
+        match store.finish(rec.seq, rec.attempts, outcome.clone()) {
+            Ok(f) => return Ok(f),
+            Err(e) if tries < 3 => {
+                tries += 1;
+                tracing::warn!(job = %rec.id, "recording the result failed, retrying: {e}");
+                std::thread::sleep(Duration::from_millis(200 << tries));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
