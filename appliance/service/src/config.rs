@@ -47,6 +47,10 @@ pub struct Config {
     /// On SIGTERM/SIGINT, how long running proofs may finish before they are put
     /// back in the queue (`PROOFBOX_SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace_secs: u64,
+    /// A precompiled OpenCL program binary (Intel FPGA `.aocx`, AMD/Xilinx `.xclbin`)
+    /// that OpenCL devices load instead of compiling the kernels from source
+    /// (`PROOFBOX_OPENCL_BINARY`). It must exist when the service starts.
+    pub opencl_binary: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -64,6 +68,7 @@ impl Default for Config {
             fallback_to_cpu: true,
             max_queued_jobs: 10_000,
             shutdown_grace_secs: 30,
+            opencl_binary: None,
         }
     }
 }
@@ -180,6 +185,9 @@ impl Config {
         if let Some(v) = get("PROOFBOX_SHUTDOWN_GRACE_SECS") {
             self.shutdown_grace_secs = parsed("PROOFBOX_SHUTDOWN_GRACE_SECS", &v)?;
         }
+        if let Some(v) = get("PROOFBOX_OPENCL_BINARY") {
+            self.opencl_binary = (!v.trim().is_empty()).then(|| PathBuf::from(v));
+        }
         Ok(())
     }
 
@@ -229,6 +237,11 @@ impl Config {
         if self.max_queued_jobs == 0 {
             return invalid("max_queued_jobs", "must be at least 1".into());
         }
+        if let Some(path) = &self.opencl_binary
+            && let Err(e) = std::fs::metadata(path)
+        {
+            return invalid("opencl_binary", format!("{}: {e}", path.display()));
+        }
         Ok(())
     }
 }
@@ -270,6 +283,15 @@ mod tests {
         assert!(err.to_string().contains("PROOFBOX_MAX_ATTEMPTS"), "{err}");
         let err = Config::from_toml("max_atempts = 2").unwrap_err();
         assert!(err.contains("max_atempts"), "{err}");
+
+        c.apply_env(|k| (k == "PROOFBOX_OPENCL_BINARY").then(|| "/nonexistent/k.aocx".into()))
+            .unwrap();
+        assert_eq!(c.opencl_binary, Some(PathBuf::from("/nonexistent/k.aocx")));
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("opencl_binary: /nonexistent/k.aocx"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -192,7 +192,13 @@ fn load_or_create_key(path: &Path) -> Result<String, ServeError> {
 /// (skipping those that fail to open) and `cpu:0`.
 fn open_devices(config: &Config, reports: &[BackendReport]) -> Result<Vec<DeviceSlot>, ServeError> {
     let slot = |id: &str, kind: BackendKind| -> Result<DeviceSlot, BackendError> {
-        let prover = registry::open(BackendChoice::Kind(kind), Some(id))?;
+        let options = registry::OpenOptions {
+            opencl_binary: config
+                .opencl_binary
+                .clone()
+                .filter(|_| kind == BackendKind::Opencl),
+        };
+        let prover = registry::open_with(BackendChoice::Kind(kind), Some(id), &options)?;
         Ok(DeviceSlot {
             id: id.to_string(),
             kind,
