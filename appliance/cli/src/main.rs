@@ -112,10 +112,9 @@ impl ServerArgs {
     }
 }
 
+/// What to prove and where: the arguments `prove` and `submit` share.
 #[derive(Args)]
-struct SubmitArgs {
-    #[command(flatten)]
-    server: ServerArgs,
+struct RequestArgs {
     /// Circuit: poseidon2, keccak or blake3.
     #[arg(long)]
     circuit: CircuitId,
@@ -125,13 +124,14 @@ struct SubmitArgs {
     /// Field: koalabear or babybear.
     #[arg(long, default_value = "koalabear")]
     field: FieldId,
-    /// Backend: auto (any device of the appliance), cpu, cuda, wgpu or opencl.
+    /// Backend: auto, cpu, cuda, wgpu or opencl.
     #[arg(long, default_value = "auto")]
     backend: BackendChoice,
-    /// Device id as `GET /v1/devices` lists it (e.g. cpu:0).
+    /// Device id as `proofbox devices` (or a service's `GET /v1/devices`) lists it
+    /// (e.g. cpu:0).
     #[arg(long)]
     device: Option<String>,
-    /// FRI parameters: standard (~100 bits) or benchmark.
+    /// FRI parameters: standard (~100 bits) or benchmark (Plonky3's benchmark set).
     #[arg(long, default_value = "standard")]
     fri: FriPreset,
     /// Seed of the generated inputs.
@@ -140,6 +140,31 @@ struct SubmitArgs {
     /// A file whose bytes become the first inputs of the circuit.
     #[arg(long)]
     input: Option<PathBuf>,
+}
+
+impl RequestArgs {
+    /// The request, with the input file read.
+    fn request(&self) -> Result<ProofRequest> {
+        Ok(ProofRequest {
+            circuit: self.circuit,
+            field: self.field,
+            log_rows: self.log_rows,
+            fri: self.fri,
+            seed: self.seed,
+            input: match &self.input {
+                Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                None => Vec::new(),
+            },
+        })
+    }
+}
+
+#[derive(Args)]
+struct SubmitArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    request: RequestArgs,
     /// Higher runs first (-1000..=1000).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     priority: i32,
@@ -160,35 +185,13 @@ struct SubmitArgs {
 
 #[derive(Args)]
 struct ProveArgs {
-    /// Circuit: poseidon2, keccak or blake3.
-    #[arg(long)]
-    circuit: CircuitId,
-    /// log2 of the trace rows.
-    #[arg(long)]
-    log_rows: u8,
-    /// Field: koalabear or babybear.
-    #[arg(long, default_value = "koalabear")]
-    field: FieldId,
-    /// Backend: auto, cpu, cuda, wgpu or opencl.
-    #[arg(long, default_value = "auto")]
-    backend: BackendChoice,
-    /// Device id as `proofbox devices` lists it (e.g. cpu:0).
-    #[arg(long)]
-    device: Option<String>,
+    #[command(flatten)]
+    request: RequestArgs,
     /// A precompiled OpenCL program binary (.aocx for Intel FPGA SDK, .xclbin for
     /// AMD/Xilinx Vitis) to load instead of compiling the kernels from source; implies
     /// the opencl backend.
     #[arg(long, value_name = "FILE")]
     opencl_binary: Option<PathBuf>,
-    /// FRI parameters: standard (~100 bits) or benchmark (Plonky3's benchmark set).
-    #[arg(long, default_value = "standard")]
-    fri: FriPreset,
-    /// Seed of the generated inputs.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// A file whose bytes become the first inputs of the circuit.
-    #[arg(long)]
-    input: Option<PathBuf>,
     /// Where to write the proof.
     #[arg(long)]
     out: PathBuf,
@@ -233,19 +236,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Devices { json } => devices(json),
         Command::Prove(args) => {
-            let req = ProofRequest {
-                circuit: args.circuit,
-                field: args.field,
-                log_rows: args.log_rows,
-                fri: args.fri,
-                seed: args.seed,
-                input: match &args.input {
-                    Some(p) => {
-                        std::fs::read(p).with_context(|| format!("reading {}", p.display()))?
-                    }
-                    None => Vec::new(),
-                },
-            };
+            let req = args.request.request()?;
             if let Some(path) = &args.opencl_binary {
                 std::fs::metadata(path)
                     .with_context(|| format!("OpenCL binary {}", path.display()))?;
@@ -255,8 +246,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let report = prove(
                 &req,
-                args.backend,
-                args.device.as_deref(),
+                args.request.backend,
+                args.request.device.as_deref(),
                 &options,
                 &args.out,
             )?;
@@ -331,18 +322,7 @@ fn serve(
 }
 
 fn submit(args: SubmitArgs) -> Result<ExitCode> {
-    let input = match &args.input {
-        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-        None => Vec::new(),
-    };
-    let req = ProofRequest {
-        circuit: args.circuit,
-        field: args.field,
-        log_rows: args.log_rows,
-        fri: args.fri,
-        seed: args.seed,
-        input,
-    };
+    let req = args.request.request()?;
     req.validate()?;
     let job = SubmitJob {
         circuit: req.circuit.name().into(),
@@ -354,8 +334,8 @@ fn submit(args: SubmitArgs) -> Result<ExitCode> {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD.encode(&req.input)
         }),
-        backend: Some(args.backend.to_string()),
-        device: args.device.clone(),
+        backend: Some(args.request.backend.to_string()),
+        device: args.request.device.clone(),
         priority: Some(args.priority),
     };
     let client = args.server.client()?;
