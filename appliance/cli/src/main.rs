@@ -237,10 +237,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Devices { json } => devices(json),
         Command::Prove(args) => {
             let req = args.request.request()?;
-            if let Some(path) = &args.opencl_binary {
-                std::fs::metadata(path)
-                    .with_context(|| format!("OpenCL binary {}", path.display()))?;
-            }
             let options = registry::OpenOptions {
                 opencl_binary: args.opencl_binary.clone(),
             };

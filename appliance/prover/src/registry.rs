@@ -111,7 +111,8 @@ pub struct OpenOptions {
     /// A precompiled OpenCL program binary (an Intel FPGA `.aocx`, an AMD/Xilinx
     /// `.xclbin`, or a binary the OpenCL backend wrote for the device) to load instead
     /// of compiling the kernels from source. It applies to the `opencl` backend only:
-    /// with `auto` it selects `opencl`, with another backend it is an error.
+    /// with `auto` it selects `opencl`, with another backend it is an error, and a file
+    /// that cannot be read is an error before any device is opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opencl_binary: Option<PathBuf>,
 }
@@ -141,6 +142,14 @@ pub fn open_with(
         }
         (choice, _) => choice,
     };
+    if let Some(path) = &options.opencl_binary
+        && let Err(e) = std::fs::metadata(path)
+    {
+        return Err(BackendError::invalid(format!(
+            "OpenCL binary {}: {e}",
+            path.display()
+        )));
+    }
     match choice {
         BackendChoice::Kind(kind) => open_kind_dyn(kind, device, false, options),
         BackendChoice::Auto => {
