@@ -1,8 +1,8 @@
 //! State tree benchmarks: batch updates per second on one thread and on all cores,
 //! beside the raw Poseidon2 permutations per second that bound them.
 //!
-//! An update of a key whose leaf sits alone below depth ~log2(n) hashes its leaf
-//! (2 or 3 width-24 permutations) and recomputes its 248 nodes (248 width-16
+//! An update of a key whose leaf sits alone below depth ~log2(n) hashes its key and
+//! leaf (2 + 3 width-24 permutations) and recomputes its 248 nodes (248 width-16
 //! permutations); inserting a new key next to a lone leaf also recomputes that leaf's
 //! chain below their split. `docs/benchmarks.md` ("State tree") has the figures.
 

@@ -6,18 +6,31 @@ use p3_field::PrimeCharacteristicRing;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{
-    ACCOUNT_VALUE_LIMBS, KeyKind, STORAGE_VALUE_LIMBS, StateKey, StateValue, Tag, address_to_limbs,
-    u256_to_limbs,
-};
+use crate::encoding::{StateKey, StateValue, Tag};
 use crate::error::{ProofError, StateError};
-use crate::hash::{hash, pad};
+use crate::hash::hash;
 use crate::path::Path;
 use crate::proof::StateProof;
 use crate::{Digest, F};
 
 /// Below this many updates, work is not split across threads.
 pub(crate) const PARALLEL_MIN: usize = 64;
+
+/// Elements of a diff's header block.
+pub const DIFF_HEADER_LEN: usize = 16;
+/// Elements of one update's record in a diff's encoding (4 blocks).
+pub const DIFF_RECORD_LEN: usize = 64;
+
+/// One update's record in [`Diff::encode`].
+pub fn record(u: &Update) -> [F; DIFF_RECORD_LEN] {
+    let mut r = [F::ZERO; DIFF_RECORD_LEN];
+    r[..27].copy_from_slice(&u.key.fields());
+    if let Some(v) = &u.value {
+        r[27] = F::ONE;
+        r[28..].copy_from_slice(&v.to_slots());
+    }
+    r
+}
 
 /// One write to the state: a new value for `key`, or `None` to delete it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,51 +141,21 @@ impl Diff {
         &self.entries
     }
 
-    /// The canonical encoding as field elements:
+    /// The canonical encoding as field elements, whole 16-element blocks:
     ///
-    /// `[5 (diff tag), n mod 2^16, n >> 16]`, then one record per update in canonical
-    /// order, then the padding `1, 0, ..., 0` to a multiple of 16 elements. Records
-    /// have a fixed length per kind, all limbs 16-bit as in [`crate::encoding`]:
-    /// - account (48): `[1, address(10), present, nonce(4), balance(16), code hash(16)]`
-    /// - storage (44): `[2, address(10), slot(16), present, value(16)]`
-    ///
-    /// `present` is 1 for a write and 0 for a deletion, whose value limbs are zeros.
+    /// `[5 (diff tag), 0(15)]`, then one record of 64 elements (4 blocks) per update
+    /// in canonical order: `[key tag, address(10), slot(16), present, value slots(36)]`
+    /// with the slot zero for an account, `present` 1 for a write and 0 for a
+    /// deletion, and the value slots as in a leaf ([`StateValue::to_slots`]; zeros for
+    /// a deletion). Every record starts with a key tag (1 or 2) and has one length, so
+    /// the encoding parses uniquely and its length gives the number of updates.
     pub fn encode(&self) -> Vec<F> {
-        let n = self.entries.len();
-        assert!(n <= u32::MAX as usize, "diff of more than 2^32 updates");
-        let mut m = Vec::with_capacity(3 + 48 * n + 16);
+        let mut m = Vec::with_capacity(DIFF_HEADER_LEN + DIFF_RECORD_LEN * self.entries.len());
         m.push(Tag::Diff.element());
-        m.push(F::from_u32(n as u32 & 0xffff));
-        m.push(F::from_u32(n as u32 >> 16));
+        m.resize(DIFF_HEADER_LEN, F::ZERO);
         for e in &self.entries {
-            let u = &e.update;
-            match u.key {
-                StateKey::Account(a) => {
-                    m.push(Tag::AccountKey.element());
-                    m.extend(address_to_limbs(a));
-                }
-                StateKey::Storage { address, slot } => {
-                    m.push(Tag::StorageKey.element());
-                    m.extend(address_to_limbs(address));
-                    m.extend(u256_to_limbs(slot));
-                }
-            }
-            match &u.value {
-                Some(v) => {
-                    m.push(F::ONE);
-                    m.extend(v.to_limbs());
-                }
-                None => {
-                    m.push(F::ZERO);
-                    let limbs = match u.key.kind() {
-                        KeyKind::Account => ACCOUNT_VALUE_LIMBS,
-                        KeyKind::Storage => STORAGE_VALUE_LIMBS,
-                    };
-                    m.extend(core::iter::repeat_n(F::ZERO, limbs));
-                }
-            }
+            m.extend(record(&e.update));
         }
-        pad(&mut m);
         m
     }
 

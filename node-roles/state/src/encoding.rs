@@ -6,9 +6,11 @@
 //! encoding is injective and decoding, which rejects any limb `>= 2^16`, returns the
 //! exact original value: `U256` and `B256` take 16 limbs, an `Address` 10, a `u64` 4.
 //!
-//! Messages hashed by the tree start with a domain tag ([`Tag`]) that also fixes their
-//! length, so no two kinds of message, and no two messages of one kind, can be read
-//! as each other.
+//! Messages hashed by the tree start with a domain tag ([`Tag`]) and have a layout
+//! fixed by it, so no two kinds of message, and no two messages of one kind, can be
+//! read as each other. Every message is a whole number of 16-element blocks (the
+//! sponge's rate), zero-filled: the sponge absorbs whole blocks only, which is also
+//! what lets the state-transition circuit hash with a fixed schedule.
 
 use alloy_primitives::{Address, B256, U256};
 use p3_field::{PrimeCharacteristicRing, PrimeField32};
@@ -29,19 +31,28 @@ pub const ACCOUNT_VALUE_LIMBS: usize = U64_LIMBS + 2 * U256_LIMBS;
 /// Limbs of a storage value.
 pub const STORAGE_VALUE_LIMBS: usize = U256_LIMBS;
 
+/// Elements of a key message: 2 blocks.
+pub const KEY_MESSAGE_LEN: usize = 32;
+/// Elements of a leaf message: 3 blocks.
+pub const LEAF_MESSAGE_LEN: usize = 48;
+/// Value limbs in a leaf message and a diff record: an account's 36, a storage
+/// value's 16 followed by 20 zeros.
+pub const VALUE_SLOTS: usize = ACCOUNT_VALUE_LIMBS;
+
 /// Domain tags, the first element of every hashed message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Tag {
-    /// `[1, address(10)]`: 11 elements.
+    /// `[1, address(10), 0(16), 0(5)]`: 32 elements.
     AccountKey = 1,
-    /// `[2, address(10), slot(16)]`: 27 elements.
+    /// `[2, address(10), slot(16), 0(5)]`: 32 elements.
     StorageKey = 2,
-    /// `[3, key digest(8), nonce(4), balance(16), code hash(16)]`: 45 elements.
+    /// `[3, key digest(8), nonce(4), balance(16), code hash(16), 0(3)]`: 48 elements.
     AccountLeaf = 3,
-    /// `[4, key digest(8), value(16)]`: 25 elements.
+    /// `[4, key digest(8), value(16), 0(20), 0(3)]`: 48 elements.
     StorageLeaf = 4,
-    /// The canonical encoding of a diff (variable length, padded).
+    /// The canonical encoding of a diff: one block `[5, 0(15)]`, then 64 elements per
+    /// update.
     Diff = 5,
 }
 
@@ -155,22 +166,26 @@ impl StateKey {
         }
     }
 
-    /// The message whose hash is the key digest: the tag, the address limbs and, for
-    /// storage, the slot limbs (11 or 27 elements).
+    /// The key's tag, address limbs and slot limbs (zeros for an account): the first
+    /// 27 elements of its key message and of its diff record.
+    pub fn fields(&self) -> [F; 1 + ADDRESS_LIMBS + U256_LIMBS] {
+        let (tag, address, slot) = match self {
+            Self::Account(a) => (Tag::AccountKey, *a, U256::ZERO),
+            Self::Storage { address, slot } => (Tag::StorageKey, *address, *slot),
+        };
+        let mut f = [F::ZERO; 1 + ADDRESS_LIMBS + U256_LIMBS];
+        f[0] = tag.element();
+        f[1..1 + ADDRESS_LIMBS].copy_from_slice(&address_to_limbs(address));
+        f[1 + ADDRESS_LIMBS..].copy_from_slice(&u256_to_limbs(slot));
+        f
+    }
+
+    /// The message whose hash is the key digest: `[tag, address(10), slot(16), 0(5)]`,
+    /// the slot zero for an account (32 elements, 2 blocks).
     pub fn encode(&self) -> Vec<F> {
-        match self {
-            Self::Account(a) => {
-                let mut m = vec![Tag::AccountKey.element()];
-                m.extend(address_to_limbs(*a));
-                m
-            }
-            Self::Storage { address, slot } => {
-                let mut m = vec![Tag::StorageKey.element()];
-                m.extend(address_to_limbs(*address));
-                m.extend(u256_to_limbs(*slot));
-                m
-            }
-        }
+        let mut m = self.fields().to_vec();
+        m.resize(KEY_MESSAGE_LEN, F::ZERO);
+        m
     }
 
     /// The key digest: the Poseidon2 sponge of [`StateKey::encode`]. Its 8 elements
@@ -218,6 +233,15 @@ impl StateValue {
         }
     }
 
+    /// [`StateValue::to_limbs`] zero-filled to [`VALUE_SLOTS`]: the value part of a leaf
+    /// message and of a diff record.
+    pub fn to_slots(&self) -> [F; VALUE_SLOTS] {
+        let mut s = [F::ZERO; VALUE_SLOTS];
+        let limbs = self.to_limbs();
+        s[..limbs.len()].copy_from_slice(&limbs);
+        s
+    }
+
     /// The inverse of [`StateValue::to_limbs`] for a value of kind `kind`.
     pub fn from_limbs(kind: KeyKind, limbs: &[F]) -> Result<Self, EncodingError> {
         match kind {
@@ -239,19 +263,25 @@ impl StateValue {
     }
 }
 
-/// The leaf digest of `value` stored under the key with digest `key_digest`:
-/// the sponge of `[leaf tag, key digest(8), value limbs]` (45 or 25 elements). The leaf
-/// commits to the whole key digest, not only to the path that leads to it.
-pub fn leaf_digest(key_digest: &Digest, value: &StateValue) -> Digest {
+/// The leaf message of `value` stored under the key with digest `key_digest`:
+/// `[leaf tag, key digest(8), value slots(36), 0(3)]` (48 elements, 3 blocks).
+pub fn leaf_message(key_digest: &Digest, value: &StateValue) -> Vec<F> {
     let tag = match value.kind() {
         KeyKind::Account => Tag::AccountLeaf,
         KeyKind::Storage => Tag::StorageLeaf,
     };
-    let mut m = Vec::with_capacity(1 + 8 + ACCOUNT_VALUE_LIMBS);
+    let mut m = Vec::with_capacity(LEAF_MESSAGE_LEN);
     m.push(tag.element());
     m.extend_from_slice(key_digest);
-    m.extend(value.to_limbs());
-    hash(&m)
+    m.extend(value.to_slots());
+    m.resize(LEAF_MESSAGE_LEN, F::ZERO);
+    m
+}
+
+/// The leaf digest: the sponge of [`leaf_message`]. The leaf commits to the whole key
+/// digest, not only to the path that leads to it.
+pub fn leaf_digest(key_digest: &Digest, value: &StateValue) -> Digest {
+    hash(&leaf_message(key_digest, value))
 }
 
 #[cfg(test)]
@@ -338,12 +368,16 @@ mod tests {
     #[test]
     fn message_lengths_match_their_tags() {
         let a = Address::repeat_byte(1);
-        assert_eq!(StateKey::Account(a).encode().len(), 11);
+        assert_eq!(StateKey::Account(a).encode().len(), KEY_MESSAGE_LEN);
         let s = StateKey::Storage {
             address: a,
             slot: U256::ZERO,
         };
-        assert_eq!(s.encode().len(), 27);
+        assert_eq!(s.encode().len(), KEY_MESSAGE_LEN);
+        let v = StateValue::Storage(U256::MAX);
+        assert_eq!(leaf_message(&s.digest(), &v).len(), LEAF_MESSAGE_LEN);
+        assert_eq!(KEY_MESSAGE_LEN % crate::hash::SPONGE_RATE, 0);
+        assert_eq!(LEAF_MESSAGE_LEN % crate::hash::SPONGE_RATE, 0);
         // An account key and a storage key never share a digest by construction of
         // their tags; spot-check the obvious candidates.
         assert_ne!(StateKey::Account(a).digest(), s.digest());

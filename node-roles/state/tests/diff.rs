@@ -163,10 +163,24 @@ fn encoding_layout() {
     ])
     .unwrap();
     let m = d.encode();
-    // Header 3, records 48 + 44, padding to a multiple of 16.
-    assert_eq!(m.len(), (3 + 48 + 44 + 1usize).next_multiple_of(16));
-    assert_eq!(m[..3], [F::from_u32(5), F::TWO, F::ZERO]);
-    assert_eq!(m[3 + 48 + 44], F::ONE, "padding starts with 1");
+    // A header block, then a 64-element record per update.
+    assert_eq!(m.len(), 16 + 2 * 64);
+    assert_eq!(m[0], F::from_u32(5));
+    assert!(m[1..16].iter().all(|x| *x == F::ZERO));
+    let (first, second) = (&m[16..80], &m[80..144]);
+    // Canonical order is by path, so find each record by its key tag.
+    let (acct_rec, slot_rec) = if first[0] == F::ONE {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert_eq!(acct_rec[0], F::ONE);
+    assert!(acct_rec[11..27].iter().all(|x| *x == F::ZERO), "no slot");
+    assert_eq!(acct_rec[27], F::ONE, "present");
+    assert_eq!(slot_rec[0], F::TWO);
+    assert_eq!(slot_rec[11], F::ONE, "slot 1, least significant limb first");
+    assert_eq!(slot_rec[27], F::ZERO, "a deletion");
+    assert!(slot_rec[28..].iter().all(|x| *x == F::ZERO));
     assert_eq!(Diff::default().encode().len(), 16);
 }
 
