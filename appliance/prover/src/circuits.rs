@@ -21,7 +21,7 @@ use p3_koala_bear::{
 use p3_matrix::dense::RowMajorMatrix;
 use p3_poseidon2_air::{RoundConstants, VectorizedPoseidon2Air};
 use p3_symmetric::CryptographicHasher;
-use proofbox_backend_api::{Backend, BackendField, DIGEST_ELEMS, Digest};
+use proofbox_backend_api::{Backend, BackendField, DIGEST_ELEMS, Digest, FieldId};
 
 use crate::artifact::ProofArtifact;
 use crate::config::{Config, stock};
@@ -50,16 +50,44 @@ pub enum CircuitId {
     Keccak,
     /// Blake3 compressions, `p3-blake3-air`, one per row.
     Blake3,
+    /// State transitions ([`crate::transition`]): a diff applied to the Poseidon2
+    /// state tree, 256 rows per update, KoalaBear only. Requests by size prove a
+    /// seeded random diff of `2^(log_rows - 8)` updates; real diffs go through
+    /// [`crate::Prover::prove_transition`].
+    #[serde(rename = "state-transition")]
+    StateTransition,
 }
 
 impl CircuitId {
-    pub const ALL: [CircuitId; 3] = [Self::Poseidon2, Self::Keccak, Self::Blake3];
+    pub const ALL: [CircuitId; 4] = [
+        Self::Poseidon2,
+        Self::Keccak,
+        Self::Blake3,
+        Self::StateTransition,
+    ];
 
     pub const fn name(self) -> &'static str {
         match self {
             Self::Poseidon2 => "poseidon2",
             Self::Keccak => "keccak",
             Self::Blake3 => "blake3",
+            Self::StateTransition => "state-transition",
+        }
+    }
+
+    /// The fields the circuit is defined over.
+    pub const fn fields(self) -> &'static [FieldId] {
+        match self {
+            Self::StateTransition => &[FieldId::KoalaBear],
+            _ => &FieldId::ALL,
+        }
+    }
+
+    /// Public values of its proofs.
+    pub const fn num_public_values(self) -> usize {
+        match self {
+            Self::StateTransition => crate::transition::NUM_PUBLIC_VALUES,
+            _ => NUM_PUBLIC_VALUES,
         }
     }
 
@@ -69,6 +97,7 @@ impl CircuitId {
             Self::Poseidon2 => 1,
             Self::Keccak => 2,
             Self::Blake3 => 3,
+            Self::StateTransition => 4,
         }
     }
 
@@ -77,6 +106,9 @@ impl CircuitId {
             Self::Poseidon2 => "Poseidon2 permutations (width 16), 8 per trace row",
             Self::Keccak => "Keccak-f[1600] permutations, 24 trace rows each",
             Self::Blake3 => "Blake3 compression functions, one per trace row",
+            Self::StateTransition => {
+                "State-tree transitions (KoalaBear): a seeded random diff, 256 trace rows per update"
+            }
         }
     }
 
@@ -84,6 +116,7 @@ impl CircuitId {
     pub const fn min_log_rows(self) -> u8 {
         match self {
             Self::Keccak => 5,
+            Self::StateTransition => crate::transition::LOG_ROWS_PER_UPDATE,
             _ => 3,
         }
     }
@@ -95,6 +128,8 @@ impl CircuitId {
             Self::Poseidon2 => 20,
             Self::Keccak => 20,
             Self::Blake3 => 20,
+            // 4,096 updates; the trace is ~720 columns wide.
+            Self::StateTransition => 20,
         }
     }
 
@@ -105,6 +140,7 @@ impl CircuitId {
             Self::Poseidon2 => rows * POSEIDON2_PER_ROW,
             Self::Keccak => rows / KECCAK_ROWS_PER_PERM,
             Self::Blake3 => rows,
+            Self::StateTransition => rows / crate::transition::ROWS_PER_UPDATE,
         }
     }
 
@@ -117,6 +153,8 @@ impl CircuitId {
             Self::Keccak => 25 * 8,
             // 24 words of 4 bytes.
             Self::Blake3 => 24 * 4,
+            // The seeded workload takes no input bytes.
+            Self::StateTransition => 0,
         }
     }
 }
@@ -133,7 +171,11 @@ impl FromStr for CircuitId {
         Self::ALL
             .into_iter()
             .find(|c| c.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown circuit {s:?} (expected poseidon2, keccak or blake3)"))
+            .ok_or_else(|| {
+                format!(
+                    "unknown circuit {s:?} (expected poseidon2, keccak, blake3 or state-transition)"
+                )
+            })
     }
 }
 
@@ -361,6 +403,9 @@ impl Statement {
                     })
                     .collect();
                 p3_blake3_air::generate_trace_rows::<F>(inputs, extra_capacity_bits)
+            }
+            CircuitId::StateTransition => {
+                unreachable!("the state-transition trace is built by crate::transition")
             }
         }
     }

@@ -19,6 +19,7 @@ pub mod progress;
 mod prover;
 pub mod registry;
 mod request;
+pub mod transition;
 
 pub use artifact::{ArtifactError, FORMAT_VERSION, MAGIC, ProofArtifact};
 pub use circuits::{CircuitField, CircuitId, Statement};

@@ -8,8 +8,10 @@ use p3_air::{Air, DebugConstraintBuilder};
 use p3_baby_bear::BabyBear;
 use p3_blake3_air::Blake3Air;
 use p3_challenger::GrindingChallenger;
+use p3_field::PrimeField32;
 use p3_keccak_air::KeccakAir;
 use p3_koala_bear::KoalaBear;
+use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_uni_stark::{
     Proof, QuotientAir, StarkGenericConfig, SymbolicAirBuilder, Val, VerifierConstraintFolder,
@@ -20,10 +22,11 @@ use serde::de::DeserializeOwned;
 
 use crate::adapters::{BackendFailure, StageTracker};
 use crate::artifact::{ArtifactError, ProofArtifact};
-use crate::circuits::{CircuitField, CircuitId, NUM_PUBLIC_VALUES, WithStatement};
-use crate::config::{self, FriParams, stock};
+use crate::circuits::{CircuitField, CircuitId, WithStatement};
+use crate::config::{self, FriParams, FriPreset, stock};
 use crate::progress::{Progress, Stage};
 use crate::request::{ProofRequest, RequestError};
+use crate::transition::{self, TransitionAir, TransitionInput, TransitionStatement};
 
 /// Why a proof was not produced.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,8 @@ pub enum ProveError {
     UnsupportedField { field: FieldId, device: String },
     #[error("prover failed: {0}")]
     Prover(String),
+    #[error("state transition refused: {0}")]
+    Transition(String),
 }
 
 /// Why a proof was rejected.
@@ -84,6 +89,14 @@ impl<B: Backend> Prover<B> {
             });
         }
         let fri = req.fri.params();
+        if req.circuit == CircuitId::StateTransition {
+            progress.stage(Stage::Trace);
+            let updates = req.circuit.instances(req.log_rows);
+            let input = transition::seeded_input(req.seed, updates);
+            let mut artifact = self.prove_transition(&input, req.fri, progress)?;
+            artifact.seed = req.seed;
+            return Ok(artifact);
+        }
         let tracker = StageTracker::new(progress.clone());
         let result = catch_unwind(AssertUnwindSafe(|| match req.field {
             FieldId::KoalaBear => self.prove_in::<KoalaBear>(req, &fri, tracker, &*progress),
@@ -102,6 +115,63 @@ impl<B: Backend> Prover<B> {
             seed: req.seed,
             input: req.input.clone(),
             public_values,
+            proof,
+        })
+    }
+
+    /// Proves a state transition: checks the witnesses natively first (a wrong one is
+    /// a [`ProveError::Transition`]), then builds the trace and proves it.
+    pub fn prove_transition(
+        &self,
+        input: &TransitionInput,
+        fri: FriPreset,
+        progress: Arc<dyn Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
+        let statement = input
+            .statement()
+            .map_err(|e| ProveError::Transition(e.to_string()))?;
+        progress.stage(Stage::Trace);
+        let trace = input.trace(fri.params().log_blowup as usize);
+        self.prove_transition_trace(trace, &statement, fri, progress)
+    }
+
+    /// Proves a state-transition trace for `statement` as given, unchecked: for tests
+    /// that need proofs of wrong statements. [`Prover::prove_transition`] is the API.
+    #[doc(hidden)]
+    pub fn prove_transition_trace(
+        &self,
+        trace: RowMajorMatrix<KoalaBear>,
+        statement: &TransitionStatement,
+        fri: FriPreset,
+        progress: Arc<dyn Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
+        if !self.backend.device().fields.contains(&FieldId::KoalaBear) {
+            return Err(ProveError::UnsupportedField {
+                field: FieldId::KoalaBear,
+                device: self.backend.device().id.clone(),
+            });
+        }
+        let params = fri.params();
+        let log_rows = trace.height().trailing_zeros() as u8;
+        let public_values = statement.public_values();
+        let tracker = StageTracker::new(progress.clone());
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let config = config::config::<B, KoalaBear>(self.backend.clone(), &params, tracker);
+            prove_air(&config, &TransitionAir::new(), trace, &public_values)
+        }));
+        let proof = match result {
+            Ok(r) => r?,
+            Err(payload) => return Err(panic_to_error(payload)),
+        };
+        progress.stage(Stage::Finish);
+        Ok(ProofArtifact {
+            circuit: CircuitId::StateTransition,
+            field: FieldId::KoalaBear,
+            log_rows,
+            fri: params,
+            seed: 0,
+            input: Vec::new(),
+            public_values: public_values.iter().map(|v| v.as_canonical_u32()).collect(),
             proof,
         })
     }
@@ -126,6 +196,7 @@ impl<B: Backend> Prover<B> {
             CircuitId::Blake3 => {
                 prove_air(&config, &WithStatement(Blake3Air {}), trace, &public_values)
             }
+            CircuitId::StateTransition => unreachable!("proved by prove_transition"),
         }?;
         Ok((
             public_values.iter().map(|v| v.as_canonical_u32()).collect(),
@@ -167,9 +238,12 @@ fn panic_to_error(payload: Box<dyn std::any::Any + Send>) -> ProveError {
 /// Verifies an artifact with stock Plonky3 types only (no backend, no adapters).
 pub fn verify(artifact: &ProofArtifact) -> Result<(), VerifyError> {
     check_parameters(artifact)?;
-    let result = catch_unwind(AssertUnwindSafe(|| match artifact.field {
-        FieldId::KoalaBear => verify_in::<KoalaBear>(artifact),
-        FieldId::BabyBear => verify_in::<BabyBear>(artifact),
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        match (artifact.circuit, artifact.field) {
+            (CircuitId::StateTransition, _) => verify_transition_proof(artifact),
+            (_, FieldId::KoalaBear) => verify_in::<KoalaBear>(artifact),
+            (_, FieldId::BabyBear) => verify_in::<BabyBear>(artifact),
+        }
     }));
     match result {
         Ok(r) => r,
@@ -199,13 +273,30 @@ fn check_parameters(a: &ProofArtifact) -> Result<(), VerifyError> {
     req.validate()
         .map_err(|e| VerifyError::Parameters(e.to_string()))?;
     a.fri.validate().map_err(VerifyError::Parameters)?;
-    if a.public_values.len() != NUM_PUBLIC_VALUES {
+    let expected = a.circuit.num_public_values();
+    if a.public_values.len() != expected {
         return Err(VerifyError::Parameters(format!(
-            "{} public values, expected {NUM_PUBLIC_VALUES}",
+            "{} public values, expected {expected}",
             a.public_values.len()
         )));
     }
     Ok(())
+}
+
+/// A state-transition proof against the public values it carries (the statement is
+/// those values: the caller compares them with the roots and diff it knows, see
+/// [`transition::verify_transition`]).
+fn verify_transition_proof(a: &ProofArtifact) -> Result<(), VerifyError> {
+    let statement = TransitionStatement::from_public_values(&a.public_values).ok_or_else(|| {
+        VerifyError::Parameters("public values are not a state-transition statement".into())
+    })?;
+    let config = stock::config::<KoalaBear>(&a.fri);
+    verify_air(
+        &config,
+        &TransitionAir::new(),
+        a,
+        &statement.public_values(),
+    )
 }
 
 fn verify_in<F: CircuitField>(a: &ProofArtifact) -> Result<(), VerifyError> {
@@ -224,6 +315,7 @@ fn verify_in<F: CircuitField>(a: &ProofArtifact) -> Result<(), VerifyError> {
         CircuitId::Poseidon2 => F::verify_poseidon2(&config, a, &public_values),
         CircuitId::Keccak => verify_air(&config, &WithStatement(KeccakAir {}), a, &public_values),
         CircuitId::Blake3 => verify_air(&config, &WithStatement(Blake3Air {}), a, &public_values),
+        CircuitId::StateTransition => unreachable!("verified by verify_transition_proof"),
     }
 }
 
@@ -271,6 +363,13 @@ pub trait DynProver: Send + Sync {
         req: &ProofRequest,
         progress: Arc<dyn Progress>,
     ) -> Result<ProofArtifact, ProveError>;
+    /// [`Prover::prove_transition`].
+    fn prove_transition(
+        &self,
+        input: &TransitionInput,
+        fri: FriPreset,
+        progress: Arc<dyn Progress>,
+    ) -> Result<ProofArtifact, ProveError>;
 }
 
 impl<B: Backend> DynProver for Prover<B> {
@@ -286,6 +385,14 @@ impl<B: Backend> DynProver for Prover<B> {
         progress: Arc<dyn Progress>,
     ) -> Result<ProofArtifact, ProveError> {
         Prover::prove(self, req, progress)
+    }
+    fn prove_transition(
+        &self,
+        input: &TransitionInput,
+        fri: FriPreset,
+        progress: Arc<dyn Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
+        Prover::prove_transition(self, input, fri, progress)
     }
 }
 

@@ -48,6 +48,12 @@ impl ProofRequest {
                 max,
             });
         }
+        if !self.circuit.fields().contains(&self.field) {
+            return Err(RequestError::FieldNotSupported {
+                circuit: self.circuit,
+                field: self.field,
+            });
+        }
         if self.input.len() > MAX_INPUT_BYTES {
             return Err(RequestError::InputTooLarge {
                 len: self.input.len(),
@@ -86,6 +92,8 @@ pub enum RequestError {
     },
     #[error("input of {len} bytes exceeds the limit of {max} bytes")]
     InputTooLarge { len: usize, max: usize },
+    #[error("circuit {circuit} is not defined over field {field}")]
+    FieldNotSupported { circuit: CircuitId, field: FieldId },
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ fn request(circuit: CircuitId, field: FieldId) -> ProofRequest {
     let mut r = ProofRequest::new(circuit, circuit.min_log_rows());
     r.field = field;
     r.seed = 42;
-    r.input = b"proofbox".to_vec();
+    if circuit.input_bytes_per_instance() > 0 {
+        r.input = b"proofbox".to_vec();
+    }
     r
 }
 
@@ -29,8 +31,8 @@ fn prove_cpu(req: &ProofRequest) -> ProofArtifact {
 
 #[test]
 fn every_circuit_and_field_round_trips() {
-    for field in FieldId::ALL {
-        for circuit in CircuitId::ALL {
+    for circuit in CircuitId::ALL {
+        for &field in circuit.fields() {
             let artifact = prove_cpu(&request(circuit, field));
             let bytes = artifact.to_bytes();
             let back = verify_bytes(&bytes).unwrap_or_else(|e| panic!("{circuit}/{field}: {e}"));

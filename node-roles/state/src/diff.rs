@@ -125,7 +125,7 @@ impl Diff {
     }
 
     /// The updates in canonical order.
-    pub fn updates(&self) -> impl ExactSizeIterator<Item = &Update> {
+    pub fn updates(&self) -> impl ExactSizeIterator<Item = &Update> + DoubleEndedIterator {
         self.entries.iter().map(|e| &e.update)
     }
 

@@ -27,6 +27,7 @@ pub mod path;
 pub mod proof;
 pub mod reference;
 pub mod tree;
+pub mod workload;
 
 pub use diff::{Diff, Update, UpdateWitness, check_transition};
 pub use encoding::{AccountInfo, KeyKind, StateKey, StateValue};

@@ -1,0 +1,365 @@
+//! The state-transition circuit: honest traces satisfy every constraint, corrupted
+//! ones violate one, proofs verify, and a changed diff value, pre-root, post-root or
+//! order is rejected. Run in release: `cargo test --release`.
+
+use std::sync::Arc;
+
+use p3_air::check_all_constraints;
+use p3_field::{PrimeCharacteristicRing, PrimeField32};
+use p3_koala_bear::KoalaBear as F;
+use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::BackendKind;
+use proofbox_backend_cpu::CpuBackend;
+use proofbox_prover::transition::{
+    self, ROWS_PER_UPDATE, TransitionAir, TransitionInput, TransitionStatement, col,
+};
+use proofbox_prover::{
+    BackendChoice, CircuitId, FieldId, FriPreset, ProofRequest, ProveError, Prover, VerifyError,
+    registry, verify, verify_bytes,
+};
+use proofbox_state::diff::record;
+use proofbox_state::workload::random_transition;
+use proofbox_state::{Diff, Parallelism, StateKey, StateTree, StateValue, Update};
+
+fn input(seed: u64, keys: usize, updates: usize) -> TransitionInput {
+    let (mut tree, diff) = random_transition(seed, keys, updates);
+    TransitionInput::build(&mut tree, diff, 1234)
+}
+
+fn failures(trace: &RowMajorMatrix<F>, statement: &TransitionStatement) -> usize {
+    check_all_constraints(
+        &TransitionAir::new(),
+        trace,
+        &statement.public_values(),
+        Some(8),
+    )
+    .failures
+    .len()
+}
+
+fn assert_honest(input: &TransitionInput) -> TransitionStatement {
+    let statement = input.statement().expect("honest witnesses");
+    let trace = input.trace(0);
+    assert_eq!(
+        trace.values.len(),
+        trace.width * input.segments() * ROWS_PER_UPDATE
+    );
+    assert_eq!(failures(&trace, &statement), 0, "honest trace rejected");
+    statement
+}
+
+#[test]
+fn honest_traces_satisfy_every_constraint() {
+    // Inserts, changes and deletions on a populated tree.
+    let st = assert_honest(&input(1, 24, 7));
+    assert_ne!(st.pre_root, st.post_root);
+    // An empty diff leaves the root alone and commits to the empty diff.
+    let st = assert_honest(&input(2, 10, 0));
+    assert_eq!(st.pre_root, st.post_root);
+    assert_eq!(st.diff_commitment, Diff::default().commitment());
+    // Inserting into an empty tree.
+    let st = assert_honest(&input(3, 0, 3));
+    assert_eq!(st.pre_root, StateTree::empty_root());
+    // Deleting the only key returns to the empty tree.
+    let (mut tree, _) = random_transition(4, 1, 0);
+    let key = *tree.iter().next().unwrap().0;
+    let diff = Diff::new([Update::delete(key)]).unwrap();
+    let st = assert_honest(&TransitionInput::build(&mut tree, diff, 0));
+    assert_eq!(st.post_root, StateTree::empty_root());
+}
+
+/// Every kind of cell, changed anywhere it matters, breaks a constraint.
+#[test]
+fn corrupted_traces_violate_a_constraint() {
+    let input = input(5, 20, 3);
+    let statement = input.statement().unwrap();
+    let honest = input.trace(0);
+    let w = honest.width;
+    let seg = ROWS_PER_UPDATE; // corrupt the second segment
+    let cells = [
+        ("key message input", seg, col::P24 + 3),
+        ("key digest", seg + 40, col::KEY + 2),
+        ("leaf message value", seg + 3, col::P24 + 5),
+        ("old value", seg + 100, col::OLD_V + 7),
+        ("new value", seg + 100, col::NEW_V + 30),
+        ("old leaf", seg + 9, col::OLD_LEAF),
+        ("presence flag", seg + 50, col::NEW_PRESENT),
+        ("kind", seg + 50, col::KIND),
+        ("address", seg + 50, col::ADDR + 9),
+        ("slot", seg + 200, col::SLOT + 15),
+        ("active flag", seg + 10, col::ACTIVE),
+        ("old sibling", seg + 120, col::OLD + 12),
+        ("new node input", seg + 120, col::NEW + 2),
+        ("old path output", seg + 255, col::OLD + col::P16_OUT),
+        ("permutation internals", seg + 30, col::NEW + 40),
+        ("width-24 internals", seg + 11, col::P24 + 100),
+        ("path bit", seg + 77, col::BIT),
+        ("bit remainder", seg + 77, col::REM),
+        ("low-bits flag", seg + 8 + 31 + 5, col::LOW),
+        ("high-bits flag", seg + 8 + 31 + 27, col::HIGH),
+        ("carried root", seg + 3, col::ROOT + 1),
+        ("diff sponge capacity", seg + 9, col::DCAP + 4),
+        ("diff sponge output", seg + 100, col::DOUT),
+        ("first row root", 0, col::ROOT),
+        ("last row root", 4 * seg - 1, col::NEW + col::P16_OUT + 7),
+    ];
+    for (what, row, c) in cells {
+        let mut t = honest.clone();
+        t.values[row * w + c] += F::ONE;
+        assert!(failures(&t, &statement) > 0, "corrupted {what} accepted");
+    }
+    // The public values are constrained too.
+    for i in [0, 9, 17] {
+        let mut pv = statement.public_values();
+        pv[i] += F::ONE;
+        let report = check_all_constraints(&TransitionAir::new(), &honest, &pv, Some(1));
+        assert!(!report.is_ok(), "public value {i} not constrained");
+    }
+}
+
+/// A key element below `2^24 - 1` also has the 31-bit decomposition `x + p`. A trace
+/// that walks that second path, consistent in every other respect (an insert into an
+/// empty tree, whose siblings are all defaults, so any path reaches the old root), is
+/// rejected, at the element's last bit, by the canonicity check alone.
+#[test]
+fn non_canonical_path_bits_are_rejected() {
+    use alloy_primitives::{Address, U256};
+    let p = 0x7f00_0001u32;
+    let key = (0u64..)
+        .map(|i| StateKey::Storage {
+            address: Address::ZERO,
+            slot: U256::from(i),
+        })
+        .find(|k| k.digest()[7].as_canonical_u32() < (1 << 24) - 1)
+        .unwrap();
+    let mut tree = StateTree::new();
+    let diff = Diff::new([Update::set(key, StateValue::Storage(U256::from(5u8)))]).unwrap();
+    let input = TransitionInput::build(&mut tree, diff, 0);
+    let honest = input.statement().unwrap();
+    let mut path = proofbox_state::Path::from_digest(&key.digest());
+    assert!(path.0[7] + p < 1 << 31);
+    path.0[7] += p;
+    let t = input.trace_with_path(0, path);
+    let w = t.width;
+    let last = t.values.len() / w - 1;
+    let post: [F; 8] = core::array::from_fn(|i| t.values[last * w + col::NEW + col::P16_OUT + i]);
+    assert_ne!(
+        post, honest.post_root,
+        "the other path leads to another root"
+    );
+    let forged = TransitionStatement {
+        post_root: post,
+        ..honest
+    };
+    let report = check_all_constraints(&TransitionAir::new(), &t, &forged.public_values(), None);
+    assert!(!report.is_ok(), "a non-canonical path was accepted");
+    // K[7]'s bits occupy rows 8..=38; its last bit's row holds the check.
+    assert!(
+        report.failures.iter().all(|f| f.row == 38),
+        "{:?}",
+        report.failures
+    );
+}
+
+fn prover() -> Prover<CpuBackend> {
+    Prover::new(CpuBackend::new())
+}
+
+#[test]
+fn transitions_prove_and_verify_and_tampering_fails() {
+    let (mut tree, diff) = random_transition(7, 40, 21);
+    let pre = tree.root();
+    let pre_tree = tree.clone();
+    let input = TransitionInput::build(&mut tree, diff.clone(), 77);
+    let post = tree.root();
+    let a = prover()
+        .prove_transition(&input, FriPreset::Standard, Arc::new(()))
+        .unwrap();
+    assert_eq!(a.circuit, CircuitId::StateTransition);
+    assert_eq!(a.log_rows, 13, "21 updates take 32 segments of 256 rows");
+    transition::verify_diff(&a, &pre, &post, &diff, 77).unwrap();
+    verify_bytes(&a.to_bytes()).unwrap();
+
+    // One value of the diff changed: another commitment.
+    let mut updates: Vec<Update> = diff.updates().copied().collect();
+    let i = updates.iter().position(|u| u.value.is_some()).unwrap();
+    updates[i].value = Some(match updates[i].value.unwrap() {
+        StateValue::Storage(x) => StateValue::Storage(x ^ alloy_primitives::U256::from(2u8)),
+        StateValue::Account(mut acc) => {
+            acc.nonce ^= 1;
+            StateValue::Account(acc)
+        }
+    });
+    let changed = Diff::new(updates).unwrap();
+    assert!(matches!(
+        transition::verify_diff(&a, &pre, &post, &changed, 77),
+        Err(VerifyError::StatementMismatch)
+    ));
+    // Other roots or block number.
+    let other = StateTree::empty_root();
+    assert!(transition::verify_diff(&a, &other, &post, &diff, 77).is_err());
+    assert!(transition::verify_diff(&a, &pre, &other, &diff, 77).is_err());
+    assert!(transition::verify_diff(&a, &pre, &post, &diff, 78).is_err());
+
+    // The artifact's public values rewritten: the proof itself fails.
+    for at in [0, 8, 16, 24] {
+        let mut bad = a.clone();
+        bad.public_values[at] = (bad.public_values[at] + 1) % 0x7f00_0001;
+        assert!(
+            matches!(verify(&bad), Err(VerifyError::Rejected(_))),
+            "public value {at} rewritten and accepted"
+        );
+    }
+
+    // The same updates applied in another order: the trace absorbs the records in
+    // that order, so the proof cannot state the canonical diff's commitment...
+    let mut t = pre_tree.clone();
+    let mut reversed = Vec::new();
+    for u in diff.updates().rev() {
+        let one = Diff::new([*u]).unwrap();
+        reversed.extend(t.apply_with_witnesses(&one, Parallelism::Sequential));
+    }
+    assert_eq!(t.root(), post, "order does not change the post-state");
+    let mut shuffled = input.clone();
+    shuffled.witnesses = reversed;
+    assert!(
+        matches!(
+            prover().prove_transition(&shuffled, FriPreset::Standard, Arc::new(())),
+            Err(ProveError::Transition(_))
+        ),
+        "witnesses out of canonical order are refused before proving"
+    );
+    let canonical = input.statement().unwrap();
+    let forged = prover()
+        .prove_transition_trace(
+            shuffled.trace(2),
+            &canonical,
+            FriPreset::Standard,
+            Arc::new(()),
+        )
+        .unwrap();
+    assert!(matches!(verify(&forged), Err(VerifyError::Rejected(_))));
+    // ...and with the commitment of the order it did absorb, it verifies as that
+    // order, which is not the canonical diff a verifier holds.
+    let mut m = vec![F::from_u32(5)];
+    m.resize(16, F::ZERO);
+    for u in diff.updates().rev() {
+        m.extend(record(u));
+    }
+    let reordered = TransitionStatement {
+        diff_commitment: proofbox_state::hash::hash(&m),
+        ..canonical
+    };
+    assert_ne!(reordered.diff_commitment, canonical.diff_commitment);
+    let honest_other_order = prover()
+        .prove_transition_trace(
+            shuffled.trace(2),
+            &reordered,
+            FriPreset::Standard,
+            Arc::new(()),
+        )
+        .unwrap();
+    verify(&honest_other_order).unwrap();
+    assert!(matches!(
+        transition::verify_diff(&honest_other_order, &pre, &post, &diff, 77),
+        Err(VerifyError::StatementMismatch)
+    ));
+}
+
+#[test]
+fn empty_and_single_key_diffs_prove() {
+    for (keys, updates) in [(5, 0), (0, 1)] {
+        let (mut tree, diff) = random_transition(8, keys, updates);
+        let pre = tree.root();
+        let input = TransitionInput::build(&mut tree, diff.clone(), 0);
+        let a = prover()
+            .prove_transition(&input, FriPreset::Standard, Arc::new(()))
+            .unwrap();
+        assert_eq!(a.log_rows, 8);
+        transition::verify_diff(&a, &pre, &tree.root(), &diff, 0).unwrap();
+    }
+}
+
+#[test]
+fn wrong_witnesses_and_fields_are_refused() {
+    let mut bad = input(9, 10, 3);
+    bad.witnesses[1].old_value = Some(StateValue::Storage(alloy_primitives::U256::from(9u8)));
+    let err = prover()
+        .prove_transition(&bad, FriPreset::Standard, Arc::new(()))
+        .unwrap_err();
+    assert!(matches!(err, ProveError::Transition(_)), "{err}");
+    let mut missing = input(9, 10, 3);
+    missing.witnesses.pop();
+    assert!(
+        prover()
+            .prove_transition(&missing, FriPreset::Standard, Arc::new(()))
+            .is_err()
+    );
+    let mut req = ProofRequest::new(CircuitId::StateTransition, 9);
+    req.field = FieldId::BabyBear;
+    let err = prover().prove(&req, Arc::new(())).unwrap_err();
+    assert!(
+        err.to_string().contains("not defined over field babybear"),
+        "{err}"
+    );
+    let mut req = ProofRequest::new(CircuitId::StateTransition, 9);
+    req.input = vec![1];
+    assert!(prover().prove(&req, Arc::new(())).is_err());
+}
+
+/// Requests by size prove a seeded diff of 2^(log_rows - 8) updates.
+#[test]
+fn requests_by_size_prove_seeded_diffs() {
+    let mut req = ProofRequest::new(CircuitId::StateTransition, 10);
+    req.seed = 3;
+    let a = prover().prove(&req, Arc::new(())).unwrap();
+    assert_eq!(a.seed, 3);
+    assert_eq!(a.log_rows, 10);
+    let back = verify_bytes(&a.to_bytes()).unwrap();
+    let expected = transition::seeded_input(3, 4).statement().unwrap();
+    transition::verify_transition(&back, &expected).unwrap();
+}
+
+/// Device backends prove state transitions with the CPU backend's trace commitment.
+#[test]
+fn device_backends_prove_transitions() {
+    let input = input(10, 12, 2);
+    let statement = input.statement().unwrap();
+    let cpu = prover()
+        .prove_transition(&input, FriPreset::Standard, Arc::new(()))
+        .unwrap();
+    for kind in [BackendKind::Wgpu, BackendKind::Opencl, BackendKind::Cuda] {
+        let report = registry::report(kind);
+        if !report.available {
+            let var = format!("PROOFBOX_REQUIRE_{}", kind.name().to_uppercase());
+            let reason = report.reason.unwrap_or_default();
+            if std::env::var(&var).is_ok_and(|v| v == "1") && reason != "not built into this binary"
+            {
+                panic!("{var}=1 but {kind} is unavailable: {reason}");
+            }
+            proofbox_conformance::skip(format_args!("{kind} state transitions: {reason}"));
+            continue;
+        }
+        for device in &report.devices {
+            let prover = registry::open(BackendChoice::Kind(kind), Some(&device.id)).unwrap();
+            let a = prover
+                .prove_transition(&input, FriPreset::Standard, Arc::new(()))
+                .unwrap_or_else(|e| panic!("{}: {e}", device.id));
+            transition::verify_transition(&a, &statement)
+                .unwrap_or_else(|e| panic!("{}: {e}", device.id));
+            assert_eq!(a.public_values, cpu.public_values);
+            assert_eq!(
+                trace_commitment(&a.proof),
+                trace_commitment(&cpu.proof),
+                "{}",
+                device.id
+            );
+        }
+    }
+}
+
+fn trace_commitment(proof: &[u8]) -> Vec<u8> {
+    let p: p3_uni_stark::Proof<proofbox_prover::config::stock::Config<F>> =
+        postcard::from_bytes(proof).unwrap();
+    postcard::to_allocvec(&p.commitments.trace).unwrap()
+}
