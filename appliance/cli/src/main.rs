@@ -115,7 +115,8 @@ impl ServerArgs {
 /// What to prove and where: the arguments `prove` and `submit` share.
 #[derive(Args)]
 struct RequestArgs {
-    /// Circuit: poseidon2, keccak or blake3.
+    /// Circuit: poseidon2, keccak, blake3 or state-transition (a seeded diff of
+    /// 2^(log-rows - 8) updates, KoalaBear only).
     #[arg(long)]
     circuit: CircuitId,
     /// log2 of the trace rows.

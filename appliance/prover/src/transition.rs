@@ -757,10 +757,8 @@ impl TransitionInput {
             for (r, input) in s.sponge_inputs(&dstate).into_iter().enumerate() {
                 in24[base + r] = input;
             }
-            for r in TREE_START..ROWS_PER_UPDATE {
-                in_old[base + r] = s.old_inputs[r - TREE_START];
-                in_new[base + r] = s.new_inputs[r - TREE_START];
-            }
+            in_old[base + TREE_START..base + ROWS_PER_UPDATE].copy_from_slice(&s.old_inputs);
+            in_new[base + TREE_START..base + ROWS_PER_UPDATE].copy_from_slice(&s.new_inputs);
         }
         let m24 = generate_trace_rows::<F, GenericPoseidon2LinearLayersKoalaBear, 24, 3, 0, 4, 23>(
             in24,

@@ -790,7 +790,7 @@ async fn circuits() -> Json<CircuitsView> {
             max_log_rows: c.max_log_rows(),
             input_bytes_per_instance: c.input_bytes_per_instance() as u64,
             max_input_bytes: proofbox_prover::circuits::MAX_INPUT_BYTES as u64,
-            fields: FieldId::ALL.iter().map(|f| f.name().into()).collect(),
+            fields: c.fields().iter().map(|f| f.name().into()).collect(),
             fri_presets: FriPreset::ALL.iter().map(|f| f.name().into()).collect(),
         })
         .collect();
