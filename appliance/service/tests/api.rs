@@ -156,8 +156,13 @@ async fn every_route_works() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["poseidon2", "keccak", "blake3"]);
+    assert_eq!(names, ["poseidon2", "keccak", "blake3", "state-transition"]);
     assert_eq!(circuits["circuits"][0]["max_log_rows"], 20);
+    assert_eq!(
+        circuits["circuits"][3]["fields"],
+        serde_json::json!(["koalabear"])
+    );
+    assert_eq!(circuits["circuits"][3]["min_log_rows"], 8);
     let devices: serde_json::Value = get(&app, "/v1/devices").await.json();
     let cpu = devices["backends"]
         .as_array()
@@ -725,6 +730,17 @@ impl DynProver for Broken {
         if self.panic {
             panic!("driver bug");
         }
+        Err(ProveError::Backend(BackendError::DeviceLost {
+            device: self.info.id.clone(),
+            reason: "fell off the bus".into(),
+        }))
+    }
+    fn prove_transition(
+        &self,
+        _input: &proofbox_prover::transition::TransitionInput,
+        _fri: proofbox_prover::FriPreset,
+        _progress: Arc<dyn proofbox_prover::Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
         Err(ProveError::Backend(BackendError::DeviceLost {
             device: self.info.id.clone(),
             reason: "fell off the bus".into(),
