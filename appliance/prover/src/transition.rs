@@ -347,22 +347,9 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
         }
 
         // The width-24 schedule. Key message: [1 + kind, address, slot, 0 x 5].
-        let key_tag = one() + kind.clone();
-        {
-            let mut b = builder.when(p(per::ROW));
-            b.assert_eq(in24(0), key_tag.clone());
-            for i in 0..10 {
-                b.assert_eq(in24(1 + i), l(col::ADDR + i));
-            }
-            for i in 0..5 {
-                b.assert_eq(in24(11 + i), l(col::SLOT + i));
-            }
-        }
+        assert_key_blocks(builder, p(per::ROW), p(per::ROW + 1), local);
         {
             let mut b = builder.when(p(per::ROW + 1));
-            for i in 0..11 {
-                b.assert_eq(in24(i), l(col::SLOT + 5 + i));
-            }
             for i in 11..16 {
                 b.assert_zero(in24(i));
             }
@@ -407,24 +394,15 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
         }
         // The diff record: [1 + kind, address, slot, present, new value slots], rows
         // 8-11, continuing the diff sponge.
+        assert_key_blocks(builder, p(per::ROW + 8), p(per::ROW + 9), local);
         {
             let mut b = builder.when(p(per::ROW + 8));
-            b.assert_eq(in24(0), key_tag);
-            for i in 0..10 {
-                b.assert_eq(in24(1 + i), l(col::ADDR + i));
-            }
-            for i in 0..5 {
-                b.assert_eq(in24(11 + i), l(col::SLOT + i));
-            }
             for i in 0..8 {
                 b.assert_eq(in24(16 + i), l(col::DCAP + i));
             }
         }
         {
             let mut b = builder.when(p(per::ROW + 9));
-            for i in 0..11 {
-                b.assert_eq(in24(i), l(col::SLOT + 5 + i));
-            }
             b.assert_eq(in24(11), l(col::NEW_PRESENT));
             for i in 0..4 {
                 b.assert_eq(in24(12 + i), l(col::NEW_V + i));
@@ -579,6 +557,30 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
                 b.assert_eq(l(col::DOUT + i), public[16 + i].clone());
             }
         }
+    }
+}
+
+/// The key's fields as a key message's and a diff record's first two blocks share
+/// them: `[1 + kind, address, slot[0..5]]` in the row selected by `first`, and
+/// `slot[5..16]` in the first 11 elements of the row selected by `second`.
+fn assert_key_blocks<AB: AirBuilder>(
+    builder: &mut AB,
+    first: AB::Expr,
+    second: AB::Expr,
+    local: &[AB::Var],
+) {
+    let l = |c: usize| -> AB::Expr { local[c].into() };
+    let mut b = builder.when(first);
+    b.assert_eq(l(col::P24), l(col::KIND) + AB::Expr::ONE);
+    for i in 0..10 {
+        b.assert_eq(l(col::P24 + 1 + i), l(col::ADDR + i));
+    }
+    for i in 0..5 {
+        b.assert_eq(l(col::P24 + 11 + i), l(col::SLOT + i));
+    }
+    let mut b = builder.when(second);
+    for i in 0..11 {
+        b.assert_eq(l(col::P24 + i), l(col::SLOT + 5 + i));
     }
 }
 

@@ -9,42 +9,17 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use alloy_primitives::{Address, B256, U256};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use p3_field::PrimeCharacteristicRing;
 use p3_symmetric::Permutation;
 use proofbox_backend_api::BackendField;
-use proofbox_state::{AccountInfo, Diff, F, Parallelism, StateKey, StateTree, StateValue, Update};
+use proofbox_state::workload::{random_key, random_value};
+use proofbox_state::{Diff, F, Parallelism, StateKey, StateTree, StateValue, Update};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 
 const TREE_KEYS: usize = 1 << 14;
 const BATCH: usize = 1000;
-
-fn key(r: &mut StdRng) -> StateKey {
-    let address = Address::from_slice(&r.random::<[u8; 20]>());
-    if r.random_bool(0.3) {
-        StateKey::Account(address)
-    } else {
-        StateKey::Storage {
-            address,
-            slot: U256::from_limbs(r.random()),
-        }
-    }
-}
-
-fn value(r: &mut StdRng, k: &StateKey) -> StateValue {
-    match k {
-        StateKey::Account(_) => StateValue::Account(AccountInfo {
-            nonce: r.random(),
-            balance: U256::from_limbs(r.random()),
-            code_hash: B256::from(r.random::<[u8; 32]>()),
-        }),
-        StateKey::Storage { .. } => {
-            StateValue::Storage(U256::from_limbs(r.random()) | U256::from(1u8))
-        }
-    }
-}
 
 fn permutations(c: &mut Criterion) {
     let mut g = c.benchmark_group("poseidon2_koalabear");
@@ -73,8 +48,8 @@ fn updates(c: &mut Criterion) {
     let mut r = StdRng::seed_from_u64(7);
     let entries: Vec<(StateKey, StateValue)> = (0..TREE_KEYS)
         .map(|_| {
-            let k = key(&mut r);
-            (k, value(&mut r, &k))
+            let k = random_key(&mut r);
+            (k, random_value(&mut r, &k))
         })
         .collect();
     let tree = StateTree::from_entries(entries.iter().copied()).unwrap();
@@ -82,13 +57,13 @@ fn updates(c: &mut Criterion) {
     let changes = Diff::new(
         entries[..BATCH]
             .iter()
-            .map(|(k, _)| Update::set(*k, value(&mut r, k))),
+            .map(|(k, _)| Update::set(*k, random_value(&mut r, k))),
     )
     .unwrap();
     // New keys: about half land next to a lone leaf and split its chain.
     let inserts = Diff::new((0..BATCH).map(|_| {
-        let k = key(&mut r);
-        Update::set(k, value(&mut r, &k))
+        let k = random_key(&mut r);
+        Update::set(k, random_value(&mut r, &k))
     }))
     .unwrap();
 

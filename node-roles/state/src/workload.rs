@@ -7,7 +7,8 @@ use rand::{RngExt, SeedableRng};
 
 use crate::{AccountInfo, Diff, StateKey, StateTree, StateValue, Update};
 
-fn key(rng: &mut StdRng) -> StateKey {
+/// A random key: 30 % accounts, 70 % storage slots with random addresses and slots.
+pub fn random_key(rng: &mut StdRng) -> StateKey {
     let address = Address::from_slice(&rng.random::<[u8; 20]>());
     if rng.random_bool(0.3) {
         StateKey::Account(address)
@@ -19,7 +20,8 @@ fn key(rng: &mut StdRng) -> StateKey {
     }
 }
 
-fn value(rng: &mut StdRng, key: &StateKey) -> StateValue {
+/// A random value of `key`'s kind (never a zero storage value).
+pub fn random_value(rng: &mut StdRng, key: &StateKey) -> StateValue {
     match key {
         StateKey::Account(_) => StateValue::Account(AccountInfo {
             nonce: rng.random_range(0..1_000_000),
@@ -40,9 +42,9 @@ pub fn random_transition(seed: u64, keys: usize, updates: usize) -> (StateTree, 
     let mut entries = Vec::with_capacity(keys);
     let mut seen = std::collections::HashSet::with_capacity(keys + updates);
     while entries.len() < keys {
-        let k = key(&mut rng);
+        let k = random_key(&mut rng);
         if seen.insert(k) {
-            let v = value(&mut rng, &k);
+            let v = random_value(&mut rng, &k);
             entries.push((k, v));
         }
     }
@@ -55,14 +57,14 @@ pub fn random_transition(seed: u64, keys: usize, updates: usize) -> (StateTree, 
         let existing = (roll < 3 && !untouched.is_empty())
             .then(|| untouched.swap_remove(rng.random_range(0..untouched.len())));
         let u = match (roll, existing) {
-            (0 | 1, Some(k)) => Update::set(k, value(&mut rng, &k)),
+            (0 | 1, Some(k)) => Update::set(k, random_value(&mut rng, &k)),
             (2, Some(k)) => Update::delete(k),
             _ => {
-                let k = key(&mut rng);
+                let k = random_key(&mut rng);
                 if !seen.insert(k) {
                     continue;
                 }
-                Update::set(k, value(&mut rng, &k))
+                Update::set(k, random_value(&mut rng, &k))
             }
         };
         diff.push(u);
