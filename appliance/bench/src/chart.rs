@@ -13,6 +13,10 @@ use crate::output::cpu_medians;
 use crate::report::{Measurement, Report, Status};
 use crate::workload::Suite;
 
+/// One chart's measurements: its suite, its throughput unit, and per device id the
+/// measurements in workload order.
+type Series<'a> = (Suite, String, BTreeMap<String, Vec<&'a Measurement>>);
+
 /// (label, points) of one line.
 type Line = (String, Vec<(i64, f64)>);
 
@@ -149,8 +153,7 @@ fn draw(
 /// needs the CPU backend and at least one other device.
 pub fn write_charts(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     // series -> device -> points, in workload order.
-    let mut series: BTreeMap<String, (Suite, String, BTreeMap<String, Vec<&Measurement>>)> =
-        BTreeMap::new();
+    let mut series: BTreeMap<String, Series<'_>> = BTreeMap::new();
     for m in report
         .measurements
         .iter()

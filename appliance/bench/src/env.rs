@@ -282,7 +282,7 @@ fn opencl_platforms() -> Vec<OpenclPlatform> {
         ids.into_iter()
             .map(|id| {
                 let info = |k| {
-                    ocl::core::get_platform_info(&id, k)
+                    ocl::core::get_platform_info(id, k)
                         .map(|r| r.to_string())
                         .unwrap_or_else(|_| "unknown".into())
                 };

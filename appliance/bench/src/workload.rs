@@ -145,7 +145,7 @@ pub struct Workload {
 }
 
 fn updates_label(updates: usize) -> String {
-    if updates % 1000 == 0 {
+    if updates.is_multiple_of(1000) {
         format!("{}k", updates / 1000)
     } else {
         updates.to_string()
