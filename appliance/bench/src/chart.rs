@@ -92,8 +92,9 @@ fn draw(
     };
     x0 -= pad;
     x1 += pad;
+    // A decade of headroom above the data keeps the legend (upper left) off the lines.
     y0 = (y0 / 2.0).max(f64::MIN_POSITIVE);
-    y1 *= 2.0;
+    y1 *= 10.0;
 
     let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
@@ -182,10 +183,10 @@ pub fn write_charts(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchEr
     let mut written = Vec::new();
     for (name, (suite, unit, devices)) in &series {
         let label = |d: &str, ms: &[&Measurement]| {
-            format!(
-                "{d} ({})",
-                ms.first().map(|m| m.device_name.as_str()).unwrap_or("")
-            )
+            let name = ms.first().map(|m| m.device_name.as_str()).unwrap_or("");
+            let short: String = name.chars().take(36).collect();
+            let dots = if name.chars().count() > 36 { "..." } else { "" };
+            format!("{d} ({short}{dots})")
         };
         let mut lines: Vec<Line> = devices
             .iter()
