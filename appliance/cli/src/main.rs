@@ -1,6 +1,8 @@
 //! `proofbox`: list devices, prove and verify from the command line; run the
-//! appliance service (`serve`) and talk to it (`submit`, `status`, `cancel`).
+//! appliance service (`serve`) and talk to it (`submit`, `status`, `cancel`); run the
+//! vendor benchmark suite (`bench`, `bench compare`).
 
+mod bench;
 mod client;
 
 use std::io::Write;
@@ -94,6 +96,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the vendor benchmark suite (fixed, versioned workloads, every output checked
+    /// against the CPU backend), or compare reports with `bench compare A.json B.json`.
+    /// See docs/benchmarking.md. Exit 1 if any measurement failed its check.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -280,6 +286,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_job(&job, json);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => bench::bench(args),
     }
 }
 

@@ -1,0 +1,788 @@
+//! The runner: for each workload, inputs from the seed, the CPU backend's reference,
+//! then on every device warm-up calls and timed repetitions, each output checked.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::time::{Instant, SystemTime};
+
+use p3_baby_bear::BabyBear;
+use p3_koala_bear::KoalaBear;
+use proofbox_backend_api::{
+    Backend, BackendError, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, FieldId,
+};
+use proofbox_backend_cpu::CpuBackend;
+use proofbox_prover::{CircuitId, ProofRequest, ProveError, Statement, verify_bytes};
+use proofbox_state::Parallelism;
+
+use crate::device::{BenchDevice, KernelOutput, Opened, Output, SkippedBackend, kernel_on};
+use crate::env::{self, meminfo, reset_peak_rss, self_status};
+use crate::error::BenchError;
+use crate::inputs;
+use crate::report::{
+    Measurement, MemoryUse, Report, RunInfo, SCHEMA_VERSION, Stats, Status, Throughput,
+};
+use crate::workload::{
+    KernelOp, LDE_ADDED_BITS, PROOF_FRI, STATE_PRESTATE_KEYS, STATE_TRANSITION_UNAVAILABLE,
+    SUITE_VERSION, Spec, Suite, Workload, matches, quick_workloads, standard_workloads,
+};
+
+/// What to run and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunConfig {
+    pub suites: Vec<Suite>,
+    /// The backends asked for (recorded; the devices are opened by the caller).
+    pub backends: Vec<BackendKind>,
+    /// The quick set instead of the standard one.
+    pub quick: bool,
+    /// `*` patterns on workload ids; empty runs every workload of the set.
+    pub filters: Vec<String>,
+    /// At most [`crate::workload::MAX_SEED`].
+    pub seed: u64,
+    /// Untimed, checked calls before the repetitions.
+    pub warmup: u32,
+    /// Timed, checked calls.
+    pub repetitions: u32,
+    /// The machine's label in the reports (default: the host name).
+    pub machine: Option<String>,
+    /// The command line, recorded as given.
+    pub command: String,
+    /// Host memory the runner may plan to use, instead of `MemAvailable` (tests).
+    pub host_memory_limit: Option<u64>,
+}
+
+/// The seed of a run when none is given.
+pub const DEFAULT_SEED: u64 = 0x5EED_2026;
+
+impl RunConfig {
+    /// The standard (or quick) defaults: every suite, warm-up 1, 5 repetitions (3 for
+    /// the quick set).
+    pub fn new(quick: bool) -> Self {
+        Self {
+            suites: Suite::ALL.to_vec(),
+            backends: BackendKind::ALL.to_vec(),
+            quick,
+            filters: Vec::new(),
+            seed: DEFAULT_SEED,
+            warmup: 1,
+            repetitions: if quick { 3 } else { 5 },
+            machine: None,
+            command: String::new(),
+            host_memory_limit: None,
+        }
+    }
+
+    /// The workloads this configuration selects, in run order.
+    pub fn workloads(&self) -> Vec<Workload> {
+        let set = if self.quick {
+            quick_workloads()
+        } else {
+            standard_workloads()
+        };
+        set.into_iter()
+            .filter(|w| self.suites.contains(&w.suite()))
+            .filter(|w| self.filters.is_empty() || self.filters.iter().any(|p| matches(p, &w.id)))
+            .collect()
+    }
+}
+
+/// What the runner tells its caller as it goes.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The run starts: `total` measurements planned.
+    Start { total: usize },
+    /// A backend or device that will not be measured.
+    SkippedBackend(&'a SkippedBackend),
+    /// A measurement starts.
+    Begin { workload: &'a str, device: &'a str },
+    /// A measurement ended (passed, failed or skipped).
+    Done(&'a Measurement),
+}
+
+/// Receives [`Event`]s (the CLI draws a progress bar from them).
+pub trait Observer {
+    fn event(&self, event: Event<'_>);
+}
+
+impl Observer for () {
+    fn event(&self, _: Event<'_>) {}
+}
+
+impl<F: Fn(Event<'_>)> Observer for F {
+    fn event(&self, event: Event<'_>) {
+        self(event)
+    }
+}
+
+/// Bytes in GiB, or MiB below one GiB.
+fn gib(bytes: u64) -> String {
+    let gib = bytes as f64 / (1u64 << 30) as f64;
+    if gib >= 1.0 {
+        format!("{gib:.1} GiB")
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+    }
+}
+
+/// Memory a workload is estimated to need.
+#[derive(Debug, Clone, Copy, Default)]
+struct Needs {
+    host: u64,
+    device: Option<u64>,
+}
+
+/// Trace widths per (circuit, field), measured once on the smallest trace.
+#[derive(Default)]
+struct Widths(HashMap<(CircuitId, FieldId), usize>);
+
+impl Widths {
+    fn get(&mut self, circuit: CircuitId, field: FieldId) -> usize {
+        *self.0.entry((circuit, field)).or_insert_with(|| {
+            let s = Statement {
+                circuit,
+                log_rows: circuit.min_log_rows(),
+                seed: 0,
+                input: Vec::new(),
+            };
+            match field {
+                FieldId::KoalaBear => s.trace::<KoalaBear>(0).width,
+                FieldId::BabyBear => s.trace::<BabyBear>(0).width,
+            }
+        })
+    }
+}
+
+fn needs(w: &Workload, device: &dyn BenchDevice, widths: &mut Widths) -> Needs {
+    let on_device = device.kind() != BackendKind::Cpu;
+    match w.spec {
+        Spec::Kernel {
+            op,
+            log_rows,
+            width,
+            ..
+        } => {
+            let rows = 1u64 << log_rows;
+            let n = rows * width as u64 * 4;
+            let (out, digests) = match op {
+                KernelOp::Lde => (n << LDE_ADDED_BITS, 0),
+                KernelOp::Commit => (0, 2 * rows * DIGEST_ELEMS as u64 * 4),
+                KernelOp::LdeCommit => (
+                    n << LDE_ADDED_BITS,
+                    2 * (rows << LDE_ADDED_BITS) * DIGEST_ELEMS as u64 * 4,
+                ),
+            };
+            let copy = if op == KernelOp::Commit { 0 } else { n };
+            // Input, the reference, the call's copy of the input and its output; a
+            // device backend also stages its words on the host.
+            let staging = if on_device { n + out + digests } else { 0 };
+            Needs {
+                host: n + (out + digests) + copy + (out + digests) + staging,
+                device: on_device.then_some(n + out + digests),
+            }
+        }
+        Spec::Proof {
+            circuit,
+            field,
+            log_rows,
+        } => {
+            let rows = 1u64 << log_rows;
+            let blowup = 1u64 << PROOF_FRI.params().log_blowup;
+            let trace = rows * widths.get(circuit, field) as u64 * 4;
+            let digests = 2 * rows * blowup * DIGEST_ELEMS as u64 * 4;
+            // The trace, its extension kept for the openings, and one more trace-sized
+            // buffer for the quotient and copies: an estimate, stated as one (about
+            // 1.3x the peak measured on the CPU for every circuit at 2^14..2^16 rows).
+            let host = trace * (2 + blowup) + digests;
+            Needs {
+                host: host + if on_device { trace * (1 + blowup) } else { 0 },
+                device: on_device.then_some(trace * (1 + blowup) + digests),
+            }
+        }
+        Spec::StateApply { updates } => Needs {
+            // Two trees (the pre-state and a working copy) of about 1 KiB per key.
+            host: 2 * (STATE_PRESTATE_KEYS + updates) as u64 * 1024,
+            device: None,
+        },
+        Spec::StateTransition { .. } => Needs::default(),
+    }
+}
+
+/// Why `needs` does not fit, or `None`.
+fn does_not_fit(needs: Needs, device: &dyn BenchDevice, host_limit: Option<u64>) -> Option<String> {
+    let info = device.info();
+    let mut host = needs.host;
+    // A CPU driver of a device API (PoCL, lavapipe) allocates "device" memory on the host.
+    if info.device_type == DeviceType::Cpu
+        && let Some(d) = needs.device
+    {
+        host += d;
+    }
+    let available = host_limit.or_else(|| meminfo("MemAvailable"));
+    if let Some(avail) = available
+        && host as f64 > avail as f64 * 0.9
+    {
+        return Some(format!(
+            "needs about {} of host memory (estimate), machine has {} available",
+            gib(host),
+            gib(avail)
+        ));
+    }
+    if let Some(d) = needs.device
+        && info.memory_bytes > 0
+        && d as f64 > info.memory_bytes as f64 * 0.9
+    {
+        return Some(format!(
+            "needs about {} of device memory (estimate), device has {}",
+            gib(d),
+            gib(info.memory_bytes)
+        ));
+    }
+    None
+}
+
+fn first_difference<T: PartialEq + Debug>(
+    what: &str,
+    got: &[T],
+    want: &[T],
+    width: usize,
+) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!(
+            "{what}: {} values, expected {}",
+            got.len(),
+            want.len()
+        ));
+    }
+    match got.iter().zip(want).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "{what}: first difference at row {}, column {}: got {:?}, expected {:?}",
+            i / width.max(1),
+            i % width.max(1),
+            got[i],
+            want[i]
+        )),
+    }
+}
+
+fn compare_output<F: PartialEq + Debug + Copy + Send + Sync>(
+    got: &Output<F>,
+    want: &Output<F>,
+) -> Result<(), String> {
+    match (&got.lde, &want.lde) {
+        (Some(g), Some(w)) => {
+            if (g.width, g.values.len()) != (w.width, w.values.len()) {
+                return Err(format!(
+                    "LDE shape: {} values of width {}, expected {} of width {}",
+                    g.values.len(),
+                    g.width,
+                    w.values.len(),
+                    w.width
+                ));
+            }
+            first_difference("LDE value", &g.values, &w.values, w.width)?;
+        }
+        (None, None) => {}
+        _ => return Err("LDE missing".into()),
+    }
+    match (&got.layers, &want.layers) {
+        (Some(g), Some(w)) => {
+            if g.len() != w.len() {
+                return Err(format!(
+                    "Merkle tree: {} layers, expected {}",
+                    g.len(),
+                    w.len()
+                ));
+            }
+            // The root first: the figure a reader cares about.
+            let root = g.len() - 1;
+            first_difference("Merkle root", &g[root], &w[root], 1)?;
+            for (i, (gl, wl)) in g.iter().zip(w).enumerate() {
+                first_difference(&format!("Merkle layer {i} digest"), gl, wl, 1)?;
+            }
+        }
+        (None, None) => {}
+        _ => return Err("Merkle tree missing".into()),
+    }
+    Ok(())
+}
+
+/// Compares a device's output with the reference, bit for bit.
+pub fn check_kernel_output(got: &KernelOutput, want: &KernelOutput) -> Result<(), String> {
+    match (got, want) {
+        (KernelOutput::KoalaBear(g), KernelOutput::KoalaBear(w)) => compare_output(g, w),
+        (KernelOutput::BabyBear(g), KernelOutput::BabyBear(w)) => compare_output(g, w),
+        _ => Err("output in the wrong field".into()),
+    }
+}
+
+/// Timed calls of one measurement and what they saw.
+struct Calls {
+    samples: Vec<f64>,
+    memory: MemoryUse,
+    transfers: Option<crate::device::Transfers>,
+    proof_bytes: Option<u64>,
+}
+
+/// How one call ended: its time, or why the measurement stops.
+enum CallError {
+    Wrong(String),
+    Skip(String),
+    Error(String),
+}
+
+/// Runs `warmup` untimed and `reps` timed calls of `call` (which checks its own
+/// output), stopping at the first wrong result or error.
+fn repeat(
+    warmup: u32,
+    reps: u32,
+    device: &dyn BenchDevice,
+    mut call: impl FnMut() -> Result<(f64, Option<u64>), CallError>,
+) -> Result<Calls, (u32, CallError)> {
+    let total = warmup + reps;
+    let mut samples = Vec::with_capacity(reps as usize);
+    let mut memory = MemoryUse::default();
+    let mut transfers = None;
+    let mut proof_bytes = None;
+    for i in 0..total {
+        if i == warmup {
+            memory.host_rss_before_bytes = self_status("VmRSS");
+            if !reset_peak_rss() {
+                memory.host_rss_before_bytes = None;
+            }
+        }
+        let last = i + 1 == total;
+        if last {
+            device.take_transfers();
+        }
+        let (t, bytes) = call().map_err(|e| (i + 1, e))?;
+        if last {
+            transfers = device.take_transfers();
+        }
+        if i >= warmup {
+            samples.push(t);
+        }
+        proof_bytes = bytes.or(proof_bytes);
+    }
+    if memory.host_rss_before_bytes.is_some() {
+        memory.host_peak_rss_bytes = self_status("VmHWM");
+    }
+    Ok(Calls {
+        samples,
+        memory,
+        transfers,
+        proof_bytes,
+    })
+}
+
+fn backend_error(e: BackendError) -> CallError {
+    match e {
+        BackendError::OutOfMemory { .. } => CallError::Skip(e.to_string()),
+        BackendError::Unavailable { .. } => CallError::Skip(e.to_string()),
+        other => CallError::Error(other.to_string()),
+    }
+}
+
+/// The runner's state across workloads.
+struct Run<'a> {
+    config: &'a RunConfig,
+    observer: &'a dyn Observer,
+    reference: CpuBackend,
+    widths: Widths,
+    measurements: Vec<Measurement>,
+}
+
+impl Run<'_> {
+    fn base(&self, w: &Workload, device: &dyn BenchDevice, check: &str) -> Measurement {
+        self.base_on(w, device.kind(), device.info(), check)
+    }
+
+    fn base_on(
+        &self,
+        w: &Workload,
+        kind: BackendKind,
+        info: &DeviceInfo,
+        check: &str,
+    ) -> Measurement {
+        let note = match w.suite() {
+            Suite::Proofs => "a proof runs on the host and the device: end-to-end only".to_string(),
+            _ => env::device_timing(kind).to_string(),
+        };
+        Measurement {
+            workload: w.id.clone(),
+            suite: w.suite(),
+            operation: w.operation().into(),
+            field: w.field(),
+            log_rows: w.log_rows(),
+            width: w.width(),
+            circuit: w.circuit(),
+            updates: w.updates(),
+            size: w.size(),
+            backend: kind,
+            device: info.id.clone(),
+            device_name: info.name.clone(),
+            status: Status::Skipped,
+            reason: None,
+            check: check.into(),
+            seed: w.seed(self.config.seed),
+            warmup: self.config.warmup,
+            repetitions: self.config.repetitions,
+            end_to_end: None,
+            device_time: None,
+            device_time_note: note,
+            throughput: None,
+            memory: MemoryUse::default(),
+            proof_bytes: None,
+            transfers: None,
+        }
+    }
+
+    fn push(&mut self, m: Measurement) {
+        self.observer.event(Event::Done(&m));
+        self.measurements.push(m);
+    }
+
+    fn skip(&mut self, mut m: Measurement, reason: String) {
+        m.status = Status::Skipped;
+        m.reason = Some(reason);
+        self.push(m);
+    }
+
+    /// Records the outcome of [`repeat`].
+    fn finish(
+        &mut self,
+        w: &Workload,
+        mut m: Measurement,
+        outcome: Result<Calls, (u32, CallError)>,
+    ) {
+        let total = self.config.warmup + self.config.repetitions;
+        match outcome {
+            Ok(calls) => {
+                let stats = Stats::of(&calls.samples);
+                let (work, unit) = w.work();
+                m.status = Status::Passed;
+                m.throughput = stats.as_ref().map(|s| Throughput {
+                    value: work / s.median_s,
+                    unit: unit.into(),
+                });
+                if m.backend == BackendKind::Cpu && m.suite != Suite::Proofs {
+                    m.device_time = stats.clone();
+                }
+                m.end_to_end = stats;
+                m.memory.host_rss_before_bytes = calls.memory.host_rss_before_bytes;
+                m.memory.host_peak_rss_bytes = calls.memory.host_peak_rss_bytes;
+                m.transfers = calls.transfers;
+                m.proof_bytes = calls.proof_bytes;
+            }
+            Err((call, CallError::Wrong(why))) => {
+                m.status = Status::Failed;
+                m.reason = Some(format!("wrong result on call {call} of {total}: {why}"));
+            }
+            Err((call, CallError::Error(why))) => {
+                m.status = Status::Failed;
+                m.reason = Some(format!("error on call {call} of {total}: {why}"));
+            }
+            Err((_, CallError::Skip(why))) => {
+                m.status = Status::Skipped;
+                m.reason = Some(why);
+            }
+        }
+        self.push(m);
+    }
+
+    fn kernel(&mut self, w: &Workload, devices: &[Box<dyn BenchDevice>]) {
+        let Spec::Kernel {
+            op,
+            field,
+            log_rows,
+            width,
+        } = w.spec
+        else {
+            unreachable!("a kernel workload")
+        };
+        let check = match op {
+            KernelOp::Lde => "bit-identical to the CPU backend: every LDE value",
+            KernelOp::Commit => "bit-identical to the CPU backend: every digest of every layer",
+            KernelOp::LdeCommit => {
+                "bit-identical to the CPU backend: every LDE value, every digest of every layer"
+            }
+        };
+        // Decide first, so that inputs are drawn only if some device runs.
+        let mut plan = Vec::new();
+        for d in devices {
+            let mut m = self.base(w, d.as_ref(), check);
+            let need = needs(w, d.as_ref(), &mut self.widths);
+            m.memory.host_estimate_bytes = need.host;
+            m.memory.device_estimate_bytes = need.device;
+            if !d.info().fields.contains(&field) {
+                self.observer.event(Event::Begin {
+                    workload: &w.id,
+                    device: &d.info().id,
+                });
+                self.skip(m, format!("the device does not support {field}"));
+            } else if let Some(why) = does_not_fit(need, d.as_ref(), self.config.host_memory_limit)
+            {
+                self.observer.event(Event::Begin {
+                    workload: &w.id,
+                    device: &d.info().id,
+                });
+                self.skip(m, why);
+            } else {
+                plan.push((d, m));
+            }
+        }
+        if plan.is_empty() {
+            return;
+        }
+        let input = inputs::field_matrix(field, w.seed(self.config.seed), 1 << log_rows, width);
+        let reference = kernel_on(&self.reference, op, &input);
+        for (d, m) in plan {
+            self.observer.event(Event::Begin {
+                workload: &w.id,
+                device: &d.info().id,
+            });
+            let outcome = match &reference {
+                Ok((_, want)) => repeat(
+                    self.config.warmup,
+                    self.config.repetitions,
+                    d.as_ref(),
+                    || {
+                        let (t, got) = d.kernel(op, &input).map_err(backend_error)?;
+                        check_kernel_output(&got, want).map_err(CallError::Wrong)?;
+                        Ok((t.as_secs_f64(), None))
+                    },
+                ),
+                Err(e) => Err((
+                    0,
+                    CallError::Error(format!("the CPU reference failed: {e}")),
+                )),
+            };
+            self.finish(w, m, outcome);
+        }
+    }
+
+    fn proof(&mut self, w: &Workload, devices: &[Box<dyn BenchDevice>]) {
+        let Spec::Proof {
+            circuit,
+            field,
+            log_rows,
+        } = w.spec
+        else {
+            unreachable!("a proof workload")
+        };
+        let req = ProofRequest {
+            circuit,
+            field,
+            log_rows,
+            fri: PROOF_FRI,
+            seed: w.seed(self.config.seed),
+            input: Vec::new(),
+        };
+        for d in devices {
+            let mut m = self.base(
+                w,
+                d.as_ref(),
+                "every proof verified with stock Plonky3 (verify_bytes)",
+            );
+            let need = needs(w, d.as_ref(), &mut self.widths);
+            m.memory.host_estimate_bytes = need.host;
+            m.memory.device_estimate_bytes = need.device;
+            self.observer.event(Event::Begin {
+                workload: &w.id,
+                device: &d.info().id,
+            });
+            if !d.info().fields.contains(&field) {
+                self.skip(m, format!("the device does not support {field}"));
+                continue;
+            }
+            if let Some(why) = does_not_fit(need, d.as_ref(), self.config.host_memory_limit) {
+                self.skip(m, why);
+                continue;
+            }
+            let outcome = repeat(
+                self.config.warmup,
+                self.config.repetitions,
+                d.as_ref(),
+                || {
+                    let start = Instant::now();
+                    let artifact = d.prove(&req).map_err(|e| match e {
+                        ProveError::Backend(b) => backend_error(b),
+                        ProveError::UnsupportedField { .. } => CallError::Skip(e.to_string()),
+                        other => CallError::Error(other.to_string()),
+                    })?;
+                    let t = start.elapsed().as_secs_f64();
+                    let bytes = artifact.to_bytes();
+                    let verified = verify_bytes(&bytes)
+                        .map_err(|e| CallError::Wrong(format!("the proof does not verify: {e}")))?;
+                    if verified.circuit != circuit
+                        || verified.field != field
+                        || verified.log_rows != log_rows
+                    {
+                        return Err(CallError::Wrong("the proof is of another statement".into()));
+                    }
+                    Ok((t, Some(bytes.len() as u64)))
+                },
+            );
+            self.finish(w, m, outcome);
+        }
+    }
+
+    fn state_apply(&mut self, w: &Workload, devices: &[Box<dyn BenchDevice>]) {
+        let Spec::StateApply { updates } = w.spec else {
+            unreachable!("a state workload")
+        };
+        let check = "root equals a single-threaded recomputation (Parallelism::Sequential)";
+        let Some(cpu) = devices.iter().find(|d| d.kind() == BackendKind::Cpu) else {
+            // Recorded against the CPU, the only place it runs.
+            let info = Backend::device(&self.reference).clone();
+            let m = self.base_on(w, BackendKind::Cpu, &info, check);
+            self.observer.event(Event::Begin {
+                workload: &w.id,
+                device: &m.device,
+            });
+            self.skip(
+                m,
+                "the state tree runs on the host CPU only; choose the cpu backend to measure it"
+                    .into(),
+            );
+            return;
+        };
+        let mut m = self.base(w, cpu.as_ref(), check);
+        let need = needs(w, cpu.as_ref(), &mut self.widths);
+        m.memory.host_estimate_bytes = need.host;
+        self.observer.event(Event::Begin {
+            workload: &w.id,
+            device: &cpu.info().id,
+        });
+        if let Some(why) = does_not_fit(need, cpu.as_ref(), self.config.host_memory_limit) {
+            self.skip(m, why);
+            return;
+        }
+        let (tree, diff) =
+            inputs::state_and_diff(w.seed(self.config.seed), STATE_PRESTATE_KEYS, updates);
+        let expected = tree.clone().apply(&diff, Parallelism::Sequential);
+        let outcome = repeat(
+            self.config.warmup,
+            self.config.repetitions,
+            cpu.as_ref(),
+            || {
+                let mut t = tree.clone();
+                let start = Instant::now();
+                let root = t.apply(&diff, Parallelism::Parallel);
+                let elapsed = start.elapsed().as_secs_f64();
+                drop(t);
+                if root != expected {
+                    return Err(CallError::Wrong(format!(
+                        "root {root:?}, expected {expected:?}"
+                    )));
+                }
+                Ok((elapsed, None))
+            },
+        );
+        self.finish(w, m, outcome);
+    }
+
+    /// The state-transition proofs: not runnable until the circuit lands (see
+    /// [`crate::workload::state_transition_workloads`]). When it does, prove the
+    /// transition of `inputs::state_and_diff(seed, STATE_PRESTATE_KEYS, updates)` on
+    /// each device here, verify every proof, and time it like [`Run::proof`].
+    fn run_state_transition(&mut self, w: &Workload, devices: &[Box<dyn BenchDevice>]) {
+        for d in devices {
+            let m = self.base(w, d.as_ref(), "every proof verified");
+            self.observer.event(Event::Begin {
+                workload: &w.id,
+                device: &d.info().id,
+            });
+            self.skip(m, STATE_TRANSITION_UNAVAILABLE.into());
+        }
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Measures the workloads `config` selects on the devices `opened`, and returns the
+/// report. Wrong results are failed measurements in the report, not errors; errors
+/// are for runs that cannot start (no workload, no device).
+pub fn run(
+    config: &RunConfig,
+    opened: Opened,
+    observer: &dyn Observer,
+) -> Result<Report, BenchError> {
+    let workloads = config.workloads();
+    if workloads.is_empty() {
+        return Err(BenchError::NoWorkloads {
+            filters: if config.filters.is_empty() {
+                format!(
+                    "suites {}",
+                    config
+                        .suites
+                        .iter()
+                        .map(|s| s.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                config.filters.join(", ")
+            },
+        });
+    }
+    for s in &opened.skipped {
+        observer.event(Event::SkippedBackend(s));
+    }
+    if opened.devices.is_empty() {
+        return Err(BenchError::NoDevices {
+            reasons: opened
+                .skipped
+                .iter()
+                .map(|s| format!("{}: {}", s.backend, s.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
+    let devices = &opened.devices;
+    let total: usize = workloads
+        .iter()
+        .map(|w| match w.spec {
+            Spec::StateApply { .. } => 1,
+            _ => devices.len(),
+        })
+        .sum();
+    observer.event(Event::Start { total });
+    let started_at = now();
+    let environment = env::capture(config.machine.as_deref(), devices);
+    let mut run = Run {
+        config,
+        observer,
+        reference: CpuBackend::new(),
+        widths: Widths::default(),
+        measurements: Vec::new(),
+    };
+    for w in &workloads {
+        match w.spec {
+            Spec::Kernel { .. } => run.kernel(w, devices),
+            Spec::Proof { .. } => run.proof(w, devices),
+            Spec::StateApply { .. } => run.state_apply(w, devices),
+            Spec::StateTransition { .. } => run.run_state_transition(w, devices),
+        }
+    }
+    Ok(Report {
+        schema_version: SCHEMA_VERSION.into(),
+        suite_version: SUITE_VERSION,
+        run: RunInfo {
+            started_at,
+            finished_at: now(),
+            seed: config.seed,
+            quick: config.quick,
+            suites: config.suites.clone(),
+            backends: config.backends.clone(),
+            filters: config.filters.clone(),
+            warmup: config.warmup,
+            repetitions: config.repetitions,
+            command: config.command.clone(),
+        },
+        environment,
+        skipped_backends: opened.skipped,
+        measurements: run.measurements,
+    })
+}
