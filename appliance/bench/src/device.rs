@@ -12,6 +12,7 @@ use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DeviceInfo, Digest, FieldId,
 };
+use proofbox_prover::transition::TransitionInput;
 use proofbox_prover::{ProofArtifact, ProofRequest, ProveError, Prover};
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +82,9 @@ pub trait BenchDevice: Send + Sync {
 
     /// Proves `req` on this device.
     fn prove(&self, req: &ProofRequest) -> Result<ProofArtifact, ProveError>;
+
+    /// Proves a state transition (witnesses already built), end to end.
+    fn prove_transition(&self, input: &TransitionInput) -> Result<ProofArtifact, ProveError>;
 
     /// Resets the backend's transfer counters and returns what they held, where the
     /// backend counts transfers (wgpu); `None` elsewhere.
@@ -177,6 +181,10 @@ impl<B: Backend> BenchDevice for Prover<B> {
 
     fn prove(&self, req: &ProofRequest) -> Result<ProofArtifact, ProveError> {
         Prover::prove(self, req, Arc::new(()))
+    }
+
+    fn prove_transition(&self, input: &TransitionInput) -> Result<ProofArtifact, ProveError> {
+        Prover::prove_transition(self, input, crate::workload::PROOF_FRI, Arc::new(()))
     }
 
     fn take_transfers(&self) -> Option<Transfers> {

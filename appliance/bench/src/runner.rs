@@ -11,6 +11,7 @@ use proofbox_backend_api::{
     Backend, BackendError, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, FieldId,
 };
 use proofbox_backend_cpu::CpuBackend;
+use proofbox_prover::transition::{self, TransitionInput, TransitionStatement};
 use proofbox_prover::{CircuitId, ProofRequest, ProveError, Statement, verify_bytes};
 use proofbox_state::Parallelism;
 
@@ -22,7 +23,7 @@ use crate::report::{
     Measurement, MemoryUse, Report, RunInfo, SCHEMA_VERSION, Stats, Status, Throughput,
 };
 use crate::workload::{
-    KernelOp, LDE_ADDED_BITS, PROOF_FRI, STATE_PRESTATE_KEYS, STATE_TRANSITION_UNAVAILABLE,
+    KernelOp, LDE_ADDED_BITS, PROOF_FRI, STATE_PRESTATE_KEYS,
     SUITE_VERSION, Spec, Suite, Workload, matches, quick_workloads, standard_workloads,
 };
 
@@ -202,7 +203,17 @@ fn needs(w: &Workload, device: &dyn BenchDevice, widths: &mut Widths) -> Needs {
             host: 2 * (STATE_PRESTATE_KEYS + updates) as u64 * 1024,
             device: None,
         },
-        Spec::StateTransition { .. } => Needs::default(),
+        Spec::StateTransition { updates } => {
+            let rows = (updates.max(1).next_power_of_two() * transition::ROWS_PER_UPDATE) as u64;
+            let blowup = 1u64 << PROOF_FRI.params().log_blowup;
+            let trace = rows * transition::col::WIDTH as u64 * 4;
+            // As for proofs: the trace, its extension and one more trace-sized buffer
+            // (the CPU's measured peak at 1,000 updates is 3.2 GiB, this says 4.5).
+            Needs {
+                host: trace * (2 + blowup) + if on_device { trace * (1 + blowup) } else { 0 },
+                device: on_device.then_some(trace * (1 + blowup)),
+            }
+        }
     }
 }
 
@@ -681,18 +692,62 @@ impl Run<'_> {
         self.finish(w, m, outcome);
     }
 
-    /// The state-transition proofs: not runnable until the circuit lands (see
-    /// [`crate::workload::state_transition_workloads`]). When it does, prove the
-    /// transition of `inputs::state_and_diff(seed, STATE_PRESTATE_KEYS, updates)` on
-    /// each device here, verify every proof, and time it like [`Run::proof`].
+    /// The state-transition proofs: the witnesses of the seeded diff of `state/apply`
+    /// (`inputs::state_and_diff`) built once on the host, then proved on each device;
+    /// every proof is checked against the statement computed natively (roots, diff
+    /// commitment, block number) and verified.
     fn run_state_transition(&mut self, w: &Workload, devices: &[Box<dyn BenchDevice>]) {
+        let Spec::StateTransition { updates } = w.spec else {
+            unreachable!("a state-transition workload")
+        };
+        let mut prepared: Option<(TransitionInput, TransitionStatement)> = None;
         for d in devices {
-            let m = self.base(w, d.as_ref(), "every proof verified");
+            let mut m = self.base(
+                w,
+                d.as_ref(),
+                "proof verified against the natively computed roots and diff commitment",
+            );
+            let need = needs(w, d.as_ref(), &mut self.widths);
+            m.memory.host_estimate_bytes = need.host;
+            m.memory.device_estimate_bytes = need.device;
             self.observer.event(Event::Begin {
                 workload: &w.id,
                 device: &d.info().id,
             });
-            self.skip(m, STATE_TRANSITION_UNAVAILABLE.into());
+            if !d.info().fields.contains(&FieldId::KoalaBear) {
+                self.skip(m, "the device does not support KoalaBear".into());
+                continue;
+            }
+            if let Some(why) = does_not_fit(need, d.as_ref(), self.config.host_memory_limit) {
+                self.skip(m, why);
+                continue;
+            }
+            let (input, statement) = prepared.get_or_insert_with(|| {
+                let (mut tree, diff) =
+                    inputs::state_and_diff(w.seed(self.config.seed), STATE_PRESTATE_KEYS, updates);
+                let input = TransitionInput::build(&mut tree, diff, updates as u64);
+                let statement = input.statement().expect("witnesses from the tree");
+                (input, statement)
+            });
+            let outcome = repeat(
+                self.config.warmup,
+                self.config.repetitions,
+                d.as_ref(),
+                || {
+                    let start = Instant::now();
+                    let artifact = d.prove_transition(input).map_err(|e| match e {
+                        ProveError::Backend(b) => backend_error(b),
+                        ProveError::UnsupportedField { .. } => CallError::Skip(e.to_string()),
+                        other => CallError::Error(other.to_string()),
+                    })?;
+                    let t = start.elapsed().as_secs_f64();
+                    transition::verify_transition(&artifact, statement).map_err(|e| {
+                        CallError::Wrong(format!("the proof does not verify: {e}"))
+                    })?;
+                    Ok((t, Some(artifact.to_bytes().len() as u64)))
+                },
+            );
+            self.finish(w, m, outcome);
         }
     }
 }

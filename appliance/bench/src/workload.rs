@@ -51,8 +51,7 @@ pub enum Suite {
     Kernels,
     /// Whole proofs of the benchmark circuits, each verified.
     Proofs,
-    /// The Poseidon2 state tree: batch updates now; state-transition proofs once
-    /// their circuit exists.
+    /// The Poseidon2 state tree: batch updates and state-transition proofs.
     State,
 }
 
@@ -131,8 +130,8 @@ pub enum Spec {
     /// present keys, half new keys) to a seeded state of [`STATE_PRESTATE_KEYS`] keys,
     /// on all cores.
     StateApply { updates: usize },
-    /// The proof of a state transition of `updates` updates. Named by the standard set
-    /// but not yet runnable: see [`state_transition_workloads`].
+    /// The proof of a state transition of `updates` updates (the seeded diff of
+    /// `StateApply`), verified against the natively computed statement.
     StateTransition { updates: usize },
 }
 
@@ -324,14 +323,8 @@ pub fn standard_workloads() -> Vec<Workload> {
     out
 }
 
-/// The state-transition proofs of the standard set (1k and 10k updates).
-///
-/// **Not runnable yet.** The state-transition circuit is being added to
-/// `appliance/prover`; until it lands, the runner records these workloads as skipped
-/// with the reason [`STATE_TRANSITION_UNAVAILABLE`] (see `runner::run_state_transition`),
-/// and never reports a figure for them. When the circuit exists, implement that
-/// function (prove the transition of the same seeded diffs as `state/apply/*`, verify
-/// every proof) and bump [`SUITE_VERSION`] if anything else changes.
+/// The state-transition proofs of the standard set (1k and 10k updates): the seeded
+/// diffs of `state/apply/*` proved with [`PROOF_FRI`] (`proofbox_prover::transition`).
 pub fn state_transition_workloads() -> Vec<Workload> {
     STATE_UPDATES
         .into_iter()
@@ -339,17 +332,14 @@ pub fn state_transition_workloads() -> Vec<Workload> {
         .collect()
 }
 
-/// Why the state-transition workloads are skipped in this build.
-pub const STATE_TRANSITION_UNAVAILABLE: &str =
-    "state-transition circuit not available in this build";
-
 /// log2 rows and width of the quick set's kernel workloads.
 pub const QUICK_KERNEL: (u8, usize) = (12, 16);
 
 /// The quick set (`--quick`): a small, fixed subset that runs in well under a minute
 /// on a 2-core machine with CPU-emulated devices. Kernels and proofs below the
 /// standard sizes (their ids say so: they compare only with quick runs); the state
-/// workload is the standard `state/apply/1k`.
+/// workloads are the standard `state/apply/1k` and a state transition of
+/// [`QUICK_TRANSITION_UPDATES`] updates.
 pub fn quick_workloads() -> Vec<Workload> {
     let (log, width) = QUICK_KERNEL;
     let mut out: Vec<Workload> = KernelOp::ALL
@@ -366,9 +356,12 @@ pub fn quick_workloads() -> Vec<Workload> {
     out.push(Workload::proof(CircuitId::Keccak, FieldId::KoalaBear, 8));
     out.push(Workload::proof(CircuitId::Blake3, FieldId::BabyBear, 6));
     out.push(Workload::state_apply(1_000));
-    out.extend(state_transition_workloads().into_iter().take(1));
+    out.push(Workload::state_transition(QUICK_TRANSITION_UPDATES));
     out
 }
+
+/// Updates in the quick set's state-transition proof (2^10 trace rows).
+pub const QUICK_TRANSITION_UPDATES: usize = 4;
 
 /// Whether `id` matches `pattern`, where `*` matches any run of characters (slashes
 /// included) and everything else matches itself.

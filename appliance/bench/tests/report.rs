@@ -13,7 +13,7 @@ use proofbox_prover::Prover;
 use serde_json::Value;
 
 /// A small real report: two quick kernel workloads and the quick state workload on
-/// the CPU, plus the state-transition skip and a skipped backend.
+/// the CPU, the quick state-transition proof and a skipped backend.
 fn report() -> &'static Report {
     static R: OnceLock<Report> = OnceLock::new();
     R.get_or_init(|| {
@@ -292,7 +292,7 @@ fn files_are_written_and_compare_reads_them_back() {
     assert_eq!(csv.lines().next().unwrap(), output::CSV_COLUMNS.join(","));
     let md = std::fs::read_to_string(&w.markdown).unwrap();
     assert!(md.contains("# ProofBox benchmark: test machine"));
-    assert!(md.contains("state-transition circuit not available in this build"));
+    assert!(md.contains("state/transition/4"));
     assert!(md.contains("- cuda: no NVIDIA driver"));
 
     // A second machine, twice as slow on every passed measurement.

@@ -83,24 +83,6 @@ fn quick_runs_on_every_backend_present_and_every_check_passes() {
     for m in ms {
         match m["status"].as_str().unwrap() {
             "passed" => assert!(m["end_to_end"]["median_s"].as_f64().unwrap() > 0.0),
-            // Only the state-transition proofs are skipped, with their reason.
-            "skipped" => {
-                assert!(
-                    m["workload"]
-                        .as_str()
-                        .unwrap()
-                        .starts_with("state/transition/")
-                );
-                assert_eq!(
-                    m["reason"],
-                    "state-transition circuit not available in this build"
-                );
-                assert!(stderr.contains(&format!(
-                    "skipped {} on {}: state-transition circuit not available in this build",
-                    m["workload"].as_str().unwrap(),
-                    m["device"].as_str().unwrap()
-                )));
-            }
             other => panic!(
                 "{} on {}: {other}: {}",
                 m["workload"], m["device"], m["reason"]
