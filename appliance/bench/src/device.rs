@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use p3_baby_bear::BabyBear;
-use p3_field::Field;
 use p3_koala_bear::KoalaBear;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::{
@@ -336,13 +335,4 @@ pub fn unknown_devices(kinds: &[BackendKind], only_devices: &[String]) -> Vec<St
         })
         .cloned()
         .collect()
-}
-
-/// The field's generator, used as the LDE shift by every kernel workload.
-pub fn lde_shift(field: FieldId) -> u32 {
-    use p3_field::PrimeField32;
-    match field {
-        FieldId::KoalaBear => KoalaBear::GENERATOR.as_canonical_u32(),
-        FieldId::BabyBear => BabyBear::GENERATOR.as_canonical_u32(),
-    }
 }
