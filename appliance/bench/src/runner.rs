@@ -23,8 +23,8 @@ use crate::report::{
     Measurement, MemoryUse, Report, RunInfo, SCHEMA_VERSION, Stats, Status, Throughput,
 };
 use crate::workload::{
-    KernelOp, LDE_ADDED_BITS, PROOF_FRI, STATE_PRESTATE_KEYS,
-    SUITE_VERSION, Spec, Suite, Workload, matches, quick_workloads, standard_workloads,
+    KernelOp, LDE_ADDED_BITS, PROOF_FRI, STATE_PRESTATE_KEYS, SUITE_VERSION, Spec, Suite, Workload,
+    matches, quick_workloads, standard_workloads,
 };
 
 /// What to run and how.
@@ -741,9 +741,8 @@ impl Run<'_> {
                         other => CallError::Error(other.to_string()),
                     })?;
                     let t = start.elapsed().as_secs_f64();
-                    transition::verify_transition(&artifact, statement).map_err(|e| {
-                        CallError::Wrong(format!("the proof does not verify: {e}"))
-                    })?;
+                    transition::verify_transition(&artifact, statement)
+                        .map_err(|e| CallError::Wrong(format!("the proof does not verify: {e}")))?;
                     Ok((t, Some(artifact.to_bytes().len() as u64)))
                 },
             );
