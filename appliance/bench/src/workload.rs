@@ -311,7 +311,11 @@ pub fn standard_workloads() -> Vec<Workload> {
             }
         }
     }
-    for circuit in CircuitId::ALL {
+    // The state-transition circuit is measured by the state suite, on real diffs.
+    for circuit in CircuitId::ALL
+        .into_iter()
+        .filter(|c| *c != CircuitId::StateTransition)
+    {
         for field in FieldId::ALL {
             for log_rows in PROOF_LOG_ROWS {
                 out.push(Workload::proof(circuit, field, log_rows));
