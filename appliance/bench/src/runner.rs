@@ -615,11 +615,7 @@ impl Run<'_> {
                 d.as_ref(),
                 || {
                     let start = Instant::now();
-                    let artifact = d.prove(&req).map_err(|e| match e {
-                        ProveError::Backend(b) => backend_error(b),
-                        ProveError::UnsupportedField { .. } => CallError::Skip(e.to_string()),
-                        other => CallError::Error(other.to_string()),
-                    })?;
+                    let artifact = d.prove(&req).map_err(prove_error)?;
                     let t = start.elapsed().as_secs_f64();
                     let bytes = artifact.to_bytes();
                     let verified = verify_bytes(&bytes)
@@ -735,11 +731,7 @@ impl Run<'_> {
                 d.as_ref(),
                 || {
                     let start = Instant::now();
-                    let artifact = d.prove_transition(input).map_err(|e| match e {
-                        ProveError::Backend(b) => backend_error(b),
-                        ProveError::UnsupportedField { .. } => CallError::Skip(e.to_string()),
-                        other => CallError::Error(other.to_string()),
-                    })?;
+                    let artifact = d.prove_transition(input).map_err(prove_error)?;
                     let t = start.elapsed().as_secs_f64();
                     transition::verify_transition(&artifact, statement)
                         .map_err(|e| CallError::Wrong(format!("the proof does not verify: {e}")))?;
@@ -748,6 +740,16 @@ impl Run<'_> {
             );
             self.finish(w, m, outcome);
         }
+    }
+}
+
+/// How a failed proof counts: a backend's failure as its error, a field the device
+/// lacks as a skip, anything else as an error.
+fn prove_error(e: ProveError) -> CallError {
+    match e {
+        ProveError::Backend(b) => backend_error(b),
+        ProveError::UnsupportedField { .. } => CallError::Skip(e.to_string()),
+        other => CallError::Error(other.to_string()),
     }
 }
 
