@@ -816,10 +816,26 @@ struct Segment {
     new_present: bool,
     old_v: [F; VALUE_SLOTS],
     new_v: [F; VALUE_SLOTS],
+    /// Hashes of the leaf messages of `old_v` and `new_v` (also when absent: the
+    /// circuit hashes the zero slots and multiplies by the presence flag).
+    old_leaf: Digest,
+    new_leaf: Digest,
     record: [F; 64],
     old_inputs: Vec<[F; 16]>,
     new_inputs: Vec<[F; 16]>,
     new_root: Digest,
+}
+
+/// The leaf message of value slots `v` under the key with tag `key_tag` and digest
+/// `key`: `[key tag + 2 (account leaf 3, storage leaf 4), K, v, 0 x 3]`, the state
+/// crate's `leaf_message` written for slots that may be the zeros of an absent value.
+fn leaf_message(key_tag: F, key: &Digest, v: &[F; VALUE_SLOTS]) -> Vec<F> {
+    let mut m = Vec::with_capacity(LEAF_MESSAGE_LEN);
+    m.push(key_tag + F::TWO);
+    m.extend_from_slice(key);
+    m.extend_from_slice(v);
+    m.resize(LEAF_MESSAGE_LEN, F::ZERO);
+    m
 }
 
 fn slots(v: &Option<StateValue>) -> [F; VALUE_SLOTS] {
@@ -841,10 +857,9 @@ impl Segment {
         let path = path.unwrap_or_else(|| Path::from_digest(&key));
         let old_v = slots(&w.old_value);
         let new_v = slots(&w.new_value);
-        let leaf = |v: &Option<StateValue>| match v {
-            Some(v) => proofbox_state::encoding::leaf_digest(&key, v),
-            None => [F::ZERO; 8],
-        };
+        let old_leaf = proofbox_state::hash::hash(&leaf_message(fields[0], &key, &old_v));
+        let new_leaf = proofbox_state::hash::hash(&leaf_message(fields[0], &key, &new_v));
+        let in_tree = |present: bool, leaf: Digest| if present { leaf } else { [F::ZERO; 8] };
         let perm = F::poseidon2_16();
         let walk = |leaf: Digest| {
             let mut node = leaf;
@@ -871,8 +886,8 @@ impl Segment {
             }
             (inputs, node)
         };
-        let (old_inputs, _) = walk(leaf(&w.old_value));
-        let (new_inputs, new_root) = walk(leaf(&w.new_value));
+        let (old_inputs, _) = walk(in_tree(w.old_value.is_some(), old_leaf));
+        let (new_inputs, new_root) = walk(in_tree(w.new_value.is_some(), new_leaf));
         let update = proofbox_state::Update {
             key: w.key,
             value: w.new_value,
@@ -886,6 +901,8 @@ impl Segment {
             new_present: w.new_value.is_some(),
             old_v,
             new_v,
+            old_leaf,
+            new_leaf,
             record: record(&update),
             old_inputs,
             new_inputs,
@@ -912,12 +929,7 @@ impl Segment {
         key_message.resize(KEY_MESSAGE_LEN, F::ZERO);
         run(&key_message, [F::ZERO; 24]);
         for v in [&self.old_v, &self.new_v] {
-            let mut m = Vec::with_capacity(LEAF_MESSAGE_LEN);
-            m.push(self.kind() + F::from_u32(3));
-            m.extend(self.key);
-            m.extend_from_slice(v);
-            m.resize(LEAF_MESSAGE_LEN, F::ZERO);
-            run(&m, [F::ZERO; 24]);
+            run(&leaf_message(self.fields[0], &self.key, v), [F::ZERO; 24]);
         }
         run(&self.record, *dstate);
         inputs
@@ -939,16 +951,8 @@ impl Segment {
         row[col::OLD_V..col::OLD_V + VALUE_SLOTS].copy_from_slice(&self.old_v);
         row[col::NEW_V..col::NEW_V + VALUE_SLOTS].copy_from_slice(&self.new_v);
         row[col::KEY..col::KEY + 8].copy_from_slice(&self.key);
-        let leaf = |v: &[F; VALUE_SLOTS]| -> Digest {
-            let mut m = Vec::with_capacity(LEAF_MESSAGE_LEN);
-            m.push(self.kind() + F::from_u32(3));
-            m.extend(self.key);
-            m.extend_from_slice(v);
-            m.resize(LEAF_MESSAGE_LEN, F::ZERO);
-            proofbox_state::hash::hash(&m)
-        };
-        row[col::OLD_LEAF..col::OLD_LEAF + 8].copy_from_slice(&leaf(&self.old_v));
-        row[col::NEW_LEAF..col::NEW_LEAF + 8].copy_from_slice(&leaf(&self.new_v));
+        row[col::OLD_LEAF..col::OLD_LEAF + 8].copy_from_slice(&self.old_leaf);
+        row[col::NEW_LEAF..col::NEW_LEAF + 8].copy_from_slice(&self.new_leaf);
         row[col::ACTIVE] = F::from_bool(self.active);
     }
 
