@@ -452,6 +452,35 @@ impl Run<'_> {
         self.measurements.push(m);
     }
 
+    /// Opens the measurement of a proof workload on `d`: the record with its memory
+    /// estimate and the `Begin` event. `None` once it is recorded as skipped: `d`
+    /// lacks `field`, or the workload does not fit.
+    fn begin_proof(
+        &mut self,
+        w: &Workload,
+        d: &dyn BenchDevice,
+        check: &str,
+        field: FieldId,
+    ) -> Option<Measurement> {
+        let mut m = self.base(w, d, check);
+        let need = needs(w, d, &mut self.widths);
+        m.memory.host_estimate_bytes = need.host;
+        m.memory.device_estimate_bytes = need.device;
+        self.observer.event(Event::Begin {
+            workload: &w.id,
+            device: &d.info().id,
+        });
+        if !d.info().fields.contains(&field) {
+            self.skip(m, format!("the device does not support {field}"));
+            return None;
+        }
+        if let Some(why) = does_not_fit(need, d, self.config.host_memory_limit) {
+            self.skip(m, why);
+            return None;
+        }
+        Some(m)
+    }
+
     fn skip(&mut self, mut m: Measurement, reason: String) {
         m.status = Status::Skipped;
         m.reason = Some(reason);
@@ -589,26 +618,14 @@ impl Run<'_> {
             input: Vec::new(),
         };
         for d in devices {
-            let mut m = self.base(
+            let Some(m) = self.begin_proof(
                 w,
                 d.as_ref(),
                 "every proof verified with stock Plonky3 (verify_bytes)",
-            );
-            let need = needs(w, d.as_ref(), &mut self.widths);
-            m.memory.host_estimate_bytes = need.host;
-            m.memory.device_estimate_bytes = need.device;
-            self.observer.event(Event::Begin {
-                workload: &w.id,
-                device: &d.info().id,
-            });
-            if !d.info().fields.contains(&field) {
-                self.skip(m, format!("the device does not support {field}"));
+                field,
+            ) else {
                 continue;
-            }
-            if let Some(why) = does_not_fit(need, d.as_ref(), self.config.host_memory_limit) {
-                self.skip(m, why);
-                continue;
-            }
+            };
             let outcome = repeat(
                 self.config.warmup,
                 self.config.repetitions,
@@ -698,26 +715,14 @@ impl Run<'_> {
         };
         let mut prepared: Option<(TransitionInput, TransitionStatement)> = None;
         for d in devices {
-            let mut m = self.base(
+            let Some(m) = self.begin_proof(
                 w,
                 d.as_ref(),
                 "proof verified against the natively computed roots and diff commitment",
-            );
-            let need = needs(w, d.as_ref(), &mut self.widths);
-            m.memory.host_estimate_bytes = need.host;
-            m.memory.device_estimate_bytes = need.device;
-            self.observer.event(Event::Begin {
-                workload: &w.id,
-                device: &d.info().id,
-            });
-            if !d.info().fields.contains(&FieldId::KoalaBear) {
-                self.skip(m, "the device does not support KoalaBear".into());
+                FieldId::KoalaBear,
+            ) else {
                 continue;
-            }
-            if let Some(why) = does_not_fit(need, d.as_ref(), self.config.host_memory_limit) {
-                self.skip(m, why);
-                continue;
-            }
+            };
             let (input, statement) = prepared.get_or_insert_with(|| {
                 let (mut tree, diff) =
                     inputs::state_and_diff(w.seed(self.config.seed), STATE_PRESTATE_KEYS, updates);
