@@ -89,6 +89,13 @@ pub trait BenchDevice: Send + Sync {
     /// backend counts transfers (wgpu); `None` elsewhere.
     fn take_transfers(&self) -> Option<Transfers>;
 
+    /// Turns the backend's kernel timing on or off
+    /// ([`Backend::set_kernel_timing`]); whether the device measures it.
+    fn set_kernel_timing(&self, on: bool) -> bool;
+
+    /// Kernel time on the device since the last call ([`Backend::take_kernel_time`]).
+    fn take_kernel_time(&self) -> Result<Option<Duration>, BackendError>;
+
     /// What the device's API says about it beyond [`DeviceInfo`] (wgpu: the adapter's
     /// graphics backend and driver).
     fn api_info(&self) -> BTreeMap<String, String>;
@@ -203,6 +210,14 @@ impl<B: Backend> BenchDevice for Prover<B> {
         }
         let _ = self.backend() as &dyn Any;
         None
+    }
+
+    fn set_kernel_timing(&self, on: bool) -> bool {
+        self.backend().set_kernel_timing(on)
+    }
+
+    fn take_kernel_time(&self) -> Result<Option<Duration>, BackendError> {
+        self.backend().take_kernel_time()
     }
 
     fn api_info(&self) -> BTreeMap<String, String> {

@@ -106,14 +106,24 @@ pub struct OpenclPlatform {
     pub version: String,
 }
 
-/// What the report says about device-only time on a device of this kind.
-pub fn device_timing(kind: BackendKind) -> &'static str {
+/// How device-only time is measured on a device of this kind; `measured` is what
+/// the device answered when kernel timing was turned on.
+pub fn device_timing(kind: BackendKind, measured: bool) -> &'static str {
+    if !measured {
+        return "not measured: the device offers no kernel timer; end-to-end time includes transfers";
+    }
     match kind {
         BackendKind::Cpu => {
-            "host backend: data stays in host memory, so device time is the end-to-end time"
+            "wall time inside the backend's kernel calls, on the host (data stays in host memory: no transfers)"
         }
-        _ => {
-            "not measured: the backend exposes no device timers; end-to-end time includes transfers"
+        BackendKind::Opencl => {
+            "sum of the kernels' OpenCL profiling events (start to end); transfers excluded"
+        }
+        BackendKind::Wgpu => {
+            "sum of the compute passes' spans from timestamp queries; transfers and buffer copies excluded"
+        }
+        BackendKind::Cuda => {
+            "sum of CUDA events recorded around each kernel launch; transfers excluded"
         }
     }
 }
@@ -302,7 +312,7 @@ fn opencl_platforms() -> Vec<OpenclPlatform> {
     Vec::new()
 }
 
-fn device(d: &dyn BenchDevice) -> Device {
+fn device(d: &dyn BenchDevice, timed: bool) -> Device {
     let i: &DeviceInfo = d.info();
     Device {
         id: i.id.clone(),
@@ -315,12 +325,17 @@ fn device(d: &dyn BenchDevice) -> Device {
         fields: i.fields.clone(),
         driver: i.driver.clone(),
         api: d.api_info(),
-        device_timing: device_timing(d.kind()).into(),
+        device_timing: device_timing(d.kind(), timed).into(),
     }
 }
 
-/// Captures the environment of a run on `devices`.
-pub fn capture(machine: Option<&str>, devices: &[Box<dyn BenchDevice>]) -> Environment {
+/// Captures the environment of a run on `devices`; `timed[i]` says whether device
+/// `i` measures kernel time.
+pub fn capture(
+    machine: Option<&str>,
+    devices: &[Box<dyn BenchDevice>],
+    timed: &[bool],
+) -> Environment {
     let hostname = read("/proc/sys/kernel/hostname").map(|s| s.trim().to_string());
     Environment {
         machine: machine
@@ -340,7 +355,11 @@ pub fn capture(machine: Option<&str>, devices: &[Box<dyn BenchDevice>]) -> Envir
             suite_version: SUITE_VERSION,
         },
         build: build(),
-        devices: devices.iter().map(|d| device(d.as_ref())).collect(),
+        devices: devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| device(d.as_ref(), timed.get(i).copied().unwrap_or(false)))
+            .collect(),
         opencl_platforms: opencl_platforms(),
     }
 }
@@ -351,7 +370,7 @@ mod tests {
 
     #[test]
     fn host_facts_are_read() {
-        let env = capture(Some("test"), &[]);
+        let env = capture(Some("test"), &[], &[]);
         assert_eq!(env.machine, "test");
         assert!(env.cpu.logical_cores >= 1);
         assert!(!env.build.rustc.is_empty());

@@ -11,9 +11,11 @@
 //! wrong result is a failed measurement with no time recorded, never a speed. A
 //! workload that would not fit in host or device memory is skipped with the reason.
 //!
-//! Device-only time: the `Backend` trait exposes no device timers, so device backends
-//! report end-to-end time only (upload, kernels, readback) and `device_time: null`;
-//! on the CPU backend, where data never leaves host memory, the two are the same.
+//! Device-only time: the runner turns every device's kernel timing on
+//! (`Backend::set_kernel_timing`) and reads it around every call
+//! (`Backend::take_kernel_time`): OpenCL profiling events, wgpu timestamp queries, CUDA
+//! events, host spans on the CPU backend. A device without a timer reports
+//! `device_time: null`, never an estimate.
 //!
 //! Outputs ([`output`]): `results.json` (the [`Report`], schema in
 //! `docs/benchmarking.schema.json`), `results.csv` (one row per measurement),

@@ -324,7 +324,7 @@ pub fn markdown(report: &Report, charts: &[PathBuf]) -> String {
     }
     let _ = writeln!(
         s,
-        "Times are end to end (transfers included), median of the repetitions with min and max; throughput at the median; \"vs CPU\" is the CPU backend's median over this one's (above 1: faster than the CPU backend).\n"
+        "Times are end to end (transfers included), median of the repetitions with min and max; \"device\" is the median time the device spent in kernels (see the device table for how each device measures it; for proofs, the part of the proof spent in the backend's kernels); throughput at the end-to-end median; \"vs CPU\" is the CPU backend's median over this one's (above 1: faster than the CPU backend).\n"
     );
     let cpu = cpu_medians(report);
     for suite in Suite::ALL {
@@ -340,12 +340,12 @@ pub fn markdown(report: &Report, charts: &[PathBuf]) -> String {
         let proofs = suite == Suite::Proofs;
         let _ = writeln!(
             s,
-            "| workload | device | median | min | max | throughput | vs CPU |{}",
+            "| workload | device | median | min | max | device | throughput | vs CPU |{}",
             if proofs { " proof size |" } else { "" }
         );
         let _ = writeln!(
             s,
-            "|---|---|---|---|---|---|---|{}",
+            "|---|---|---|---|---|---|---|---|{}",
             if proofs { "---|" } else { "" }
         );
         for m in rows {
@@ -360,12 +360,15 @@ pub fn markdown(report: &Report, charts: &[PathBuf]) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} |{}",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |{}",
                 m.workload,
                 m.device,
                 fmt_time(e.median_s),
                 fmt_time(e.min_s),
                 fmt_time(e.max_s),
+                m.device_time
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |d| fmt_time(d.median_s)),
                 t,
                 speedup(m, &cpu)
                     .map(|x| format!("{x:.2}"))

@@ -329,6 +329,8 @@ pub fn check_kernel_output(got: &KernelOutput, want: &KernelOutput) -> Result<()
 /// Timed calls of one measurement and what they saw.
 struct Calls {
     samples: Vec<f64>,
+    /// Kernel time of each timed call, when the device measured every one.
+    device_samples: Option<Vec<f64>>,
     memory: MemoryUse,
     transfers: Option<crate::device::Transfers>,
     proof_bytes: Option<u64>,
@@ -342,7 +344,8 @@ enum CallError {
 }
 
 /// Runs `warmup` untimed and `reps` timed calls of `call` (which checks its own
-/// output), stopping at the first wrong result or error.
+/// output), stopping at the first wrong result or error. The device's kernel time is
+/// read around every call (see [`BenchDevice::take_kernel_time`]).
 fn repeat(
     warmup: u32,
     reps: u32,
@@ -351,6 +354,7 @@ fn repeat(
 ) -> Result<Calls, (u32, CallError)> {
     let total = warmup + reps;
     let mut samples = Vec::with_capacity(reps as usize);
+    let mut device_samples = Some(Vec::with_capacity(reps as usize));
     let mut memory = MemoryUse::default();
     let mut transfers = None;
     let mut proof_bytes = None;
@@ -365,12 +369,24 @@ fn repeat(
         if last {
             device.take_transfers();
         }
+        let kernel_time = |i: u32| {
+            device
+                .take_kernel_time()
+                .map_err(|e| (i + 1, backend_error(e)))
+        };
+        // Whatever ran before this call is not its kernel time.
+        kernel_time(i)?;
         let (t, bytes) = call().map_err(|e| (i + 1, e))?;
+        let kernels = kernel_time(i)?;
         if last {
             transfers = device.take_transfers();
         }
         if i >= warmup {
             samples.push(t);
+            match (kernels, device_samples.as_mut()) {
+                (Some(k), Some(d)) => d.push(k.as_secs_f64()),
+                _ => device_samples = None,
+            }
         }
         proof_bytes = bytes.or(proof_bytes);
     }
@@ -379,6 +395,7 @@ fn repeat(
     }
     Ok(Calls {
         samples,
+        device_samples,
         memory,
         transfers,
         proof_bytes,
@@ -400,6 +417,8 @@ struct Run<'a> {
     reference: CpuBackend,
     widths: Widths,
     measurements: Vec<Measurement>,
+    /// Whether each device (by id) measures kernel time.
+    timed: HashMap<String, bool>,
 }
 
 impl Run<'_> {
@@ -414,9 +433,17 @@ impl Run<'_> {
         info: &DeviceInfo,
         check: &str,
     ) -> Measurement {
-        let note = match w.suite() {
-            Suite::Proofs => "a proof runs on the host and the device: end-to-end only".to_string(),
-            _ => env::device_timing(kind).to_string(),
+        let timed = self.timed.get(&info.id).copied().unwrap_or(false);
+        let note = match w.spec {
+            Spec::StateApply { .. } => {
+                "the state tree runs on the host without a backend: end-to-end only".to_string()
+            }
+            Spec::Proof { .. } | Spec::StateTransition { .. } if timed => format!(
+                "time the device spent in the backend's kernels during the proof (the rest of the \
+                 proof runs on the host): {}",
+                env::device_timing(kind, timed)
+            ),
+            _ => env::device_timing(kind, timed).to_string(),
         };
         Measurement {
             workload: w.id.clone(),
@@ -504,8 +531,8 @@ impl Run<'_> {
                     value: work / s.median_s,
                     unit: unit.into(),
                 });
-                if m.backend == BackendKind::Cpu && m.suite != Suite::Proofs {
-                    m.device_time = stats.clone();
+                if !matches!(w.spec, Spec::StateApply { .. }) {
+                    m.device_time = calls.device_samples.as_deref().and_then(Stats::of);
                 }
                 m.end_to_end = stats;
                 m.memory.host_rss_before_bytes = calls.memory.host_rss_before_bytes;
@@ -811,13 +838,19 @@ pub fn run(
         .sum();
     observer.event(Event::Start { total });
     let started_at = now();
-    let environment = env::capture(config.machine.as_deref(), devices);
+    let timed: Vec<bool> = devices.iter().map(|d| d.set_kernel_timing(true)).collect();
+    let environment = env::capture(config.machine.as_deref(), devices, &timed);
     let mut run = Run {
         config,
         observer,
         reference: CpuBackend::new(),
         widths: Widths::default(),
         measurements: Vec::new(),
+        timed: devices
+            .iter()
+            .zip(&timed)
+            .map(|(d, &t)| (d.info().id.clone(), t))
+            .collect(),
     };
     for w in &workloads {
         match w.spec {
@@ -826,6 +859,9 @@ pub fn run(
             Spec::StateApply { .. } => run.state_apply(w, devices),
             Spec::StateTransition { .. } => run.run_state_transition(w, devices),
         }
+    }
+    for d in devices {
+        d.set_kernel_timing(false);
     }
     Ok(Report {
         schema_version: SCHEMA_VERSION.into(),

@@ -82,7 +82,26 @@ fn quick_runs_on_every_backend_present_and_every_check_passes() {
     let ms = v["measurements"].as_array().unwrap();
     for m in ms {
         match m["status"].as_str().unwrap() {
-            "passed" => assert!(m["end_to_end"]["median_s"].as_f64().unwrap() > 0.0),
+            "passed" => {
+                let e2e = m["end_to_end"]["median_s"].as_f64().unwrap();
+                assert!(e2e > 0.0);
+                // Every backend CI has measures kernel time; the state tree has none.
+                let device = &m["device_time"];
+                if m["operation"] == "apply" {
+                    assert!(device.is_null(), "{}: {device}", m["workload"]);
+                } else {
+                    let t = device["median_s"].as_f64().unwrap_or_else(|| {
+                        panic!("{} on {}: no device time", m["workload"], m["device"])
+                    });
+                    let slack = 1e-3;
+                    assert!(
+                        t > 0.0 && t <= m["end_to_end"]["max_s"].as_f64().unwrap() + slack,
+                        "{} on {}: device {t} s, end to end {e2e} s",
+                        m["workload"],
+                        m["device"]
+                    );
+                }
+            }
             other => panic!(
                 "{} on {}: {other}: {}",
                 m["workload"], m["device"], m["reason"]

@@ -22,12 +22,16 @@ mod field;
 mod info;
 pub mod kernel_tables;
 pub mod readback;
+pub mod timing;
 pub mod validate;
 
 pub use error::BackendError;
 pub use field::{BackendField, DIGEST_ELEMS, Digest, FieldId, LeafHasher, NodeCompressor};
 pub use info::{BackendKind, BackendReport, DeviceInfo, DeviceType};
+use std::time::Duration;
+
 use p3_matrix::dense::RowMajorMatrix;
+pub use timing::KernelClock;
 
 /// An extension (bit-reversed rows) and the digest layers of its Merkle tree.
 pub type LdeAndTree<F> = (RowMajorMatrix<F>, Vec<Vec<Digest<F>>>);
@@ -46,7 +50,9 @@ pub type LdeAndTree<F> = (RowMajorMatrix<F>, Vec<Vec<Digest<F>>>);
 /// Only [`Backend::coset_lde_batch`], [`Backend::hash_rows`] and
 /// [`Backend::compress_pairs`] are required; [`Backend::merkle_tree`] and
 /// [`Backend::lde_and_merkle_tree`] have default implementations built on them that a
-/// device backend overrides to keep data resident on the device.
+/// device backend overrides to keep data resident on the device. Kernel timing
+/// ([`Backend::set_kernel_timing`], [`Backend::take_kernel_time`]) defaults to "not
+/// measured"; see [`timing`].
 pub trait Backend: Send + Sync + 'static {
     /// Which family this backend belongs to.
     const KIND: BackendKind;
@@ -148,6 +154,22 @@ pub trait Backend: Send + Sync + 'static {
         let lde = self.coset_lde_batch(mat, added_bits, shift)?;
         let layers = self.merkle_tree(&[&lde])?;
         Ok((lde, layers))
+    }
+
+    /// Turns measuring kernel time on the device on or off (off when opened: it
+    /// costs an event or a query per launch). Returns whether this backend measures
+    /// it; `false` means [`Backend::take_kernel_time`] always returns `None`.
+    fn set_kernel_timing(&self, on: bool) -> bool {
+        let _ = on;
+        false
+    }
+
+    /// The time the device spent running kernels since timing was turned on or since
+    /// the last call, as the device measured it (transfers and host work excluded),
+    /// and resets it; `None` while timing is off or unsupported. Calls made from
+    /// several threads at once are counted once, not summed.
+    fn take_kernel_time(&self) -> Result<Option<Duration>, BackendError> {
+        Ok(None)
     }
 }
 

@@ -245,6 +245,47 @@ pub fn check_lde_and_merkle<B: Backend, F: BackendField>(backend: &B) -> Result<
     Ok(())
 }
 
+/// Checks kernel timing ([`Backend::set_kernel_timing`], [`Backend::take_kernel_time`]):
+/// every backend measures it; it is `None` while off; a call's kernel time is positive
+/// and no longer than the call's wall time; taking it resets it; results with timing on
+/// are still the CPU backend's.
+pub fn check_kernel_timing<B: Backend, F: BackendField>(backend: &B) -> Result<(), Mismatch> {
+    let err = |e: BackendError| Mismatch(format!("backend failed: {e}"));
+    let fail = |m: String| Err(Mismatch(format!("kernel timing: {m}")));
+    backend.set_kernel_timing(false);
+    if backend.take_kernel_time().map_err(err)?.is_some() {
+        return fail("a time while timing is off".into());
+    }
+    if !backend.set_kernel_timing(true) {
+        return fail("the backend does not measure kernel time".into());
+    }
+    let input = random_matrix::<F>(7, 1 << 12, 16);
+    let start = std::time::Instant::now();
+    backend
+        .lde_and_merkle_tree(input, 1, F::GENERATOR)
+        .map_err(err)?;
+    let wall = start.elapsed();
+    let Some(t) = backend.take_kernel_time().map_err(err)? else {
+        return fail("no time with timing on".into());
+    };
+    if t.is_zero() || t > wall + std::time::Duration::from_millis(1) {
+        return fail(format!("{t:?} of kernels in a call of {wall:?}"));
+    }
+    match backend.take_kernel_time().map_err(err)? {
+        Some(z) if z.is_zero() => {}
+        other => return fail(format!("{other:?} after a take with no call between")),
+    }
+    // The timed launch paths give the same values.
+    let checked =
+        check_lde::<B, F>(backend, 10, 8, 2).and_then(|()| check_lde_and_merkle::<B, F>(backend));
+    backend.set_kernel_timing(false);
+    checked?;
+    if backend.take_kernel_time().map_err(err)?.is_some() {
+        return fail("a time after timing was turned off".into());
+    }
+    Ok(())
+}
+
 /// The root Plonky3's stock `MerkleTreeMmcs` (arity 2, cap height 0, the seam's
 /// Poseidon2 hash and compression) commits the matrices to.
 pub fn stock_root<F: BackendField>(mats: Vec<RowMajorMatrix<F>>) -> Digest<F> {
@@ -308,6 +349,13 @@ pub fn run_merkle_suite<B: Backend, F: BackendField>(backend: &B) {
     check_lde_and_merkle::<B, F>(backend).unwrap_or_else(|m| fail(m));
 }
 
+/// Runs [`check_kernel_timing`] (in KoalaBear).
+pub fn run_timing_check<B: Backend>(backend: &B) {
+    if let Err(Mismatch(m)) = check_kernel_timing::<B, KoalaBear>(backend) {
+        panic!("{} backend ({}): {m}", B::KIND, backend.device().id);
+    }
+}
+
 /// Declares the conformance tests for a backend: `$name` is the module the tests go
 /// in, `$open` an expression giving `Result<impl Backend, BackendError>`.
 #[macro_export]
@@ -342,6 +390,13 @@ macro_rules! backend_conformance_tests {
             fn merkle_babybear() {
                 if let Some(b) = $crate::open_or_skip($open) {
                     $crate::run_merkle_suite::<_, $crate::BabyBear>(&b);
+                }
+            }
+
+            #[test]
+            fn kernel_timing() {
+                if let Some(b) = $crate::open_or_skip($open) {
+                    $crate::run_timing_check(&b);
                 }
             }
         }

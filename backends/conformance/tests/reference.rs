@@ -8,11 +8,15 @@ use p3_matrix::Matrix;
 use p3_matrix::bitrev::BitReversibleMatrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_symmetric::{CryptographicHasher, PseudoCompressionFunction};
+use std::time::Duration;
+
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DeviceInfo, DeviceType, Digest, FieldId,
+    KernelClock,
 };
 use proofbox_conformance::{
-    BabyBear, CpuBackend, KoalaBear, check_hash_kernels, check_lde, check_merkle, random_matrix,
+    BabyBear, CpuBackend, KoalaBear, check_hash_kernels, check_kernel_timing, check_lde,
+    check_merkle, random_matrix, run_timing_check,
 };
 
 /// A scalar, single-threaded backend on Plonky3's Bowers DFT: an independent
@@ -21,6 +25,18 @@ struct ScalarBackend {
     info: DeviceInfo,
     /// Corrupts one output element of every kernel when set.
     faulty: bool,
+    clock: KernelClock,
+    /// How kernel timing misbehaves, for the tests of the timing check.
+    timing: Timing,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Timing {
+    Honest,
+    /// Says it cannot measure kernel time.
+    Unsupported,
+    /// Reports a time even while timing is off.
+    AlwaysOn,
 }
 
 impl ScalarBackend {
@@ -38,6 +54,8 @@ impl ScalarBackend {
                 driver: None,
             },
             faulty,
+            clock: KernelClock::new(),
+            timing: Timing::Honest,
         }
     }
 }
@@ -63,6 +81,7 @@ impl Backend for ScalarBackend {
         added_bits: usize,
         shift: F,
     ) -> Result<RowMajorMatrix<F>, BackendError> {
+        let _span = self.clock.span();
         let mut out = Radix2Bowers
             .coset_lde_batch(mat, added_bits, shift)
             .bit_reverse_rows()
@@ -79,6 +98,7 @@ impl Backend for ScalarBackend {
         input: &[F],
         out: &mut [Digest<F>],
     ) -> Result<(), BackendError> {
+        let _span = self.clock.span();
         let hasher = F::leaf_hasher();
         let len = input.len() / out.len().max(1);
         for (d, m) in out.iter_mut().zip(input.chunks_exact(len.max(1))) {
@@ -95,11 +115,25 @@ impl Backend for ScalarBackend {
         input: &[[Digest<F>; 2]],
         out: &mut [Digest<F>],
     ) -> Result<(), BackendError> {
+        let _span = self.clock.span();
         let c = F::node_compressor();
         for (d, p) in out.iter_mut().zip(input) {
             *d = c.compress(*p);
         }
         Ok(())
+    }
+
+    fn set_kernel_timing(&self, on: bool) -> bool {
+        self.clock.set(on);
+        self.timing != Timing::Unsupported
+    }
+
+    fn take_kernel_time(&self) -> Result<Option<Duration>, BackendError> {
+        Ok(match self.timing {
+            Timing::Honest => self.clock.take(),
+            Timing::Unsupported => None,
+            Timing::AlwaysOn => Some(self.clock.take().unwrap_or(Duration::from_millis(1))),
+        })
     }
 }
 
@@ -139,6 +173,25 @@ fn faulty_backend_is_caught() {
     let merkle = check_merkle::<_, BabyBear>(&bad, 4, &[3]).unwrap_err();
     assert!(merkle.0.contains("layer 0"), "{}", merkle.0);
     assert!(check_hash_kernels::<_, KoalaBear>(&bad).is_err());
+}
+
+#[test]
+fn cpu_measures_kernel_time() {
+    run_timing_check(&CpuBackend::new());
+}
+
+#[test]
+fn kernel_timing_check_catches_missing_or_false_times() {
+    let mut b = ScalarBackend::new(false);
+    b.timing = Timing::Unsupported;
+    let e = check_kernel_timing::<_, KoalaBear>(&b).unwrap_err();
+    assert!(e.0.contains("does not measure"), "{}", e.0);
+    b.timing = Timing::AlwaysOn;
+    let e = check_kernel_timing::<_, KoalaBear>(&b).unwrap_err();
+    assert!(e.0.contains("while timing is off"), "{}", e.0);
+    let mut bad = ScalarBackend::new(true);
+    bad.timing = Timing::Honest;
+    assert!(check_kernel_timing::<_, KoalaBear>(&bad).is_err());
 }
 
 #[test]

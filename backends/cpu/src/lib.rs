@@ -5,9 +5,14 @@
 //! - Merkle hashing: the Poseidon2 sponge and compression of the seam, run on packed
 //!   fields (`F::Packing`, one message per SIMD lane) and spread over all cores.
 //!
+//! - Kernel time ([`Backend::take_kernel_time`]): the wall time during which at
+//!   least one kernel call ran, measured on the host (the host is the device).
+//!
 //! This backend is the reference every other backend is checked against.
 
 use core::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
 
 use p3_baby_bear::BabyBear;
 use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
@@ -19,7 +24,7 @@ use p3_maybe_rayon::prelude::*;
 use p3_symmetric::{CryptographicHasher, PseudoCompressionFunction};
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
-    FieldId, validate,
+    FieldId, KernelClock, validate,
 };
 
 /// Messages handed to one parallel task by [`CpuBackend::hash_rows`] and
@@ -32,6 +37,8 @@ pub struct CpuBackend {
     info: DeviceInfo,
     koala_dft: Radix2DitParallel<KoalaBear>,
     baby_dft: Radix2DitParallel<BabyBear>,
+    /// Shared by clones.
+    clock: Arc<KernelClock>,
 }
 
 impl Default for CpuBackend {
@@ -47,6 +54,7 @@ impl CpuBackend {
             info: host_info(),
             koala_dft: Radix2DitParallel::default(),
             baby_dft: Radix2DitParallel::default(),
+            clock: Arc::new(KernelClock::new()),
         }
     }
 
@@ -89,6 +97,7 @@ impl Backend for CpuBackend {
         shift: F,
     ) -> Result<RowMajorMatrix<F>, BackendError> {
         validate::lde(&mat, added_bits).map_err(BackendError::invalid)?;
+        let _span = self.clock.span();
         // Radix2DitParallel produces the bit-reversed order natively; taking the view's
         // inner matrix is free.
         Ok(self
@@ -106,6 +115,7 @@ impl Backend for CpuBackend {
         if len == 0 {
             return Ok(());
         }
+        let _span = self.clock.span();
         let hasher = F::leaf_hasher();
         let lanes = F::Packing::WIDTH;
         let task = TASK_MESSAGES.div_ceil(lanes) * lanes;
@@ -144,6 +154,7 @@ impl Backend for CpuBackend {
         out: &mut [Digest<F>],
     ) -> Result<(), BackendError> {
         validate::compress_pairs(input.len(), out.len()).map_err(BackendError::invalid)?;
+        let _span = self.clock.span();
         let compressor = F::node_compressor();
         let lanes = F::Packing::WIDTH;
         let task = TASK_MESSAGES.div_ceil(lanes) * lanes;
@@ -166,6 +177,15 @@ impl Backend for CpuBackend {
                 }
             });
         Ok(())
+    }
+
+    fn set_kernel_timing(&self, on: bool) -> bool {
+        self.clock.set(on);
+        true
+    }
+
+    fn take_kernel_time(&self) -> Result<Option<Duration>, BackendError> {
+        Ok(self.clock.take())
     }
 }
 
@@ -223,5 +243,25 @@ mod tests {
             CpuBackend::open(1),
             Err(BackendError::UnknownDevice { available: 1, .. })
         ));
+    }
+
+    #[test]
+    fn kernel_time_is_measured_only_when_turned_on() {
+        let cpu = CpuBackend::new();
+        let input = vec![KoalaBear::new(7); 16 * 1024];
+        let mut out = vec![[KoalaBear::new(0); DIGEST_ELEMS]; 1024];
+        cpu.hash_rows(&input, &mut out).unwrap();
+        assert_eq!(cpu.take_kernel_time(), Ok(None));
+        assert!(cpu.set_kernel_timing(true));
+        assert_eq!(cpu.take_kernel_time(), Ok(Some(Duration::ZERO)));
+        cpu.hash_rows(&input, &mut out).unwrap();
+        let t = cpu.take_kernel_time().unwrap().unwrap();
+        assert!(t > Duration::ZERO);
+        // A clone shares the clock.
+        cpu.clone().hash_rows(&input, &mut out).unwrap();
+        assert!(cpu.take_kernel_time().unwrap().unwrap() > Duration::ZERO);
+        cpu.set_kernel_timing(false);
+        cpu.hash_rows(&input, &mut out).unwrap();
+        assert_eq!(cpu.take_kernel_time(), Ok(None));
     }
 }

@@ -31,24 +31,29 @@
 //!   [`BackendError::OutOfMemory`]. Faults that end the context (illegal address,
 //!   launch failure, ECC) are [`BackendError::DeviceLost`]; other driver errors are
 //!   [`BackendError::Kernel`] naming the step.
+//! - Kernel time ([`Backend::take_kernel_time`]): while timing is on, every kernel
+//!   launch records a CUDA event before and after it on the stream; the time is the
+//!   sum of the pairs' elapsed times (launches on one stream never overlap). Transfers
+//!   are not counted.
 
 pub mod kernels;
 mod tables;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DriverError, LaunchConfig,
-    PinnedHostSlice, PushKernelArg, result, sys,
+    CudaContext, CudaEvent, CudaFunction, CudaModule, CudaSlice, CudaStream, DriverError,
+    LaunchArgs, LaunchConfig, PinnedHostSlice, PushKernelArg, result, sys,
 };
 use cudarc::nvrtc::Ptx;
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
-    FieldId, readback, validate,
+    FieldId, KernelClock, readback, validate,
 };
 
 /// Words of one digest.
@@ -62,6 +67,8 @@ const TILE_WORDS: usize = 1 << 13;
 const MAX_TILE_STAGES: usize = 11;
 /// Threads per block of the element-wise and hashing kernels.
 const BLOCK: u32 = 256;
+/// Launch event pairs held before their times are collected (which waits for them).
+const MAX_PENDING_EVENTS: usize = 4096;
 /// Fraction (per mille) of the free device memory a call plans to use.
 const BUDGET_PER_MILLE: usize = 900;
 
@@ -82,6 +89,10 @@ pub struct CudaBackend {
     twiddles: Mutex<TwiddleCache>,
     /// Serialises calls: they share the stream and the pinned buffers.
     call: Mutex<Pinned>,
+    /// Kernel time read from launch events.
+    clock: KernelClock,
+    /// The start and end events of the launches since the clock was last read.
+    launched: Mutex<Vec<(CudaEvent, CudaEvent)>>,
 }
 
 impl core::fmt::Debug for CudaBackend {
@@ -440,6 +451,53 @@ impl CudaBackend {
         slot
     }
 
+    /// Launches a kernel, recording events around it while kernel timing is on.
+    ///
+    /// # Safety
+    /// As [`LaunchArgs::launch`]: the arguments match the kernel's signature and every
+    /// index the kernel forms lies within its buffers.
+    unsafe fn launch(
+        &self,
+        launch: &mut LaunchArgs<'_>,
+        cfg: LaunchConfig,
+        name: &str,
+    ) -> Result<(), BackendError> {
+        if self.clock.is_on() {
+            launch.record_kernel_launch(sys::CUevent_flags::CU_EVENT_DEFAULT);
+        }
+        // SAFETY: the caller's guarantee.
+        let events = unsafe { launch.launch(cfg) }.map_err(|e| self.kernel_error(name, e))?;
+        if let Some(pair) = events {
+            let pending = {
+                let mut launched = self.launched.lock().unwrap_or_else(|e| e.into_inner());
+                launched.push(pair);
+                launched.len()
+            };
+            if pending >= MAX_PENDING_EVENTS {
+                self.collect_kernel_time()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the elapsed time of every launch recorded since the last call to the
+    /// clock (waiting for each). The caller holds `call`.
+    fn collect_kernel_time(&self) -> Result<(), BackendError> {
+        let launched =
+            core::mem::take(&mut *self.launched.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut total_ms = 0f64;
+        for (start, end) in &launched {
+            total_ms += f64::from(
+                start
+                    .elapsed_ms(end)
+                    .map_err(|e| self.kernel_error("kernel timing", e))?,
+            );
+        }
+        self.clock
+            .add(Duration::from_nanos((total_ms * 1e6).round() as u64));
+        Ok(())
+    }
+
     /// Runs DIF stages `top - 1, ..., 0` over the `2^rows_log` rows of `data` in
     /// shared-memory passes of up to `MAX_TILE_STAGES` stages.
     #[allow(clippy::too_many_arguments)]
@@ -489,7 +547,7 @@ impl CudaBackend {
             // SAFETY: the arguments match the kernel's signature; every index the
             // kernel forms lies within `data` (2^rows_log rows of `width` words) and
             // `tw` (2^(tw_log - 1) words, tw_log >= every stage + 1).
-            unsafe { launch.launch(cfg) }.map_err(|e| self.kernel_error("dif_stages", e))?;
+            unsafe { self.launch(&mut launch, cfg, "dif_stages") }?;
             s -= stages;
         }
         Ok(())
@@ -540,7 +598,7 @@ impl CudaBackend {
                 .arg(&*fwd);
             // SAFETY: signature matches; `dst` holds n * w words, `src` h * w, `scale`
             // h and `fwd` n / 2 (at least 1), which bounds every index formed.
-            unsafe { launch.launch(cfg) }.map_err(|e| self.kernel_error("lde_expand", e))?;
+            unsafe { self.launch(&mut launch, cfg, "lde_expand") }?;
         }
         drop(src);
         drop(scale);
@@ -574,9 +632,7 @@ impl CudaBackend {
             .arg(&off64);
         // SAFETY: signature matches; `msgs` holds rows * len words and `digests` at
         // least (out_offset + rows) digests.
-        unsafe { launch.launch(cfg) }
-            .map(drop)
-            .map_err(|e| self.kernel_error("hash_leaves", e))
+        unsafe { self.launch(&mut launch, cfg, "hash_leaves") }
     }
 
     /// Compresses `count` pairs: digests `in_offset + 2t, +1` into `out_offset + t`.
@@ -598,9 +654,7 @@ impl CudaBackend {
         launch.arg(layers).arg(&a).arg(&b).arg(&c);
         // SAFETY: signature matches; the caller's layout puts both ranges inside
         // `layers`, without overlap.
-        unsafe { launch.launch(cfg) }
-            .map(drop)
-            .map_err(|e| self.kernel_error("compress_pairs", e))
+        unsafe { self.launch(&mut launch, cfg, "compress_pairs") }
     }
 
     /// Compression layers over `rows` leaf digests at the start of `layers`; each
@@ -740,6 +794,8 @@ impl Backend for CudaBackend {
             modules: [OnceLock::new(), OnceLock::new()],
             twiddles: Mutex::new(HashMap::new()),
             call: Mutex::new(None),
+            clock: KernelClock::new(),
+            launched: Mutex::new(Vec::new()),
         })
     }
 
@@ -936,6 +992,22 @@ impl Backend for CudaBackend {
         let values = self.to_elems::<F>("lde_and_merkle_tree", lde_words)?;
         let layers = self.split_layers::<F>(layer_host, n)?;
         Ok((RowMajorMatrix::new(values, w), layers))
+    }
+
+    fn set_kernel_timing(&self, on: bool) -> bool {
+        let _guard = self.call.lock().unwrap_or_else(|e| e.into_inner());
+        self.launched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.clock.set(on);
+        true
+    }
+
+    fn take_kernel_time(&self) -> Result<Option<Duration>, BackendError> {
+        let _guard = self.call.lock().unwrap_or_else(|e| e.into_inner());
+        self.collect_kernel_time()?;
+        Ok(self.clock.take())
     }
 }
 

@@ -30,6 +30,10 @@
 //!   batches, hashing and compression in row batches, a tree whose layers do not fit
 //!   one buffer is built layer by layer through the host; what cannot be split is
 //!   [`BackendError::OutOfMemory`].
+//! - Kernel time ([`Backend::take_kernel_time`]): the queue is created with profiling
+//!   enabled; while timing is on, every kernel launch records an event, and the time
+//!   is the sum of the events' `CL_PROFILING_COMMAND_START`..`END` spans (the queue is
+//!   in order, so kernels never overlap). Transfers are not counted.
 
 pub mod kernels;
 mod tables;
@@ -38,14 +42,17 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use ocl::enums::{DeviceInfo as ClDeviceInfo, DeviceInfoResult, PlatformInfo, ProgramInfo};
-use ocl::{Buffer, Context, Device, Kernel, Platform, Program, Queue};
+use ocl::enums::{
+    DeviceInfo as ClDeviceInfo, DeviceInfoResult, PlatformInfo, ProfilingInfo, ProgramInfo,
+};
+use ocl::{Buffer, Context, Device, Event, Kernel, Platform, Program, Queue};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
-    FieldId, readback, validate,
+    FieldId, KernelClock, readback, validate,
 };
 
 /// Words of one digest.
@@ -56,6 +63,8 @@ const TILE_WORDS: usize = 1 << 13;
 const MAX_TILE_STAGES: usize = 11;
 /// Most work-items of one `dif_stages` work-group.
 const MAX_GROUP: usize = 256;
+/// Kernel events held before their times are collected (which waits for the queue).
+const MAX_PENDING_EVENTS: usize = 4096;
 /// Fraction (per mille) of the device's global memory a call plans to use.
 const BUDGET_PER_MILLE: u64 = 900;
 
@@ -94,6 +103,10 @@ pub struct OpenclBackend {
     twiddles: Mutex<TwiddleCache>,
     /// Serialises calls: they share the queue.
     call: Mutex<()>,
+    /// Kernel time taken from profiling events.
+    clock: KernelClock,
+    /// Events of the kernels launched since the clock was last read.
+    launched: Mutex<Vec<Event>>,
 }
 
 impl core::fmt::Debug for OpenclBackend {
@@ -281,7 +294,8 @@ impl OpenclBackend {
                 .devices(f.device)
                 .build()
                 .map_err(|e| e.to_string())?;
-            let queue = Queue::new(&context, f.device, None).map_err(|e| e.to_string())?;
+            let queue = Queue::new(&context, f.device, Some(ocl::flags::QUEUE_PROFILING_ENABLE))
+                .map_err(|e| e.to_string())?;
             Ok((context, queue))
         })
         .map_err(unavailable)?;
@@ -327,6 +341,8 @@ impl OpenclBackend {
             limit_bytes: Mutex::new(None),
             twiddles: Mutex::new(HashMap::new()),
             call: Mutex::new(()),
+            clock: KernelClock::new(),
+            launched: Mutex::new(Vec::new()),
         };
         backend.check_kernels()?;
         Ok(backend)
@@ -479,9 +495,46 @@ impl OpenclBackend {
 
     fn launch(&self, name: &str, k: Result<Kernel, ocl::Error>) -> Result<(), BackendError> {
         let k = k.map_err(|e| self.cl_error(name, e))?;
-        // SAFETY: each caller sets arguments matching the kernel's signature, and buffers
-        // large enough for every index the kernel forms (documented at each call).
-        unsafe { k.enq() }.map_err(|e| self.cl_error(name, e))
+        if !self.clock.is_on() {
+            // SAFETY: each caller sets arguments matching the kernel's signature, and
+            // buffers large enough for every index the kernel forms (documented at each
+            // call).
+            return unsafe { k.enq() }.map_err(|e| self.cl_error(name, e));
+        }
+        let mut event = Event::empty();
+        // SAFETY: as above.
+        unsafe { k.cmd().enew(&mut event).enq() }.map_err(|e| self.cl_error(name, e))?;
+        let pending = {
+            let mut launched = self.launched.lock().unwrap_or_else(|e| e.into_inner());
+            launched.push(event);
+            launched.len()
+        };
+        if pending >= MAX_PENDING_EVENTS {
+            self.collect_kernel_time()?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the queue and adds the run time of every kernel launched since the
+    /// last call to the clock. The caller holds `call`.
+    fn collect_kernel_time(&self) -> Result<(), BackendError> {
+        let events = core::mem::take(&mut *self.launched.lock().unwrap_or_else(|e| e.into_inner()));
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.finish("kernel timing")?;
+        let mut total_ns = 0u64;
+        for event in &events {
+            let at = |info| {
+                event
+                    .profiling_info(info)
+                    .and_then(|r| r.time().map_err(Into::into))
+                    .map_err(|e| self.cl_error("kernel timing", e))
+            };
+            total_ns += at(ProfilingInfo::End)?.saturating_sub(at(ProfilingInfo::Start)?);
+        }
+        self.clock.add(Duration::from_nanos(total_ns));
+        Ok(())
     }
 
     /// A twiddle table on the device, cached per (field, size, direction).
@@ -964,6 +1017,22 @@ impl Backend for OpenclBackend {
         let values = self.to_elems::<F>("lde_and_merkle_tree", lde_words)?;
         let layers = self.split_layers::<F>(layer_host, n)?;
         Ok((RowMajorMatrix::new(values, w), layers))
+    }
+
+    fn set_kernel_timing(&self, on: bool) -> bool {
+        let _guard = self.call.lock().expect("call lock");
+        self.launched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.clock.set(on);
+        true
+    }
+
+    fn take_kernel_time(&self) -> Result<Option<Duration>, BackendError> {
+        let _guard = self.call.lock().expect("call lock");
+        self.collect_kernel_time()?;
+        Ok(self.clock.take())
     }
 }
 

@@ -1,10 +1,12 @@
 //! The device side: kernel compilation, buffers, batched dispatches (split to respect
 //! the per-dimension workgroup limit), uploads and readbacks with transfer accounting,
-//! and mapping of wgpu errors to [`BackendError`].
+//! and mapping of wgpu errors to [`BackendError`], and kernel timing by timestamp
+//! queries.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use proofbox_backend_api::{BackendError, FieldId};
+use proofbox_backend_api::{BackendError, FieldId, KernelClock};
 use wgpu::util::DeviceExt;
 
 use crate::tables::{Poseidon2Tables, field_prelude, poseidon2_prelude, poseidon2_tables};
@@ -17,6 +19,10 @@ const POSEIDON2_WGSL: &str = include_str!("../../../firmware/wgsl/poseidon2.wgsl
 const PREFERRED_WG_SIZE: u32 = 64;
 /// Bytes of one dispatch's parameter block (`Params` in `field.wgsl`).
 const PARAMS_BYTES: u64 = 32;
+/// Compute passes one timestamp query set covers (a begin and an end query each).
+const PASSES_PER_QUERY_SET: u32 = wgpu::QUERY_SET_MAX_QUERIES / 2;
+/// Submissions whose timestamps may wait unread before they are collected.
+const MAX_PENDING_TIMESTAMPS: usize = 256;
 
 /// Host <-> device traffic of one backend instance since its last reset.
 ///
@@ -174,6 +180,21 @@ pub(crate) struct Gpu {
     /// The largest twiddle tables built so far, per field and direction: a table for
     /// order `T` serves every order dividing `T` by striding.
     twiddles: Mutex<Vec<TwiddleTable>>,
+    /// Whether the device has timestamp queries (`Features::TIMESTAMP_QUERY`).
+    pub timestamps: bool,
+    /// Nanoseconds per timestamp tick.
+    timestamp_period_ns: f64,
+    /// Kernel time read from timestamps.
+    pub clock: KernelClock,
+    /// Timestamps of submitted work not read yet.
+    pending_timestamps: Mutex<Vec<PendingTimestamps>>,
+}
+
+/// The timestamps of one query set of a submission, copied to a mappable buffer.
+struct PendingTimestamps {
+    buffer: wgpu::Buffer,
+    queries: u32,
+    submission: wgpu::SubmissionIndex,
 }
 
 /// A resident twiddle table: powers of the `2^log_order`-th root of unity of a field
@@ -192,9 +213,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Gpu {
     pub fn new(adapter: &wgpu::Adapter, device_id: String) -> Result<Self, BackendError> {
         let adapter_limits = adapter.limits();
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("proofbox"),
-            required_features: wgpu::Features::empty(),
+            required_features: if timestamps {
+                wgpu::Features::TIMESTAMP_QUERY
+            } else {
+                wgpu::Features::empty()
+            },
             required_limits: adapter_limits.clone(),
             ..Default::default()
         }))
@@ -249,6 +275,7 @@ impl Gpu {
         };
         let koala = build(FieldId::KoalaBear)?;
         let baby = build(FieldId::BabyBear)?;
+        let timestamp_period_ns = f64::from(queue.get_timestamp_period());
         let gpu = Self {
             device,
             queue,
@@ -263,6 +290,10 @@ impl Gpu {
             uncaptured,
             stats: Mutex::new(TransferStats::default()),
             twiddles: Mutex::new(Vec::new()),
+            timestamps,
+            timestamp_period_ns,
+            clock: KernelClock::new(),
+            pending_timestamps: Mutex::new(Vec::new()),
         };
         {
             let mut s = lock(&gpu.stats);
@@ -513,6 +544,34 @@ impl Gpu {
             })
             .collect();
 
+        // With kernel timing on, every compute pass writes a timestamp at its beginning
+        // and its end.
+        let passes = rec
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|&(i, op)| {
+                matches!(op, Op::Dispatch(_))
+                    && (i == 0 || !matches!(rec.ops[i - 1], Op::Dispatch(_)))
+            })
+            .count() as u32;
+        let query_sets: Vec<(wgpu::QuerySet, u32)> = if self.timestamps && self.clock.is_on() {
+            (0..passes.div_ceil(PASSES_PER_QUERY_SET))
+                .map(|q| {
+                    let n = (passes - q * PASSES_PER_QUERY_SET).min(PASSES_PER_QUERY_SET);
+                    let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                        label: Some("kernel timestamps"),
+                        ty: wgpu::QueryType::Timestamp,
+                        count: 2 * n,
+                    });
+                    (set, 2 * n)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut pass_index = 0u32;
+
         let mut encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
@@ -531,9 +590,20 @@ impl Gpu {
                     i += 1;
                 }
                 Op::Dispatch(_) => {
+                    let timestamp_writes = query_sets
+                        .get((pass_index / PASSES_PER_QUERY_SET) as usize)
+                        .map(|(set, _)| {
+                            let at = 2 * (pass_index % PASSES_PER_QUERY_SET);
+                            wgpu::ComputePassTimestampWrites {
+                                query_set: set,
+                                beginning_of_pass_write_index: Some(at),
+                                end_of_pass_write_index: Some(at + 1),
+                            }
+                        });
+                    pass_index += 1;
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: None,
-                        timestamp_writes: None,
+                        timestamp_writes,
                     });
                     while let Some(Op::Dispatch(d)) = rec.ops.get(i) {
                         pass.set_pipeline(&d.kernel.pipeline);
@@ -548,7 +618,90 @@ impl Gpu {
                 }
             }
         }
-        Ok(self.queue.submit([encoder.finish()]))
+        let mut timestamp_buffers = Vec::with_capacity(query_sets.len());
+        for (set, queries) in &query_sets {
+            let bytes = u64::from(*queries) * u64::from(wgpu::QUERY_SIZE);
+            let resolved = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("kernel timestamps"),
+                size: bytes,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let readable = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("kernel timestamps"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            encoder.resolve_query_set(set, 0..*queries, &resolved, 0);
+            encoder.copy_buffer_to_buffer(&resolved, 0, &readable, 0, bytes);
+            timestamp_buffers.push((readable, *queries));
+        }
+        let submission = self.queue.submit([encoder.finish()]);
+        if !timestamp_buffers.is_empty() {
+            let pending = {
+                let mut p = lock(&self.pending_timestamps);
+                p.extend(timestamp_buffers.into_iter().map(|(buffer, queries)| {
+                    PendingTimestamps {
+                        buffer,
+                        queries,
+                        submission: submission.clone(),
+                    }
+                }));
+                p.len()
+            };
+            if pending >= MAX_PENDING_TIMESTAMPS {
+                self.collect_kernel_time()?;
+            }
+        }
+        Ok(submission)
+    }
+
+    /// Turns kernel timing on or off (dropping timestamps not read yet).
+    pub fn set_kernel_timing(&self, on: bool) -> bool {
+        lock(&self.pending_timestamps).clear();
+        self.clock.set(on && self.timestamps);
+        self.timestamps
+    }
+
+    /// Reads the timestamps of every submission made since the last call (waiting
+    /// for them) and adds each compute pass's span to the clock.
+    pub fn collect_kernel_time(&self) -> Result<(), BackendError> {
+        let pending = core::mem::take(&mut *lock(&self.pending_timestamps));
+        let mut ticks = 0u64;
+        for p in pending {
+            let bytes = u64::from(p.queries) * u64::from(wgpu::QUERY_SIZE);
+            let (tx, rx) = std::sync::mpsc::channel();
+            p.buffer.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+                let _ = tx.send(r);
+            });
+            self.device
+                .poll(wgpu::PollType::Wait {
+                    submission_index: Some(p.submission),
+                    timeout: None,
+                })
+                .map_err(|e| BackendError::DeviceLost {
+                    device: self.device_id.clone(),
+                    reason: format!("waiting for the device: {e}"),
+                })?;
+            let mapped = rx.recv().map_err(|_| self.map_failed("callback dropped"));
+            self.check_lost()?;
+            mapped?.map_err(|e| self.map_failed(&e.to_string()))?;
+            {
+                let view = p
+                    .buffer
+                    .get_mapped_range(0..bytes)
+                    .map_err(|e| self.map_failed(&e.to_string()))?;
+                let stamps: Vec<u64> = bytemuck::pod_collect_to_vec(&view);
+                for pair in stamps.chunks_exact(2) {
+                    ticks += pair[1].saturating_sub(pair[0]);
+                }
+            }
+            p.buffer.unmap();
+        }
+        let ns = (ticks as f64 * self.timestamp_period_ns).round() as u64;
+        self.clock.add(Duration::from_nanos(ns));
+        Ok(())
     }
 
     /// Waits for `index`, maps `staging` and returns its first `bytes` bytes as words

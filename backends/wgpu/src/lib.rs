@@ -21,6 +21,11 @@
 //!   be split is refused with [`BackendError::OutOfMemory`].
 //! - Errors of a call (validation, out of memory, device lost) come back as that
 //!   call's [`BackendError`], never as a process abort.
+//! - Kernel time ([`Backend::take_kernel_time`]): where the adapter has
+//!   `Features::TIMESTAMP_QUERY`, every compute pass writes a timestamp at its start and
+//!   its end while timing is on; the time is the sum of the passes' spans (buffer
+//!   copies between passes, uploads and readbacks excluded). Without the feature the
+//!   backend says it does not measure kernel time.
 //!
 //! Devices are the adapters wgpu enumerates, in its order, as `wgpu:0`, `wgpu:1`, ...
 //! `WGPU_BACKEND` (e.g. `vulkan`) restricts which APIs are enumerated.
@@ -29,6 +34,7 @@ mod gpu;
 mod tables;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
@@ -653,6 +659,20 @@ impl Backend for WgpuBackend {
         let values = readback::elems(&self.info.id, "lde_and_merkle_tree", lde_words)?;
         let layers = self.split_layers::<F>(layer_words, n)?;
         Ok((RowMajorMatrix::new(values, w), layers))
+    }
+
+    fn set_kernel_timing(&self, on: bool) -> bool {
+        self.gpu.set_kernel_timing(on)
+    }
+
+    fn take_kernel_time(&self) -> Result<Option<Duration>, BackendError> {
+        if !self.gpu.clock.is_on() {
+            return Ok(None);
+        }
+        self.gpu.scoped("kernel timing", || {
+            self.gpu.collect_kernel_time()?;
+            Ok(self.gpu.clock.take())
+        })
     }
 }
 
