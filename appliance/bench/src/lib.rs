@@ -38,5 +38,5 @@ pub mod workload;
 pub use device::{BenchDevice, Opened, SkippedBackend, open_devices};
 pub use error::BenchError;
 pub use report::{Measurement, Report, SCHEMA, SCHEMA_VERSION, Status};
-pub use runner::{Event, Observer, RunConfig, run};
+pub use runner::{Event, Observer, RunConfig, run, run_until};
 pub use workload::{SUITE_VERSION, Suite, Workload};

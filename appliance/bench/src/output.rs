@@ -178,6 +178,13 @@ pub fn markdown(report: &Report, charts: &[PathBuf]) -> String {
     if !run.filters.is_empty() {
         let _ = writeln!(s, "Workloads matching: `{}`.\n", run.filters.join("`, `"));
     }
+    if run.interrupted {
+        let _ = writeln!(
+            s,
+            "**Interrupted**: the run was stopped before every workload ran; these are the {} measurements made until then.\n",
+            report.measurements.len()
+        );
+    }
     let _ = writeln!(s, "## Environment\n");
     let _ = writeln!(
         s,

@@ -14,7 +14,7 @@ use crate::workload::Suite;
 
 /// The version of the JSON layout. A reader accepts reports of the same major
 /// version; fields are only added within one.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 
 /// The JSON Schema of [`Report`] (draft 2020-12).
 pub const SCHEMA: &str = include_str!("../../../docs/benchmarking.schema.json");
@@ -48,6 +48,11 @@ pub struct RunInfo {
     pub repetitions: u32,
     /// The command line, as given.
     pub command: String,
+    /// The run was stopped before every workload ran (Ctrl-C): the measurements are
+    /// those made until then. Absent in reports from before schema 1.1 (read as
+    /// `false`).
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// Passed (timed and checked), failed (wrong result or error: no time recorded), or

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use p3_baby_bear::BabyBear;
@@ -797,6 +798,17 @@ pub fn run(
     opened: Opened,
     observer: &dyn Observer,
 ) -> Result<Report, BenchError> {
+    run_until(config, opened, observer, &AtomicBool::new(false))
+}
+
+/// [`run`], stopping early once `stop` is set: the workload in progress finishes, the
+/// rest are not run, and the report (marked `interrupted`) holds what was measured.
+pub fn run_until(
+    config: &RunConfig,
+    opened: Opened,
+    observer: &dyn Observer,
+    stop: &AtomicBool,
+) -> Result<Report, BenchError> {
     let workloads = config.workloads();
     if workloads.is_empty() {
         return Err(BenchError::NoWorkloads {
@@ -852,7 +864,12 @@ pub fn run(
             .map(|(d, &t)| (d.info().id.clone(), t))
             .collect(),
     };
+    let mut interrupted = false;
     for w in &workloads {
+        if stop.load(Ordering::SeqCst) {
+            interrupted = true;
+            break;
+        }
         match w.spec {
             Spec::Kernel { .. } => run.kernel(w, devices),
             Spec::Proof { .. } => run.proof(w, devices),
@@ -877,6 +894,7 @@ pub fn run(
             warmup: config.warmup,
             repetitions: config.repetitions,
             command: config.command.clone(),
+            interrupted,
         },
         environment,
         skipped_backends: opened.skipped,

@@ -329,3 +329,44 @@ fn files_are_written_and_compare_reads_them_back() {
         Err(BenchError::CompareInputs { got: 1 })
     ));
 }
+
+/// A stop requested during a run (what Ctrl-C does): the workload in progress finishes,
+/// no later one starts, and the report says it was interrupted and still validates.
+#[test]
+fn a_stopped_run_keeps_what_it_measured() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use proofbox_bench::{Event, run_until};
+
+    let mut c = RunConfig::new(true);
+    c.backends = vec![BackendKind::Cpu];
+    c.suites = vec![Suite::Kernels];
+    c.repetitions = 1;
+    let planned = c.workloads().len();
+    assert!(planned > 2);
+    let stop = AtomicBool::new(false);
+    let observer = |e: Event<'_>| {
+        if let Event::Done(_) = e {
+            stop.store(true, Ordering::SeqCst);
+        }
+    };
+    let opened = Opened {
+        devices: vec![Box::new(Prover::new(CpuBackend::new()))],
+        skipped: Vec::new(),
+    };
+    let r = run_until(&c, opened, &observer, &stop).unwrap();
+    assert!(r.run.interrupted);
+    assert_eq!(r.measurements.len(), 1, "only the first workload ran");
+    assert_eq!(r.measurements[0].status, Status::Passed);
+    let v: Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(v["run"]["interrupted"], true);
+    let errors = schema_errors(&v);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let md = output::markdown(&r, &[]);
+    assert!(md.contains("**Interrupted**"), "{md}");
+    // A report written before the field existed reads as not interrupted.
+    let mut old = v.clone();
+    old["run"].as_object_mut().unwrap().remove("interrupted");
+    assert!(!Report::from_json(&old.to_string()).unwrap().run.interrupted);
+    assert!(!report().run.interrupted);
+}

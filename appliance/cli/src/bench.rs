@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -10,6 +12,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use proofbox_bench::{Event, RunConfig, Status, Suite, open_devices, output};
 use proofbox_prover::BackendKind;
+use tokio::signal::unix::SignalKind;
 
 /// `all` or one backend kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +227,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             bar.inc(1);
         }
     };
-    let report = proofbox_bench::run(&config, opened, &observer);
+    let stop = interrupt_flag(bar.clone());
+    let report = proofbox_bench::run_until(&config, opened, &observer, &stop);
     bar.finish_and_clear();
     let report = report?;
     let written = output::write_all(&report, &args.out)?;
@@ -248,5 +252,49 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
+    if report.run.interrupted {
+        eprintln!("bench: interrupted; the results hold the measurements made until then");
+        return Ok(ExitCode::from(130));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A flag set by the first Ctrl-C (the run then stops after the workload in
+/// progress and writes what it measured); a second Ctrl-C exits at once.
+fn interrupt_flag(bar: ProgressBar) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => {
+            // Registered before the run starts, so no Ctrl-C falls through to the
+            // default action.
+            let first =
+                runtime.block_on(async { tokio::signal::unix::signal(SignalKind::interrupt()) });
+            match first {
+                Ok(mut signals) => {
+                    std::thread::spawn(move || {
+                        runtime.block_on(async {
+                            if signals.recv().await.is_some() {
+                                set.store(true, Ordering::SeqCst);
+                                bar.suspend(|| {
+                                    eprintln!(
+                                        "interrupted: finishing the workload in progress, then writing the results (Ctrl-C again to quit now)"
+                                    )
+                                });
+                                if signals.recv().await.is_some() {
+                                    std::process::exit(130);
+                                }
+                            }
+                        })
+                    });
+                }
+                Err(e) => eprintln!("warning: Ctrl-C will end the run without results: {e}"),
+            }
+        }
+        Err(e) => eprintln!("warning: Ctrl-C will end the run without results: {e}"),
+    }
+    flag
 }

@@ -77,7 +77,7 @@ fn quick_runs_on_every_backend_present_and_every_check_passes() {
 
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(v["schema_version"], "1.0");
+    assert_eq!(v["schema_version"], "1.1");
     assert_eq!(v["run"]["quick"], true);
     let ms = v["measurements"].as_array().unwrap();
     for m in ms {
@@ -168,4 +168,73 @@ fn a_backend_without_a_device_is_named_with_its_reason() {
     );
     let bad = proofbox(&["bench", "--backend", "tpu"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// Ctrl-C (SIGINT) mid-run: the workload in progress finishes, the files are written
+/// with what was measured and marked interrupted, and the exit status is 130.
+#[test]
+fn ctrl_c_writes_the_measurements_made_so_far() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // The standard proof suite on the CPU runs for many minutes; CUDA (absent on CI
+    // machines) is asked for so that its "skipped" line says the run has started.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_proofbox"))
+        .args([
+            "bench",
+            "--backend",
+            "cpu,cuda",
+            "--suite",
+            "proofs",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    if registry::report(BackendKind::Cuda).available {
+        std::thread::sleep(Duration::from_secs(5));
+    } else {
+        loop {
+            let line = rx.recv_timeout(Duration::from_secs(120)).unwrap();
+            if line.starts_with("skipped cuda") {
+                break;
+            }
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(v["run"]["interrupted"], true);
+    let ms = v["measurements"].as_array().unwrap();
+    assert!(!ms.is_empty() && ms.len() < 42, "{} measurements", ms.len());
+    for m in ms {
+        assert_eq!(m["status"], "passed", "{m}");
+    }
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("**Interrupted**"));
 }
