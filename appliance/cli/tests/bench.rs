@@ -28,12 +28,11 @@ fn device_backends() -> Vec<BackendKind> {
             kinds.push(kind);
             continue;
         }
-        let reason = report.reason.unwrap_or_default();
-        let var = format!("PROOFBOX_REQUIRE_{}", kind.name().to_uppercase());
-        if std::env::var(&var).is_ok_and(|v| v == "1") {
-            panic!("{var}=1 but {kind} is unavailable: {reason}");
-        }
-        proofbox_conformance::skip(format_args!("bench --quick on {kind}: {reason}"));
+        proofbox_conformance::require_or_skip(
+            kind,
+            format_args!("bench --quick on {kind}"),
+            report.reason.unwrap_or_default(),
+        );
     }
     kinds
 }

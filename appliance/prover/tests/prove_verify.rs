@@ -362,13 +362,13 @@ fn device_backends_prove_with_cpu_commitments() {
     for kind in [BackendKind::Wgpu, BackendKind::Opencl, BackendKind::Cuda] {
         let report = registry::report(kind);
         if !report.available {
-            let var = format!("PROOFBOX_REQUIRE_{}", kind.name().to_uppercase());
             let reason = report.reason.unwrap_or_default();
-            if std::env::var(&var).is_ok_and(|v| v == "1") && reason != "not built into this binary"
-            {
-                panic!("{var}=1 but {kind} is unavailable: {reason}");
+            let what = format_args!("{kind} full proofs");
+            if reason == "not built into this binary" {
+                proofbox_conformance::skip(format_args!("{what}: {reason}"));
+            } else {
+                proofbox_conformance::require_or_skip(kind, what, reason);
             }
-            proofbox_conformance::skip(format_args!("{kind} full proofs: {reason}"));
             continue;
         }
         for device in &report.devices {
@@ -413,10 +413,11 @@ fn opencl_program_binaries_prove_like_source() {
     let built = match OpenclBackend::open(0) {
         Ok(b) => b,
         Err(e) => {
-            if std::env::var("PROOFBOX_REQUIRE_OPENCL").is_ok_and(|v| v == "1") {
-                panic!("PROOFBOX_REQUIRE_OPENCL=1 but opencl is unavailable: {e}");
-            }
-            proofbox_conformance::skip(format_args!("opencl program binaries: {e}"));
+            proofbox_conformance::require_or_skip(
+                BackendKind::Opencl,
+                "opencl program binaries",
+                e,
+            );
             return;
         }
     };

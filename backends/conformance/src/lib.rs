@@ -23,7 +23,7 @@ use p3_commit::Mmcs;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_merkle_tree::MerkleTreeMmcs;
 use proofbox_backend_api::{
-    Backend, BackendError, BackendField, DIGEST_ELEMS, Digest, merkle_root,
+    Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, Digest, merkle_root,
 };
 pub use proofbox_backend_cpu::CpuBackend;
 use rand::rngs::StdRng;
@@ -313,17 +313,36 @@ pub fn skip(reason: impl core::fmt::Display) {
     let _ = writeln!(std::io::stderr().lock(), "skipped: {test}: {reason}");
 }
 
+/// Whether tests must run on `kind`: `PROOFBOX_REQUIRE_<KIND>=1` (for example
+/// `PROOFBOX_REQUIRE_OPENCL=1`), which CI sets for the backends it has drivers for.
+pub fn required(kind: BackendKind) -> bool {
+    std::env::var(format!("PROOFBOX_REQUIRE_{}", kind.name().to_uppercase()))
+        .is_ok_and(|v| v == "1")
+}
+
+/// What a test does when `kind` cannot run here: fails if [`required`], otherwise says
+/// it is skipped ([`skip`]: `skipped: <test>: <what>: <reason>`).
+pub fn require_or_skip(
+    kind: BackendKind,
+    what: impl core::fmt::Display,
+    reason: impl core::fmt::Display,
+) {
+    if required(kind) {
+        panic!(
+            "PROOFBOX_REQUIRE_{}=1 but {kind} is unavailable: {what}: {reason}",
+            kind.name().to_uppercase()
+        );
+    }
+    skip(format_args!("{what}: {reason}"));
+}
+
 /// Opens a backend for a test, or says why it is skipped. With
 /// `PROOFBOX_REQUIRE_<KIND>=1` set, an unavailable backend fails instead.
 pub fn open_or_skip<B: Backend>(opened: Result<B, BackendError>) -> Option<B> {
     match opened {
         Ok(b) => Some(b),
         Err(e) => {
-            let var = format!("PROOFBOX_REQUIRE_{}", B::KIND.name().to_uppercase());
-            if std::env::var(&var).is_ok_and(|v| v == "1") {
-                panic!("{var}=1 but the backend could not be opened: {e}");
-            }
-            skip(format_args!("{} conformance: {e}", B::KIND));
+            require_or_skip(B::KIND, format_args!("{} conformance", B::KIND), e);
             None
         }
     }

@@ -30,10 +30,7 @@ fn probe_lists_devices_or_says_why_not() {
         Err(BackendError::Unavailable { backend, reason }) => {
             assert_eq!(backend, BackendKind::Opencl);
             assert!(!reason.is_empty());
-            if std::env::var("PROOFBOX_REQUIRE_OPENCL").is_ok_and(|v| v == "1") {
-                panic!("PROOFBOX_REQUIRE_OPENCL=1 but probe failed: {reason}");
-            }
-            proofbox_conformance::skip(format_args!("opencl unavailable: {reason}"));
+            proofbox_conformance::require_or_skip(BackendKind::Opencl, "opencl probe", reason);
         }
         Err(e) => panic!("probe failed with something other than Unavailable: {e}"),
     }
