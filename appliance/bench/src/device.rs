@@ -82,8 +82,12 @@ pub trait BenchDevice: Send + Sync {
     /// Proves `req` on this device.
     fn prove(&self, req: &ProofRequest) -> Result<ProofArtifact, ProveError>;
 
-    /// Proves a state transition (witnesses already built), end to end.
-    fn prove_transition(&self, input: &TransitionInput) -> Result<ProofArtifact, ProveError>;
+    /// Proves a state transition (witnesses already built, one input per chunk:
+    /// `TransitionInput::build_chunks`), end to end: one chained proof per chunk.
+    fn prove_transition(
+        &self,
+        chunks: &[TransitionInput],
+    ) -> Result<proofbox_prover::transition::TransitionProof, ProveError>;
 
     /// Resets the backend's transfer counters and returns what they held, where the
     /// backend counts transfers (wgpu); `None` elsewhere.
@@ -189,8 +193,11 @@ impl<B: Backend> BenchDevice for Prover<B> {
         Prover::prove(self, req, Arc::new(()))
     }
 
-    fn prove_transition(&self, input: &TransitionInput) -> Result<ProofArtifact, ProveError> {
-        Prover::prove_transition(self, input, crate::workload::PROOF_FRI, Arc::new(()))
+    fn prove_transition(
+        &self,
+        chunks: &[TransitionInput],
+    ) -> Result<proofbox_prover::transition::TransitionProof, ProveError> {
+        Prover::prove_transition_chunks(self, chunks, crate::workload::PROOF_FRI, Arc::new(()))
     }
 
     fn take_transfers(&self) -> Option<Transfers> {

@@ -205,13 +205,23 @@ fn needs(w: &Workload, device: &dyn BenchDevice, widths: &mut Widths) -> Needs {
             device: None,
         },
         Spec::StateTransition { updates } => {
-            let rows = (updates.max(1).next_power_of_two() * transition::ROWS_PER_UPDATE) as u64;
+            // Proved in chunks of at most `DEFAULT_CHUNK_UPDATES` updates, one after the
+            // other: the largest chunk's proof is the peak.
+            let chunk = updates
+                .max(1)
+                .next_power_of_two()
+                .min(transition::DEFAULT_CHUNK_UPDATES);
+            let rows = (chunk * transition::ROWS_PER_UPDATE) as u64;
             let blowup = 1u64 << PROOF_FRI.params().log_blowup;
             let trace = rows * transition::col::WIDTH as u64 * 4;
             // As for proofs: the trace, its extension and one more trace-sized buffer
-            // (the CPU's measured peak at 1,000 updates is 3.2 GiB, this says 4.5).
+            // (the CPU's measured peak at 1,000 updates is 3.2 GiB, this says 4.5),
+            // plus every chunk's witnesses (248 siblings, about 8 KiB per update).
+            let witnesses = updates as u64 * 8192;
             Needs {
-                host: trace * (2 + blowup) + if on_device { trace * (1 + blowup) } else { 0 },
+                host: trace * (2 + blowup)
+                    + witnesses
+                    + if on_device { trace * (1 + blowup) } else { 0 },
                 device: on_device.then_some(trace * (1 + blowup)),
             }
         }
@@ -734,14 +744,16 @@ impl Run<'_> {
     }
 
     /// The state-transition proofs: the witnesses of the seeded diff of `state/apply`
-    /// (`inputs::state_and_diff`) built once on the host, then proved on each device;
-    /// every proof is checked against the statement computed natively (roots, diff
-    /// commitment, block number) and verified.
+    /// (`inputs::state_and_diff`) built once on the host, in chunks of at most
+    /// `transition::DEFAULT_CHUNK_UPDATES` updates (10k updates: 10 chained proofs of
+    /// 2^18 rows), then proved on each device; every bundle is checked against the
+    /// statement computed natively (roots, diff commitment, block number) and
+    /// verified, chain included.
     fn run_state_transition(&mut self, w: &Workload, devices: &[Box<dyn BenchDevice>]) {
         let Spec::StateTransition { updates } = w.spec else {
             unreachable!("a state-transition workload")
         };
-        let mut prepared: Option<(TransitionInput, TransitionStatement)> = None;
+        let mut prepared: Option<(Vec<TransitionInput>, TransitionStatement)> = None;
         for d in devices {
             let Some(m) = self.begin_proof(
                 w,
@@ -751,12 +763,18 @@ impl Run<'_> {
             ) else {
                 continue;
             };
-            let (input, statement) = prepared.get_or_insert_with(|| {
+            let (chunks, statement) = prepared.get_or_insert_with(|| {
                 let (mut tree, diff) =
                     inputs::state_and_diff(w.seed(self.config.seed), STATE_PRESTATE_KEYS, updates);
-                let input = TransitionInput::build(&mut tree, diff, updates as u64);
-                let statement = input.statement().expect("witnesses from the tree");
-                (input, statement)
+                let chunks = TransitionInput::build_chunks(
+                    &mut tree,
+                    diff,
+                    updates as u64,
+                    transition::DEFAULT_CHUNK_UPDATES,
+                );
+                let statement =
+                    transition::statement_of_chunks(&chunks).expect("witnesses from the tree");
+                (chunks, statement)
             });
             let outcome = repeat(
                 self.config.warmup,
@@ -764,11 +782,11 @@ impl Run<'_> {
                 d.as_ref(),
                 || {
                     let start = Instant::now();
-                    let artifact = d.prove_transition(input).map_err(prove_error)?;
+                    let bundle = d.prove_transition(chunks).map_err(prove_error)?;
                     let t = start.elapsed().as_secs_f64();
-                    transition::verify_transition(&artifact, statement)
+                    transition::verify_transition_chunks(&bundle, statement)
                         .map_err(|e| CallError::Wrong(format!("the proof does not verify: {e}")))?;
-                    Ok((t, Some(artifact.to_bytes().len() as u64)))
+                    Ok((t, Some(bundle.to_bytes().len() as u64)))
                 },
             );
             self.finish(w, m, outcome);

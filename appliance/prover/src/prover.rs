@@ -26,7 +26,7 @@ use crate::circuits::{CircuitField, CircuitId, WithStatement};
 use crate::config::{self, FriParams, FriPreset, stock};
 use crate::progress::{Progress, Stage};
 use crate::request::{ProofRequest, RequestError};
-use crate::transition::{self, TransitionAir, TransitionInput, TransitionStatement};
+use crate::transition::{self, ChunkStatement, TransitionAir, TransitionInput, TransitionProof};
 
 /// Why a proof was not produced.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,8 @@ pub enum VerifyError {
     DegreeMismatch { proof: usize, claimed: u8 },
     #[error("proof rejected: {0}")]
     Rejected(String),
+    #[error("state-transition proofs do not chain: {0}")]
+    Chain(String),
 }
 
 /// Proves requests on backend `B` (static dispatch all the way down).
@@ -120,7 +122,9 @@ impl<B: Backend> Prover<B> {
     }
 
     /// Proves a state transition: checks the witnesses natively first (a wrong one is
-    /// a [`ProveError::Transition`]), then builds the trace and proves it.
+    /// a [`ProveError::Transition`]), then builds the trace and proves it. The input
+    /// may be a chunk of a bundle ([`TransitionInput::build_chunks`]); its proof then
+    /// states that chunk ([`transition::ChunkStatement`]).
     pub fn prove_transition(
         &self,
         input: &TransitionInput,
@@ -128,11 +132,42 @@ impl<B: Backend> Prover<B> {
         progress: Arc<dyn Progress>,
     ) -> Result<ProofArtifact, ProveError> {
         let statement = input
-            .statement()
+            .chunk_statement()
             .map_err(|e| ProveError::Transition(e.to_string()))?;
+        self.prove_checked_transition(input, &statement, fri, progress)
+    }
+
+    /// Proves a diff in chunks ([`TransitionInput::build_chunks`]), one proof per
+    /// chunk, in order: checks every chunk's witnesses and that the chunks chain into
+    /// one diff's transition first ([`transition::check_chunks`]; a failure is a
+    /// [`ProveError::Transition`] before any proving work). Peak memory is that of the
+    /// largest chunk's proof.
+    pub fn prove_transition_chunks(
+        &self,
+        chunks: &[TransitionInput],
+        fri: FriPreset,
+        progress: Arc<dyn Progress>,
+    ) -> Result<TransitionProof, ProveError> {
+        let statements =
+            transition::check_chunks(chunks).map_err(|e| ProveError::Transition(e.to_string()))?;
+        let chunks = chunks
+            .iter()
+            .zip(&statements)
+            .map(|(c, s)| self.prove_checked_transition(c, s, fri, progress.clone()))
+            .collect::<Result<_, _>>()?;
+        Ok(TransitionProof { chunks })
+    }
+
+    fn prove_checked_transition(
+        &self,
+        input: &TransitionInput,
+        statement: &ChunkStatement,
+        fri: FriPreset,
+        progress: Arc<dyn Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
         progress.stage(Stage::Trace);
         let trace = input.trace(fri.params().log_blowup as usize);
-        self.prove_transition_trace(trace, &statement, fri, progress)
+        self.prove_transition_trace(trace, statement, fri, progress)
     }
 
     /// Proves a state-transition trace for `statement` as given, unchecked: for tests
@@ -141,7 +176,7 @@ impl<B: Backend> Prover<B> {
     pub fn prove_transition_trace(
         &self,
         trace: RowMajorMatrix<KoalaBear>,
-        statement: &TransitionStatement,
+        statement: &ChunkStatement,
         fri: FriPreset,
         progress: Arc<dyn Progress>,
     ) -> Result<ProofArtifact, ProveError> {
@@ -284,10 +319,11 @@ fn check_parameters(a: &ProofArtifact) -> Result<(), VerifyError> {
 }
 
 /// A state-transition proof against the public values it carries (the statement is
-/// those values: the caller compares them with the roots and diff it knows, see
-/// [`transition::verify_transition`]).
+/// those values: the caller compares them with the roots and diff it knows and checks
+/// where the diff sponge starts, see [`transition::verify_transition`] and
+/// [`transition::verify_transition_chunks`]).
 fn verify_transition_proof(a: &ProofArtifact) -> Result<(), VerifyError> {
-    let statement = TransitionStatement::from_public_values(&a.public_values).ok_or_else(|| {
+    let statement = ChunkStatement::from_public_values(&a.public_values).ok_or_else(|| {
         VerifyError::Parameters("public values are not a state-transition statement".into())
     })?;
     let config = stock::config::<KoalaBear>(&a.fri);
@@ -370,6 +406,21 @@ pub trait DynProver: Send + Sync {
         fri: FriPreset,
         progress: Arc<dyn Progress>,
     ) -> Result<ProofArtifact, ProveError>;
+    /// [`Prover::prove_transition_chunks`]. Provided: checks the chain, then proves
+    /// each chunk with [`DynProver::prove_transition`].
+    fn prove_transition_chunks(
+        &self,
+        chunks: &[TransitionInput],
+        fri: FriPreset,
+        progress: Arc<dyn Progress>,
+    ) -> Result<TransitionProof, ProveError> {
+        transition::check_chunks(chunks).map_err(|e| ProveError::Transition(e.to_string()))?;
+        let chunks = chunks
+            .iter()
+            .map(|c| self.prove_transition(c, fri, progress.clone()))
+            .collect::<Result<_, _>>()?;
+        Ok(TransitionProof { chunks })
+    }
 }
 
 impl<B: Backend> DynProver for Prover<B> {
@@ -393,6 +444,14 @@ impl<B: Backend> DynProver for Prover<B> {
         progress: Arc<dyn Progress>,
     ) -> Result<ProofArtifact, ProveError> {
         Prover::prove_transition(self, input, fri, progress)
+    }
+    fn prove_transition_chunks(
+        &self,
+        chunks: &[TransitionInput],
+        fri: FriPreset,
+        progress: Arc<dyn Progress>,
+    ) -> Result<TransitionProof, ProveError> {
+        Prover::prove_transition_chunks(self, chunks, fri, progress)
     }
 }
 

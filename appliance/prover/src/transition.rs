@@ -3,9 +3,23 @@
 //! `post_root`, where the diff is the one whose Poseidon2 commitment is
 //! `diff_commitment`.
 //!
-//! Public values (28 KoalaBear elements): `pre_root` (8), `post_root` (8),
-//! `diff_commitment` (8), the block number as four 16-bit limbs, least significant
-//! first (4; bound to the proof through the transcript, not read by a constraint).
+//! A diff is proved by one proof or, past what one machine can prove at once, by a
+//! bundle of chained proofs ([`TransitionProof`], built by
+//! [`TransitionInput::build_chunks`] and [`crate::Prover::prove_transition_chunks`],
+//! checked by [`verify_transition_chunks`]): each proof ("chunk") applies a run of
+//! consecutive updates and continues the diff sponge where the previous one left it,
+//! so the bundle states exactly what one proof of the whole diff states.
+//!
+//! Public values (52 KoalaBear elements, [`ChunkStatement`], offsets in [`pv`]):
+//! `pre_root` (8), `post_root` (8), `diff_commitment` (8: the diff sponge's output
+//! after this proof's updates), the block number as four 16-bit limbs, least
+//! significant first (4; bound to the proof through the transcript, not read by a
+//! constraint), then the diff sponge's capacity (8) and output (8) at the first row
+//! (`sponge_in`) and its capacity at the last row (8, with `diff_commitment` the
+//! `sponge_out` state). A proof of a whole diff, and a bundle's first chunk, start at
+//! the state after the header block ([`SpongeState::header`]): the verifier checks
+//! that, or a proof could start mid-sponge; chunk `i + 1` starts at chunk `i`'s
+//! post-state root and sponge state ([`chain`]).
 //!
 //! # Layout
 //!
@@ -31,9 +45,12 @@
 //! rows per element, `K[7]` first), with a check that each decomposition is the
 //! canonical one (below `p`), so a key has exactly one path. At row 255 the old path
 //! must reach the segment's root and the new path's root becomes the next segment's.
-//! The diff sponge starts from the state after the header block `[5, 0 x 15]` and its
-//! capacity and output are carried from segment to segment; the last row's output is
-//! `diff_commitment`. `docs/state.md` ("The state-transition proof") has the details.
+//! The diff sponge starts from the public `sponge_in` (for a whole diff, the state
+//! after the header block `[5, 0 x 15]`) and its capacity and output are carried from
+//! segment to segment; the last row's output is `diff_commitment` and its capacity the
+//! public `sponge_out` capacity. Padding segments absorb nothing and leave the root as
+//! it is, so a chunk's padding does not disturb the chain. `docs/state.md` ("The
+//! state-transition proof") has the details.
 
 use std::sync::OnceLock;
 
@@ -65,8 +82,11 @@ pub type Digest = [F; 8];
 pub const ROWS_PER_UPDATE: usize = 256;
 /// log2 of [`ROWS_PER_UPDATE`].
 pub const LOG_ROWS_PER_UPDATE: u8 = 8;
-/// Public values of a state-transition proof.
-pub const NUM_PUBLIC_VALUES: usize = 28;
+/// Public values of a state-transition proof (see [`ChunkStatement::public_values`]).
+pub const NUM_PUBLIC_VALUES: usize = 52;
+/// The default largest number of updates per proof of [`TransitionInput::build_chunks`]:
+/// 2^18 trace rows, about 3.2 GiB peak on the CPU backend.
+pub const DEFAULT_CHUNK_UPDATES: usize = 1024;
 /// Rows of a segment before the first tree level.
 const TREE_START: usize = 8;
 
@@ -539,22 +559,23 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
             .when(p(per::HIGH_AND))
             .assert_eq(n(col::HIGH), l(col::HIGH) * n(col::BIT));
 
-        // Boundaries: the pre-state root and the diff sponge's start on the first row,
-        // the post-state root and the diff commitment on the last.
-        let start = header_state();
+        // Boundaries: the pre-state root and the diff sponge's start (public, so that
+        // proofs chain; the verifier of a whole diff checks it is the header state) on
+        // the first row, the post-state root and the diff sponge's end on the last.
         {
             let mut b = builder.when_first_row();
             for i in 0..8 {
-                b.assert_eq(l(col::ROOT + i), public[i].clone());
-                b.assert_eq(l(col::DCAP + i), AB::Expr::from(start[16 + i]));
-                b.assert_eq(l(col::DOUT + i), AB::Expr::from(start[i]));
+                b.assert_eq(l(col::ROOT + i), public[pv::PRE_ROOT + i].clone());
+                b.assert_eq(l(col::DCAP + i), public[pv::SPONGE_IN_CAP + i].clone());
+                b.assert_eq(l(col::DOUT + i), public[pv::SPONGE_IN_OUT + i].clone());
             }
         }
         {
             let mut b = builder.when_last_row();
             for i in 0..8 {
-                b.assert_eq(l(col::NEW + P16_OUT + i), public[8 + i].clone());
-                b.assert_eq(l(col::DOUT + i), public[16 + i].clone());
+                b.assert_eq(l(col::NEW + P16_OUT + i), public[pv::POST_ROOT + i].clone());
+                b.assert_eq(l(col::DOUT + i), public[pv::DIFF_COMMITMENT + i].clone());
+                b.assert_eq(l(col::DCAP + i), public[pv::SPONGE_OUT_CAP + i].clone());
             }
         }
     }
@@ -584,7 +605,26 @@ fn assert_key_blocks<AB: AirBuilder>(
     }
 }
 
-/// What the state-transition proof states.
+/// Offsets of the public values (see [`ChunkStatement::public_values`]).
+pub mod pv {
+    pub const PRE_ROOT: usize = 0;
+    pub const POST_ROOT: usize = 8;
+    /// The diff sponge's output after this proof's segments: for a whole diff (or a
+    /// bundle's last proof), the diff commitment.
+    pub const DIFF_COMMITMENT: usize = 16;
+    /// Four 16-bit limbs, least significant first.
+    pub const BLOCK_NUMBER: usize = 24;
+    /// The diff sponge's capacity at the first row.
+    pub const SPONGE_IN_CAP: usize = 28;
+    /// The diff sponge's output at the first row.
+    pub const SPONGE_IN_OUT: usize = 36;
+    /// The diff sponge's capacity at the last row.
+    pub const SPONGE_OUT_CAP: usize = 44;
+}
+
+/// What a state transition states about a whole diff: what a verifier holding the
+/// diff (or its commitment) checks, whether it was proved by one proof or a bundle of
+/// chained proofs ([`TransitionProof`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransitionStatement {
     pub pre_root: Digest,
@@ -593,19 +633,87 @@ pub struct TransitionStatement {
     pub block_number: u64,
 }
 
-impl TransitionStatement {
-    /// The 28 public values.
+/// The diff sponge's state between two absorbed blocks, as the proofs carry it: the
+/// capacity (state elements 16..24) and the output (elements 0..8). The next block
+/// overwrites elements 0..16, so the capacity determines everything the sponge does
+/// next, and the output is the commitment if no block follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpongeState {
+    pub capacity: Digest,
+    pub output: Digest,
+}
+
+impl SpongeState {
+    /// The state after the diff's header block `[5, 0 x 15]`: where a diff starts.
+    pub fn header() -> Self {
+        Self::from_state(&header_state())
+    }
+
+    fn from_state(s: &[F; 24]) -> Self {
+        Self {
+            capacity: core::array::from_fn(|i| s[16 + i]),
+            output: core::array::from_fn(|i| s[i]),
+        }
+    }
+
+    /// A full width-24 state with this capacity and output (elements 8..16 are zero:
+    /// the next block overwrites them).
+    fn to_state(self) -> [F; 24] {
+        let mut s = [F::ZERO; 24];
+        s[..8].copy_from_slice(&self.output);
+        s[16..].copy_from_slice(&self.capacity);
+        s
+    }
+
+    /// The state after absorbing the records of `updates`, in the order given, from
+    /// this one: from [`SpongeState::header`] with a diff's updates in canonical order
+    /// (`diff.updates()`), the output is `diff.commitment()`.
+    pub fn absorb<'a>(self, updates: impl IntoIterator<Item = &'a proofbox_state::Update>) -> Self {
+        let mut s = self.to_state();
+        for u in updates {
+            for block in record(u).chunks(16) {
+                absorb(&mut s, block);
+            }
+        }
+        Self::from_state(&s)
+    }
+}
+
+/// What one state-transition proof states (its 52 public values): applying its
+/// updates to the tree with root `pre_root` gives `post_root`, and absorbing their
+/// records takes the diff sponge from `sponge_in` to `sponge_out`, at `block_number`.
+/// A proof of a whole diff starts at [`SpongeState::header`] and `sponge_out.output`
+/// is the diff commitment; the proofs of a bundle chain ([`verify_transition_chunks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkStatement {
+    pub pre_root: Digest,
+    pub post_root: Digest,
+    pub block_number: u64,
+    pub sponge_in: SpongeState,
+    pub sponge_out: SpongeState,
+}
+
+impl ChunkStatement {
+    /// The 52 public values: `pre_root` (8), `post_root` (8), `sponge_out.output` (8:
+    /// the diff commitment of a whole diff), the block number as four 16-bit limbs
+    /// (least significant first), `sponge_in.capacity` (8), `sponge_in.output` (8),
+    /// `sponge_out.capacity` (8). Offsets: [`pv`].
     pub fn public_values(&self) -> Vec<F> {
         let mut v = Vec::with_capacity(NUM_PUBLIC_VALUES);
         v.extend(self.pre_root);
         v.extend(self.post_root);
-        v.extend(self.diff_commitment);
+        v.extend(self.sponge_out.output);
         v.extend((0..4).map(|i| F::from_u32(((self.block_number >> (16 * i)) & 0xffff) as u32)));
+        v.extend(self.sponge_in.capacity);
+        v.extend(self.sponge_in.output);
+        v.extend(self.sponge_out.capacity);
+        debug_assert_eq!(v.len(), NUM_PUBLIC_VALUES);
         v
     }
 
-    /// The inverse of [`TransitionStatement::public_values`], for values read from an
-    /// artifact; `None` for a wrong count or a block-number limb above 16 bits.
+    /// The inverse of [`ChunkStatement::public_values`], for values read from an
+    /// artifact; `None` for a wrong count, a value not below the modulus or a
+    /// block-number limb above 16 bits.
     pub fn from_public_values(v: &[u32]) -> Option<Self> {
         if v.len() != NUM_PUBLIC_VALUES || v.iter().any(|&x| x >= F::ORDER_U32) {
             return None;
@@ -613,24 +721,92 @@ impl TransitionStatement {
         let d = |at: usize| -> Digest { core::array::from_fn(|i| F::from_u32(v[at + i])) };
         let mut block_number = 0u64;
         for i in 0..4 {
-            let limb = v[24 + i];
+            let limb = v[pv::BLOCK_NUMBER + i];
             if limb > 0xffff {
                 return None;
             }
             block_number |= (limb as u64) << (16 * i);
         }
         Some(Self {
-            pre_root: d(0),
-            post_root: d(8),
-            diff_commitment: d(16),
+            pre_root: d(pv::PRE_ROOT),
+            post_root: d(pv::POST_ROOT),
             block_number,
+            sponge_in: SpongeState {
+                capacity: d(pv::SPONGE_IN_CAP),
+                output: d(pv::SPONGE_IN_OUT),
+            },
+            sponge_out: SpongeState {
+                capacity: d(pv::SPONGE_OUT_CAP),
+                output: d(pv::DIFF_COMMITMENT),
+            },
         })
+    }
+
+    /// Whether the diff sponge starts at the header state, as a whole diff's (and a
+    /// bundle's first proof's) does.
+    pub fn starts_a_diff(&self) -> bool {
+        self.sponge_in == SpongeState::header()
+    }
+
+    /// Whether `next` continues this one: it starts at this one's post-state root and
+    /// diff sponge state, at the same block number.
+    pub fn continued_by(&self, next: &ChunkStatement) -> bool {
+        next.pre_root == self.post_root
+            && next.sponge_in == self.sponge_out
+            && next.block_number == self.block_number
+    }
+
+    /// The statement of a diff this proof (or chain ending in it) ends: roots, the
+    /// sponge's output as the diff commitment, block number. Only meaningful with a
+    /// start at the header state ([`ChunkStatement::starts_a_diff`]).
+    pub fn ends(&self, pre_root: Digest) -> TransitionStatement {
+        TransitionStatement {
+            pre_root,
+            post_root: self.post_root,
+            diff_commitment: self.sponge_out.output,
+            block_number: self.block_number,
+        }
     }
 }
 
+/// Why a sequence of state-transition chunks (inputs or proofs) does not state a
+/// whole diff.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("no chunks")]
+    Empty,
+    #[error("chunk 0 does not start the diff sponge at the header state")]
+    NotFromHeader,
+    #[error(
+        "chunk {0} does not continue the chunk before it (pre-state root, diff sponge or block number)"
+    )]
+    Broken(usize),
+    #[error("chunk {index}: {reason}")]
+    Chunk { index: usize, reason: String },
+}
+
+/// Checks that `statements` chain into a whole diff's transition and returns its
+/// statement: the first starts at the header state, each continues the previous one
+/// ([`ChunkStatement::continued_by`]); the result has the first's `pre_root` and the
+/// last's `post_root`, sponge output (the diff commitment) and block number.
+pub fn chain(statements: &[ChunkStatement]) -> Result<TransitionStatement, ChainError> {
+    let first = statements.first().ok_or(ChainError::Empty)?;
+    if !first.starts_a_diff() {
+        return Err(ChainError::NotFromHeader);
+    }
+    for (i, w) in statements.windows(2).enumerate() {
+        if !w[0].continued_by(&w[1]) {
+            return Err(ChainError::Broken(i + 1));
+        }
+    }
+    let last = statements.last().expect("not empty");
+    Ok(last.ends(first.pre_root))
+}
+
 /// Everything the prover needs: the pre-state root, the diff, one witness per update
-/// (the tree as it stands when that update is applied) and the padding witness (a
-/// key's value and path in the post-state tree).
+/// (the tree as it stands when that update is applied), the padding witness (a key's
+/// value and path in the post-state tree) and where the diff sponge starts (the header
+/// state for a whole diff, the previous chunk's end for a later chunk of one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransitionInput {
     pub pre_root: Digest,
@@ -638,6 +814,7 @@ pub struct TransitionInput {
     pub witnesses: Vec<UpdateWitness>,
     pub padding: UpdateWitness,
     pub block_number: u64,
+    pub sponge_start: SpongeState,
 }
 
 /// The key whose current value padding segments write back.
@@ -647,8 +824,17 @@ pub fn padding_key() -> StateKey {
 
 impl TransitionInput {
     /// Applies `diff` to `tree`, recording the witnesses: the node that proves does
-    /// this, and `tree` is the post-state afterwards.
+    /// this, and `tree` is the post-state afterwards. One proof of the whole diff.
     pub fn build(tree: &mut StateTree, diff: Diff, block_number: u64) -> Self {
+        Self::build_from(tree, diff, block_number, SpongeState::header())
+    }
+
+    fn build_from(
+        tree: &mut StateTree,
+        diff: Diff,
+        block_number: u64,
+        sponge_start: SpongeState,
+    ) -> Self {
         let pre_root = tree.root();
         let witnesses = tree.apply_with_witnesses(&diff, proofbox_state::Parallelism::Parallel);
         let (value, proof) = tree.prove(&padding_key());
@@ -663,22 +849,51 @@ impl TransitionInput {
                 proof,
             },
             block_number,
+            sponge_start,
         }
     }
 
-    /// Segments of the trace: a power of two, at least one.
-    pub fn segments(&self) -> usize {
-        self.diff.len().max(1).next_power_of_two()
+    /// Applies `diff` to `tree` in chunks of at most `max_updates` updates (a power of
+    /// two, so that only the last chunk has padding segments), in canonical order,
+    /// and returns one input per chunk, each to be proved on its own
+    /// ([`crate::Prover::prove_transition_chunks`]): chunk `i` holds updates
+    /// `i * max_updates ..`, starts at the previous chunk's post-state root and diff
+    /// sponge state, and has its own padding witness (in its post-state tree). An
+    /// empty diff gives one chunk. `tree` is the post-state afterwards.
+    ///
+    /// # Panics
+    ///
+    /// If `max_updates` is not a power of two.
+    pub fn build_chunks(
+        tree: &mut StateTree,
+        diff: Diff,
+        block_number: u64,
+        max_updates: usize,
+    ) -> Vec<Self> {
+        assert!(
+            max_updates.is_power_of_two(),
+            "updates per chunk must be a power of two, not {max_updates}"
+        );
+        if diff.len() <= max_updates {
+            return vec![Self::build(tree, diff, block_number)];
+        }
+        let updates: Vec<proofbox_state::Update> = diff.into();
+        let mut sponge = SpongeState::header();
+        let mut chunks = Vec::with_capacity(updates.len().div_ceil(max_updates));
+        for part in updates.chunks(max_updates) {
+            let part = Diff::new(part.iter().copied())
+                .expect("a slice of a canonical diff is a canonical diff");
+            let next = sponge.absorb(part.updates());
+            chunks.push(Self::build_from(tree, part, block_number, sponge));
+            sponge = next;
+        }
+        chunks
     }
 
-    /// log2 of the trace height.
-    pub fn log_rows(&self) -> u8 {
-        LOG_ROWS_PER_UPDATE + self.segments().trailing_zeros() as u8
-    }
-
-    /// Checks the witnesses natively ([`proofbox_state::check_transition`]) and returns
-    /// the statement.
-    pub fn statement(&self) -> Result<TransitionStatement, proofbox_state::ProofError> {
+    /// Checks the witnesses natively ([`proofbox_state::check_transition`], the padding
+    /// witness against the post-state root) and returns what this input's proof
+    /// states.
+    pub fn chunk_statement(&self) -> Result<ChunkStatement, proofbox_state::ProofError> {
         let post_root =
             proofbox_state::check_transition(&self.pre_root, &self.diff, &self.witnesses)?;
         if self.padding.old_value != self.padding.new_value {
@@ -692,12 +907,33 @@ impl TransitionInput {
             }
         })?;
         debug_assert_eq!(padded, post_root);
-        Ok(TransitionStatement {
+        Ok(ChunkStatement {
             pre_root: self.pre_root,
             post_root,
-            diff_commitment: self.diff.commitment(),
             block_number: self.block_number,
+            sponge_in: self.sponge_start,
+            sponge_out: self.sponge_start.absorb(self.diff.updates()),
         })
+    }
+
+    /// [`TransitionInput::chunk_statement`] as the statement of a whole diff: the diff
+    /// commitment is the sponge's output, which is `diff.commitment()` when the input
+    /// starts at the header state (one proof of a whole diff, or a bundle's first
+    /// chunk); for a later chunk it is a commitment to nothing a verifier holds (use
+    /// [`statement_of_chunks`] for a bundle).
+    pub fn statement(&self) -> Result<TransitionStatement, proofbox_state::ProofError> {
+        let c = self.chunk_statement()?;
+        Ok(c.ends(c.pre_root))
+    }
+
+    /// Segments of the trace: a power of two, at least one.
+    pub fn segments(&self) -> usize {
+        self.diff.len().max(1).next_power_of_two()
+    }
+
+    /// log2 of the trace height.
+    pub fn log_rows(&self) -> u8 {
+        LOG_ROWS_PER_UPDATE + self.segments().trailing_zeros() as u8
     }
 
     /// The execution trace, with `extra_capacity_bits` of spare capacity for the LDE.
@@ -738,7 +974,7 @@ impl TransitionInput {
 
         // Roots and diff sponge carried from segment to segment.
         let mut root = self.pre_root;
-        let mut sponge = header_state();
+        let mut sponge = self.sponge_start.to_state();
         let mut carried = Vec::with_capacity(segments);
         for s in &segs {
             let before = (root, sponge);
@@ -982,29 +1218,149 @@ pub fn seeded_input(seed: u64, updates: usize) -> TransitionInput {
     TransitionInput::build(&mut tree, diff, 0)
 }
 
-/// Verifies a state-transition artifact and checks that it states `expected`: the
-/// proof is valid (stock Plonky3 verifier) and its public values are exactly the
-/// expected roots, diff commitment and block number.
+/// Checks every chunk's witnesses natively and that the chunks chain into one diff's
+/// transition ([`chain`]); returns each chunk's statement.
+pub fn check_chunks(chunks: &[TransitionInput]) -> Result<Vec<ChunkStatement>, ChainError> {
+    let statements = chunks
+        .iter()
+        .enumerate()
+        .map(|(index, c)| {
+            c.chunk_statement().map_err(|e| ChainError::Chunk {
+                index,
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    chain(&statements)?;
+    Ok(statements)
+}
+
+/// [`check_chunks`], returning the statement of the whole diff the chunks prove.
+pub fn statement_of_chunks(chunks: &[TransitionInput]) -> Result<TransitionStatement, ChainError> {
+    chain(&check_chunks(chunks)?)
+}
+
+/// The proof of a state transition as a sequence of chained proofs ("chunks"), each an
+/// ordinary state-transition [`crate::ProofArtifact`]: what
+/// [`crate::Prover::prove_transition_chunks`] returns and [`verify_transition_chunks`]
+/// checks. A single proof of a whole diff is a bundle of one chunk.
+///
+/// Bytes ([`TransitionProof::to_bytes`]): [`BUNDLE_MAGIC`], the format version (u16,
+/// little-endian), then the postcard encoding of the chunks (a length, then each
+/// artifact's postcard body, without its own magic and version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionProof {
+    pub chunks: Vec<crate::ProofArtifact>,
+}
+
+/// The first eight bytes of an encoded [`TransitionProof`].
+pub const BUNDLE_MAGIC: [u8; 8] = *b"PBOXTRB\0";
+
+impl TransitionProof {
+    /// [`BUNDLE_MAGIC`], [`crate::FORMAT_VERSION`] (u16, little-endian), then the
+    /// postcard body.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&BUNDLE_MAGIC);
+        out.extend_from_slice(&crate::FORMAT_VERSION.to_le_bytes());
+        postcard::to_io(self, &mut out).expect("writing to a Vec cannot fail");
+        out
+    }
+
+    /// Parses a bundle, rejecting anything that is not exactly one well-formed bundle
+    /// of a supported version (at most [`crate::artifact::MAX_ARTIFACT_BYTES`] bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::ArtifactError> {
+        use crate::ArtifactError;
+        let max = crate::artifact::MAX_ARTIFACT_BYTES;
+        if bytes.len() > max {
+            return Err(ArtifactError::TooLarge {
+                len: bytes.len(),
+                max,
+            });
+        }
+        if bytes.len() < BUNDLE_MAGIC.len() + 2 || bytes[..BUNDLE_MAGIC.len()] != BUNDLE_MAGIC {
+            return Err(ArtifactError::NotAProof);
+        }
+        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+        if version != crate::FORMAT_VERSION {
+            return Err(ArtifactError::UnsupportedVersion {
+                found: version,
+                supported: crate::FORMAT_VERSION,
+            });
+        }
+        let (bundle, rest) = postcard::take_from_bytes::<Self>(&bytes[10..])
+            .map_err(|e| ArtifactError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(ArtifactError::Malformed(format!(
+                "{} trailing bytes",
+                rest.len()
+            )));
+        }
+        Ok(bundle)
+    }
+
+    /// The proofs' sizes in their own framing ([`crate::ProofArtifact::to_bytes`]),
+    /// summed.
+    pub fn proof_bytes(&self) -> usize {
+        self.chunks.iter().map(|a| a.to_bytes().len()).sum()
+    }
+}
+
+/// Verifies a bundle of chained state-transition proofs and checks that together they
+/// state `expected`: there is at least one chunk; every chunk is a state-transition
+/// artifact; chunk 0 starts at `expected.pre_root` with the diff sponge at the header
+/// state; each next chunk starts at the previous one's post-state root and diff
+/// sponge state (capacity and output) at the same block number; the last chunk ends
+/// at `expected.post_root` with the sponge's output equal to `expected.diff_commitment`
+/// and its block number is `expected.block_number`; and every proof is valid (stock
+/// Plonky3 verifier). The public values are checked before any proof.
+pub fn verify_transition_chunks(
+    bundle: &TransitionProof,
+    expected: &TransitionStatement,
+) -> Result<(), crate::VerifyError> {
+    verify_chain(&bundle.chunks, expected)
+}
+
+fn verify_chain(
+    chunks: &[crate::ProofArtifact],
+    expected: &TransitionStatement,
+) -> Result<(), crate::VerifyError> {
+    let statements = chunks
+        .iter()
+        .map(|a| {
+            if a.circuit != crate::CircuitId::StateTransition {
+                return Err(crate::VerifyError::Parameters(format!(
+                    "a {} proof, not a state transition",
+                    a.circuit
+                )));
+            }
+            ChunkStatement::from_public_values(&a.public_values).ok_or_else(|| {
+                crate::VerifyError::Parameters(
+                    "public values are not a state-transition statement".into(),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let stated = chain(&statements).map_err(|e| match e {
+        ChainError::NotFromHeader if statements.len() == 1 => crate::VerifyError::StatementMismatch,
+        e => crate::VerifyError::Chain(e.to_string()),
+    })?;
+    if stated != *expected {
+        return Err(crate::VerifyError::StatementMismatch);
+    }
+    chunks.iter().try_for_each(crate::verify)
+}
+
+/// Verifies one state-transition artifact and checks that it states `expected`: the
+/// proof is valid (stock Plonky3 verifier), its diff sponge starts at the header state
+/// (a proof that starts elsewhere is a later chunk of a bundle, not a whole diff), and
+/// its roots, diff commitment and block number are exactly the expected ones. The
+/// same as [`verify_transition_chunks`] on a bundle of this one proof.
 pub fn verify_transition(
     artifact: &crate::ProofArtifact,
     expected: &TransitionStatement,
 ) -> Result<(), crate::VerifyError> {
-    if artifact.circuit != crate::CircuitId::StateTransition {
-        return Err(crate::VerifyError::Parameters(format!(
-            "a {} proof, not a state transition",
-            artifact.circuit
-        )));
-    }
-    let stated =
-        TransitionStatement::from_public_values(&artifact.public_values).ok_or_else(|| {
-            crate::VerifyError::Parameters(
-                "public values are not a state-transition statement".into(),
-            )
-        })?;
-    if stated != *expected {
-        return Err(crate::VerifyError::StatementMismatch);
-    }
-    crate::verify(artifact)
+    verify_chain(std::slice::from_ref(artifact), expected)
 }
 
 /// What a replica holding `diff` checks: the proof takes `pre_root` to `post_root`
@@ -1018,6 +1374,26 @@ pub fn verify_diff(
 ) -> Result<(), crate::VerifyError> {
     verify_transition(
         artifact,
+        &TransitionStatement {
+            pre_root: *pre_root,
+            post_root: *post_root,
+            diff_commitment: diff.commitment(),
+            block_number,
+        },
+    )
+}
+
+/// [`verify_diff`] for a bundle: the chained proofs take `pre_root` to `post_root`
+/// through exactly this diff at `block_number`, whatever the chunk sizes.
+pub fn verify_diff_chunks(
+    bundle: &TransitionProof,
+    pre_root: &Digest,
+    post_root: &Digest,
+    diff: &Diff,
+    block_number: u64,
+) -> Result<(), crate::VerifyError> {
+    verify_transition_chunks(
+        bundle,
         &TransitionStatement {
             pre_root: *pre_root,
             post_root: *post_root,

@@ -1,6 +1,8 @@
 //! The state-transition circuit: honest traces satisfy every constraint, corrupted
 //! ones violate one, proofs verify, and a changed diff value, pre-root, post-root or
-//! order is rejected. Run in release: `cargo test --release`.
+//! order is rejected; chunked proofs chain into the whole diff's statement and a
+//! dropped, repeated, reordered or foreign chunk is rejected. Run in release:
+//! `cargo test --release`.
 
 use std::sync::Arc;
 
@@ -11,11 +13,12 @@ use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::BackendKind;
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_prover::transition::{
-    self, ROWS_PER_UPDATE, TransitionAir, TransitionInput, TransitionStatement, col,
+    self, ChunkStatement, ROWS_PER_UPDATE, SpongeState, TransitionAir, TransitionInput,
+    TransitionProof, TransitionStatement, col, pv,
 };
 use proofbox_prover::{
-    BackendChoice, CircuitId, FieldId, FriPreset, ProofRequest, ProveError, Prover, VerifyError,
-    registry, verify, verify_bytes,
+    BackendChoice, CircuitId, DynProver, FieldId, FriPreset, ProofArtifact, ProofRequest,
+    ProveError, Prover, VerifyError, registry, verify, verify_bytes,
 };
 use proofbox_state::diff::record;
 use proofbox_state::workload::random_transition;
@@ -26,7 +29,7 @@ fn input(seed: u64, keys: usize, updates: usize) -> TransitionInput {
     TransitionInput::build(&mut tree, diff, 1234)
 }
 
-fn failures(trace: &RowMajorMatrix<F>, statement: &TransitionStatement) -> usize {
+fn failures(trace: &RowMajorMatrix<F>, statement: &ChunkStatement) -> usize {
     check_all_constraints(
         &TransitionAir::new(),
         trace,
@@ -38,14 +41,14 @@ fn failures(trace: &RowMajorMatrix<F>, statement: &TransitionStatement) -> usize
 }
 
 fn assert_honest(input: &TransitionInput) -> TransitionStatement {
-    let statement = input.statement().expect("honest witnesses");
+    let statement = input.chunk_statement().expect("honest witnesses");
     let trace = input.trace(0);
     assert_eq!(
         trace.values.len(),
         trace.width * input.segments() * ROWS_PER_UPDATE
     );
     assert_eq!(failures(&trace, &statement), 0, "honest trace rejected");
-    statement
+    input.statement().unwrap()
 }
 
 #[test]
@@ -72,7 +75,7 @@ fn honest_traces_satisfy_every_constraint() {
 #[test]
 fn corrupted_traces_violate_a_constraint() {
     let input = input(5, 20, 3);
-    let statement = input.statement().unwrap();
+    let statement = input.chunk_statement().unwrap();
     let honest = input.trace(0);
     let w = honest.width;
     let seg = ROWS_PER_UPDATE; // corrupt the second segment
@@ -108,8 +111,16 @@ fn corrupted_traces_violate_a_constraint() {
         t.values[row * w + c] += F::ONE;
         assert!(failures(&t, &statement) > 0, "corrupted {what} accepted");
     }
-    // The public values are constrained too.
-    for i in [0, 9, 17] {
+    // The public values are constrained too, the diff sponge's start and end included.
+    for i in [
+        pv::PRE_ROOT,
+        pv::POST_ROOT + 1,
+        pv::DIFF_COMMITMENT + 1,
+        pv::SPONGE_IN_CAP,
+        pv::SPONGE_IN_CAP + 7,
+        pv::SPONGE_IN_OUT + 3,
+        pv::SPONGE_OUT_CAP + 5,
+    ] {
         let mut pv = statement.public_values();
         pv[i] += F::ONE;
         let report = check_all_constraints(&TransitionAir::new(), &honest, &pv, Some(1));
@@ -135,7 +146,7 @@ fn non_canonical_path_bits_are_rejected() {
     let mut tree = StateTree::new();
     let diff = Diff::new([Update::set(key, StateValue::Storage(U256::from(5u8)))]).unwrap();
     let input = TransitionInput::build(&mut tree, diff, 0);
-    let honest = input.statement().unwrap();
+    let honest = input.chunk_statement().unwrap();
     let mut path = proofbox_state::Path::from_digest(&key.digest());
     assert!(path.0[7] + p < 1 << 31);
     path.0[7] += p;
@@ -147,7 +158,7 @@ fn non_canonical_path_bits_are_rejected() {
         post, honest.post_root,
         "the other path leads to another root"
     );
-    let forged = TransitionStatement {
+    let forged = ChunkStatement {
         post_root: post,
         ..honest
     };
@@ -202,7 +213,7 @@ fn transitions_prove_and_verify_and_tampering_fails() {
     assert!(transition::verify_diff(&a, &pre, &post, &diff, 78).is_err());
 
     // The artifact's public values rewritten: the proof itself fails.
-    for at in [0, 8, 16, 24] {
+    for at in [0, 8, 16, 24, 28, 36, 44, 51] {
         let mut bad = a.clone();
         bad.public_values[at] = (bad.public_values[at] + 1) % 0x7f00_0001;
         assert!(
@@ -229,7 +240,7 @@ fn transitions_prove_and_verify_and_tampering_fails() {
         ),
         "witnesses out of canonical order are refused before proving"
     );
-    let canonical = input.statement().unwrap();
+    let canonical = input.chunk_statement().unwrap();
     let forged = prover()
         .prove_transition_trace(
             shuffled.trace(2),
@@ -246,11 +257,12 @@ fn transitions_prove_and_verify_and_tampering_fails() {
     for u in diff.updates().rev() {
         m.extend(record(u));
     }
-    let reordered = TransitionStatement {
-        diff_commitment: proofbox_state::hash::hash(&m),
+    let reordered = ChunkStatement {
+        sponge_out: SpongeState::header().absorb(diff.updates().rev()),
         ..canonical
     };
-    assert_ne!(reordered.diff_commitment, canonical.diff_commitment);
+    assert_eq!(reordered.sponge_out.output, proofbox_state::hash::hash(&m));
+    assert_ne!(reordered.sponge_out, canonical.sponge_out);
     let honest_other_order = prover()
         .prove_transition_trace(
             shuffled.trace(2),
@@ -362,4 +374,256 @@ fn trace_commitment(proof: &[u8]) -> Vec<u8> {
     let p: p3_uni_stark::Proof<proofbox_prover::config::stock::Config<F>> =
         postcard::from_bytes(proof).unwrap();
     postcard::to_allocvec(&p.commitments.trace).unwrap()
+}
+
+/// `update` with another value (a write where it deleted).
+fn changed(u: Update) -> Update {
+    use alloy_primitives::U256;
+    let value = match (u.key, u.value) {
+        (_, Some(StateValue::Storage(x))) => StateValue::Storage(x ^ U256::from(2u8)),
+        (_, Some(StateValue::Account(mut acc))) => {
+            acc.nonce ^= 1;
+            StateValue::Account(acc)
+        }
+        (StateKey::Storage { .. }, None) => StateValue::Storage(U256::from(7u8)),
+        (StateKey::Account(_), None) => StateValue::Account(Default::default()),
+    };
+    Update::set(u.key, value)
+}
+
+fn bundle(chunks: &[&ProofArtifact]) -> TransitionProof {
+    TransitionProof {
+        chunks: chunks.iter().map(|&a| a.clone()).collect(),
+    }
+}
+
+/// A diff proved in chunks of 4 updates states exactly what one proof of it states,
+/// and only an intact, ordered chain of its own chunks does.
+#[test]
+fn chunked_proofs_chain_into_the_whole_diff() {
+    let (mut tree, diff) = random_transition(11, 30, 14);
+    let pre_tree = tree.clone();
+    let pre = tree.root();
+    let chunks = TransitionInput::build_chunks(&mut tree, diff.clone(), 55, 4);
+    let post = tree.root();
+    assert_eq!(
+        chunks.iter().map(|c| c.diff.len()).collect::<Vec<_>>(),
+        [4, 4, 4, 2]
+    );
+    let whole = TransitionInput::build(&mut pre_tree.clone(), diff.clone(), 55);
+    let st = whole.statement().unwrap();
+    assert_eq!((st.pre_root, st.post_root), (pre, post));
+    assert_eq!(st.diff_commitment, diff.commitment());
+    assert_eq!(transition::statement_of_chunks(&chunks).unwrap(), st);
+    // Every chunk's trace is honest for its own statement; the first starts the diff.
+    for (i, c) in chunks.iter().enumerate() {
+        let cs = c.chunk_statement().unwrap();
+        assert_eq!(cs.starts_a_diff(), i == 0);
+        assert_eq!(failures(&c.trace(0), &cs), 0, "chunk {i}");
+    }
+
+    let b = prover()
+        .prove_transition_chunks(&chunks, FriPreset::Standard, Arc::new(()))
+        .unwrap();
+    assert_eq!(b.chunks.len(), 4);
+    let log_rows: Vec<u8> = b.chunks.iter().map(|a| a.log_rows).collect();
+    assert_eq!(
+        log_rows,
+        [10, 10, 10, 9],
+        "the last chunk pads 2 updates to 2"
+    );
+    transition::verify_transition_chunks(&b, &st).unwrap();
+    transition::verify_diff_chunks(&b, &pre, &post, &diff, 55).unwrap();
+    let back = TransitionProof::from_bytes(&b.to_bytes()).unwrap();
+    assert_eq!(back, b);
+    transition::verify_transition_chunks(&back, &st).unwrap();
+    assert!(TransitionProof::from_bytes(&b.chunks[0].to_bytes()).is_err());
+
+    // One proof of the whole diff states the same, alone or as a one-chunk bundle.
+    let single = prover()
+        .prove_transition(&whole, FriPreset::Standard, Arc::new(()))
+        .unwrap();
+    transition::verify_transition(&single, &st).unwrap();
+    transition::verify_transition_chunks(&bundle(&[&single]), &st).unwrap();
+
+    let [c0, c1, c2, c3] = [0, 1, 2, 3].map(|i| &b.chunks[i]);
+    let rejected = |chunks: &[&ProofArtifact]| {
+        transition::verify_transition_chunks(&bundle(chunks), &st).is_err()
+    };
+    // Dropped, repeated and reordered chunks.
+    assert!(rejected(&[]));
+    assert!(matches!(
+        transition::verify_transition_chunks(&bundle(&[]), &st),
+        Err(VerifyError::Chain(_))
+    ));
+    assert!(rejected(&[c1, c2, c3]), "first chunk dropped");
+    assert!(rejected(&[c0, c2, c3]), "middle chunk dropped");
+    assert!(rejected(&[c0, c1, c2]), "last chunk dropped");
+    assert!(rejected(&[c0, c1, c1, c2, c3]), "chunk repeated");
+    assert!(rejected(&[c0, c1, c2, c3, c3]), "last chunk repeated");
+    assert!(rejected(&[c0, c2, c1, c3]), "chunks swapped");
+    assert!(rejected(&[c1, c0, c2, c3]), "first chunks swapped");
+    assert!(matches!(
+        transition::verify_transition_chunks(&bundle(&[c0, c2, c1, c3]), &st),
+        Err(VerifyError::Chain(_))
+    ));
+    // The tail of the chain on its own, even against its own roots and sponge output:
+    // it does not start at the header state.
+    let tail = bundle(&[c1, c2, c3]);
+    let tail_statement = TransitionStatement {
+        pre_root: chunks[1].pre_root,
+        ..st
+    };
+    assert!(transition::verify_transition_chunks(&tail, &tail_statement).is_err());
+    // Another block number.
+    assert!(transition::verify_diff_chunks(&b, &pre, &post, &diff, 56).is_err());
+    // A chunk whose public sponge start was rewritten, or whose proof was corrupted.
+    let mut bad = c2.clone();
+    bad.public_values[pv::SPONGE_IN_CAP] = (bad.public_values[pv::SPONGE_IN_CAP] + 1) % 0x7f00_0001;
+    assert!(rejected(&[c0, c1, &bad, c3]));
+    let mut bad = c2.clone();
+    bad.proof[100] ^= 1;
+    assert!(rejected(&[c0, c1, &bad, c3]), "a chunk's proof corrupted");
+
+    // A chunk of another diff: the same updates but for the last one's value. Its
+    // last chunk starts where this diff's does (same roots and sponge), so the chain
+    // holds, but the bundle states the other diff, which is not this one.
+    let mut updates: Vec<Update> = diff.updates().copied().collect();
+    let last = updates.len() - 1;
+    updates[last] = changed(updates[last]);
+    let other = Diff::new(updates).unwrap();
+    let mut other_tree = pre_tree.clone();
+    let other_chunks = TransitionInput::build_chunks(&mut other_tree, other.clone(), 55, 4);
+    assert_eq!(other_chunks[..3], chunks[..3]);
+    let o3 = prover()
+        .prove_transition(&other_chunks[3], FriPreset::Standard, Arc::new(()))
+        .unwrap();
+    let mixed = bundle(&[c0, c1, c2, &o3]);
+    assert!(matches!(
+        transition::verify_diff_chunks(&mixed, &pre, &post, &diff, 55),
+        Err(VerifyError::StatementMismatch)
+    ));
+    transition::verify_diff_chunks(&mixed, &pre, &other_tree.root(), &other, 55).unwrap();
+    // ...and in the middle of this diff's chain it breaks the chain.
+    let o2 = prover()
+        .prove_transition(&other_chunks[2], FriPreset::Standard, Arc::new(()))
+        .unwrap();
+    assert_eq!(o2.public_values, c2.public_values, "the same chunk");
+    assert!(rejected(&[c0, c1, c2, c3, &o3]));
+    assert!(rejected(&[c0, c1, &o3, c3]));
+
+    // The prover refuses chunks that do not chain before proving anything.
+    for bad in [
+        vec![],
+        vec![chunks[0].clone(), chunks[2].clone()],
+        vec![chunks[1].clone(), chunks[2].clone(), chunks[3].clone()],
+        vec![chunks[0].clone(), chunks[1].clone(), chunks[1].clone()],
+    ] {
+        assert!(matches!(
+            prover().prove_transition_chunks(&bad, FriPreset::Standard, Arc::new(())),
+            Err(ProveError::Transition(_))
+        ));
+    }
+}
+
+/// A later chunk proved on its own is a valid proof, but not of a whole diff: its diff
+/// sponge does not start at the header state, and a single proof must.
+#[test]
+fn a_single_proof_must_start_at_the_header_state() {
+    let (mut tree, diff) = random_transition(12, 20, 6);
+    let chunks = TransitionInput::build_chunks(&mut tree, diff, 3, 4);
+    assert_eq!(chunks.len(), 2);
+    let a = prover()
+        .prove_transition(&chunks[1], FriPreset::Standard, Arc::new(()))
+        .unwrap();
+    verify(&a).unwrap();
+    let stated = chunks[1].statement().unwrap();
+    assert!(matches!(
+        transition::verify_transition(&a, &stated),
+        Err(VerifyError::StatementMismatch)
+    ));
+    // A replica holding only that chunk's updates does not accept it either.
+    assert!(
+        transition::verify_diff(
+            &a,
+            &chunks[1].pre_root,
+            &stated.post_root,
+            &chunks[1].diff,
+            3
+        )
+        .is_err()
+    );
+    // A chunk started at a made-up sponge state, public as such: the trace satisfies
+    // the constraints only with its true start in the public values.
+    let mut forged = chunks[0].clone();
+    forged.sponge_start.capacity[0] += F::ONE;
+    let fs = forged.chunk_statement().unwrap();
+    assert!(!fs.starts_a_diff());
+    assert_eq!(failures(&forged.trace(0), &fs), 0);
+    let claimed = ChunkStatement {
+        sponge_in: SpongeState::header(),
+        ..fs
+    };
+    assert!(failures(&forged.trace(0), &claimed) > 0);
+    assert!(
+        prover()
+            .prove_transition_trace(forged.trace(2), &claimed, FriPreset::Standard, Arc::new(()))
+            .map_or(true, |a| verify(&a).is_err())
+    );
+}
+
+/// `DynProver::prove_transition_chunks` as provided for any implementer.
+struct OnlyRequired(Prover<CpuBackend>);
+
+impl DynProver for OnlyRequired {
+    fn backend_kind(&self) -> BackendKind {
+        self.0.backend_kind()
+    }
+    fn device(&self) -> &proofbox_backend_api::DeviceInfo {
+        DynProver::device(&self.0)
+    }
+    fn prove(
+        &self,
+        req: &ProofRequest,
+        progress: Arc<dyn proofbox_prover::Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
+        self.0.prove(req, progress)
+    }
+    fn prove_transition(
+        &self,
+        input: &TransitionInput,
+        fri: FriPreset,
+        progress: Arc<dyn proofbox_prover::Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
+        self.0.prove_transition(input, fri, progress)
+    }
+}
+
+#[test]
+fn dyn_provers_prove_chunks() {
+    let (mut tree, diff) = random_transition(13, 8, 5);
+    let pre = tree.root();
+    let chunks = TransitionInput::build_chunks(&mut tree, diff.clone(), 9, 2);
+    assert_eq!(chunks.len(), 3);
+    let provers: [Box<dyn DynProver>; 2] = [Box::new(prover()), Box::new(OnlyRequired(prover()))];
+    for p in provers {
+        let b = p
+            .prove_transition_chunks(&chunks, FriPreset::Standard, Arc::new(()))
+            .unwrap();
+        let log_rows: Vec<u8> = b.chunks.iter().map(|a| a.log_rows).collect();
+        assert_eq!(log_rows, [9, 9, 8]);
+        transition::verify_diff_chunks(&b, &pre, &tree.root(), &diff, 9).unwrap();
+        assert!(matches!(
+            p.prove_transition_chunks(&chunks[1..], FriPreset::Standard, Arc::new(())),
+            Err(ProveError::Transition(_))
+        ));
+    }
+    // A diff no longer than a chunk is one chunk, the same input as `build`'s.
+    let (mut t1, d1) = random_transition(14, 8, 4);
+    let mut t2 = t1.clone();
+    let one = TransitionInput::build_chunks(&mut t1, d1.clone(), 1, 4);
+    assert_eq!(one, vec![TransitionInput::build(&mut t2, d1, 1)]);
+    let empty = TransitionInput::build_chunks(&mut t1, Diff::default(), 1, 4);
+    assert_eq!(empty.len(), 1);
+    assert!(empty[0].chunk_statement().unwrap().starts_a_diff());
 }
