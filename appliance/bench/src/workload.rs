@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 /// The version of the workload definitions. Results compare only between runs of the
 /// same suite version.
-pub const SUITE_VERSION: u32 = 1;
+pub const SUITE_VERSION: u32 = 2;
 
 /// The largest seed: 2^53 - 1, the largest integer a JSON reader that parses numbers
 /// as doubles (JavaScript) reads exactly.
