@@ -671,33 +671,11 @@ impl Gpu {
         let mut ticks = 0u64;
         for p in pending {
             let bytes = u64::from(p.queries) * u64::from(wgpu::QUERY_SIZE);
-            let (tx, rx) = std::sync::mpsc::channel();
-            p.buffer.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
-                let _ = tx.send(r);
-            });
-            self.device
-                .poll(wgpu::PollType::Wait {
-                    submission_index: Some(p.submission),
-                    timeout: None,
-                })
-                .map_err(|e| BackendError::DeviceLost {
-                    device: self.device_id.clone(),
-                    reason: format!("waiting for the device: {e}"),
-                })?;
-            let mapped = rx.recv().map_err(|_| self.map_failed("callback dropped"));
-            self.check_lost()?;
-            mapped?.map_err(|e| self.map_failed(&e.to_string()))?;
-            {
-                let view = p
-                    .buffer
-                    .get_mapped_range(0..bytes)
-                    .map_err(|e| self.map_failed(&e.to_string()))?;
-                let stamps: Vec<u64> = bytemuck::pod_collect_to_vec(&view);
-                for pair in stamps.chunks_exact(2) {
-                    ticks += pair[1].saturating_sub(pair[0]);
-                }
+            let stamps: Vec<u64> =
+                self.map_read(&p.buffer, bytes, p.submission, bytemuck::pod_collect_to_vec)?;
+            for pair in stamps.chunks_exact(2) {
+                ticks += pair[1].saturating_sub(pair[0]);
             }
-            p.buffer.unmap();
         }
         let ns = (ticks as f64 * self.timestamp_period_ns).round() as u64;
         self.clock.add(Duration::from_nanos(ns));
@@ -715,8 +693,29 @@ impl Gpu {
         if bytes == 0 {
             return Ok(Vec::new());
         }
+        let words = self.map_read(
+            staging,
+            bytes,
+            index,
+            bytemuck::pod_collect_to_vec::<u8, u32>,
+        )?;
+        let mut s = lock(&self.stats);
+        s.readbacks += 1;
+        s.readback_bytes += bytes;
+        Ok(words)
+    }
+
+    /// Waits for `index`, maps the first `bytes` bytes of `buffer` for reading, and
+    /// returns what `f` makes of them (the buffer is unmapped again).
+    fn map_read<T>(
+        &self,
+        buffer: &wgpu::Buffer,
+        bytes: u64,
+        index: wgpu::SubmissionIndex,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<T, BackendError> {
         let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+        buffer.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
             let _ = tx.send(r);
         });
         self.device
@@ -731,17 +730,14 @@ impl Gpu {
         let mapped = rx.recv().map_err(|_| self.map_failed("callback dropped"));
         self.check_lost()?;
         mapped?.map_err(|e| self.map_failed(&e.to_string()))?;
-        let words = {
-            let view = staging
+        let out = {
+            let view = buffer
                 .get_mapped_range(0..bytes)
                 .map_err(|e| self.map_failed(&e.to_string()))?;
-            bytemuck::pod_collect_to_vec::<u8, u32>(&view)
+            f(&view)
         };
-        staging.unmap();
-        let mut s = lock(&self.stats);
-        s.readbacks += 1;
-        s.readback_bytes += bytes;
-        Ok(words)
+        buffer.unmap();
+        Ok(out)
     }
 
     fn map_failed(&self, message: &str) -> BackendError {
