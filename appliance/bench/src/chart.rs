@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use proofbox_backend_api::BackendKind;
 
 use crate::error::BenchError;
-use crate::output::cpu_medians;
+use crate::output::{cpu_medians, si_prefix};
 use crate::report::{Measurement, Report, Status};
 use crate::workload::Suite;
 
@@ -29,15 +29,7 @@ fn x_of(m: &Measurement) -> i64 {
 
 /// A figure with a k/M/G prefix, for axis labels.
 fn compact(v: f64) -> String {
-    let (x, p) = if v >= 1e9 {
-        (v / 1e9, "G")
-    } else if v >= 1e6 {
-        (v / 1e6, "M")
-    } else if v >= 1e3 {
-        (v / 1e3, "k")
-    } else {
-        (v, "")
-    };
+    let (x, p) = si_prefix(v);
     let digits = if x >= 100.0 {
         0
     } else if x >= 10.0 {

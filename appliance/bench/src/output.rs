@@ -111,9 +111,9 @@ pub fn fmt_time(s: f64) -> String {
     }
 }
 
-/// A rate with a k/M/G prefix.
-pub fn fmt_rate(v: f64, unit: &str) -> String {
-    let (x, p) = if v >= 1e9 {
+/// `v` scaled to a k/M/G prefix: the scaled value and the prefix ("" below 1,000).
+pub(crate) fn si_prefix(v: f64) -> (f64, &'static str) {
+    if v >= 1e9 {
         (v / 1e9, "G")
     } else if v >= 1e6 {
         (v / 1e6, "M")
@@ -121,7 +121,12 @@ pub fn fmt_rate(v: f64, unit: &str) -> String {
         (v / 1e3, "k")
     } else {
         (v, "")
-    };
+    }
+}
+
+/// A rate with a k/M/G prefix.
+pub fn fmt_rate(v: f64, unit: &str) -> String {
+    let (x, p) = si_prefix(v);
     if p.is_empty() {
         format!("{x:.2} {unit}")
     } else {
