@@ -46,7 +46,7 @@ pub enum CircuitId {
     /// Poseidon2 permutations (width 16, the field's standard round constants),
     /// `p3-poseidon2-air`'s vectorized AIR, 8 permutations per row.
     Poseidon2,
-    /// Keccak-f[1600] permutations, `p3-keccak-air`, 24 rows per permutation.
+    /// Keccak-f\[1600\] permutations, `p3-keccak-air`, 24 rows per permutation.
     Keccak,
     /// Blake3 compressions, `p3-blake3-air`, one per row.
     Blake3,
