@@ -1,8 +1,8 @@
 //! The state-transition circuit: honest traces satisfy every constraint, corrupted
-//! ones violate one, proofs verify, and a changed diff value, pre-root, post-root or
-//! order is rejected; chunked proofs chain into the whole diff's statement and a
-//! dropped, repeated, reordered or foreign chunk is rejected. Run in release:
-//! `cargo test --release`.
+//! ones violate one, random diffs of one to thousands of updates prove and verify, and
+//! a changed diff value, pre-root, post-root or order is rejected; chunked proofs
+//! chain into the whole diff's statement and a dropped, repeated, reordered or foreign
+//! chunk is rejected. Run in release: `cargo test --release`.
 
 use std::sync::Arc;
 
@@ -289,6 +289,51 @@ fn empty_and_single_key_diffs_prove() {
             .unwrap();
         assert_eq!(a.log_rows, 8);
         transition::verify_diff(&a, &pre, &tree.root(), &diff, 0).unwrap();
+    }
+}
+
+/// Random diffs from one update to thousands prove and verify against the roots and
+/// the diff the node holds. The largest is proved as the service and the benchmark
+/// prove large diffs, in chained proofs (here of 512 updates, 2^17 rows each), and one
+/// changed value anywhere in it fails the bundle.
+#[test]
+fn random_diffs_of_one_to_thousands_of_updates_prove_and_verify() {
+    for (seed, keys, updates) in [(31, 2, 1), (32, 9, 2), (33, 60, 37), (34, 300, 255)] {
+        let (mut tree, diff) = random_transition(seed, keys, updates);
+        let pre = tree.root();
+        let input = TransitionInput::build(&mut tree, diff.clone(), seed);
+        let a = prover()
+            .prove_transition(&input, FriPreset::Standard, Arc::new(()))
+            .unwrap();
+        let segments = updates.next_power_of_two();
+        assert_eq!(1usize << a.log_rows, segments * ROWS_PER_UPDATE);
+        transition::verify_diff(&a, &pre, &tree.root(), &diff, seed).unwrap();
+    }
+
+    let (mut tree, diff) = random_transition(35, 2500, 2000);
+    let pre = tree.root();
+    let chunks = TransitionInput::build_chunks(&mut tree, diff.clone(), 9, 512);
+    let post = tree.root();
+    assert_ne!(pre, post);
+    let b = prover()
+        .prove_transition_chunks(&chunks, FriPreset::Standard, Arc::new(()))
+        .unwrap();
+    let log_rows: Vec<u8> = b.chunks.iter().map(|a| a.log_rows).collect();
+    assert_eq!(
+        log_rows,
+        [17, 17, 17, 17],
+        "2,000 updates: 3 x 512 + 464 padded"
+    );
+    transition::verify_diff_chunks(&b, &pre, &post, &diff, 9).unwrap();
+
+    for i in [0, 1234, 1999] {
+        let mut updates: Vec<Update> = diff.updates().copied().collect();
+        updates[i] = changed(updates[i]);
+        let other = Diff::new(updates).unwrap();
+        assert!(
+            transition::verify_diff_chunks(&b, &pre, &post, &other, 9).is_err(),
+            "update {i} changed"
+        );
     }
 }
 
