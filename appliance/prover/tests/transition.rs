@@ -293,9 +293,9 @@ fn empty_and_single_key_diffs_prove() {
 }
 
 /// Random diffs from one update to thousands prove and verify against the roots and
-/// the diff the node holds. The largest is proved as the service and the benchmark
-/// prove large diffs, in chained proofs (here of 512 updates, 2^17 rows each), and one
-/// changed value anywhere in it fails the bundle.
+/// the diff the node holds. The largest is proved as the benchmark suite proves large
+/// diffs, in chained proofs (here of 512 updates, 2^17 rows each), and one changed value
+/// anywhere in it fails the bundle.
 #[test]
 fn random_diffs_of_one_to_thousands_of_updates_prove_and_verify() {
     for (seed, keys, updates) in [(31, 2, 1), (32, 9, 2), (33, 60, 37), (34, 300, 255)] {
