@@ -327,9 +327,7 @@ fn random_diffs_of_one_to_thousands_of_updates_prove_and_verify() {
     transition::verify_diff_chunks(&b, &pre, &post, &diff, 9).unwrap();
 
     for i in [0, 1234, 1999] {
-        let mut updates: Vec<Update> = diff.updates().copied().collect();
-        updates[i] = changed(updates[i]);
-        let other = Diff::new(updates).unwrap();
+        let other = with_changed(&diff, i);
         assert!(
             transition::verify_diff_chunks(&b, &pre, &post, &other, 9).is_err(),
             "update {i} changed"
@@ -421,9 +419,11 @@ fn trace_commitment(proof: &[u8]) -> Vec<u8> {
     postcard::to_allocvec(&p.commitments.trace).unwrap()
 }
 
-/// `update` with another value (a write where it deleted).
-fn changed(u: Update) -> Update {
+/// `diff` with update `i` given another value (a write where it deleted).
+fn with_changed(diff: &Diff, i: usize) -> Diff {
     use alloy_primitives::U256;
+    let mut updates: Vec<Update> = diff.updates().copied().collect();
+    let u = updates[i];
     let value = match (u.key, u.value) {
         (_, Some(StateValue::Storage(x))) => StateValue::Storage(x ^ U256::from(2u8)),
         (_, Some(StateValue::Account(mut acc))) => {
@@ -433,7 +433,8 @@ fn changed(u: Update) -> Update {
         (StateKey::Storage { .. }, None) => StateValue::Storage(U256::from(7u8)),
         (StateKey::Account(_), None) => StateValue::Account(Default::default()),
     };
-    Update::set(u.key, value)
+    updates[i] = Update::set(u.key, value);
+    Diff::new(updates).unwrap()
 }
 
 fn bundle(chunks: &[&ProofArtifact]) -> TransitionProof {
@@ -533,10 +534,7 @@ fn chunked_proofs_chain_into_the_whole_diff() {
     // A chunk of another diff: the same updates but for the last one's value. Its
     // last chunk starts where this diff's does (same roots and sponge), so the chain
     // holds, but the bundle states the other diff, which is not this one.
-    let mut updates: Vec<Update> = diff.updates().copied().collect();
-    let last = updates.len() - 1;
-    updates[last] = changed(updates[last]);
-    let other = Diff::new(updates).unwrap();
+    let other = with_changed(&diff, diff.len() - 1);
     let mut other_tree = pre_tree.clone();
     let other_chunks = TransitionInput::build_chunks(&mut other_tree, other.clone(), 55, 4);
     assert_eq!(other_chunks[..3], chunks[..3]);
