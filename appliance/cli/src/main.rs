@@ -4,6 +4,7 @@
 
 mod bench;
 mod client;
+mod verify;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,10 +17,9 @@ use anyhow::{Context, Result, anyhow};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use proofbox_prover::registry::{self, BackendChoice};
-use proofbox_prover::{
-    CircuitId, FieldId, FriPreset, ProofArtifact, ProofRequest, Stage, verify_bytes,
-};
+use proofbox_prover::{CircuitId, FieldId, FriPreset, ProofArtifact, ProofRequest, Stage};
 use proofbox_service::types::{JobStatus, JobView, SubmitJob};
+use proofbox_verifier::{Verified, Verifier, verify_bytes};
 use serde_json::json;
 
 use crate::client::Client;
@@ -42,10 +42,13 @@ enum Command {
     },
     /// Prove one circuit and write the proof artifact.
     Prove(ProveArgs),
-    /// Verify a proof artifact.
+    /// Verify a proof artifact, or a bundle of chained state-transition proofs.
+    /// Exit 1 if it does not verify, or is weaker than the security floor.
     Verify {
         /// The proof file.
         proof: PathBuf,
+        #[command(flatten)]
+        floor: verify::FloorArgs,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -202,6 +205,10 @@ struct ProveArgs {
     /// Where to write the proof.
     #[arg(long)]
     out: PathBuf,
+    /// Write the proof without verifying it first (by default a proof that does not
+    /// verify under the default floor is an error and nothing is written).
+    #[arg(long)]
+    no_verify: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -253,11 +260,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 args.request.device.as_deref(),
                 &options,
                 &args.out,
+                !args.no_verify,
             )?;
             print_prove(&report, args.json);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { proof, json } => verify(&proof, json),
+        Command::Verify { proof, floor, json } => verify::verify(&proof, floor, json),
         Command::Demo { out, json } => {
             let req = ProofRequest::new(CircuitId::Poseidon2, 14);
             let report = prove(
@@ -266,9 +274,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None,
                 &registry::OpenOptions::default(),
                 &out,
+                true,
             )?;
             print_prove(&report, json);
-            verify(&out, json)
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve {
             listen,
@@ -484,6 +493,9 @@ fn devices(json: bool) -> Result<ExitCode> {
 
 struct ProveReport {
     artifact: ProofArtifact,
+    /// What the verifier said of the proof before it was written (`None` with
+    /// `--no-verify`), and how long it took.
+    verified: Option<(Verified, Duration)>,
     bytes: usize,
     backend: String,
     device: String,
@@ -497,6 +509,7 @@ fn prove(
     device: Option<&str>,
     options: &registry::OpenOptions,
     out: &std::path::Path,
+    check: bool,
 ) -> Result<ProveReport> {
     req.validate()?;
     let prover = registry::open_with(backend, device, options)?;
@@ -521,9 +534,22 @@ fn prove(
     let artifact = artifact?;
     let elapsed = start.elapsed();
     let bytes = artifact.to_bytes();
+    let verified = if check {
+        let start = Instant::now();
+        let (_, v) = Verifier::default().verify_bytes(&bytes).map_err(|e| {
+            anyhow!(
+                "the proof made on {} does not verify ({e}); nothing was written",
+                prover.device().id
+            )
+        })?;
+        Some((v, start.elapsed()))
+    } else {
+        None
+    };
     std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
     Ok(ProveReport {
         artifact,
+        verified,
         bytes: bytes.len(),
         backend: prover.backend_kind().to_string(),
         device: prover.device().id.clone(),
@@ -548,6 +574,8 @@ fn print_prove(r: &ProveReport, json: bool) {
                 "prove_ms": r.elapsed.as_secs_f64() * 1e3,
                 "proof_bytes": r.bytes,
                 "out": r.out,
+                "verified": r.verified.is_some(),
+                "verify_ms": r.verified.as_ref().map(|(_, t)| t.as_secs_f64() * 1e3),
             })
         );
     } else {
@@ -561,40 +589,14 @@ fn print_prove(r: &ProveReport, json: bool) {
             r.out.display(),
             r.bytes
         );
-    }
-}
-
-fn verify(path: &std::path::Path, json: bool) -> Result<ExitCode> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let start = Instant::now();
-    match verify_bytes(&bytes) {
-        Ok(a) => {
-            let ms = start.elapsed().as_secs_f64() * 1e3;
-            if json {
-                println!(
-                    "{}",
-                    json!({"valid": true, "circuit": a.circuit, "field": a.field, "log_rows": a.log_rows,
-                           "conjectured_security_bits": a.fri.conjectured_security_bits(), "verify_ms": ms})
-                );
-            } else {
-                println!(
-                    "valid: {} 2^{} rows over {} (~{} bits conjectured), verified in {:.1} ms",
-                    a.circuit,
-                    a.log_rows,
-                    a.field,
-                    a.fri.conjectured_security_bits(),
-                    ms
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            if json {
-                println!("{}", json!({"valid": false, "error": e.to_string()}));
-                Ok(ExitCode::FAILURE)
-            } else {
-                Err(anyhow!("{}: invalid proof: {e}", path.display()))
-            }
+        match &r.verified {
+            Some((v, t)) => println!(
+                "verified in {:.1} ms ({} bits conjectured, floor {})",
+                t.as_secs_f64() * 1e3,
+                v.security_bits,
+                v.min_security_bits
+            ),
+            None => println!("not verified (--no-verify)"),
         }
     }
 }

@@ -13,20 +13,19 @@ use p3_keccak_air::KeccakAir;
 use p3_koala_bear::KoalaBear;
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
-use p3_uni_stark::{
-    Proof, QuotientAir, StarkGenericConfig, SymbolicAirBuilder, Val, VerifierConstraintFolder,
-};
+use p3_uni_stark::{Proof, QuotientAir, StarkGenericConfig, Val};
 use proofbox_backend_api::{Backend, BackendError, BackendField, BackendKind, DeviceInfo, FieldId};
+use proofbox_circuits::transition::{
+    ChunkStatement, MAX_UPDATES_PER_PROOF, TransitionAir, TransitionInput, check_chunks,
+};
+use proofbox_circuits::{CircuitField, CircuitId, WithStatement};
+use proofbox_verifier::{FriParams, FriPreset, ProofArtifact, TransitionProof};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::adapters::{BackendFailure, StageTracker};
-use crate::artifact::{ArtifactError, ProofArtifact};
-use crate::circuits::{CircuitField, CircuitId, WithStatement};
-use crate::config::{self, FriParams, FriPreset, stock};
+use crate::config::{self, Config};
 use crate::progress::{Progress, Stage};
 use crate::request::{ProofRequest, RequestError};
-use crate::transition::{self, ChunkStatement, TransitionAir, TransitionInput, TransitionProof};
 
 /// Why a proof was not produced.
 #[derive(Debug, thiserror::Error)]
@@ -41,23 +40,11 @@ pub enum ProveError {
     Prover(String),
     #[error("state transition refused: {0}")]
     Transition(String),
-}
-
-/// Why a proof was rejected.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    #[error(transparent)]
-    Artifact(#[from] ArtifactError),
-    #[error("invalid proof parameters: {0}")]
-    Parameters(String),
-    #[error("public values do not match the statement (circuit, size, seed and input)")]
-    StatementMismatch,
-    #[error("proof is for 2^{proof} rows but claims 2^{claimed}")]
-    DegreeMismatch { proof: usize, claimed: u8 },
-    #[error("proof rejected: {0}")]
-    Rejected(String),
-    #[error("state-transition proofs do not chain: {0}")]
-    Chain(String),
+    #[error(
+        "a diff of {updates} updates is more than one proof carries ({max}): prove it in \
+         chained proofs (TransitionInput::build_chunks, then prove_transition_chunks)"
+    )]
+    DiffTooLarge { updates: usize, max: usize },
 }
 
 /// Proves requests on backend `B` (static dispatch all the way down).
@@ -83,6 +70,31 @@ impl<B: Backend> Prover<B> {
         req: &ProofRequest,
         progress: Arc<dyn Progress>,
     ) -> Result<ProofArtifact, ProveError> {
+        self.prove_with(req, req.fri.params(), progress)
+    }
+
+    /// Proves `req` with FRI parameters `fri` as given, however weak: one query, no
+    /// proof of work. For tests that show verifiers refuse weak proofs. Neither the
+    /// CLI nor the service reaches it (they take a [`FriPreset`], and [`DynProver`]
+    /// does not have it), and the default verifier refuses what it makes below 100
+    /// conjectured bits.
+    pub fn prove_with_insecure_params(
+        &self,
+        req: &ProofRequest,
+        fri: FriParams,
+        progress: Arc<dyn Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
+        fri.validate()
+            .map_err(|e| ProveError::Prover(format!("FRI parameters: {e}")))?;
+        self.prove_with(req, fri, progress)
+    }
+
+    fn prove_with(
+        &self,
+        req: &ProofRequest,
+        fri: FriParams,
+        progress: Arc<dyn Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
         req.validate()?;
         if !self.backend.device().fields.contains(&req.field) {
             return Err(ProveError::UnsupportedField {
@@ -90,14 +102,17 @@ impl<B: Backend> Prover<B> {
                 device: self.backend.device().id.clone(),
             });
         }
-        let fri = req.fri.params();
         if req.circuit == CircuitId::StateTransition {
+            // The seeded workload's seed is not part of the statement (the public
+            // values are): the artifact carries seed 0.
             progress.stage(Stage::Trace);
             let updates = req.circuit.instances(req.log_rows);
-            let input = transition::seeded_input(req.seed, updates);
-            let mut artifact = self.prove_transition(&input, req.fri, progress)?;
-            artifact.seed = req.seed;
-            return Ok(artifact);
+            let input = proofbox_circuits::transition::seeded_input(req.seed, updates);
+            let statement = input
+                .chunk_statement()
+                .map_err(|e| ProveError::Transition(e.to_string()))?;
+            let trace = input.trace(fri.log_blowup as usize);
+            return self.prove_transition_trace_with(trace, &statement, fri, progress);
         }
         let tracker = StageTracker::new(progress.clone());
         let result = catch_unwind(AssertUnwindSafe(|| match req.field {
@@ -131,6 +146,7 @@ impl<B: Backend> Prover<B> {
         fri: FriPreset,
         progress: Arc<dyn Progress>,
     ) -> Result<ProofArtifact, ProveError> {
+        check_size(input)?;
         let statement = input
             .chunk_statement()
             .map_err(|e| ProveError::Transition(e.to_string()))?;
@@ -148,8 +164,8 @@ impl<B: Backend> Prover<B> {
         fri: FriPreset,
         progress: Arc<dyn Progress>,
     ) -> Result<TransitionProof, ProveError> {
-        let statements =
-            transition::check_chunks(chunks).map_err(|e| ProveError::Transition(e.to_string()))?;
+        chunks.iter().try_for_each(check_size)?;
+        let statements = check_chunks(chunks).map_err(|e| ProveError::Transition(e.to_string()))?;
         let chunks = chunks
             .iter()
             .zip(&statements)
@@ -180,13 +196,22 @@ impl<B: Backend> Prover<B> {
         fri: FriPreset,
         progress: Arc<dyn Progress>,
     ) -> Result<ProofArtifact, ProveError> {
+        self.prove_transition_trace_with(trace, statement, fri.params(), progress)
+    }
+
+    fn prove_transition_trace_with(
+        &self,
+        trace: RowMajorMatrix<KoalaBear>,
+        statement: &ChunkStatement,
+        params: FriParams,
+        progress: Arc<dyn Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
         if !self.backend.device().fields.contains(&FieldId::KoalaBear) {
             return Err(ProveError::UnsupportedField {
                 field: FieldId::KoalaBear,
                 device: self.backend.device().id.clone(),
             });
         }
-        let params = fri.params();
         let log_rows = trace.height().trailing_zeros() as u8;
         let public_values = statement.public_values();
         let tracker = StageTracker::new(progress.clone());
@@ -211,7 +236,7 @@ impl<B: Backend> Prover<B> {
         })
     }
 
-    fn prove_in<F: CircuitField>(
+    fn prove_in<F: ProveField>(
         &self,
         req: &ProofRequest,
         fri: &FriParams,
@@ -240,7 +265,7 @@ impl<B: Backend> Prover<B> {
     }
 }
 
-pub(crate) fn prove_air<SC, A>(
+fn prove_air<SC, A>(
     config: &SC,
     air: &A,
     trace: RowMajorMatrix<Val<SC>>,
@@ -270,123 +295,41 @@ fn panic_to_error(payload: Box<dyn std::any::Any + Send>) -> ProveError {
     ProveError::Prover(format!("internal error: {msg}"))
 }
 
-/// Verifies an artifact with stock Plonky3 types only (no backend, no adapters).
-pub fn verify(artifact: &ProofArtifact) -> Result<(), VerifyError> {
-    check_parameters(artifact)?;
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        match (artifact.circuit, artifact.field) {
-            (CircuitId::StateTransition, _) => verify_transition_proof(artifact),
-            (_, FieldId::KoalaBear) => verify_in::<KoalaBear>(artifact),
-            (_, FieldId::BabyBear) => verify_in::<BabyBear>(artifact),
-        }
-    }));
-    match result {
-        Ok(r) => r,
-        Err(payload) => Err(VerifyError::Rejected(match panic_to_error(payload) {
-            ProveError::Prover(m) => m,
-            other => other.to_string(),
-        })),
-    }
-}
-
-/// Parses and verifies artifact bytes.
-pub fn verify_bytes(bytes: &[u8]) -> Result<ProofArtifact, VerifyError> {
-    let artifact = ProofArtifact::from_bytes(bytes)?;
-    verify(&artifact)?;
-    Ok(artifact)
-}
-
-fn check_parameters(a: &ProofArtifact) -> Result<(), VerifyError> {
-    let req = ProofRequest {
-        circuit: a.circuit,
-        field: a.field,
-        log_rows: a.log_rows,
-        fri: Default::default(),
-        seed: a.seed,
-        input: a.input.clone(),
-    };
-    req.validate()
-        .map_err(|e| VerifyError::Parameters(e.to_string()))?;
-    a.fri.validate().map_err(VerifyError::Parameters)?;
-    let expected = a.circuit.num_public_values();
-    if a.public_values.len() != expected {
-        return Err(VerifyError::Parameters(format!(
-            "{} public values, expected {expected}",
-            a.public_values.len()
-        )));
+/// Refuses an input larger than one proof carries, before any work.
+fn check_size(input: &TransitionInput) -> Result<(), ProveError> {
+    if input.diff.len() > MAX_UPDATES_PER_PROOF {
+        return Err(ProveError::DiffTooLarge {
+            updates: input.diff.len(),
+            max: MAX_UPDATES_PER_PROOF,
+        });
     }
     Ok(())
 }
 
-/// A state-transition proof against the public values it carries (the statement is
-/// those values: the caller compares them with the roots and diff it knows and checks
-/// where the diff sponge starts, see [`transition::verify_transition`] and
-/// [`transition::verify_transition_chunks`]).
-fn verify_transition_proof(a: &ProofArtifact) -> Result<(), VerifyError> {
-    let statement = ChunkStatement::from_public_values(&a.public_values).ok_or_else(|| {
-        VerifyError::Parameters("public values are not a state-transition statement".into())
-    })?;
-    let config = stock::config::<KoalaBear>(&a.fri);
-    verify_air(
-        &config,
-        &TransitionAir::new(),
-        a,
-        &statement.public_values(),
-    )
+/// Fields the benchmark circuits are proved over, each with its Poseidon2 AIR's
+/// concrete type.
+pub(crate) trait ProveField: CircuitField {
+    fn prove_poseidon2<B: Backend>(
+        config: &Config<B, Self>,
+        trace: RowMajorMatrix<Self>,
+        public_values: &[Self],
+    ) -> Result<Vec<u8>, ProveError>;
 }
 
-fn verify_in<F: CircuitField>(a: &ProofArtifact) -> Result<(), VerifyError> {
-    let p = F::ID.modulus();
-    if a.public_values.iter().any(|&v| v >= p) {
-        return Err(VerifyError::Parameters(
-            "public value not below the field modulus".into(),
-        ));
-    }
-    let public_values: Vec<F> = a.public_values.iter().map(|&v| F::from_u32(v)).collect();
-    if public_values[..] != a.statement().digest::<F>()[..] {
-        return Err(VerifyError::StatementMismatch);
-    }
-    let config = stock::config::<F>(&a.fri);
-    match a.circuit {
-        CircuitId::Poseidon2 => F::verify_poseidon2(&config, a, &public_values),
-        CircuitId::Keccak => verify_air(&config, &WithStatement(KeccakAir {}), a, &public_values),
-        CircuitId::Blake3 => verify_air(&config, &WithStatement(Blake3Air {}), a, &public_values),
-        CircuitId::StateTransition => unreachable!("verified by verify_transition_proof"),
-    }
+macro_rules! prove_field {
+    ($($field:ty),*) => {$(
+        impl ProveField for $field {
+            fn prove_poseidon2<B: Backend>(
+                config: &Config<B, Self>,
+                trace: RowMajorMatrix<Self>,
+                public_values: &[Self],
+            ) -> Result<Vec<u8>, ProveError> {
+                prove_air(config, &<$field>::poseidon2_air(), trace, public_values)
+            }
+        }
+    )*};
 }
-
-/// Verifies the artifact's proof bytes against `air` under `config`, with the
-/// public values given (not re-derived): the lowest layer of [`verify`].
-pub fn verify_air<SC, A>(
-    config: &SC,
-    air: &A,
-    a: &ProofArtifact,
-    public_values: &[Val<SC>],
-) -> Result<(), VerifyError>
-where
-    SC: StarkGenericConfig,
-    SC::Challenger: GrindingChallenger<Witness = Val<SC>>,
-    A: Air<SymbolicAirBuilder<Val<SC>>> + for<'a> Air<VerifierConstraintFolder<'a, SC>>,
-    Proof<SC>: DeserializeOwned,
-{
-    let (proof, rest) = postcard::take_from_bytes::<Proof<SC>>(&a.proof).map_err(|e| {
-        VerifyError::Artifact(ArtifactError::Malformed(format!("Plonky3 proof: {e}")))
-    })?;
-    if !rest.is_empty() {
-        return Err(VerifyError::Artifact(ArtifactError::Malformed(format!(
-            "{} bytes after the Plonky3 proof",
-            rest.len()
-        ))));
-    }
-    if proof.degree_bits != a.log_rows as usize {
-        return Err(VerifyError::DegreeMismatch {
-            proof: proof.degree_bits,
-            claimed: a.log_rows,
-        });
-    }
-    p3_uni_stark::verify(config, air, &proof, public_values)
-        .map_err(|e| VerifyError::Rejected(format!("{e:?}")))
-}
+prove_field!(KoalaBear, BabyBear);
 
 /// A prover behind a trait object: how the CLI and the service hold "whichever
 /// backend the operator chose". One virtual call per proof; everything inside is
@@ -414,7 +357,7 @@ pub trait DynProver: Send + Sync {
         fri: FriPreset,
         progress: Arc<dyn Progress>,
     ) -> Result<TransitionProof, ProveError> {
-        transition::check_chunks(chunks).map_err(|e| ProveError::Transition(e.to_string()))?;
+        check_chunks(chunks).map_err(|e| ProveError::Transition(e.to_string()))?;
         let chunks = chunks
             .iter()
             .map(|c| self.prove_transition(c, fri, progress.clone()))

@@ -3,8 +3,9 @@
 use proofbox_backend_api::FieldId;
 use serde::{Deserialize, Serialize};
 
-use crate::circuits::{CircuitId, MAX_INPUT_BYTES, Statement};
-use crate::config::FriPreset;
+pub use proofbox_circuits::RequestError;
+use proofbox_circuits::{CircuitId, Statement};
+use proofbox_verifier::FriPreset;
 
 /// A proof request: what to prove, independent of where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,37 +38,10 @@ impl ProofRequest {
         }
     }
 
-    /// Checks the request against the circuit's limits before any work starts.
+    /// Checks the request against the circuit's limits before any work starts (the
+    /// limits the verifier applies too, [`Statement::validate`]).
     pub fn validate(&self) -> Result<(), RequestError> {
-        let (min, max) = (self.circuit.min_log_rows(), self.circuit.max_log_rows());
-        if self.log_rows < min || self.log_rows > max {
-            return Err(RequestError::LogRowsOutOfRange {
-                circuit: self.circuit,
-                log_rows: self.log_rows,
-                min,
-                max,
-            });
-        }
-        if !self.circuit.fields().contains(&self.field) {
-            return Err(RequestError::FieldNotSupported {
-                circuit: self.circuit,
-                field: self.field,
-            });
-        }
-        if self.input.len() > MAX_INPUT_BYTES {
-            return Err(RequestError::InputTooLarge {
-                len: self.input.len(),
-                max: MAX_INPUT_BYTES,
-            });
-        }
-        let capacity = self.statement().input_capacity();
-        if self.input.len() > capacity {
-            return Err(RequestError::InputTooLarge {
-                len: self.input.len(),
-                max: capacity,
-            });
-        }
-        Ok(())
+        self.statement().validate(self.field)
     }
 
     pub fn statement(&self) -> Statement {
@@ -78,22 +52,6 @@ impl ProofRequest {
             input: self.input.clone(),
         }
     }
-}
-
-/// A request that cannot be proved as asked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    #[error("circuit {circuit}: log_rows {log_rows} outside the supported range {min}..={max}")]
-    LogRowsOutOfRange {
-        circuit: CircuitId,
-        log_rows: u8,
-        min: u8,
-        max: u8,
-    },
-    #[error("input of {len} bytes exceeds the limit of {max} bytes")]
-    InputTooLarge { len: usize, max: usize },
-    #[error("circuit {circuit} is not defined over field {field}")]
-    FieldNotSupported { circuit: CircuitId, field: FieldId },
 }
 
 #[cfg(test)]

@@ -3,13 +3,16 @@
 use proofbox_backend_api::FieldId;
 use serde::{Deserialize, Serialize};
 
-use crate::circuits::{CircuitId, Statement};
-use crate::config::FriParams;
+use proofbox_circuits::{CircuitId, Statement};
+
+use crate::params::FriParams;
 
 /// The first eight bytes of every artifact.
 pub const MAGIC: [u8; 8] = *b"PBOXPRF\0";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this build writes and reads. Version 2: Poseidon2 and Blake3
+/// proofs open no next row (their AIRs read none), and state-transition artifacts
+/// carry seed 0 and no input (nothing a proof does not bind).
+pub const FORMAT_VERSION: u16 = 2;
 /// The largest artifact read, in bytes.
 pub const MAX_ARTIFACT_BYTES: usize = 256 << 20;
 

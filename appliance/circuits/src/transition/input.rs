@@ -1,0 +1,199 @@
+//! What the prover of a state transition needs ([`TransitionInput`]: the pre-state
+//! root, the diff, one witness per update), how a large diff is split into chained
+//! chunks, and the checks run before any proving work.
+
+use p3_koala_bear::KoalaBear;
+use p3_matrix::dense::RowMajorMatrix;
+use proofbox_state::{Diff, Path, StateKey, StateTree, UpdateWitness};
+use serde::{Deserialize, Serialize};
+
+use super::statement::{ChainError, ChunkStatement, SpongeState, TransitionStatement, chain};
+use super::{Digest, LOG_ROWS_PER_UPDATE};
+use crate::CircuitId;
+
+type F = KoalaBear;
+
+/// The most updates one proof carries: the state-transition circuit's largest trace
+/// ([`CircuitId::max_log_rows`]) over [`super::ROWS_PER_UPDATE`] rows per update.
+/// Larger diffs are proved in chained proofs ([`TransitionInput::build_chunks`]).
+pub const MAX_UPDATES_PER_PROOF: usize =
+    1 << (CircuitId::StateTransition.max_log_rows() - LOG_ROWS_PER_UPDATE);
+
+/// Everything the prover needs: the pre-state root, the diff, one witness per update
+/// (the tree as it stands when that update is applied), the padding witness (a key's
+/// value and path in the post-state tree) and where the diff sponge starts (the header
+/// state for a whole diff, the previous chunk's end for a later chunk of one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionInput {
+    pub pre_root: Digest,
+    pub diff: Diff,
+    pub witnesses: Vec<UpdateWitness>,
+    pub padding: UpdateWitness,
+    pub block_number: u64,
+    pub sponge_start: SpongeState,
+}
+
+/// The key whose current value padding segments write back.
+pub fn padding_key() -> StateKey {
+    StateKey::Account(Default::default())
+}
+
+impl TransitionInput {
+    /// Applies `diff` to `tree`, recording the witnesses: the node that proves does
+    /// this, and `tree` is the post-state afterwards. One proof of the whole diff.
+    pub fn build(tree: &mut StateTree, diff: Diff, block_number: u64) -> Self {
+        Self::build_from(tree, diff, block_number, SpongeState::header())
+    }
+
+    fn build_from(
+        tree: &mut StateTree,
+        diff: Diff,
+        block_number: u64,
+        sponge_start: SpongeState,
+    ) -> Self {
+        let pre_root = tree.root();
+        let witnesses = tree.apply_with_witnesses(&diff, proofbox_state::Parallelism::Parallel);
+        let (value, proof) = tree.prove(&padding_key());
+        Self {
+            pre_root,
+            diff,
+            witnesses,
+            padding: UpdateWitness {
+                key: padding_key(),
+                old_value: value,
+                new_value: value,
+                proof,
+            },
+            block_number,
+            sponge_start,
+        }
+    }
+
+    /// Applies `diff` to `tree` in chunks of at most `max_updates` updates (a power of
+    /// two, so that only the last chunk has padding segments), in canonical order,
+    /// and returns one input per chunk, each to be proved on its own
+    /// (the prover's `prove_transition_chunks`): chunk `i` holds updates
+    /// `i * max_updates ..`, starts at the previous chunk's post-state root and diff
+    /// sponge state, and has its own padding witness (in its post-state tree). An
+    /// empty diff gives one chunk. `tree` is the post-state afterwards.
+    ///
+    /// # Panics
+    ///
+    /// If `max_updates` is not a power of two.
+    pub fn build_chunks(
+        tree: &mut StateTree,
+        diff: Diff,
+        block_number: u64,
+        max_updates: usize,
+    ) -> Vec<Self> {
+        assert!(
+            max_updates.is_power_of_two(),
+            "updates per chunk must be a power of two, not {max_updates}"
+        );
+        if diff.len() <= max_updates {
+            return vec![Self::build(tree, diff, block_number)];
+        }
+        let updates: Vec<proofbox_state::Update> = diff.into();
+        let mut sponge = SpongeState::header();
+        let mut chunks = Vec::with_capacity(updates.len().div_ceil(max_updates));
+        for part in updates.chunks(max_updates) {
+            let part = Diff::new(part.iter().copied())
+                .expect("a slice of a canonical diff is a canonical diff");
+            let next = sponge.absorb(part.updates());
+            chunks.push(Self::build_from(tree, part, block_number, sponge));
+            sponge = next;
+        }
+        chunks
+    }
+
+    /// Checks the witnesses natively ([`proofbox_state::check_transition`], the padding
+    /// witness against the post-state root) and returns what this input's proof
+    /// states.
+    pub fn chunk_statement(&self) -> Result<ChunkStatement, proofbox_state::ProofError> {
+        let post_root =
+            proofbox_state::check_transition(&self.pre_root, &self.diff, &self.witnesses)?;
+        if self.padding.old_value != self.padding.new_value {
+            return Err(proofbox_state::ProofError::WitnessMismatch {
+                index: self.witnesses.len(),
+            });
+        }
+        let padded = self.padding.apply(&post_root).map_err(|_| {
+            proofbox_state::ProofError::WitnessRoot {
+                index: self.witnesses.len(),
+            }
+        })?;
+        debug_assert_eq!(padded, post_root);
+        Ok(ChunkStatement {
+            pre_root: self.pre_root,
+            post_root,
+            block_number: self.block_number,
+            sponge_in: self.sponge_start,
+            sponge_out: self.sponge_start.absorb(self.diff.updates()),
+        })
+    }
+
+    /// [`TransitionInput::chunk_statement`] as the statement of a whole diff: the diff
+    /// commitment is the sponge's output, which is `diff.commitment()` when the input
+    /// starts at the header state (one proof of a whole diff, or a bundle's first
+    /// chunk); for a later chunk it is a commitment to nothing a verifier holds (use
+    /// [`statement_of_chunks`] for a bundle).
+    pub fn statement(&self) -> Result<TransitionStatement, proofbox_state::ProofError> {
+        let c = self.chunk_statement()?;
+        Ok(c.ends(c.pre_root))
+    }
+
+    /// Segments of the trace: a power of two, at least one.
+    pub fn segments(&self) -> usize {
+        self.diff.len().max(1).next_power_of_two()
+    }
+
+    /// log2 of the trace height.
+    pub fn log_rows(&self) -> u8 {
+        LOG_ROWS_PER_UPDATE + self.segments().trailing_zeros() as u8
+    }
+
+    /// The execution trace, with `extra_capacity_bits` of spare capacity for the LDE.
+    /// The witnesses are not checked here (see [`TransitionInput::statement`]): a
+    /// wrong witness gives a trace that violates a constraint.
+    pub fn trace(&self, extra_capacity_bits: usize) -> RowMajorMatrix<F> {
+        self.trace_with(extra_capacity_bits, None)
+    }
+
+    /// The trace with segment `segment` walking `path` instead of its key's path: for
+    /// the test that a non-canonical decomposition of a key digest is rejected.
+    #[doc(hidden)]
+    pub fn trace_with_path(&self, segment: usize, path: Path) -> RowMajorMatrix<F> {
+        self.trace_with(0, Some((segment, path)))
+    }
+}
+
+/// The workload of a state-transition request by size: a seeded tree of `updates`
+/// keys (at least 16) and a seeded diff of `updates` updates to it
+/// ([`proofbox_state::workload::random_transition`]), block number 0.
+pub fn seeded_input(seed: u64, updates: usize) -> TransitionInput {
+    let (mut tree, diff) =
+        proofbox_state::workload::random_transition(seed, updates.max(16), updates);
+    TransitionInput::build(&mut tree, diff, 0)
+}
+
+/// Checks every chunk's witnesses natively and that the chunks chain into one diff's
+/// transition ([`chain`]); returns each chunk's statement.
+pub fn check_chunks(chunks: &[TransitionInput]) -> Result<Vec<ChunkStatement>, ChainError> {
+    let statements = chunks
+        .iter()
+        .enumerate()
+        .map(|(index, c)| {
+            c.chunk_statement().map_err(|e| ChainError::Chunk {
+                index,
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    chain(&statements)?;
+    Ok(statements)
+}
+
+/// [`check_chunks`], returning the statement of the whole diff the chunks prove.
+pub fn statement_of_chunks(chunks: &[TransitionInput]) -> Result<TransitionStatement, ChainError> {
+    chain(&check_chunks(chunks)?)
+}
