@@ -76,6 +76,10 @@ enum Command {
         /// TOML configuration file.
         #[arg(long, env = "PROOFBOX_CONFIG")]
         config: Option<PathBuf>,
+        /// Create the job store even if `jobs.redb` exists but is no job store (empty,
+        /// or another file): it is moved aside first. A missing store is always created.
+        #[arg(long)]
+        init: bool,
     },
     /// Submit a proof job to a running service.
     Submit(SubmitArgs),
@@ -283,7 +287,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             data_dir,
             config,
-        } => serve(listen, data_dir, config),
+            init,
+        } => serve(listen, data_dir, config, init),
         Command::Submit(args) => submit(args),
         Command::Status { id, server, json } => {
             let job = server.client()?.job(&id)?;
@@ -303,6 +308,7 @@ fn serve(
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     file: Option<PathBuf>,
+    init: bool,
 ) -> Result<ExitCode> {
     let mut config = proofbox_service::Config::from_file(file.as_deref())?;
     config.apply_env(|k| std::env::var(k).ok())?;
@@ -312,6 +318,7 @@ fn serve(
     if let Some(d) = data_dir {
         config.data_dir = d;
     }
+    config.init |= init;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -399,3 +399,67 @@ fn sigterm_requeues_a_running_job_without_counting_the_attempt() {
     verify_bytes(&server.proof(&id)).unwrap();
     server.sigterm();
 }
+
+#[test]
+fn an_empty_store_file_is_refused_unless_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("jobs.redb"), b"").unwrap();
+    let config = dir.path().join("proofbox.toml");
+    std::fs::write(
+        &config,
+        format!("api_keys = [\"{KEY}\"]\ndevices = [\"cpu:0\"]\n"),
+    )
+    .unwrap();
+    let serve = |init: bool| {
+        let mut args = vec![
+            "serve".to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{}", free_port()),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--config".into(),
+            config.display().to_string(),
+        ];
+        if init {
+            args.push("--init".into());
+        }
+        Command::new(env!("CARGO_BIN_EXE_proofbox"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let refused = serve(false).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("jobs.redb") && stderr.contains("empty") && stderr.contains("--init"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::metadata(data.join("jobs.redb")).unwrap().len(), 0);
+
+    // With --init it starts (and is stopped here once it serves).
+    let mut child = serve(true);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::metadata(data.join("jobs.redb")).map_or(0, |m| m.len()) == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "serve --init exited");
+        assert!(Instant::now() < deadline, "no store created");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let aside = std::fs::read_dir(&data)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".foreign-")
+        })
+        .count();
+    assert_eq!(aside, 1);
+}

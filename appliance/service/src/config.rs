@@ -30,6 +30,19 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Time limit of one HTTP request, in seconds (`PROOFBOX_REQUEST_TIMEOUT_SECS`).
     pub request_timeout_secs: u64,
+    /// Time a client has to send a request's head (request line and headers), counted
+    /// from when the server waits for it: a new connection, or a keep-alive connection
+    /// after its previous response, so an idle keep-alive connection is closed after
+    /// this long (`PROOFBOX_HEADER_READ_TIMEOUT_SECS`).
+    pub header_read_timeout_secs: u64,
+    /// A connection on which nothing is read or written for this long is closed, at
+    /// any point of a request (a stalled body or download); at least
+    /// `request_timeout_secs` (`PROOFBOX_IDLE_TIMEOUT_SECS`).
+    pub idle_timeout_secs: u64,
+    /// Open connections at most; beyond, a new connection is answered 503
+    /// `too_many_connections` and closed (`PROOFBOX_MAX_CONNECTIONS`). Keep it below
+    /// the process's file descriptor limit (`ulimit -n`).
+    pub max_connections: usize,
     /// Device ids to prove on (`PROOFBOX_DEVICES`, comma-separated). Empty: every
     /// available GPU or accelerator, and `cpu:0`.
     pub devices: Vec<String>,
@@ -47,6 +60,11 @@ pub struct Config {
     /// On SIGTERM/SIGINT, how long running proofs may finish before they are put
     /// back in the queue (`PROOFBOX_SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace_secs: u64,
+    /// Create the job store even where `jobs.redb` exists but is no job store (empty,
+    /// or another file): it is moved aside to `jobs.redb.foreign-<ms>`. Without it
+    /// such a file is refused at start; a missing file is always created
+    /// (`PROOFBOX_INIT`, `proofbox serve --init`).
+    pub init: bool,
     /// A precompiled OpenCL program binary (Intel FPGA `.aocx`, AMD/Xilinx `.xclbin`)
     /// that OpenCL devices load instead of compiling the kernels from source
     /// (`PROOFBOX_OPENCL_BINARY`). It must exist when the service starts.
@@ -62,12 +80,16 @@ impl Default for Config {
             allow_keyless_on_loopback: false,
             body_limit_bytes: 64 << 20,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
             devices: Vec::new(),
             workers_per_device: 1,
             max_attempts: 3,
             fallback_to_cpu: true,
             max_queued_jobs: 10_000,
             shutdown_grace_secs: 30,
+            init: false,
             opencl_binary: None,
         }
     }
@@ -167,6 +189,15 @@ impl Config {
         if let Some(v) = get("PROOFBOX_REQUEST_TIMEOUT_SECS") {
             self.request_timeout_secs = parsed("PROOFBOX_REQUEST_TIMEOUT_SECS", &v)?;
         }
+        if let Some(v) = get("PROOFBOX_HEADER_READ_TIMEOUT_SECS") {
+            self.header_read_timeout_secs = parsed("PROOFBOX_HEADER_READ_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_IDLE_TIMEOUT_SECS") {
+            self.idle_timeout_secs = parsed("PROOFBOX_IDLE_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_MAX_CONNECTIONS") {
+            self.max_connections = parsed("PROOFBOX_MAX_CONNECTIONS", &v)?;
+        }
         if let Some(v) = get("PROOFBOX_DEVICES") {
             self.devices = split_list(&v);
         }
@@ -184,6 +215,9 @@ impl Config {
         }
         if let Some(v) = get("PROOFBOX_SHUTDOWN_GRACE_SECS") {
             self.shutdown_grace_secs = parsed("PROOFBOX_SHUTDOWN_GRACE_SECS", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_INIT") {
+            self.init = b("PROOFBOX_INIT", &v)?;
         }
         if let Some(v) = get("PROOFBOX_OPENCL_BINARY") {
             self.opencl_binary = (!v.trim().is_empty()).then(|| PathBuf::from(v));
@@ -228,6 +262,22 @@ impl Config {
         if self.request_timeout_secs == 0 {
             return invalid("request_timeout_secs", "must be at least 1".into());
         }
+        if self.header_read_timeout_secs == 0 {
+            return invalid("header_read_timeout_secs", "must be at least 1".into());
+        }
+        if self.idle_timeout_secs < self.request_timeout_secs {
+            return invalid(
+                "idle_timeout_secs",
+                format!(
+                    "must be at least request_timeout_secs ({}): a request still being \
+                     handled would otherwise lose its connection",
+                    self.request_timeout_secs
+                ),
+            );
+        }
+        if self.max_connections == 0 {
+            return invalid("max_connections", "must be at least 1".into());
+        }
         if !(1..=64).contains(&self.workers_per_device) {
             return invalid("workers_per_device", "must be 1..=64".into());
         }
@@ -259,23 +309,45 @@ mod tests {
             api_keys = ["0123456789abcdef"]
             devices = ["cpu:0"]
             max_attempts = 5
+            idle_timeout_secs = 40
+            max_connections = 9
             "#,
         )
         .unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.max_attempts, 5);
         assert_eq!(c.workers_per_device, 1);
+        assert_eq!((c.idle_timeout_secs, c.max_connections), (40, 9));
         let env: HashMap<&str, &str> = [
             ("PROOFBOX_LISTEN", "127.0.0.1:9001"),
             ("PROOFBOX_API_KEYS", "aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb"),
             ("PROOFBOX_FALLBACK_TO_CPU", "off"),
+            ("PROOFBOX_HEADER_READ_TIMEOUT_SECS", "3"),
+            ("PROOFBOX_IDLE_TIMEOUT_SECS", "45"),
+            ("PROOFBOX_MAX_CONNECTIONS", "7"),
+            ("PROOFBOX_INIT", "yes"),
         ]
         .into();
         c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(c.listen.port(), 9001);
         assert_eq!(c.api_keys.len(), 2);
         assert!(!c.fallback_to_cpu);
+        assert_eq!(
+            (
+                c.header_read_timeout_secs,
+                c.idle_timeout_secs,
+                c.max_connections
+            ),
+            (3, 45, 7)
+        );
+        assert!(c.init);
         c.validate().unwrap();
+        let short_idle = Config {
+            idle_timeout_secs: 5,
+            ..c.clone()
+        };
+        let err = short_idle.validate().unwrap_err().to_string();
+        assert!(err.starts_with("idle_timeout_secs"), "{err}");
 
         let err = c
             .apply_env(|k| (k == "PROOFBOX_MAX_ATTEMPTS").then(|| "many".to_string()))

@@ -136,7 +136,13 @@ impl From<StoreError> for AppError {
                 code: "queue_full",
                 message: e.to_string(),
             },
-            StoreError::Db(_) | StoreError::Corrupt(_) => Self::internal(e),
+            StoreError::ProofCorrupt { .. } => Self::Unavailable {
+                code: "proof_corrupt",
+                message: e.to_string(),
+            },
+            StoreError::Db(_) | StoreError::Corrupt(_) | StoreError::Refused { .. } => {
+                Self::internal(e)
+            }
         }
     }
 }

@@ -5,6 +5,8 @@
 //! - [`store`]: the `redb` job store (jobs, queue, idempotency keys, proofs), where
 //!   every state change is one durable transaction;
 //! - [`worker`]: worker threads per device, retries and CPU fallback;
+//! - [`server`]: the accept loop (header-read and idle timeouts, a bound on
+//!   connections, graceful shutdown);
 //! - [`api`]: the axum router ([`app`]), its middleware (API keys, limits, timeouts,
 //!   metrics, JSON errors) and the OpenAPI document;
 //! - [`types`]: request and response bodies, shared with the `proofbox` client;
@@ -20,6 +22,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod server;
 pub mod store;
 pub mod types;
 pub mod worker;
@@ -95,8 +98,11 @@ impl Service {
             let path = config.data_dir.join(KEY_FILE);
             (vec![load_or_create_key(&path)?], Some(path))
         };
-        let (store, recovery) =
-            Store::open(&config.data_dir.join(STORE_FILE), config.max_attempts)?;
+        let (store, recovery) = Store::open_with(
+            &config.data_dir.join(STORE_FILE),
+            config.max_attempts,
+            config.init,
+        )?;
         store.init()?;
         let store = Arc::new(store);
         let reports = registry::reports();
@@ -323,14 +329,14 @@ pub async fn serve(
     ready(&service, addr);
     let hub = service.hub.clone();
     let router = app(service.state());
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            signal.recv().await;
-            tracing::info!("shutting down: no new jobs; waiting for running proofs");
-            hub.begin_shutdown();
-        })
-        .await
-        .map_err(io("serving"));
+    let limits = server::Limits::from_config(&service.config);
+    let result = server::run(listener, router, limits, async move {
+        signal.recv().await;
+        tracing::info!("shutting down: no new jobs; waiting for running proofs");
+        hub.begin_shutdown();
+    })
+    .await
+    .map_err(io("serving"));
     let grace = Duration::from_secs(service.config.shutdown_grace_secs);
     let requeued = tokio::task::spawn_blocking(move || workers.shutdown(grace))
         .await

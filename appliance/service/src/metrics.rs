@@ -9,7 +9,12 @@
 //! - `proofbox_attempts_total{backend,outcome}`: finished attempts (counter);
 //! - `proofbox_jobs_submitted_total`: accepted submissions, replays excluded (counter);
 //! - `proofbox_http_requests_total{method,route,status}` and
-//!   `proofbox_http_request_duration_seconds{method,route}` (histogram).
+//!   `proofbox_http_request_duration_seconds{method,route}` (histogram). Labels come
+//!   from closed sets, so no client can add series: `method` is a standard method or
+//!   `other`, `route` the matched route template (`/v1/jobs/{id}`) or `unmatched`,
+//!   `status` the class (`2xx`, `4xx`, `5xx`);
+//! - `proofbox_http_connections_open` (gauge) and
+//!   `proofbox_http_connections_refused_total` (counter, beyond `max_connections`).
 
 use std::sync::OnceLock;
 

@@ -45,9 +45,14 @@ impl Resp {
         })
     }
 
-    /// Asserts an error response: status, JSON shape, code.
+    /// Asserts an error response: status, JSON shape, code, and that `docs/api.md`'s
+    /// error table lists the code with that status.
     fn error(&self, status: StatusCode, code: &str) -> String {
         let e: ErrorBody = self.json();
+        assert!(
+            documented_codes().contains(&(status.as_u16(), code.to_string())),
+            "{status} {code} is not in docs/api.md's error table"
+        );
         assert_eq!(
             (self.status, e.error.code.as_str()),
             (status, code),
@@ -57,6 +62,23 @@ impl Resp {
         assert!(!e.error.message.is_empty());
         e.error.message
     }
+}
+
+/// (status, code) of every row of the error table of `docs/api.md`.
+fn documented_codes() -> Vec<(u16, String)> {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md")).unwrap();
+    let mut out = Vec::new();
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let Some(status) = cells.get(1).and_then(|c| c.parse::<u16>().ok()) else {
+            continue;
+        };
+        for code in cells[2].split(',') {
+            out.push((status, code.trim().trim_matches('`').to_string()));
+        }
+    }
+    out
 }
 
 async fn call(
@@ -89,6 +111,7 @@ async fn call(
 
 const AUTH: (&str, &str) = ("authorization", "Bearer test-key-0123456789abcdef");
 const JSON: (&str, &str) = ("content-type", "application/json");
+const OCTET: (&str, &str) = ("content-type", "application/octet-stream");
 
 async fn get(app: &Router, uri: &str) -> Resp {
     call(app, Method::GET, uri, &[AUTH], Body::empty()).await
@@ -228,7 +251,7 @@ async fn every_route_works() {
         &app,
         Method::POST,
         "/v1/verify",
-        &[AUTH],
+        &[AUTH, OCTET],
         proof.body.clone(),
     )
     .await;
@@ -238,11 +261,11 @@ async fn every_route_works() {
     let mut bad = proof.body.to_vec();
     let mid = bad.len() / 2;
     bad[mid] ^= 1;
-    let v: VerifyResult = call(&app, Method::POST, "/v1/verify", &[AUTH], bad)
+    let v: VerifyResult = call(&app, Method::POST, "/v1/verify", &[AUTH, OCTET], bad)
         .await
         .json();
     assert!(!v.valid && v.reason.is_some());
-    let v: VerifyResult = call(&app, Method::POST, "/v1/verify", &[AUTH], "junk")
+    let v: VerifyResult = call(&app, Method::POST, "/v1/verify", &[AUTH, OCTET], "junk")
         .await
         .json();
     assert!(v.reason.unwrap().contains("bad magic"));
@@ -286,7 +309,7 @@ async fn every_route_works() {
             "proofbox_http_requests_total{",
             "method=\"POST\"",
             "route=\"/v1/jobs\"",
-            "status=\"202\"",
+            "status=\"2xx\"",
         ],
         &[
             "proofbox_http_request_duration_seconds_bucket{",
@@ -448,7 +471,7 @@ async fn every_error_is_json_with_a_code() {
             .contains("4096")
     );
     let stream = Body::from_stream(futures_stream(vec![vec![0u8; 3000], vec![0u8; 3000]]));
-    let r = call(&app, Method::POST, "/v1/verify", &[AUTH], stream).await;
+    let r = call(&app, Method::POST, "/v1/verify", &[AUTH, OCTET], stream).await;
     r.error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
 
     // Raw uploads: bad query strings.
@@ -930,4 +953,59 @@ async fn a_slow_request_times_out_with_a_json_error() {
     assert!(msg.contains("1 s"), "{msg}");
     // The service still answers.
     assert_eq!(get(&app, "/v1/circuits").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_need_their_declared_content_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::open(config(dir.path())).unwrap();
+    let app = router(service.state());
+    let job = r#"{"circuit":"poseidon2","log_rows":4}"#;
+    for ct in [
+        "application/json",
+        "Application/JSON; charset=utf-8",
+        "APPLICATION/json;charset=UTF-8",
+    ] {
+        let r = call(
+            &app,
+            Method::POST,
+            "/v1/jobs",
+            &[AUTH, ("content-type", ct)],
+            job,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{ct}");
+    }
+    for ct in ["application/octet-stream", "Application/Octet-Stream"] {
+        let r = call(
+            &app,
+            Method::POST,
+            "/v1/jobs?circuit=poseidon2&log_rows=4",
+            &[AUTH, ("content-type", ct)],
+            Body::empty(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{ct}");
+    }
+    let text = ("content-type", "text/plain");
+    let jsonish = ("content-type", "application/jsonx");
+    for headers in [
+        &[AUTH][..],
+        &[AUTH, text],
+        &[AUTH, jsonish],
+        &[AUTH, ("content-type", "")],
+    ] {
+        let r = call(&app, Method::POST, "/v1/jobs", headers, job).await;
+        let msg = r.error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+        assert!(msg.contains("application/json"), "{msg}");
+    }
+    for headers in [&[AUTH][..], &[AUTH, JSON], &[AUTH, text]] {
+        let r = call(&app, Method::POST, "/v1/verify", headers, "junk").await;
+        r.error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    }
+    // Paths that do not decode, and other answers of the HTTP layer.
+    let r = get(&app, "/v1/jobs/%FF%FE").await;
+    r.error(StatusCode::BAD_REQUEST, "bad_request");
+    let r = get(&app, "/v1/jobs/%FF%FE/proof").await;
+    r.error(StatusCode::BAD_REQUEST, "bad_request");
 }

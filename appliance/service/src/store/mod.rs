@@ -10,10 +10,17 @@
 //! - `queue`: (1000 - priority, sequence) -> route, the order workers take jobs in;
 //! - `by_status`: (status code, sequence) -> (), for listings and counts;
 //! - `idempotency`: `Idempotency-Key` -> sequence number;
-//! - `inputs`, `proofs`: sequence number -> bytes;
-//! - `meta`: counters (`next_seq`).
+//! - `inputs`, `proofs`: sequence number -> the SHA-256 digest of the bytes, then the
+//!   bytes ([`seal`]); checked on every read: a proof that fails it is never served
+//!   (its job is queued to be proved again), an input that fails it fails its job;
+//! - `meta`: counters (`next_seq`) and the layout version (`schema`).
+//!
+//! Opening: a missing file is created; an existing file that is empty, not a `redb`
+//! database, or a database without this store's tables is refused
+//! ([`StoreError::Refused`]) unless `init` is set, which moves it aside and creates a
+//! new store.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use proofbox_backend_api::FieldId;
@@ -23,8 +30,10 @@ use redb::{
     WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::types::JobStatus;
+use file::{prepare, set_aside};
 
 const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 const IDS: TableDefinition<&str, u64> = TableDefinition::new("ids");
@@ -34,6 +43,10 @@ const IDEMPOTENCY: TableDefinition<&str, u64> = TableDefinition::new("idempotenc
 const INPUTS: TableDefinition<u64, &[u8]> = TableDefinition::new("inputs");
 const PROOFS: TableDefinition<u64, &[u8]> = TableDefinition::new("proofs");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The layout version in `meta`: 2 since inputs and proofs carry digests.
+const SCHEMA: u64 = 2;
+const DIGEST_LEN: usize = 32;
 
 /// The lowest and highest job priorities.
 pub const MIN_PRIORITY: i32 = -1000;
@@ -57,6 +70,17 @@ pub enum StoreError {
     NotCancellable { id: String, status: JobStatus },
     #[error("the queue is full ({max} jobs waiting); retry later")]
     QueueFull { max: u64 },
+    /// The stored proof failed its checksum: the job was queued to be proved again.
+    #[error(
+        "the stored proof of job {id} failed its checksum; the job was queued to be proved again, retry later"
+    )]
+    ProofCorrupt { id: String },
+    /// The store file cannot be used as it is.
+    #[error(
+        "job store {}: {reason}; refusing to start (start with --init, or init = true, to move it aside and create a new store)",
+        path.display()
+    )]
+    Refused { path: PathBuf, reason: String },
 }
 
 macro_rules! from_redb {
@@ -179,6 +203,20 @@ fn queue_key(priority: i32, seq: u64) -> (u32, u64) {
     ((MAX_PRIORITY - p) as u32, seq)
 }
 
+/// Stored form of input or proof bytes: their SHA-256 digest, then the bytes.
+pub fn seal(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(DIGEST_LEN + bytes.len());
+    out.extend_from_slice(&Sha256::digest(bytes));
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The bytes of a sealed value, if they match their digest.
+pub fn unseal(stored: &[u8]) -> Option<&[u8]> {
+    let (digest, bytes) = stored.split_at_checked(DIGEST_LEN)?;
+    (Sha256::digest(bytes)[..] == *digest).then_some(bytes)
+}
+
 fn decode(seq: u64, bytes: &[u8]) -> Result<JobRecord> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("job #{seq}: {e}")))
 }
@@ -261,7 +299,59 @@ impl Store {
     /// jobs it left `running` go back to the queue (their attempt counts), or fail
     /// once they have used `max_attempts`.
     pub fn open(path: &Path, max_attempts: u32) -> Result<(Self, Recovery)> {
-        let db = Database::create(path)?;
+        Self::open_with(path, max_attempts, false)
+    }
+
+    /// [`Store::open`]; with `init`, a file that is no job store (empty, foreign) is
+    /// moved aside (to `<file>.foreign-<ms>`) and a new store created. A valid store is
+    /// never touched by `init`.
+    pub fn open_with(path: &Path, max_attempts: u32, init: bool) -> Result<(Self, Recovery)> {
+        let refused = |reason: String| StoreError::Refused {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let db = match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Database::create(path)?,
+            Err(e) => return Err(StoreError::Db(redb::Error::Io(e))),
+            Ok(m) if m.len() == 0 => {
+                if !init {
+                    return Err(refused(
+                        "the file is empty (0 bytes), not a job store".into(),
+                    ));
+                }
+                set_aside(path)?;
+                Database::create(path)?
+            }
+            Ok(_) => match Database::create(path) {
+                Ok(db) => db,
+                // redb reports a file that is no redb database as invalid data.
+                Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
+                    if e.kind() != std::io::ErrorKind::InvalidData =>
+                {
+                    return Err(StoreError::Db(redb::Error::Io(e)));
+                }
+                Err(e @ redb::DatabaseError::DatabaseAlreadyOpen) => return Err(e.into()),
+                Err(e) if !init => {
+                    return Err(refused(format!("not a redb database, or damaged: {e}")));
+                }
+                Err(_) => {
+                    set_aside(path)?;
+                    Database::create(path)?
+                }
+            },
+        };
+        let db = match prepare(&db) {
+            Ok(()) => db,
+            Err(StoreError::Refused { reason, .. }) if init && reason.contains("foreign") => {
+                drop(db);
+                set_aside(path)?;
+                let db = Database::create(path)?;
+                prepare(&db)?;
+                db
+            }
+            Err(StoreError::Refused { reason, .. }) => return Err(refused(reason)),
+            Err(e) => return Err(e),
+        };
         let store = Self {
             db,
             max_attempts: max_attempts.max(1),
@@ -320,11 +410,17 @@ impl Store {
                 && let Some(seq) = t.idempotency.get(key)?.map(|g| g.value())
             {
                 let rec = load(&t.jobs, seq)?;
-                let input = t
-                    .inputs
-                    .get(seq)?
-                    .map(|g| g.value().to_vec())
-                    .unwrap_or_default();
+                let input = match t.inputs.get(seq)? {
+                    Some(g) => unseal(g.value())
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!(
+                                "the input of job {} failed its checksum",
+                                rec.id
+                            ))
+                        })?
+                        .to_vec(),
+                    None => Vec::new(),
+                };
                 let same = rec.request(input) == job.request
                     && rec.backend == job.backend
                     && rec.device == job.device
@@ -370,7 +466,7 @@ impl Store {
             };
             t.put(None, &rec)?;
             t.ids.insert(rec.id.as_str(), seq)?;
-            t.inputs.insert(seq, r.input.as_slice())?;
+            t.inputs.insert(seq, seal(&r.input).as_slice())?;
             if let Some(key) = idempotency_key {
                 t.idempotency.insert(key, seq)?;
             }
@@ -392,15 +488,56 @@ impl Store {
         load(&txn.open_table(JOBS)?, seq)
     }
 
-    /// The job and its proof, if it has one.
+    /// The job and its proof, if it has one. A proof that fails its checksum is never
+    /// returned: it is dropped, the job is queued to be proved again (logged), and the
+    /// answer is [`StoreError::ProofCorrupt`].
     pub fn proof(&self, id: &str) -> Result<(JobRecord, Option<Vec<u8>>)> {
         let rec = self.get(id)?;
         let txn = self.db.begin_read()?;
-        let proof = txn
-            .open_table(PROOFS)?
-            .get(rec.seq)?
-            .map(|g| g.value().to_vec());
+        let proof = match txn.open_table(PROOFS)?.get(rec.seq)? {
+            None => None,
+            Some(g) => match unseal(g.value()) {
+                Some(p) => Some(p.to_vec()),
+                None => {
+                    drop(g);
+                    drop(txn);
+                    self.reprove(rec.seq)?;
+                    return Err(StoreError::ProofCorrupt { id: rec.id });
+                }
+            },
+        };
         Ok((rec, proof))
+    }
+
+    /// Drops the corrupt proof of job `seq` and queues the job again.
+    fn reprove(&self, seq: u64) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = Tables::open(&txn)?;
+            let mut rec = load(&t.jobs, seq)?;
+            let stored_ok = t
+                .proofs
+                .get(seq)?
+                .is_some_and(|g| unseal(g.value()).is_some());
+            if rec.status != JobStatus::Succeeded || stored_ok {
+                // Another request re-queued it already (or it was proved again).
+                return Ok(());
+            }
+            tracing::error!(
+                job = %rec.id,
+                "the stored proof failed its checksum (storage corruption): dropped, proving the job again"
+            );
+            t.proofs.remove(seq)?;
+            rec.status = JobStatus::Queued;
+            rec.proof_bytes = None;
+            rec.started_ms = None;
+            rec.finished_ms = None;
+            rec.error = Some("the stored proof failed its checksum; proving again".into());
+            t.put(Some(JobStatus::Succeeded), &rec)?;
+            t.enqueue(&rec)?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Up to `limit` jobs older than `before` (a sequence number), newest first, and
@@ -447,38 +584,51 @@ impl Store {
         device: &str,
     ) -> Result<Option<(JobRecord, Vec<u8>)>> {
         let txn = self.db.begin_write()?;
+        let mut changed = false;
         let claimed = {
             let mut t = Tables::open(&txn)?;
-            let mut pick = None;
-            for item in t.queue.iter()? {
-                let (k, v) = item?;
-                if accepts(v.value()) {
-                    pick = Some(k.value());
-                    break;
+            loop {
+                let mut pick = None;
+                for item in t.queue.iter()? {
+                    let (k, v) = item?;
+                    if accepts(v.value()) {
+                        pick = Some(k.value());
+                        break;
+                    }
                 }
-            }
-            match pick {
-                None => None,
-                Some(key) => {
-                    t.queue.remove(key)?;
-                    let mut rec = load(&t.jobs, key.1)?;
-                    let old = rec.status;
-                    rec.status = JobStatus::Running;
-                    rec.attempts += 1;
-                    rec.started_ms = Some(now_ms());
-                    rec.backend_used = Some(backend.to_string());
-                    rec.device_used = Some(device.to_string());
+                let Some(key) = pick else { break None };
+                changed = true;
+                t.queue.remove(key)?;
+                let mut rec = load(&t.jobs, key.1)?;
+                let old = rec.status;
+                let input = match t.inputs.get(key.1)? {
+                    None => Some(Vec::new()),
+                    Some(g) => unseal(g.value()).map(<[u8]>::to_vec),
+                };
+                let Some(input) = input else {
+                    tracing::error!(
+                        job = %rec.id,
+                        "the stored input failed its checksum (storage corruption): job failed"
+                    );
+                    rec.status = JobStatus::Failed;
+                    rec.finished_ms = Some(now_ms());
+                    rec.error = Some(
+                        "the stored input failed its checksum (storage corruption); submit the job again"
+                            .into(),
+                    );
                     t.put(Some(old), &rec)?;
-                    let input = t
-                        .inputs
-                        .get(key.1)?
-                        .map(|g| g.value().to_vec())
-                        .unwrap_or_default();
-                    Some((rec, input))
-                }
+                    continue;
+                };
+                rec.status = JobStatus::Running;
+                rec.attempts += 1;
+                rec.started_ms = Some(now_ms());
+                rec.backend_used = Some(backend.to_string());
+                rec.device_used = Some(device.to_string());
+                t.put(Some(old), &rec)?;
+                break Some((rec, input));
             }
         };
-        if claimed.is_none() {
+        if !changed {
             txn.abort()?;
         } else {
             txn.commit()?;
@@ -499,7 +649,7 @@ impl Store {
             } else {
                 match outcome {
                     Outcome::Succeeded { proof, proving_ms } => {
-                        t.proofs.insert(seq, proof.as_slice())?;
+                        t.proofs.insert(seq, seal(&proof).as_slice())?;
                         rec.status = JobStatus::Succeeded;
                         rec.proof_bytes = Some(proof.len() as u64);
                         rec.proving_ms = Some(proving_ms);
@@ -596,152 +746,6 @@ impl Store {
     }
 }
 
+mod file;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn job(priority: i32, log_rows: u8) -> NewJob {
-        NewJob {
-            request: ProofRequest::new(CircuitId::Poseidon2, log_rows),
-            backend: "auto".into(),
-            device: None,
-            priority,
-            route: ROUTE_ANY.into(),
-        }
-    }
-
-    fn open(dir: &Path) -> Store {
-        let (s, _) = Store::open(&dir.join("jobs.redb"), 2).unwrap();
-        s.init().unwrap();
-        s
-    }
-
-    #[test]
-    fn priority_then_arrival_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path());
-        let a = s.submit(job(0, 3), None, 100).unwrap().0;
-        let b = s.submit(job(5, 3), None, 100).unwrap().0;
-        let c = s.submit(job(0, 4), None, 100).unwrap().0;
-        let d = s.submit(job(-3, 3), None, 100).unwrap().0;
-        let any = |_: &str| true;
-        let order: Vec<_> = std::iter::from_fn(|| s.claim(&any, "cpu", "cpu:0").unwrap())
-            .map(|(r, _)| r.id)
-            .collect();
-        assert_eq!(order, [b.id, a.id, c.id, d.id]);
-    }
-
-    #[test]
-    fn idempotency_keys_return_the_same_job_or_conflict() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path());
-        let (a, replay) = s.submit(job(0, 3), Some("k1"), 100).unwrap();
-        assert!(!replay);
-        let (b, replay) = s.submit(job(0, 3), Some("k1"), 100).unwrap();
-        assert!(replay);
-        assert_eq!(a.id, b.id);
-        assert!(matches!(
-            s.submit(job(0, 4), Some("k1"), 100),
-            Err(StoreError::IdempotencyConflict { .. })
-        ));
-        assert_eq!(s.counts().unwrap().1, 1);
-        assert!(matches!(
-            s.submit(job(0, 3), None, 1),
-            Err(StoreError::QueueFull { max: 1 })
-        ));
-    }
-
-    #[test]
-    fn restart_requeues_running_jobs_and_fails_them_after_max_attempts() {
-        let dir = tempfile::tempdir().unwrap();
-        let id = {
-            let s = open(dir.path());
-            let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-            s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
-            id
-        };
-        let (s, rec) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
-        assert_eq!(rec.requeued.as_slice(), std::slice::from_ref(&id));
-        let r = s.get(&id).unwrap();
-        assert_eq!((r.status, r.attempts), (JobStatus::Queued, 1));
-        s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
-        drop(s);
-        let (s, rec) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
-        assert_eq!(rec.failed.as_slice(), std::slice::from_ref(&id));
-        let r = s.get(&id).unwrap();
-        assert_eq!(r.status, JobStatus::Failed);
-        assert!(r.error.unwrap().contains("2 times"));
-    }
-
-    #[test]
-    fn outcomes_of_cancelled_or_stale_attempts_are_discarded() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path());
-        let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-        let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
-        assert_eq!(s.cancel(&id).unwrap().status, JobStatus::Cancelled);
-        let out = s
-            .finish(
-                r.seq,
-                r.attempts,
-                Outcome::Succeeded {
-                    proof: vec![1, 2, 3],
-                    proving_ms: 1,
-                },
-            )
-            .unwrap();
-        assert!(matches!(out, Finished::Discarded(_)));
-        assert_eq!(s.proof(&id).unwrap().1, None);
-        assert_eq!(s.cancel(&id).unwrap().status, JobStatus::Cancelled);
-
-        let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-        let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
-        let out = s
-            .finish(
-                r.seq,
-                r.attempts,
-                Outcome::Succeeded {
-                    proof: vec![9; 10],
-                    proving_ms: 5,
-                },
-            )
-            .unwrap();
-        assert!(matches!(out, Finished::Applied(_)));
-        let (rec, proof) = s.proof(&id).unwrap();
-        assert_eq!(
-            (rec.status, rec.proof_bytes),
-            (JobStatus::Succeeded, Some(10))
-        );
-        assert_eq!(proof, Some(vec![9; 10]));
-        assert!(matches!(
-            s.cancel(&id),
-            Err(StoreError::NotCancellable { .. })
-        ));
-    }
-
-    #[test]
-    fn listing_pages_newest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path());
-        let ids: Vec<_> = (0..5)
-            .map(|_| s.submit(job(0, 3), None, 100).unwrap().0)
-            .collect();
-        s.cancel(&ids[1].id).unwrap();
-        let (page, more) = s.list(None, 2, None).unwrap();
-        assert!(more);
-        assert_eq!(page[0].id, ids[4].id);
-        let (page2, more) = s.list(None, 2, Some(page[1].seq)).unwrap();
-        assert!(more);
-        assert_eq!(page2[0].id, ids[2].id);
-        let (rest, more) = s.list(None, 2, Some(page2[1].seq)).unwrap();
-        assert!(!more);
-        assert_eq!(rest.len(), 1);
-        let (q, _) = s.list(Some(JobStatus::Queued), 10, None).unwrap();
-        assert_eq!(q.len(), 4);
-        let (c, _) = s.list(Some(JobStatus::Cancelled), 10, None).unwrap();
-        assert_eq!(c[0].id, ids[1].id);
-        let (counts, depth) = s.counts().unwrap();
-        assert_eq!(depth, 4);
-        assert!(counts.contains(&(JobStatus::Cancelled, 1)));
-    }
-}
+mod tests;

@@ -1,0 +1,432 @@
+//! `/v1/jobs`: submit, list, follow, download, cancel.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use proofbox_backend_api::FieldId;
+use proofbox_prover::{BackendChoice, CircuitId, FriPreset, ProofRequest, RequestError, Stage};
+
+use super::middleware::{media_type, unsupported_media_type};
+use super::{AppState, RawBytes, body_bytes, query_error};
+use crate::error::AppError;
+use crate::store::{JobRecord, MAX_PRIORITY, MIN_PRIORITY, NewJob, ROUTE_ANY};
+use crate::types::*;
+use crate::worker::DeviceSlot;
+
+/// Largest page of `GET /v1/jobs`.
+pub const MAX_LIST_LIMIT: u32 = 1000;
+const DEFAULT_LIST_LIMIT: u32 = 50;
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+fn view(rec: JobRecord, stage: Option<Stage>) -> JobView {
+    JobView {
+        stage: if rec.status == JobStatus::Running {
+            stage.map(|s| s.name().to_string())
+        } else {
+            None
+        },
+        circuit: rec.circuit.name().into(),
+        field: rec.field.name().into(),
+        log_rows: rec.log_rows,
+        fri: rec.fri.name().into(),
+        seed: rec.seed,
+        input_bytes: rec.input_len,
+        backend: rec.backend,
+        device: rec.device,
+        priority: rec.priority,
+        backend_used: rec.backend_used,
+        device_used: rec.device_used,
+        attempts: rec.attempts,
+        created_at: rfc3339(rec.created_ms),
+        started_at: rec.started_ms.map(rfc3339),
+        finished_at: rec.finished_ms.map(rfc3339),
+        queue_ms: rec.started_ms.map(|s| s.saturating_sub(rec.created_ms)),
+        proving_ms: rec.proving_ms,
+        proof_bytes: rec.proof_bytes,
+        error: rec.error,
+        status: rec.status,
+        id: rec.id,
+    }
+}
+
+fn job_view(state: &AppState, rec: JobRecord) -> JobView {
+    let stage = state.inner.hub.stage(&rec.id);
+    view(rec, stage)
+}
+
+/// Checks a submission against the circuits, limits and this appliance's devices.
+fn validate_submission(
+    state: &AppState,
+    s: SubmitJob,
+    raw_input: Option<Bytes>,
+) -> Result<NewJob, AppError> {
+    let circuit: CircuitId = s.circuit.parse().map_err(AppError::invalid)?;
+    let field: FieldId = match &s.field {
+        Some(f) => f.parse().map_err(AppError::invalid)?,
+        None => FieldId::default(),
+    };
+    let fri: FriPreset = match &s.fri {
+        Some(f) => f.parse().map_err(AppError::invalid)?,
+        None => FriPreset::default(),
+    };
+    let log_rows = u8::try_from(s.log_rows).map_err(|_| {
+        AppError::invalid(format!(
+            "circuit {circuit}: log_rows {} outside the supported range {}..={}",
+            s.log_rows,
+            circuit.min_log_rows(),
+            circuit.max_log_rows()
+        ))
+    })?;
+    let input = match (raw_input, &s.input_base64) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::BadRequest {
+                message: "input_base64 cannot be combined with a raw upload".into(),
+            });
+        }
+        (Some(raw), None) => raw.to_vec(),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| AppError::InvalidBody {
+                message: format!("input_base64: {e}"),
+            })?,
+        (None, None) => Vec::new(),
+    };
+    let request = ProofRequest {
+        circuit,
+        field,
+        log_rows,
+        fri,
+        seed: s.seed.unwrap_or(0),
+        input,
+    };
+    request
+        .validate()
+        .map_err(|e: RequestError| AppError::invalid(e.to_string()))?;
+    let priority = s.priority.unwrap_or(0);
+    if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&priority) {
+        return Err(AppError::invalid(format!(
+            "priority {priority} outside {MIN_PRIORITY}..={MAX_PRIORITY}"
+        )));
+    }
+    let choice: BackendChoice = s
+        .backend
+        .as_deref()
+        .unwrap_or("auto")
+        .parse()
+        .map_err(AppError::invalid)?;
+    let slots = &state.inner.slots;
+    let served: Vec<&str> = slots.iter().map(|d| d.id.as_str()).collect();
+    let (route, candidates): (String, Vec<&DeviceSlot>) = match (&s.device, choice) {
+        (Some(dev), choice) => {
+            let slot =
+                slots
+                    .iter()
+                    .find(|d| &d.id == dev)
+                    .ok_or_else(|| AppError::UnknownDevice {
+                        message: format!(
+                            "unknown device {dev:?}: this appliance proves on {}",
+                            served.join(", ")
+                        ),
+                    })?;
+            if let BackendChoice::Kind(k) = choice
+                && k != slot.kind
+            {
+                return Err(AppError::invalid(format!(
+                    "device {dev} belongs to backend {}, not {k}",
+                    slot.kind
+                )));
+            }
+            (format!("device:{dev}"), vec![slot])
+        }
+        (None, BackendChoice::Auto) => (ROUTE_ANY.to_string(), slots.iter().collect()),
+        (None, BackendChoice::Kind(k)) => {
+            let of_kind: Vec<_> = slots.iter().filter(|d| d.kind == k).collect();
+            if of_kind.is_empty() {
+                return Err(AppError::invalid(format!(
+                    "backend {k} has no device on this appliance (it proves on {}; see GET /v1/devices)",
+                    served.join(", ")
+                )));
+            }
+            (format!("backend:{}", k.name()), of_kind)
+        }
+    };
+    if candidates.is_empty() {
+        return Err(AppError::Unavailable {
+            code: "no_device",
+            message: "this appliance has no device to prove on".into(),
+        });
+    }
+    if !candidates.iter().any(|d| d.fields.contains(&field)) {
+        return Err(AppError::invalid(format!(
+            "field {field} is not supported by the chosen devices"
+        )));
+    }
+    Ok(NewJob {
+        request,
+        backend: choice.to_string(),
+        device: s.device,
+        priority,
+        route,
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || AppError::BadRequest {
+        message: format!(
+            "Idempotency-Key must be 1..={MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"
+        ),
+    };
+    let s = v.to_str().map_err(|_| bad())?;
+    if s.is_empty()
+        || s.len() > MAX_IDEMPOTENCY_KEY_LEN
+        || !s.bytes().all(|c| c.is_ascii_graphic() || c == b' ')
+    {
+        return Err(bad());
+    }
+    Ok(Some(s.to_string()))
+}
+
+/// Submit a proof job.
+///
+/// JSON body (`SubmitJob`), or the raw input as an `application/octet-stream` body
+/// with the other fields as query parameters. The same `Idempotency-Key` returns the
+/// same job (202 again, with `Idempotent-Replayed: true`); with a different request
+/// it is refused (409).
+#[utoipa::path(
+    post, path = "/v1/jobs", tag = "jobs",
+    request_body(description = "The job as JSON, or the raw input bytes", content(
+        (SubmitJob = "application/json"),
+        (RawBytes = "application/octet-stream")
+    )),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the same job"),
+        SubmitJob
+    ),
+    responses(
+        (status = 202, description = "Accepted (or replayed); `Location` names the job", body = JobView),
+        (status = 400, description = "Malformed JSON, bad header or query, unknown device", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Content-Type neither application/json nor application/octet-stream", body = ErrorBody),
+        (status = 422, description = "Unknown circuit, field, FRI preset or backend; size or input out of limits", body = ErrorBody),
+        (status = 503, description = "Queue full or shutting down", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn submit_job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    if state.inner.hub.is_shutting_down() {
+        return Err(AppError::Unavailable {
+            code: "shutting_down",
+            message: "the service is shutting down".into(),
+        });
+    }
+    let raw = match media_type(&headers) {
+        Some(m) if m.essence_str() == mime::APPLICATION_OCTET_STREAM => true,
+        Some(m) if m.essence_str() == mime::APPLICATION_JSON => false,
+        _ => {
+            return Err(unsupported_media_type(
+                &headers,
+                "application/json or application/octet-stream",
+            ));
+        }
+    };
+    let body = body_bytes(body, state.inner.config.body_limit_bytes)?;
+    let key = idempotency_key(&headers)?;
+    let job = if raw {
+        let Query(params) = Query::<SubmitJob>::try_from_uri(&uri).map_err(query_error)?;
+        validate_submission(&state, params, Some(body))?
+    } else {
+        if uri.query().is_some_and(|q| !q.is_empty()) {
+            return Err(AppError::BadRequest {
+                message: "query parameters are only read for raw uploads (Content-Type: application/octet-stream)".into(),
+            });
+        }
+        let params: SubmitJob = serde_json::from_slice(&body).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data => AppError::InvalidBody {
+                    message: format!("invalid job: {e}"),
+                },
+                _ => AppError::MalformedJson {
+                    message: format!("malformed JSON: {e}"),
+                },
+            }
+        })?;
+        validate_submission(&state, params, None)?
+    };
+    let max = state.inner.config.max_queued_jobs;
+    let (rec, replayed) = state
+        .blocking(move |s| s.submit(job, key.as_deref(), max))
+        .await?;
+    if !replayed {
+        metrics::counter!("proofbox_jobs_submitted_total").increment(1);
+        state.inner.hub.notify();
+    }
+    let location = format!("/v1/jobs/{}", rec.id);
+    let mut resp = (StatusCode::ACCEPTED, Json(job_view(&state, rec))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    if replayed {
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}
+
+/// List jobs, newest first.
+#[utoipa::path(
+    get, path = "/v1/jobs", tag = "jobs", params(ListParams),
+    responses(
+        (status = 200, body = JobList),
+        (status = 400, description = "Bad cursor or query", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "Unknown status or limit out of range", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn list_jobs(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<JobList>, AppError> {
+    let Query(p) = query.map_err(query_error)?;
+    let status = match &p.status {
+        Some(s) if !s.is_empty() => Some(s.parse::<JobStatus>().map_err(AppError::invalid)?),
+        _ => None,
+    };
+    let limit = p.limit.unwrap_or(DEFAULT_LIST_LIMIT);
+    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+        return Err(AppError::invalid(format!(
+            "limit {limit} outside 1..={MAX_LIST_LIMIT}"
+        )));
+    }
+    let cursor = match &p.cursor {
+        Some(c) if !c.is_empty() => Some(c.parse::<u64>().map_err(|_| AppError::BadRequest {
+            message: format!("invalid cursor {c:?}: pass next_cursor of the previous page"),
+        })?),
+        _ => None,
+    };
+    let (recs, more) = state
+        .blocking(move |s| s.list(status, limit as usize, cursor))
+        .await?;
+    let next_cursor = if more {
+        recs.last().map(|r| r.seq.to_string())
+    } else {
+        None
+    };
+    let jobs = recs.into_iter().map(|r| job_view(&state, r)).collect();
+    Ok(Json(JobList { jobs, next_cursor }))
+}
+
+/// A job's status, stage, timings and error.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, body = JobView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(super) async fn get_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, AppError> {
+    let rec = state.blocking(move |s| s.get(&id)).await?;
+    Ok(Json(job_view(&state, rec)))
+}
+
+/// Download the proof artifact of a succeeded job.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/proof", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The proof artifact (docs/proof-format.md)", body = RawBytes, content_type = "application/octet-stream"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The job has no proof (yet)", body = ErrorBody),
+        (status = 503, description = "`proof_corrupt`: the stored proof failed its checksum; the job is being proved again", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn get_proof(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let (rec, proof) = match state.blocking(move |s| s.proof(&id)).await {
+        Err(
+            e @ AppError::Unavailable {
+                code: "proof_corrupt",
+                ..
+            },
+        ) => {
+            // The job was queued again: wake a worker.
+            state.hub().notify();
+            return Err(e);
+        }
+        r => r?,
+    };
+    let Some(proof) = proof else {
+        let message = match (rec.status, &rec.error) {
+            (JobStatus::Failed, Some(e)) => format!("job {} failed: {e}", rec.id),
+            (status, _) => format!("job {} is {status}: no proof", rec.id),
+        };
+        return Err(AppError::Conflict {
+            code: "proof_not_available",
+            message,
+        });
+    };
+    let disposition = format!("attachment; filename=\"{}.proof\"", rec.id);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).map_err(AppError::internal)?,
+            ),
+        ],
+        Body::from(proof),
+    )
+        .into_response())
+}
+
+/// Cancel a queued or running job.
+///
+/// A running proof cannot be interrupted: the job is marked cancelled at once and the
+/// result is discarded when the proof ends.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Cancelled (or already cancelled)", body = JobView),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The job already succeeded or failed", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn cancel_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, AppError> {
+    let rec = state.blocking(move |s| s.cancel(&id)).await?;
+    Ok(Json(job_view(&state, rec)))
+}

@@ -1,0 +1,290 @@
+//! The store's transactions, recovery, checksums and file checks.
+
+use super::*;
+
+fn job(priority: i32, log_rows: u8) -> NewJob {
+    NewJob {
+        request: ProofRequest::new(CircuitId::Poseidon2, log_rows),
+        backend: "auto".into(),
+        device: None,
+        priority,
+        route: ROUTE_ANY.into(),
+    }
+}
+
+fn open(dir: &Path) -> Store {
+    let (s, _) = Store::open(&dir.join("jobs.redb"), 2).unwrap();
+    s.init().unwrap();
+    s
+}
+
+#[test]
+fn priority_then_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let a = s.submit(job(0, 3), None, 100).unwrap().0;
+    let b = s.submit(job(5, 3), None, 100).unwrap().0;
+    let c = s.submit(job(0, 4), None, 100).unwrap().0;
+    let d = s.submit(job(-3, 3), None, 100).unwrap().0;
+    let any = |_: &str| true;
+    let order: Vec<_> = std::iter::from_fn(|| s.claim(&any, "cpu", "cpu:0").unwrap())
+        .map(|(r, _)| r.id)
+        .collect();
+    assert_eq!(order, [b.id, a.id, c.id, d.id]);
+}
+
+#[test]
+fn idempotency_keys_return_the_same_job_or_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let (a, replay) = s.submit(job(0, 3), Some("k1"), 100).unwrap();
+    assert!(!replay);
+    let (b, replay) = s.submit(job(0, 3), Some("k1"), 100).unwrap();
+    assert!(replay);
+    assert_eq!(a.id, b.id);
+    assert!(matches!(
+        s.submit(job(0, 4), Some("k1"), 100),
+        Err(StoreError::IdempotencyConflict { .. })
+    ));
+    assert_eq!(s.counts().unwrap().1, 1);
+    assert!(matches!(
+        s.submit(job(0, 3), None, 1),
+        Err(StoreError::QueueFull { max: 1 })
+    ));
+}
+
+#[test]
+fn restart_requeues_running_jobs_and_fails_them_after_max_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let s = open(dir.path());
+        let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
+        s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+        id
+    };
+    let (s, rec) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
+    assert_eq!(rec.requeued.as_slice(), std::slice::from_ref(&id));
+    let r = s.get(&id).unwrap();
+    assert_eq!((r.status, r.attempts), (JobStatus::Queued, 1));
+    s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    drop(s);
+    let (s, rec) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
+    assert_eq!(rec.failed.as_slice(), std::slice::from_ref(&id));
+    let r = s.get(&id).unwrap();
+    assert_eq!(r.status, JobStatus::Failed);
+    assert!(r.error.unwrap().contains("2 times"));
+}
+
+#[test]
+fn outcomes_of_cancelled_or_stale_attempts_are_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
+    let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    assert_eq!(s.cancel(&id).unwrap().status, JobStatus::Cancelled);
+    let out = s
+        .finish(
+            r.seq,
+            r.attempts,
+            Outcome::Succeeded {
+                proof: vec![1, 2, 3],
+                proving_ms: 1,
+            },
+        )
+        .unwrap();
+    assert!(matches!(out, Finished::Discarded(_)));
+    assert_eq!(s.proof(&id).unwrap().1, None);
+    assert_eq!(s.cancel(&id).unwrap().status, JobStatus::Cancelled);
+
+    let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
+    let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    let out = s
+        .finish(
+            r.seq,
+            r.attempts,
+            Outcome::Succeeded {
+                proof: vec![9; 10],
+                proving_ms: 5,
+            },
+        )
+        .unwrap();
+    assert!(matches!(out, Finished::Applied(_)));
+    let (rec, proof) = s.proof(&id).unwrap();
+    assert_eq!(
+        (rec.status, rec.proof_bytes),
+        (JobStatus::Succeeded, Some(10))
+    );
+    assert_eq!(proof, Some(vec![9; 10]));
+    assert!(matches!(
+        s.cancel(&id),
+        Err(StoreError::NotCancellable { .. })
+    ));
+}
+
+#[test]
+fn listing_pages_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let ids: Vec<_> = (0..5)
+        .map(|_| s.submit(job(0, 3), None, 100).unwrap().0)
+        .collect();
+    s.cancel(&ids[1].id).unwrap();
+    let (page, more) = s.list(None, 2, None).unwrap();
+    assert!(more);
+    assert_eq!(page[0].id, ids[4].id);
+    let (page2, more) = s.list(None, 2, Some(page[1].seq)).unwrap();
+    assert!(more);
+    assert_eq!(page2[0].id, ids[2].id);
+    let (rest, more) = s.list(None, 2, Some(page2[1].seq)).unwrap();
+    assert!(!more);
+    assert_eq!(rest.len(), 1);
+    let (q, _) = s.list(Some(JobStatus::Queued), 10, None).unwrap();
+    assert_eq!(q.len(), 4);
+    let (c, _) = s.list(Some(JobStatus::Cancelled), 10, None).unwrap();
+    assert_eq!(c[0].id, ids[1].id);
+    let (counts, depth) = s.counts().unwrap();
+    assert_eq!(depth, 4);
+    assert!(counts.contains(&(JobStatus::Cancelled, 1)));
+}
+
+/// Flips one bit of the stored value of `seq` in `table`.
+fn flip_bit(s: &Store, table: TableDefinition<u64, &[u8]>, seq: u64) {
+    let txn = s.db.begin_write().unwrap();
+    {
+        let mut t = txn.open_table(table).unwrap();
+        let mut v = t.get(seq).unwrap().unwrap().value().to_vec();
+        let at = v.len() - 1;
+        v[at] ^= 0x10;
+        t.insert(seq, v.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn a_corrupt_proof_is_never_served_and_its_job_is_proved_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
+    let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    let done = Outcome::Succeeded {
+        proof: vec![7; 100],
+        proving_ms: 1,
+    };
+    s.finish(r.seq, r.attempts, done.clone()).unwrap();
+    assert_eq!(s.proof(&id).unwrap().1, Some(vec![7; 100]));
+
+    flip_bit(&s, PROOFS, r.seq);
+    assert!(matches!(s.proof(&id), Err(StoreError::ProofCorrupt { .. })));
+    let rec = s.get(&id).unwrap();
+    assert_eq!((rec.status, rec.proof_bytes), (JobStatus::Queued, None));
+    assert!(rec.error.unwrap().contains("checksum"));
+    assert_eq!(s.proof(&id).unwrap().1, None);
+    // Proved again, and served again.
+    let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    assert_eq!(r.id, id);
+    s.finish(r.seq, r.attempts, done).unwrap();
+    assert_eq!(s.proof(&id).unwrap().1, Some(vec![7; 100]));
+}
+
+#[test]
+fn a_corrupt_input_fails_its_job_and_the_next_job_is_claimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let mut with_input = job(5, 3);
+    with_input.request.input = vec![1; 64];
+    let bad = s.submit(with_input, None, 100).unwrap().0;
+    let good = s.submit(job(0, 3), None, 100).unwrap().0;
+    flip_bit(&s, INPUTS, bad.seq);
+    let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    assert_eq!(r.id, good.id);
+    let bad = s.get(&bad.id).unwrap();
+    assert_eq!(bad.status, JobStatus::Failed);
+    assert!(bad.error.unwrap().contains("checksum"));
+}
+
+#[test]
+fn empty_or_foreign_files_are_refused_unless_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.redb");
+    // Missing: created.
+    drop(Store::open(&path, 2).unwrap());
+    drop(Store::open(&path, 2).unwrap());
+
+    let aside = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".foreign-")
+            })
+            .count()
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let path = empty.path().join("jobs.redb");
+    std::fs::write(&path, b"").unwrap();
+    let err = Store::open(&path, 2).err().unwrap().to_string();
+    assert!(err.contains("empty") && err.contains("--init"), "{err}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left as it was");
+    Store::open_with(&path, 2, true).unwrap();
+    assert_eq!(aside(empty.path()), 1);
+
+    let foreign = tempfile::tempdir().unwrap();
+    let path = foreign.path().join("jobs.redb");
+    std::fs::write(
+        &path,
+        b"these are somebody's notes, not a database\n".repeat(100),
+    )
+    .unwrap();
+    let err = Store::open(&path, 2).err().unwrap().to_string();
+    assert!(
+        err.contains("not a redb database") && err.contains("--init"),
+        "{err}"
+    );
+    let (s, _) = Store::open_with(&path, 2, true).unwrap();
+    s.submit(job(0, 3), None, 100).unwrap();
+    assert_eq!(aside(foreign.path()), 1);
+
+    // A redb database of something else.
+    let other = tempfile::tempdir().unwrap();
+    let path = other.path().join("jobs.redb");
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(TableDefinition::<&str, &str>::new("photos"))
+            .unwrap()
+            .insert("a", "b")
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = Store::open(&path, 2).err().unwrap().to_string();
+    assert!(err.contains("foreign") && err.contains("photos"), "{err}");
+    Store::open_with(&path, 2, true).unwrap();
+    assert_eq!(aside(other.path()), 1);
+}
+
+#[test]
+fn a_store_without_checksums_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.redb");
+    let (id, seq) = {
+        let s = open(dir.path());
+        let mut j = job(0, 3);
+        j.request.input = vec![3; 32];
+        let rec = s.submit(j, None, 100).unwrap().0;
+        // Back to layout 1: raw input, no schema key.
+        let txn = s.db.begin_write().unwrap();
+        {
+            let mut t = Tables::open(&txn).unwrap();
+            t.inputs.insert(rec.seq, [3u8; 32].as_slice()).unwrap();
+            t.meta.remove("schema").unwrap();
+        }
+        txn.commit().unwrap();
+        (rec.id, rec.seq)
+    };
+    let (s, _) = Store::open(&path, 2).unwrap();
+    let (r, input) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    assert_eq!((r.id, r.seq, input), (id, seq, vec![3; 32]));
+}
