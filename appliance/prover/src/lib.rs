@@ -4,7 +4,8 @@
 //! optional input), one proof artifact ([`ProofArtifact`]), [`Prover::prove`] and
 //! [`verify`], independent of the backend. [`Prover`] is generic over
 //! [`proofbox_backend_api::Backend`]; [`registry::open`] picks a backend by name at
-//! run time and hands back a [`DynProver`].
+//! run time and hands back a [`DynProver`]; with `auto` it trusts only a device that
+//! passes its [`selftest`] against the CPU backend.
 //!
 //! Plonky3's `p3-uni-stark` does the proving. The [`adapters`] route its LDEs and its
 //! Merkle hashing through the chosen backend, and [`config`] fixes the configuration
@@ -19,6 +20,7 @@ pub mod progress;
 mod prover;
 pub mod registry;
 mod request;
+pub mod selftest;
 pub mod transition;
 
 pub use artifact::{ArtifactError, FORMAT_VERSION, MAGIC, ProofArtifact};
@@ -32,3 +34,4 @@ pub use prover::{
 };
 pub use registry::BackendChoice;
 pub use request::{ProofRequest, RequestError};
+pub use selftest::{SelfTestError, SelfTestReport};
