@@ -1,5 +1,6 @@
 //! CPU benchmarks: the kernels (LDE + Merkle commit) and whole proofs, each beside
-//! stock Plonky3 configured identically and measured in the same run.
+//! stock Plonky3 configured identically and measured in the same run; and the cost of
+//! verifying a proof beside the cost of making it.
 //!
 //! `PROOFBOX_BENCH_MAX_LOG_ROWS` (default 16) caps the proof sizes; the figures in
 //! `docs/benchmarks.md` say which cap they were taken with.
@@ -19,7 +20,7 @@ use proofbox_backend_api::{Backend, BackendField};
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_conformance::random_matrix;
 use proofbox_prover::config::{FriPreset, stock};
-use proofbox_prover::{CircuitField, CircuitId, ProofRequest, Prover};
+use proofbox_prover::{CircuitField, CircuitId, ProofRequest, Prover, Verifier};
 
 fn max_log_rows() -> u8 {
     std::env::var("PROOFBOX_BENCH_MAX_LOG_ROWS")
@@ -101,5 +102,34 @@ fn proofs(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lde_and_commit, proofs);
+/// What checking a proof before it is served costs (the service and `proofbox prove`
+/// verify every proof): proving and verifying the same statement side by side, standard
+/// FRI preset, every circuit.
+fn prove_then_verify(c: &mut Criterion) {
+    let mut g = c.benchmark_group("prove_vs_verify_standard_fri");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    let prover = Prover::new(CpuBackend::new());
+    let verifier = Verifier::default();
+    let cases = [
+        (CircuitId::Poseidon2, 14),
+        (CircuitId::Keccak, 14),
+        (CircuitId::Blake3, 14),
+        // 16 updates.
+        (CircuitId::StateTransition, 12),
+    ];
+    for (circuit, log) in cases {
+        let req = ProofRequest::new(circuit, log);
+        let id = format!("{circuit}/{log}");
+        let bytes = prover.prove(&req, Arc::new(())).unwrap().to_bytes();
+        g.bench_with_input(BenchmarkId::new("prove", &id), &req, |b, r| {
+            b.iter(|| black_box(prover.prove(r, Arc::new(())).unwrap()))
+        });
+        g.bench_with_input(BenchmarkId::new("verify", &id), &bytes, |b, bytes| {
+            b.iter(|| black_box(verifier.verify_bytes(bytes).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, lde_and_commit, proofs, prove_then_verify);
 criterion_main!(benches);

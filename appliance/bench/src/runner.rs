@@ -6,14 +6,12 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
-use p3_baby_bear::BabyBear;
-use p3_koala_bear::KoalaBear;
 use proofbox_backend_api::{
     Backend, BackendError, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, FieldId,
 };
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_prover::transition::{self, TransitionInput, TransitionStatement};
-use proofbox_prover::{CircuitId, ProofRequest, ProveError, Statement, verify_bytes};
+use proofbox_prover::{ProofRequest, ProveError, memory, verify_bytes};
 use proofbox_state::Parallelism;
 
 use crate::device::{BenchDevice, KernelOutput, Opened, Output, SkippedBackend, kernel_on};
@@ -132,28 +130,9 @@ struct Needs {
     device: Option<u64>,
 }
 
-/// Trace widths per (circuit, field), measured once on the smallest trace.
-#[derive(Default)]
-struct Widths(HashMap<(CircuitId, FieldId), usize>);
-
-impl Widths {
-    fn get(&mut self, circuit: CircuitId, field: FieldId) -> usize {
-        *self.0.entry((circuit, field)).or_insert_with(|| {
-            let s = Statement {
-                circuit,
-                log_rows: circuit.min_log_rows(),
-                seed: 0,
-                input: Vec::new(),
-            };
-            match field {
-                FieldId::KoalaBear => s.trace::<KoalaBear>(0).width,
-                FieldId::BabyBear => s.trace::<BabyBear>(0).width,
-            }
-        })
-    }
-}
-
-fn needs(w: &Workload, device: &dyn BenchDevice, widths: &mut Widths) -> Needs {
+/// What `w` is estimated to need on `device` (proofs: [`memory`], the prover's
+/// estimates from measured peaks).
+fn needs(w: &Workload, device: &dyn BenchDevice) -> Needs {
     let on_device = device.kind() != BackendKind::Cpu;
     match w.spec {
         Spec::Kernel {
@@ -185,45 +164,27 @@ fn needs(w: &Workload, device: &dyn BenchDevice, widths: &mut Widths) -> Needs {
             circuit,
             field,
             log_rows,
-        } => {
-            let rows = 1u64 << log_rows;
-            let blowup = 1u64 << PROOF_FRI.params().log_blowup;
-            let trace = rows * widths.get(circuit, field) as u64 * 4;
-            let digests = 2 * rows * blowup * DIGEST_ELEMS as u64 * 4;
-            // The trace, its extension kept for the openings, and one more trace-sized
-            // buffer for the quotient and copies: an estimate, stated as one (about
-            // 1.3x the peak measured on the CPU for every circuit at 2^14..2^16 rows).
-            let host = trace * (2 + blowup) + digests;
-            Needs {
-                host: host + if on_device { trace * (1 + blowup) } else { 0 },
-                device: on_device.then_some(trace * (1 + blowup) + digests),
-            }
-        }
+        } => memory::proof_needs(circuit, field, log_rows, &PROOF_FRI.params(), on_device).into(),
         Spec::StateApply { updates } => Needs {
             // Two trees (the pre-state and a working copy) of about 1 KiB per key.
             host: 2 * (STATE_PRESTATE_KEYS + updates) as u64 * 1024,
             device: None,
         },
-        Spec::StateTransition { updates } => {
-            // Proved in chunks of at most `DEFAULT_CHUNK_UPDATES` updates, one after the
-            // other: the largest chunk's proof is the peak.
-            let chunk = updates
-                .max(1)
-                .next_power_of_two()
-                .min(transition::DEFAULT_CHUNK_UPDATES);
-            let rows = (chunk * transition::ROWS_PER_UPDATE) as u64;
-            let blowup = 1u64 << PROOF_FRI.params().log_blowup;
-            let trace = rows * transition::col::WIDTH as u64 * 4;
-            // As for proofs: the trace, its extension and one more trace-sized buffer
-            // (the CPU's measured peak at 1,000 updates is 3.2 GiB, this says 4.5),
-            // plus every chunk's witnesses (248 siblings, about 8 KiB per update).
-            let witnesses = updates as u64 * 8192;
-            Needs {
-                host: trace * (2 + blowup)
-                    + witnesses
-                    + if on_device { trace * (1 + blowup) } else { 0 },
-                device: on_device.then_some(trace * (1 + blowup)),
-            }
+        Spec::StateTransition { updates } => memory::transition_needs(
+            updates,
+            transition::DEFAULT_CHUNK_UPDATES,
+            &PROOF_FRI.params(),
+            on_device,
+        )
+        .into(),
+    }
+}
+
+impl From<memory::Needs> for Needs {
+    fn from(n: memory::Needs) -> Self {
+        Self {
+            host: n.host,
+            device: n.device,
         }
     }
 }
@@ -426,7 +387,6 @@ struct Run<'a> {
     config: &'a RunConfig,
     observer: &'a dyn Observer,
     reference: CpuBackend,
-    widths: Widths,
     measurements: Vec<Measurement>,
     /// Whether each device (by id) measures kernel time.
     timed: HashMap<String, bool>,
@@ -501,7 +461,7 @@ impl Run<'_> {
         field: FieldId,
     ) -> Option<Measurement> {
         let mut m = self.base(w, d, check);
-        let need = needs(w, d, &mut self.widths);
+        let need = needs(w, d);
         m.memory.host_estimate_bytes = need.host;
         m.memory.device_estimate_bytes = need.device;
         self.observer.event(Event::Begin {
@@ -588,7 +548,7 @@ impl Run<'_> {
         let mut plan = Vec::new();
         for d in devices {
             let mut m = self.base(w, d.as_ref(), check);
-            let need = needs(w, d.as_ref(), &mut self.widths);
+            let need = needs(w, d.as_ref());
             m.memory.host_estimate_bytes = need.host;
             m.memory.device_estimate_bytes = need.device;
             if !d.info().fields.contains(&field) {
@@ -709,7 +669,7 @@ impl Run<'_> {
             return;
         };
         let mut m = self.base(w, cpu.as_ref(), check);
-        let need = needs(w, cpu.as_ref(), &mut self.widths);
+        let need = needs(w, cpu.as_ref());
         m.memory.host_estimate_bytes = need.host;
         self.observer.event(Event::Begin {
             workload: &w.id,
@@ -874,7 +834,6 @@ pub fn run_until(
         config,
         observer,
         reference: CpuBackend::new(),
-        widths: Widths::default(),
         measurements: Vec::new(),
         timed: devices
             .iter()

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use p3_field::PrimeField32;
+use proofbox_prover::transition::digest_hex as hex;
 use proofbox_verifier::{DEFAULT_MIN_SECURITY_BITS, Verified, Verifier};
 use serde_json::json;
 
@@ -25,13 +25,6 @@ impl FloorArgs {
     pub fn verifier(&self) -> Result<Verifier> {
         Ok(Verifier::with_min_security_bits(self.min_security_bits)?)
     }
-}
-
-/// Hex of a digest's canonical elements, 8 hex digits each.
-fn hex(d: &[p3_koala_bear::KoalaBear; 8]) -> String {
-    d.iter()
-        .map(|e| format!("{:08x}", e.as_canonical_u32()))
-        .collect()
 }
 
 /// The JSON fields of a verified proof.

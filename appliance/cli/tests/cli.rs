@@ -75,10 +75,38 @@ fn prove_then_verify_and_reject_tampering() {
     assert_eq!(v["device"], "cpu:0");
     assert_eq!(v["circuit"], "blake3");
 
+    // `prove` verified the proof before writing it.
+    assert_eq!(v["verified"], true);
+
     let ok = proofbox(&["verify", out.to_str().unwrap(), "--json"]);
     assert!(ok.status.success());
     let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(v["valid"], true);
+    assert_eq!(v["conjectured_security_bits"], 100);
+    assert_eq!(v["min_security_bits"], 100);
+
+    // The floor is the verifier's: the same proof fails a stricter one, naming both
+    // figures, and a floor no proof can reach is a usage error.
+    let o = proofbox(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--min-security-bits",
+        "110",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("100 bits") && err.contains("110 bits"),
+        "{err}"
+    );
+    let o = proofbox(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--min-security-bits",
+        "200",
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("200"), "{}", stderr(&o));
 
     let mut bytes = std::fs::read(&out).unwrap();
     let mid = bytes.len() / 2;

@@ -4,7 +4,8 @@
 //! optional input), one proof artifact ([`ProofArtifact`]), [`Prover::prove`],
 //! independent of the backend. [`Prover`] is generic over
 //! [`proofbox_backend_api::Backend`]; [`registry::open`] picks a backend by name at
-//! run time and hands back a [`DynProver`].
+//! run time and hands back a [`DynProver`]; with `auto` it trusts only a device that
+//! passes its [`selftest`] against the CPU backend.
 //!
 //! Plonky3's `p3-uni-stark` does the proving. The [`adapters`] route its LDEs and its
 //! Merkle hashing through the chosen backend, and [`config`] fixes the configuration
@@ -15,10 +16,12 @@
 
 pub mod adapters;
 pub mod config;
+pub mod memory;
 pub mod progress;
 mod prover;
 pub mod registry;
 mod request;
+pub mod selftest;
 
 pub use proofbox_circuits as circuits;
 pub use proofbox_verifier as verifier;
@@ -44,3 +47,4 @@ pub use proofbox_verifier::{
 pub use prover::{DynProver, ProveError, Prover, install_panic_hook, public_values};
 pub use registry::BackendChoice;
 pub use request::{ProofRequest, RequestError};
+pub use selftest::{SelfTestError, SelfTestReport};

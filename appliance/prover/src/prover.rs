@@ -26,6 +26,7 @@ use crate::adapters::{BackendFailure, StageTracker};
 use crate::config::{self, Config};
 use crate::progress::{Progress, Stage};
 use crate::request::{ProofRequest, RequestError};
+use crate::selftest::{self, SelfTestError, SelfTestReport};
 
 /// Why a proof was not produced.
 #[derive(Debug, thiserror::Error)]
@@ -364,6 +365,15 @@ pub trait DynProver: Send + Sync {
             .collect::<Result<_, _>>()?;
         Ok(TransitionProof { chunks })
     }
+    /// Checks the device against the CPU backend before it is trusted with proofs
+    /// ([`selftest`]); `auto` never picks a prover that fails. Provided: fails with
+    /// [`SelfTestError::Unsupported`], so that a prover that cannot check itself is not
+    /// trusted either.
+    fn self_test(&self) -> Result<SelfTestReport, SelfTestError> {
+        Err(SelfTestError::Unsupported {
+            device: self.device().id.clone(),
+        })
+    }
 }
 
 impl<B: Backend> DynProver for Prover<B> {
@@ -395,6 +405,9 @@ impl<B: Backend> DynProver for Prover<B> {
         progress: Arc<dyn Progress>,
     ) -> Result<TransitionProof, ProveError> {
         Prover::prove_transition_chunks(self, chunks, fri, progress)
+    }
+    fn self_test(&self) -> Result<SelfTestReport, SelfTestError> {
+        selftest::self_test(&*self.backend)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Choosing a backend by name at run time: discovery across every backend compiled
-//! into this build, and opening a prover on a named device.
+//! into this build, and opening a prover on a named device. With `auto`, a device is
+//! trusted only after it passes its self-test ([`crate::selftest`]).
 
 use core::fmt;
 use core::str::FromStr;
@@ -15,7 +16,8 @@ use crate::prover::{DynProver, Prover};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendChoice {
     /// The first backend in [`BackendKind::ALL`] order (accelerators first, the CPU
-    /// last) with a device that is not a CPU driver of a device API.
+    /// last) with a device that is not a CPU driver of a device API and that passes
+    /// its self-test ([`first_trusted`]).
     #[default]
     Auto,
     Kind(BackendKind),
@@ -163,16 +165,73 @@ pub fn open_with(
                     })?;
                 return open_kind_dyn(kind, Some(id), false, options);
             }
-            let mut last = None;
-            for kind in BackendKind::ALL {
-                match open_kind_dyn(kind, None, kind != BackendKind::Cpu, options) {
-                    Ok(p) => return Ok(p),
-                    Err(e) => last = Some(e),
-                }
-            }
-            Err(last.unwrap_or_else(|| not_built(BackendKind::Cpu)))
+            first_trusted(BackendKind::ALL.map(|kind| {
+                Candidate::new(kind, move || {
+                    open_kind_dyn(kind, None, kind != BackendKind::Cpu, options)
+                })
+            }))
         }
     }
+}
+
+/// A backend `auto` may pick: its kind and how to open a prover on it.
+pub struct Candidate<'a> {
+    pub kind: BackendKind,
+    open: Box<dyn FnOnce() -> Result<Box<dyn DynProver>, BackendError> + 'a>,
+}
+
+impl<'a> Candidate<'a> {
+    pub fn new(
+        kind: BackendKind,
+        open: impl FnOnce() -> Result<Box<dyn DynProver>, BackendError> + 'a,
+    ) -> Self {
+        Self {
+            kind,
+            open: Box::new(open),
+        }
+    }
+}
+
+/// The first of `candidates` (in order of preference) that opens and passes its
+/// self-test ([`DynProver::self_test`]): how `auto` picks a device. A candidate that
+/// does not open is passed over; one that fails its self-test is passed over with a
+/// warning that says what differed. With none left, the last candidate's error.
+pub fn first_trusted<'a>(
+    candidates: impl IntoIterator<Item = Candidate<'a>>,
+) -> Result<Box<dyn DynProver>, BackendError> {
+    let mut last = None;
+    for Candidate { kind, open } in candidates {
+        let prover = match open() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(backend = %kind, error = %e, "auto: backend not opened");
+                last = Some(e);
+                continue;
+            }
+        };
+        match prover.self_test() {
+            Ok(report) => {
+                tracing::info!(
+                    backend = %kind,
+                    device = %report.device,
+                    fields = ?report.fields,
+                    duration = ?report.duration,
+                    "auto: device passed its self-test"
+                );
+                return Ok(prover);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    backend = %kind,
+                    device = %prover.device().id,
+                    error = %e,
+                    "auto: device failed its self-test, trying the next backend"
+                );
+                last = Some(e.into());
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| not_built(BackendKind::Cpu)))
 }
 
 fn open_kind_dyn(

@@ -69,6 +69,19 @@ pub struct Config {
     /// that OpenCL devices load instead of compiling the kernels from source
     /// (`PROOFBOX_OPENCL_BINARY`). It must exist when the service starts.
     pub opencl_binary: Option<PathBuf>,
+    /// The verifier's floor: the fewest conjectured security bits a proof may have,
+    /// for `/v1/verify` and for the check of every proof this appliance makes; jobs
+    /// whose FRI preset gives fewer are refused at submission (0 to 124;
+    /// `PROOFBOX_MIN_SECURITY_BITS`).
+    pub min_security_bits: u32,
+    /// `/v1/verify` requests checked at once; more get 503 `verify_busy` with
+    /// `Retry-After` (`PROOFBOX_VERIFY_CONCURRENCY`).
+    pub verify_concurrency: usize,
+    /// How long one attempt may run, in seconds, for a proof of up to 2^16 rows;
+    /// larger proofs get this times `rows / 2^16`. Past it the attempt is abandoned,
+    /// the job retried (or failed after `max_attempts`) and the device marked faulty
+    /// (`PROOFBOX_JOB_DEADLINE_SECS`).
+    pub job_deadline_secs: u64,
 }
 
 impl Default for Config {
@@ -91,6 +104,9 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             init: false,
             opencl_binary: None,
+            min_security_bits: proofbox_verifier::DEFAULT_MIN_SECURITY_BITS,
+            verify_concurrency: 2,
+            job_deadline_secs: 600,
         }
     }
 }
@@ -219,10 +235,25 @@ impl Config {
         if let Some(v) = get("PROOFBOX_INIT") {
             self.init = b("PROOFBOX_INIT", &v)?;
         }
+        if let Some(v) = get("PROOFBOX_MIN_SECURITY_BITS") {
+            self.min_security_bits = parsed("PROOFBOX_MIN_SECURITY_BITS", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_VERIFY_CONCURRENCY") {
+            self.verify_concurrency = parsed("PROOFBOX_VERIFY_CONCURRENCY", &v)?;
+        }
+        if let Some(v) = get("PROOFBOX_JOB_DEADLINE_SECS") {
+            self.job_deadline_secs = parsed("PROOFBOX_JOB_DEADLINE_SECS", &v)?;
+        }
         if let Some(v) = get("PROOFBOX_OPENCL_BINARY") {
             self.opencl_binary = (!v.trim().is_empty()).then(|| PathBuf::from(v));
         }
         Ok(())
+    }
+
+    /// The verifier every proof passes ([`Config::min_security_bits`]).
+    pub fn verifier(&self) -> proofbox_verifier::Verifier {
+        proofbox_verifier::Verifier::with_min_security_bits(self.min_security_bits)
+            .unwrap_or_default()
     }
 
     /// Whether `/v1` is served without keys.
@@ -255,6 +286,16 @@ impl Config {
                     k.len()
                 ),
             );
+        }
+        if let Err(e) = proofbox_verifier::Verifier::with_min_security_bits(self.min_security_bits)
+        {
+            return invalid("min_security_bits", e.to_string());
+        }
+        if self.verify_concurrency == 0 {
+            return invalid("verify_concurrency", "must be at least 1".into());
+        }
+        if self.job_deadline_secs == 0 {
+            return invalid("job_deadline_secs", "must be at least 1".into());
         }
         if self.body_limit_bytes < 1024 {
             return invalid("body_limit_bytes", "must be at least 1024".into());

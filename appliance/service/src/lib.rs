@@ -113,8 +113,27 @@ impl Service {
                 max_attempts: config.max_attempts,
                 fallback_to_cpu: config.fallback_to_cpu
                     && slots.iter().any(|s| s.kind == BackendKind::Cpu),
+                verifier: config.verifier(),
+                job_deadline_secs: config.job_deadline_secs,
             },
         );
+        // Devices prove themselves first: one that fails its self-test against the
+        // CPU backend is marked faulty and never takes a job.
+        for slot in &slots {
+            match slot.prover.self_test() {
+                Ok(report) => tracing::info!(
+                    device = %slot.id,
+                    "self-test passed ({} field(s) in {:.1} ms)",
+                    report.fields.len(),
+                    report.duration.as_secs_f64() * 1e3
+                ),
+                Err(e) => {
+                    tracing::error!(device = %slot.id, "self-test failed, the device takes no jobs: {e}");
+                    ::metrics::counter!("proofbox_device_faults_total", "backend" => slot.kind.name(), "fault" => "self_test").increment(1);
+                    hub.mark_faulty(&slot.id, format!("self-test failed: {e}"));
+                }
+            }
+        }
         let state = AppState::new(
             config.clone(),
             api_keys,

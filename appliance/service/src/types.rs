@@ -190,8 +190,27 @@ pub struct VerifyResult {
     pub reason: Option<String>,
     pub circuit: Option<String>,
     pub field: Option<String>,
+    /// log2 of the trace rows (of a bundle's largest proof).
     pub log_rows: Option<u8>,
+    /// The proof's conjectured security, computed by the verifier from its FRI
+    /// parameters (of a bundle's weakest proof); also given when the proof is refused
+    /// for being below the floor.
     pub conjectured_security_bits: Option<u32>,
+    /// This appliance's floor (`min_security_bits`): proofs below it are refused.
+    pub min_security_bits: u32,
+    /// Proofs checked: 1, or the chunks of a bundle.
+    pub proofs: Option<u32>,
+    /// For a state transition (one proof or a bundle), the whole diff's statement.
+    pub transition: Option<TransitionView>,
+}
+
+/// What a state-transition proof states; digests as hex (8 hex digits per element).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TransitionView {
+    pub pre_root: String,
+    pub post_root: String,
+    pub diff_commitment: String,
+    pub block_number: u64,
 }
 
 /// A device of a backend, and how many workers of this appliance prove on it.
@@ -208,6 +227,16 @@ pub struct DeviceView {
     pub driver: Option<String>,
     /// Workers proving on this device (0: discovered but not used by this appliance).
     pub workers: u32,
+    /// `ok`, or `faulty`: the device failed its self-test, produced a proof that did
+    /// not verify, or overran a job's deadline, and takes no jobs until a restart.
+    pub status: String,
+    /// Why the device is faulty.
+    pub fault: Option<String>,
+    /// The largest `log_rows` of each circuit this device takes (KoalaBear, or the
+    /// circuit's first field; the standard FRI preset), by the memory estimate
+    /// submissions are admitted by (`docs/api.md`); a circuit it takes at no size is
+    /// absent.
+    pub largest_log_rows: std::collections::BTreeMap<String, u8>,
 }
 
 /// One backend: available or not (with the reason), and its devices.
@@ -238,6 +267,10 @@ pub struct CircuitView {
     pub max_input_bytes: u64,
     pub fields: Vec<String>,
     pub fri_presets: Vec<String>,
+    /// The largest `log_rows` each of this appliance's devices takes (KoalaBear, or the
+    /// circuit's first field; the standard FRI preset), by the memory estimate
+    /// submissions are admitted by; a device that takes none is absent.
+    pub largest_log_rows_by_device: std::collections::BTreeMap<String, u8>,
 }
 
 /// `GET /v1/circuits`.
@@ -249,7 +282,8 @@ pub struct CircuitsView {
 /// `GET /healthz` and `GET /readyz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HealthView {
-    /// `ok`, `ready` or `not ready`.
+    /// `ok`, `ready`, or `degraded` (ready, but some devices are faulty: `reasons`
+    /// names them).
     pub status: String,
     /// What is wrong when not ready.
     pub reasons: Vec<String>,

@@ -3,8 +3,15 @@
 //!
 //! A failure of one proof (a backend error, a prover error, even a panic) ends that
 //! attempt only: the job is retried, sent to the CPU, or failed; the process goes on.
+//!
+//! No proof is stored unchecked: every proof is verified (`proofbox-verifier`, under
+//! the configured floor) from the very bytes that would be stored before its job
+//! becomes `succeeded`. A proof that does not verify marks its device faulty (it takes
+//! no more jobs; `/v1/devices`, `/readyz`, the `proofbox_device_faults_total` metric
+//! and a log line naming device and job say so), and the job is retried, on the CPU
+//! where fallback is on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -13,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use proofbox_backend_api::{BackendKind, FieldId};
 use proofbox_prover::{DynProver, ProveError, Stage};
+use proofbox_verifier::{Verifier, VerifyError};
 
 use crate::store::{Finished, JobRecord, Outcome, ROUTE_ANY, Recovery, Store, StoreError};
 
@@ -35,13 +43,37 @@ impl DeviceSlot {
     }
 }
 
-/// Retry policy.
+/// Retry and checking policy.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
     pub max_attempts: u32,
     /// Send the next attempt of an `auto` job that failed on a device to the CPU
     /// (set only when the appliance has a CPU device).
     pub fallback_to_cpu: bool,
+    /// What every proof must pass before its job succeeds.
+    pub verifier: Verifier,
+    /// Deadline of one attempt at up to 2^16 rows, in seconds; scaled by
+    /// `rows / 2^16` above ([`Policy::deadline`]).
+    pub job_deadline_secs: u64,
+}
+
+impl Policy {
+    /// The deadline of one attempt at a proof of `2^log_rows` rows.
+    pub fn deadline(&self, log_rows: u8) -> Duration {
+        let scale = 1u64 << log_rows.saturating_sub(16).min(16);
+        Duration::from_secs(self.job_deadline_secs.saturating_mul(scale))
+    }
+}
+
+/// An attempt in progress, as the deadline watchdog sees it.
+struct Attempt {
+    seq: u64,
+    attempts: u32,
+    route: String,
+    device: String,
+    kind: BackendKind,
+    deadline: Instant,
+    allowed: Duration,
 }
 
 /// What workers and the API share: the store, live stages, the wake-up signal.
@@ -53,6 +85,8 @@ pub struct Hub {
     wake: Condvar,
     shutdown: AtomicBool,
     running: AtomicUsize,
+    faults: Mutex<BTreeMap<String, String>>,
+    attempts: Mutex<HashMap<String, Attempt>>,
 }
 
 impl Hub {
@@ -65,7 +99,34 @@ impl Hub {
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
             running: AtomicUsize::new(0),
+            faults: Mutex::default(),
+            attempts: Mutex::default(),
         })
+    }
+
+    /// Marks a device faulty: its workers take no more jobs until the process
+    /// restarts (and the device passes its self-test again).
+    pub fn mark_faulty(&self, device: &str, reason: String) {
+        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        faults.entry(device.to_string()).or_insert(reason);
+        metrics::gauge!("proofbox_devices_faulty").set(faults.len() as f64);
+    }
+
+    /// Why a device is faulty, if it is.
+    pub fn fault(&self, device: &str) -> Option<String> {
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(device)
+            .cloned()
+    }
+
+    /// Every faulty device and why, by id.
+    pub fn faults(&self) -> BTreeMap<String, String> {
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Wakes idle workers (a job was queued).
@@ -143,6 +204,14 @@ impl Workers {
                 handles.push(handle);
             }
         }
+        let watchdog = {
+            let hub = hub.clone();
+            std::thread::Builder::new()
+                .name("deadline-watchdog".into())
+                .spawn(move || watchdog_loop(&hub))
+                .expect("spawning the deadline watchdog")
+        };
+        handles.push(watchdog);
         hub.notify();
         Self { hub, handles }
     }
@@ -163,6 +232,10 @@ impl Workers {
 
 fn worker_loop(hub: &Arc<Hub>, slot: &DeviceSlot) {
     while !hub.is_shutting_down() {
+        if let Some(reason) = hub.fault(&slot.id) {
+            tracing::warn!(device = %slot.id, "device is faulty, its worker stops: {reason}");
+            return;
+        }
         let seen = hub.generation();
         match hub
             .store
@@ -178,8 +251,80 @@ fn worker_loop(hub: &Arc<Hub>, slot: &DeviceSlot) {
     }
 }
 
+/// Abandons attempts past their deadline: the job goes back to the queue (on the CPU
+/// where fallback is on) or fails after `max_attempts`, and the device is marked
+/// faulty. The hung proof's thread is left behind; its late result is discarded (the
+/// store takes a result only from the job's current attempt).
+fn watchdog_loop(hub: &Arc<Hub>) {
+    while !hub.is_shutting_down() {
+        let now = Instant::now();
+        let overdue: Vec<(String, Attempt)> = {
+            let mut attempts = hub.attempts.lock().unwrap_or_else(|p| p.into_inner());
+            let ids: Vec<String> = attempts
+                .iter()
+                .filter(|(_, a)| a.deadline <= now)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| attempts.remove(&id).map(|a| (id, a)))
+                .collect()
+        };
+        for (id, a) in overdue {
+            let error = format!(
+                "attempt {} on {}: no result within the deadline of {} s; device marked faulty",
+                a.attempts,
+                a.device,
+                a.allowed.as_secs()
+            );
+            tracing::error!(job = %id, device = %a.device, "{error}");
+            metrics::counter!("proofbox_device_faults_total", "backend" => a.kind.name(), "fault" => "deadline").increment(1);
+            hub.mark_faulty(
+                &a.device,
+                format!("job {id} overran its deadline of {} s", a.allowed.as_secs()),
+            );
+            let outcome = if a.attempts >= hub.policy.max_attempts {
+                Outcome::Failed {
+                    error,
+                    proving_ms: a.allowed.as_millis() as u64,
+                }
+            } else if hub.policy.fallback_to_cpu
+                && a.kind != BackendKind::Cpu
+                && a.route == ROUTE_ANY
+            {
+                Outcome::Retry {
+                    error,
+                    route: Some(format!("backend:{}", BackendKind::Cpu.name())),
+                }
+            } else {
+                Outcome::Retry { error, route: None }
+            };
+            match hub.store.finish(a.seq, a.attempts, outcome) {
+                Ok(_) => hub.notify(),
+                Err(e) => tracing::error!(job = %id, "abandoning an overdue attempt: {e}"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
     hub.running.fetch_add(1, Ordering::SeqCst);
+    let allowed = hub.policy.deadline(rec.log_rows);
+    hub.attempts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            rec.id.clone(),
+            Attempt {
+                seq: rec.seq,
+                attempts: rec.attempts,
+                route: rec.route.clone(),
+                device: slot.id.clone(),
+                kind: slot.kind,
+                deadline: Instant::now() + allowed,
+                allowed,
+            },
+        );
     let req = rec.request(input);
     hub.set_stage(&rec.id, Some(Stage::Trace));
     let progress = {
@@ -195,27 +340,45 @@ fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
             .map(|a| a.to_bytes())
     }));
     let proving_ms = start.elapsed().as_millis() as u64;
-    let outcome = match result {
-        Ok(Ok(proof)) => Outcome::Succeeded { proof, proving_ms },
-        Ok(Err(ProveError::Backend(e))) => {
-            let error = format!(
-                "attempt {} on {}: backend failed: {e}",
-                rec.attempts, slot.id
-            );
-            if rec.attempts >= hub.policy.max_attempts {
-                Outcome::Failed { error, proving_ms }
-            } else if hub.policy.fallback_to_cpu
-                && slot.kind != BackendKind::Cpu
-                && rec.route == ROUTE_ANY
-            {
-                Outcome::Retry {
-                    error,
-                    route: Some(format!("backend:{}", BackendKind::Cpu.name())),
-                }
-            } else {
-                Outcome::Retry { error, route: None }
+    let retry_on_cpu = |error: String| {
+        if rec.attempts >= hub.policy.max_attempts {
+            Outcome::Failed { error, proving_ms }
+        } else if hub.policy.fallback_to_cpu
+            && slot.kind != BackendKind::Cpu
+            && rec.route == ROUTE_ANY
+        {
+            Outcome::Retry {
+                error,
+                route: Some(format!("backend:{}", BackendKind::Cpu.name())),
             }
+        } else {
+            Outcome::Retry { error, route: None }
         }
+    };
+    let outcome = match result {
+        Ok(Ok(proof)) => match hub.policy.verifier.verify_bytes(&proof) {
+            Ok(_) => Outcome::Succeeded { proof, proving_ms },
+            // The request's parameters are below the floor (refused at submission;
+            // a job queued before the floor was raised): not the device's fault.
+            Err(e @ VerifyError::InsufficientSecurity { .. }) => Outcome::Failed {
+                error: e.to_string(),
+                proving_ms,
+            },
+            Err(e) => {
+                let reason = format!("job {}: its proof does not verify: {e}", rec.id);
+                tracing::error!(job = %rec.id, device = %slot.id, "device produced an invalid proof, marked faulty: {e}");
+                metrics::counter!("proofbox_device_faults_total", "backend" => slot.kind.name(), "fault" => "invalid_proof").increment(1);
+                hub.mark_faulty(&slot.id, reason);
+                retry_on_cpu(format!(
+                    "attempt {} on {}: the proof did not verify ({e}); device marked faulty",
+                    rec.attempts, slot.id
+                ))
+            }
+        },
+        Ok(Err(ProveError::Backend(e))) => retry_on_cpu(format!(
+            "attempt {} on {}: backend failed: {e}",
+            rec.attempts, slot.id
+        )),
         Ok(Err(e)) => Outcome::Failed {
             error: e.to_string(),
             proving_ms,
@@ -225,6 +388,16 @@ fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
             proving_ms,
         },
     };
+    let on_time = hub
+        .attempts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&rec.id)
+        .is_some();
+    if !on_time {
+        // The watchdog abandoned this attempt; the store discards its result.
+        tracing::warn!(job = %rec.id, device = %slot.id, "a result after the deadline is discarded");
+    }
     let succeeded = matches!(outcome, Outcome::Succeeded { .. });
     match finish_with_retries(&hub.store, &rec, outcome) {
         Ok(Finished::Applied(r)) => {

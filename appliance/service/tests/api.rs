@@ -812,6 +812,17 @@ fn cpu_slot() -> DeviceSlot {
     }
 }
 
+/// The router over `hub` and `slots`, with the test configuration and key.
+fn app_with(dir: &Path, hub: Arc<Hub>, slots: Vec<DeviceSlot>) -> Router {
+    router(AppState::new(
+        config(dir),
+        vec![KEY.into()],
+        hub,
+        slots,
+        vec![],
+    ))
+}
+
 fn new_hub(dir: &Path, fallback_to_cpu: bool) -> Arc<Hub> {
     let (store, _) = Store::open(&dir.join("jobs.redb"), 2).unwrap();
     store.init().unwrap();
@@ -820,6 +831,8 @@ fn new_hub(dir: &Path, fallback_to_cpu: bool) -> Arc<Hub> {
         Policy {
             max_attempts: 2,
             fallback_to_cpu,
+            verifier: proofbox_verifier::Verifier::default(),
+            job_deadline_secs: 600,
         },
     )
 }
@@ -831,14 +844,7 @@ async fn a_failing_backend_fails_or_retries_the_job_not_the_process() {
     let hub = new_hub(dir.path(), true);
     let (broken, prover) = broken_slot(false);
     let slots = vec![broken.clone(), cpu_slot()];
-    let state = AppState::new(
-        config(dir.path()),
-        vec![KEY.into()],
-        hub.clone(),
-        slots.clone(),
-        vec![],
-    );
-    let app = router(state);
+    let app = app_with(dir.path(), hub.clone(), slots.clone());
     let workers = Workers::start(hub.clone(), &slots);
     let r = submit(
         &app,
@@ -868,14 +874,7 @@ async fn a_failing_backend_fails_or_retries_the_job_not_the_process() {
     let hub2 = new_hub(dir.path(), true);
     let (broken, prover) = broken_slot(true);
     let slots = vec![broken.clone(), cpu_slot()];
-    let state = AppState::new(
-        config(dir.path()),
-        vec![KEY.into()],
-        hub2.clone(),
-        slots.clone(),
-        vec![],
-    );
-    let app = router(state);
+    let app = app_with(dir.path(), hub2.clone(), slots.clone());
     let r = submit(&app, r#"{"circuit":"poseidon2","log_rows":3}"#).await;
     let id = r.json::<JobView>().id;
     // Only the broken device's worker at first: a panic fails that job for good.
@@ -890,14 +889,7 @@ async fn a_failing_backend_fails_or_retries_the_job_not_the_process() {
     let hub3 = new_hub(dir.path(), true);
     let (broken, prover) = broken_slot(false);
     let slots = vec![broken.clone(), cpu_slot()];
-    let state = AppState::new(
-        config(dir.path()),
-        vec![KEY.into()],
-        hub3.clone(),
-        slots.clone(),
-        vec![],
-    );
-    let app = router(state);
+    let app = app_with(dir.path(), hub3.clone(), slots.clone());
     let id = submit(&app, r#"{"circuit":"poseidon2","log_rows":3}"#)
         .await
         .json::<JobView>()
@@ -1008,4 +1000,287 @@ async fn bodies_need_their_declared_content_type() {
     r.error(StatusCode::BAD_REQUEST, "bad_request");
     let r = get(&app, "/v1/jobs/%FF%FE/proof").await;
     r.error(StatusCode::BAD_REQUEST, "bad_request");
+}
+
+/// A device that proves on the CPU and then corrupts one byte of every proof (or, with
+/// `hang`, never answers in time): kernels subtly wrong, or a device that hangs.
+struct Lying {
+    inner: Box<dyn DynProver>,
+    info: DeviceInfo,
+    calls: AtomicU32,
+    hang: bool,
+}
+
+impl DynProver for Lying {
+    fn backend_kind(&self) -> BackendKind {
+        BackendKind::Wgpu
+    }
+    fn device(&self) -> &DeviceInfo {
+        &self.info
+    }
+    fn prove(
+        &self,
+        req: &ProofRequest,
+        progress: Arc<dyn proofbox_prover::Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.hang {
+            std::thread::sleep(Duration::from_secs(20));
+        }
+        let mut a = self.inner.prove(req, progress)?;
+        let n = a.proof.len();
+        a.proof[n / 2] ^= 1;
+        Ok(a)
+    }
+    fn prove_transition(
+        &self,
+        input: &proofbox_prover::transition::TransitionInput,
+        fri: proofbox_prover::FriPreset,
+        progress: Arc<dyn proofbox_prover::Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
+        self.inner.prove_transition(input, fri, progress)
+    }
+}
+
+fn lying_slot(hang: bool) -> (DeviceSlot, Arc<Lying>) {
+    let inner = proofbox_prover::registry::open(
+        proofbox_prover::BackendChoice::Kind(BackendKind::Cpu),
+        Some("cpu:0"),
+    )
+    .unwrap();
+    let mut info = inner.device().clone();
+    info.id = "wgpu:7".into();
+    info.backend = BackendKind::Wgpu;
+    info.device_type = DeviceType::Gpu;
+    info.memory_bytes = 64 << 20;
+    let prover = Arc::new(Lying {
+        inner,
+        info,
+        calls: AtomicU32::new(0),
+        hang,
+    });
+    let slot = DeviceSlot {
+        id: "wgpu:7".into(),
+        kind: BackendKind::Wgpu,
+        fields: FieldId::ALL.to_vec(),
+        workers: 1,
+        prover: prover.clone(),
+    };
+    (slot, prover)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_that_does_not_verify_is_never_served_and_its_device_is_marked_faulty() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = new_hub(dir.path(), true);
+    let (liar, prover) = lying_slot(false);
+    let slots = vec![liar.clone(), cpu_slot()];
+    let app = app_with(dir.path(), hub.clone(), slots.clone());
+    let id = submit(&app, r#"{"circuit":"poseidon2","log_rows":3}"#)
+        .await
+        .json::<JobView>()
+        .id;
+    // Only the lying device at first: its proof is refused, the job goes back to the
+    // queue for the CPU, and the device stops taking jobs.
+    let only_liar = Workers::start(hub.clone(), std::slice::from_ref(&liar));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while hub.fault("wgpu:7").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the invalid proof was not caught"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let job: JobView = get(&app, &format!("/v1/jobs/{id}")).await.json();
+    assert_eq!(job.status, JobStatus::Queued, "{job:?}");
+    assert!(
+        job.error.as_deref().unwrap().contains("did not verify"),
+        "{job:?}"
+    );
+    assert!(hub.fault("wgpu:7").unwrap().contains(&id));
+    // Nothing was stored: there is no proof to download.
+    assert_ne!(
+        get(&app, &format!("/v1/jobs/{id}/proof")).await.status,
+        StatusCode::OK
+    );
+
+    // `/readyz` says degraded and why.
+    let ready = call(&app, Method::GET, "/readyz", &[], Body::empty()).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    let health: proofbox_service::types::HealthView = ready.json();
+    assert_eq!(health.status, "degraded");
+    assert!(health.reasons[0].contains("wgpu:7"), "{health:?}");
+
+    // The CPU's worker now: it proves the job (the liar's worker has stopped), and the
+    // proof served verifies.
+    let cpu = Workers::start(hub.clone(), &slots[1..]);
+    let job = wait(&app, &id).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    assert_eq!(job.device_used.as_deref(), Some("cpu:0"));
+    let proof = get(&app, &format!("/v1/jobs/{id}/proof")).await;
+    verify_bytes(&proof.body).unwrap();
+    // A job that only the faulty device could take is refused at submission.
+    submit(
+        &app,
+        r#"{"circuit":"poseidon2","log_rows":3,"device":"wgpu:7"}"#,
+    )
+    .await
+    .error(StatusCode::SERVICE_UNAVAILABLE, "device_faulty");
+    assert_eq!(prover.calls.load(Ordering::SeqCst), 1);
+    cpu.shutdown(Duration::from_secs(5)).unwrap();
+    only_liar.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_past_its_deadline_is_abandoned_and_the_job_finishes_on_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
+    store.init().unwrap();
+    let hub = Hub::new(
+        Arc::new(store),
+        Policy {
+            max_attempts: 2,
+            fallback_to_cpu: true,
+            verifier: proofbox_verifier::Verifier::default(),
+            job_deadline_secs: 1,
+        },
+    );
+    let (hung, _) = lying_slot(true);
+    let slots = vec![hung.clone(), cpu_slot()];
+    let app = app_with(dir.path(), hub.clone(), slots.clone());
+    let id = submit(&app, r#"{"circuit":"poseidon2","log_rows":3}"#)
+        .await
+        .json::<JobView>()
+        .id;
+    let only_hung = Workers::start(hub.clone(), std::slice::from_ref(&hung));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hub.fault("wgpu:7").is_none() {
+        assert!(Instant::now() < deadline, "the deadline was not enforced");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(hub.fault("wgpu:7").unwrap().contains("deadline"));
+    let job: JobView = get(&app, &format!("/v1/jobs/{id}")).await.json();
+    assert_eq!(job.status, JobStatus::Queued, "{job:?}");
+    let cpu = Workers::start(hub.clone(), &slots[1..]);
+    let job = wait(&app, &id).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    assert_eq!(job.device_used.as_deref(), Some("cpu:0"));
+    cpu.shutdown(Duration::from_secs(5)).unwrap();
+    // The hung proof's thread is left behind; its late result is discarded.
+    only_hung.shutdown(Duration::from_millis(100)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verify_route_applies_the_floor_and_checks_bundles() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = router(Service::open(config(dir.path())).unwrap().state());
+    let cpu = proofbox_prover::Prover::new(proofbox_backend_cpu::CpuBackend::new());
+    let verify = |bytes: Vec<u8>| {
+        let app = app.clone();
+        async move {
+            call(&app, Method::POST, "/v1/verify", &[AUTH, OCTET], bytes)
+                .await
+                .json::<VerifyResult>()
+        }
+    };
+    // A valid one-query proof: refused for its security, with both figures.
+    let weak = cpu
+        .prove_with_insecure_params(
+            &ProofRequest::new(proofbox_prover::CircuitId::Poseidon2, 3),
+            proofbox_prover::FriParams {
+                num_queries: 1,
+                query_proof_of_work_bits: 0,
+                ..proofbox_prover::FriPreset::Standard.params()
+            },
+            Arc::new(()),
+        )
+        .unwrap();
+    let r = verify(weak.to_bytes()).await;
+    assert!(!r.valid);
+    assert_eq!(
+        (r.conjectured_security_bits, r.min_security_bits),
+        (Some(2), 100)
+    );
+    assert!(r.reason.unwrap().contains("floor of 100 bits"));
+    // A bundle of one state-transition proof: valid, with its statement.
+    let input = proofbox_prover::transition::seeded_input(3, 1);
+    let chunk = cpu
+        .prove_transition(&input, proofbox_prover::FriPreset::Standard, Arc::new(()))
+        .unwrap();
+    let bundle = proofbox_prover::transition::TransitionProof {
+        chunks: vec![chunk],
+    };
+    let r = verify(bundle.to_bytes()).await;
+    assert!(r.valid, "{r:?}");
+    assert_eq!(
+        (r.proofs, r.conjectured_security_bits),
+        (Some(1), Some(100))
+    );
+    let t = r.transition.unwrap();
+    let stated = input.statement().unwrap();
+    assert_eq!(
+        t.post_root,
+        proofbox_prover::transition::digest_hex(&stated.post_root)
+    );
+
+    // An appliance with a floor above the standard preset refuses such jobs up front.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.min_security_bits = 110;
+    let strict = router(Service::open(c).unwrap().state());
+    let msg = submit(&strict, r#"{"circuit":"poseidon2","log_rows":3}"#)
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert!(
+        msg.contains("100 bits") && msg.contains("110 bits"),
+        "{msg}"
+    );
+    let ok = submit(
+        &strict,
+        r#"{"circuit":"poseidon2","log_rows":3,"fri":"benchmark"}"#,
+    )
+    .await;
+    assert_eq!(
+        ok.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&ok.body)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_fits_no_device_is_refused_with_the_estimate_and_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = new_hub(dir.path(), true);
+    // A "GPU" with 64 MiB.
+    let (small, _) = lying_slot(false);
+    let app = app_with(dir.path(), hub, vec![small]);
+    let msg = submit(&app, r#"{"circuit":"poseidon2","log_rows":16}"#)
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert!(
+        msg.contains("wgpu:7") && msg.contains("GiB") && msg.contains("estimated"),
+        "{msg}"
+    );
+    // The largest size it takes is published, and accepted.
+    let circuits: proofbox_service::types::CircuitsView = get(&app, "/v1/circuits").await.json();
+    let poseidon2 = circuits
+        .circuits
+        .iter()
+        .find(|c| c.name == "poseidon2")
+        .unwrap();
+    let largest = poseidon2.largest_log_rows_by_device["wgpu:7"];
+    assert!((3..16).contains(&largest), "{largest}");
+    let r = submit(
+        &app,
+        &format!(r#"{{"circuit":"poseidon2","log_rows":{largest}}}"#),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let too_big = submit(
+        &app,
+        &format!(r#"{{"circuit":"poseidon2","log_rows":{}}}"#, largest + 1),
+    )
+    .await;
+    too_big.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
 }

@@ -10,14 +10,22 @@
 //! proofbox_conformance::backend_conformance_tests!(my_backend, MyBackend::open(0));
 //! ```
 //!
+//! What the checks compare is what proofs use: LDEs at several coset shifts
+//! ([`lde_shifts`]: a prover extends the trace onto the generator's coset and the
+//! quotient chunks onto other cosets), and every layer of every Merkle tree, not only
+//! the root (openings read every layer).
+//!
 //! The CPU backend itself is checked against references that share none of its code
 //! paths (Plonky3's naive DFT, its Bowers DFT, and the stock `MerkleTreeMmcs`), in
-//! this crate's own tests.
+//! this crate's own tests. [`faulty::FaultyBackend`] is the CPU backend with one fault
+//! injected, for tests (here and in other crates) that show a check catches it.
 //!
 //! A backend that cannot open a device here (no driver, no device) makes its tests
 //! print `skipped: <reason>` and return; setting `PROOFBOX_REQUIRE_<KIND>=1` (for
 //! example `PROOFBOX_REQUIRE_OPENCL=1`) turns that skip into a failure, which is how CI
 //! makes sure the backends it has drivers for are really tested.
+
+pub mod faulty;
 
 use p3_commit::Mmcs;
 use p3_matrix::dense::RowMajorMatrix;
@@ -55,6 +63,29 @@ pub const LDE_CASES: &[(usize, usize, usize)] = &[
     (19, 1, 1),
     (20, 1, 1),
 ];
+
+/// LDE cases of [`run_lde_suite`] up to this many rows (log2) run at every shift of
+/// [`lde_shifts`]; larger ones run at one shift each, taking the shifts in turn.
+pub const ALL_SHIFTS_MAX_LOG_HEIGHT: usize = 12;
+
+/// The coset shifts the LDE checks run at, with a name for messages: the field
+/// generator (the trace's coset), one (the subgroup itself: the first quotient chunk's
+/// shift), the inverse of a fourth root of unity (another quotient chunk's shift),
+/// the generator squared, and a seeded random element.
+pub fn lde_shifts<F: BackendField>() -> [(&'static str, F); 5] {
+    let mut rng = StdRng::seed_from_u64(0x5eed_5817);
+    let random = F::from_u32(rng.random_range(1..F::ORDER_U32));
+    [
+        ("generator", F::GENERATOR),
+        ("one", F::ONE),
+        (
+            "inverse 4th root of unity",
+            F::two_adic_generator(2).inverse(),
+        ),
+        ("generator squared", F::GENERATOR.square()),
+        ("random", random),
+    ]
+}
 
 /// Merkle shapes: `(log2 height, widths of the matrices committed together)`.
 pub const MERKLE_CASES: &[(usize, &[usize])] = &[
@@ -106,12 +137,28 @@ fn first_difference<T: PartialEq + core::fmt::Debug>(
     }
 }
 
-/// Checks one coset LDE against the CPU backend.
+/// Checks one coset LDE against the CPU backend at every shift of [`lde_shifts`].
 pub fn check_lde<B: Backend, F: BackendField>(
     backend: &B,
     log_height: usize,
     width: usize,
     added_bits: usize,
+) -> Result<(), Mismatch> {
+    for (name, shift) in lde_shifts::<F>() {
+        check_lde_at(backend, log_height, width, added_bits, name, shift)?;
+    }
+    Ok(())
+}
+
+/// Checks one coset LDE against the CPU backend at `shift` (called `shift_name` in
+/// messages).
+pub fn check_lde_at<B: Backend, F: BackendField>(
+    backend: &B,
+    log_height: usize,
+    width: usize,
+    added_bits: usize,
+    shift_name: &str,
+    shift: F,
 ) -> Result<(), Mismatch> {
     let reference = CpuBackend::new();
     let input = random_matrix::<F>(
@@ -119,14 +166,16 @@ pub fn check_lde<B: Backend, F: BackendField>(
         1 << log_height,
         width,
     );
-    let shift = F::GENERATOR;
     let want = reference
         .coset_lde_batch(input.clone(), added_bits, shift)
         .map_err(|e| Mismatch(format!("reference failed: {e}")))?;
+    let what = format!(
+        "{} LDE (coset_lde_batch) 2^{log_height} x {width} +{added_bits} bits, shift {shift_name} ({shift})",
+        F::ID
+    );
     let got = backend
         .coset_lde_batch(input, added_bits, shift)
-        .map_err(|e| Mismatch(format!("backend failed: {e}")))?;
-    let what = format!("{} LDE 2^{log_height} x {width} +{added_bits} bits", F::ID);
+        .map_err(|e| Mismatch(format!("{what}: backend failed: {e}")))?;
     if got.width != want.width {
         return Err(Mismatch(format!(
             "{what}: width {} expected {}",
@@ -136,8 +185,27 @@ pub fn check_lde<B: Backend, F: BackendField>(
     first_difference(&what, &got.values, &want.values)
 }
 
-/// Checks leaf hashing, pair compression and whole Merkle trees against the CPU
-/// backend, and the root against Plonky3's stock `MerkleTreeMmcs`.
+/// Every layer of `got` against `want`: the layer count, then each layer's digests.
+fn check_layers<F: BackendField>(
+    what: &str,
+    got: &[Vec<Digest<F>>],
+    want: &[Vec<Digest<F>>],
+) -> Result<(), Mismatch> {
+    if got.len() != want.len() {
+        return Err(Mismatch(format!(
+            "{what}: {} layers, expected {}",
+            got.len(),
+            want.len()
+        )));
+    }
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        first_difference(&format!("{what} layer {i} of {}", want.len()), g, w)?;
+    }
+    Ok(())
+}
+
+/// Checks a whole Merkle tree ([`Backend::merkle_tree`]), every layer, against the
+/// CPU backend and against Plonky3's stock `MerkleTreeMmcs`.
 pub fn check_merkle<B: Backend, F: BackendField>(
     backend: &B,
     log_height: usize,
@@ -150,28 +218,18 @@ pub fn check_merkle<B: Backend, F: BackendField>(
         .map(|(i, &w)| random_matrix(7 + i as u64 * 31 + log_height as u64, 1 << log_height, w))
         .collect();
     let refs: Vec<&RowMajorMatrix<F>> = mats.iter().collect();
-    let what = format!("{} Merkle 2^{log_height} x {widths:?}", F::ID);
+    let what = format!("{} Merkle (merkle_tree) 2^{log_height} x {widths:?}", F::ID);
     let want = reference
         .merkle_tree(&refs)
         .map_err(|e| Mismatch(format!("reference failed: {e}")))?;
     let got = backend
         .merkle_tree(&refs)
         .map_err(|e| Mismatch(format!("{what}: backend failed: {e}")))?;
-    if got.len() != want.len() {
-        return Err(Mismatch(format!(
-            "{what}: {} layers, expected {}",
-            got.len(),
-            want.len()
-        )));
-    }
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        first_difference(&format!("{what} layer {i}"), g, w)?;
-    }
-    let stock = stock_root(mats);
-    first_difference(
-        &format!("{what} root vs stock MerkleTreeMmcs"),
-        &merkle_root(&got).unwrap(),
-        &stock,
+    check_layers(&what, &got, &want)?;
+    check_layers(
+        &format!("{what} vs stock MerkleTreeMmcs"),
+        &got,
+        &stock_layers(mats),
     )
 }
 
@@ -193,13 +251,14 @@ pub fn check_hash_kernels<B: Backend, F: BackendField>(backend: &B) -> Result<()
         let input = random_matrix::<F>(count as u64 + len as u64, count, len).values;
         let mut want = vec![[F::ZERO; DIGEST_ELEMS]; count];
         let mut got = want.clone();
+        let what = format!("{} hash_rows {count} x {len}", F::ID);
         reference
             .hash_rows(&input, &mut want)
-            .map_err(|e| Mismatch(e.to_string()))?;
+            .map_err(|e| Mismatch(format!("{what}: reference failed: {e}")))?;
         backend
             .hash_rows(&input, &mut got)
-            .map_err(|e| Mismatch(format!("backend failed: {e}")))?;
-        first_difference(&format!("{} hash_rows {count} x {len}", F::ID), &got, &want)?;
+            .map_err(|e| Mismatch(format!("{what}: backend failed: {e}")))?;
+        first_difference(&what, &got, &want)?;
 
         let pairs: Vec<[Digest<F>; 2]> = want
             .iter()
@@ -208,39 +267,52 @@ pub fn check_hash_kernels<B: Backend, F: BackendField>(backend: &B) -> Result<()
             .collect();
         let mut want_c = vec![[F::ZERO; DIGEST_ELEMS]; count];
         let mut got_c = want_c.clone();
+        let what = format!("{} compress_pairs {count}", F::ID);
         reference
             .compress_pairs(&pairs, &mut want_c)
-            .map_err(|e| Mismatch(e.to_string()))?;
+            .map_err(|e| Mismatch(format!("{what}: reference failed: {e}")))?;
         backend
             .compress_pairs(&pairs, &mut got_c)
-            .map_err(|e| Mismatch(format!("backend failed: {e}")))?;
-        first_difference(
-            &format!("{} compress_pairs {count}", F::ID),
-            &got_c,
-            &want_c,
-        )?;
+            .map_err(|e| Mismatch(format!("{what}: backend failed: {e}")))?;
+        first_difference(&what, &got_c, &want_c)?;
     }
     Ok(())
 }
 
-/// Checks the fused LDE + Merkle call against the CPU backend's separate calls.
+/// Checks the fused LDE + Merkle call ([`Backend::lde_and_merkle_tree`]) against the
+/// CPU backend's separate calls: the extension and every layer of its tree, at every
+/// shift of [`lde_shifts`].
 pub fn check_lde_and_merkle<B: Backend, F: BackendField>(backend: &B) -> Result<(), Mismatch> {
     let reference = CpuBackend::new();
     for (log_height, width, added_bits) in [(4usize, 3usize, 1usize), (10, 16, 1), (12, 33, 2)] {
         let input = random_matrix::<F>(99 + log_height as u64, 1 << log_height, width);
-        let (want_lde, want_layers) = reference
-            .lde_and_merkle_tree(input.clone(), added_bits, F::GENERATOR)
-            .map_err(|e| Mismatch(e.to_string()))?;
-        let (got_lde, got_layers) = backend
-            .lde_and_merkle_tree(input, added_bits, F::GENERATOR)
-            .map_err(|e| Mismatch(format!("backend failed: {e}")))?;
-        let what = format!("{} LDE+Merkle 2^{log_height} x {width}", F::ID);
-        first_difference(&what, &got_lde.values, &want_lde.values)?;
-        first_difference(
-            &what,
-            &merkle_root(&got_layers).into_iter().collect::<Vec<_>>(),
-            &merkle_root(&want_layers).into_iter().collect::<Vec<_>>(),
-        )?;
+        for (name, shift) in lde_shifts::<F>() {
+            let want_lde = reference
+                .coset_lde_batch(input.clone(), added_bits, shift)
+                .map_err(|e| Mismatch(format!("reference failed: {e}")))?;
+            let want_layers = reference
+                .merkle_tree(&[&want_lde])
+                .map_err(|e| Mismatch(format!("reference failed: {e}")))?;
+            let what = format!(
+                "{} LDE+Merkle (lde_and_merkle_tree) 2^{log_height} x {width} +{added_bits} bits, shift {name}",
+                F::ID
+            );
+            let (got_lde, got_layers) = backend
+                .lde_and_merkle_tree(input.clone(), added_bits, shift)
+                .map_err(|e| Mismatch(format!("{what}: backend failed: {e}")))?;
+            if got_lde.width != want_lde.width {
+                return Err(Mismatch(format!(
+                    "{what}: width {} expected {}",
+                    got_lde.width, want_lde.width
+                )));
+            }
+            first_difference(
+                &format!("{what} extension"),
+                &got_lde.values,
+                &want_lde.values,
+            )?;
+            check_layers(&what, &got_layers, &want_layers)?;
+        }
     }
     Ok(())
 }
@@ -289,15 +361,30 @@ pub fn check_kernel_timing<B: Backend, F: BackendField>(backend: &B) -> Result<(
 /// The root Plonky3's stock `MerkleTreeMmcs` (arity 2, cap height 0, the seam's
 /// Poseidon2 hash and compression) commits the matrices to.
 pub fn stock_root<F: BackendField>(mats: Vec<RowMajorMatrix<F>>) -> Digest<F> {
+    let layers = stock_layers(mats);
+    merkle_root(&layers).expect("a tree has a root")
+}
+
+/// Every digest layer of the tree Plonky3's stock `MerkleTreeMmcs` (arity 2, the
+/// seam's Poseidon2 hash and compression) builds over the matrices, leaves' digests
+/// first, root last: the layers [`Backend::merkle_tree`] returns. They are read from
+/// the stock tree as its caps of every height (the cap of height `h` is the layer `h`
+/// below the root).
+pub fn stock_layers<F: BackendField>(mats: Vec<RowMajorMatrix<F>>) -> Vec<Vec<Digest<F>>> {
     let mmcs = MerkleTreeMmcs::<F::Packing, F::Packing, _, _, 2, DIGEST_ELEMS>::new(
         F::leaf_hasher(),
         F::node_compressor(),
         0,
     );
-    let (cap, _tree) = mmcs.commit(mats);
-    let roots: &[Digest<F>] = cap.as_ref();
-    assert_eq!(roots.len(), 1, "cap height 0 has one root");
-    roots[0]
+    let (_root, tree) = mmcs.commit(mats);
+    (0..tree.num_layers())
+        .rev()
+        .map(|height| {
+            let cap = tree.cap(height);
+            let layer: &[Digest<F>] = cap.as_ref();
+            layer.to_vec()
+        })
+        .collect()
 }
 
 /// Says that the running test is skipped and why, as one line on standard error that
@@ -349,9 +436,21 @@ pub fn open_or_skip<B: Backend>(opened: Result<B, BackendError>) -> Option<B> {
 }
 
 /// Runs the whole LDE table for one field.
+///
+/// Cases up to [`ALL_SHIFTS_MAX_LOG_HEIGHT`] run at every shift of [`lde_shifts`];
+/// each larger case runs at the next shift in turn, so the large sizes too meet
+/// every shift without multiplying the suite's longest runs.
 pub fn run_lde_suite<B: Backend, F: BackendField>(backend: &B) {
+    let shifts = lde_shifts::<F>();
+    let mut turn = shifts.iter().cycle();
     for &(log_height, width, added_bits) in LDE_CASES {
-        if let Err(Mismatch(m)) = check_lde::<B, F>(backend, log_height, width, added_bits) {
+        let checked = if log_height <= ALL_SHIFTS_MAX_LOG_HEIGHT {
+            check_lde::<B, F>(backend, log_height, width, added_bits)
+        } else {
+            let &(name, shift) = turn.next().expect("a cycle never ends");
+            check_lde_at(backend, log_height, width, added_bits, name, shift)
+        };
+        if let Err(Mismatch(m)) = checked {
             panic!("{} backend ({}): {m}", B::KIND, backend.device().id);
         }
     }

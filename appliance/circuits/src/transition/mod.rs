@@ -75,7 +75,9 @@ pub use input::{
     MAX_UPDATES_PER_PROOF, TransitionInput, check_chunks, padding_key, seeded_input,
     statement_of_chunks,
 };
-pub use statement::{ChainError, ChunkStatement, SpongeState, TransitionStatement, chain, pv};
+pub use statement::{
+    ChainError, ChunkStatement, SpongeState, TransitionStatement, chain, digest_hex, pv,
+};
 
 use p3_koala_bear::KoalaBear;
 

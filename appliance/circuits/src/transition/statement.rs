@@ -26,6 +26,14 @@ fn header_state() -> [F; 24] {
     })
 }
 
+/// A digest as hex: each element's canonical value as 8 hex digits, in order. How
+/// roots and commitments are shown to people and in JSON.
+pub fn digest_hex(d: &Digest) -> String {
+    d.iter()
+        .map(|e| format!("{:08x}", e.as_canonical_u32()))
+        .collect()
+}
+
 /// Absorbs one block by overwriting the rate of a width-24 state.
 pub(crate) fn absorb(state: &mut [F; 24], block: &[F]) {
     state[..16].copy_from_slice(block);

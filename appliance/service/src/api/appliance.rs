@@ -4,21 +4,26 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use proofbox_prover::{CircuitId, FriPreset, verify_bytes};
+use proofbox_backend_api::{DeviceInfo, FieldId};
+use proofbox_prover::transition::digest_hex;
+use proofbox_prover::{CircuitId, FriPreset, memory};
+use proofbox_verifier::VerifyError;
 
 use super::{AppState, RawBytes, body_bytes};
 use crate::error::AppError;
 use crate::types::*;
 
-/// Verify a proof artifact (the body, raw bytes). Answers 200 either way.
+/// Verify a proof artifact, or a bundle of chained state-transition proofs (the body,
+/// raw bytes), under this appliance's security floor. Answers 200 either way.
 #[utoipa::path(
     post, path = "/v1/verify", tag = "jobs",
-    request_body(content = RawBytes, content_type = "application/octet-stream", description = "A proof artifact"),
+    request_body(content = RawBytes, content_type = "application/octet-stream", description = "A proof artifact or a state-transition bundle"),
     responses(
         (status = 200, description = "`valid`, or not with the reason", body = VerifyResult),
         (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody),
-        (status = 415, description = "Content-Type not application/octet-stream", body = ErrorBody)
+        (status = 415, description = "Content-Type not application/octet-stream", body = ErrorBody),
+        (status = 503, description = "`verify_busy`: `verify_concurrency` checks are running; retry after `Retry-After` seconds", body = ErrorBody)
     ),
     security(("bearer" = []))
 )]
@@ -27,17 +32,42 @@ pub(super) async fn verify(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<VerifyResult>, AppError> {
     let body = body_bytes(body, state.inner.config.body_limit_bytes)?;
-    let result = tokio::task::spawn_blocking(move || verify_bytes(&body))
-        .await
-        .map_err(AppError::internal)?;
+    let permit = state
+        .inner
+        .verify_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| AppError::Unavailable {
+            code: "verify_busy",
+            message: format!(
+                "{} verifications are running, the most this appliance runs at once; retry shortly",
+                state.inner.config.verify_concurrency
+            ),
+        })?;
+    let verifier = state.inner.config.verifier();
+    let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        verifier.verify_any_bytes(&body)
+    })
+    .await
+    .map_err(AppError::internal)?;
+    let min_security_bits = verifier.min_security_bits();
     Ok(Json(match result {
-        Ok(a) => VerifyResult {
+        Ok(v) => VerifyResult {
             valid: true,
             reason: None,
-            circuit: Some(a.circuit.name().into()),
-            field: Some(a.field.name().into()),
-            log_rows: Some(a.log_rows),
-            conjectured_security_bits: Some(a.fri.conjectured_security_bits()),
+            circuit: Some(v.circuit.name().into()),
+            field: Some(v.field.name().into()),
+            log_rows: Some(v.log_rows),
+            conjectured_security_bits: Some(v.security_bits),
+            min_security_bits,
+            proofs: Some(v.proofs as u32),
+            transition: v.transition.map(|t| TransitionView {
+                pre_root: digest_hex(&t.pre_root),
+                post_root: digest_hex(&t.post_root),
+                diff_commitment: digest_hex(&t.diff_commitment),
+                block_number: t.block_number,
+            }),
         },
         Err(e) => VerifyResult {
             valid: false,
@@ -45,7 +75,13 @@ pub(super) async fn verify(
             circuit: None,
             field: None,
             log_rows: None,
-            conjectured_security_bits: None,
+            conjectured_security_bits: match e {
+                VerifyError::InsufficientSecurity { bits, .. } => Some(bits),
+                _ => None,
+            },
+            min_security_bits,
+            proofs: None,
+            transition: None,
         },
     }))
 }
@@ -58,6 +94,7 @@ pub(super) async fn verify(
     security(("bearer" = []))
 )]
 pub(super) async fn devices(State(state): State<AppState>) -> Json<DevicesView> {
+    let faults = state.inner.hub.faults();
     let workers = |id: &str| {
         state
             .inner
@@ -87,11 +124,39 @@ pub(super) async fn devices(State(state): State<AppState>) -> Json<DevicesView> 
                     fields: d.fields.iter().map(|f| f.name().to_string()).collect(),
                     driver: d.driver.clone(),
                     workers: workers(&d.id),
+                    status: if faults.contains_key(&d.id) {
+                        "faulty"
+                    } else {
+                        "ok"
+                    }
+                    .into(),
+                    fault: faults.get(&d.id).cloned(),
+                    largest_log_rows: CircuitId::ALL
+                        .into_iter()
+                        .filter_map(|c| {
+                            largest(c, d, state.inner.host_memory)
+                                .map(|l| (c.name().to_string(), l))
+                        })
+                        .collect(),
                 })
                 .collect(),
         })
         .collect();
     Json(DevicesView { backends })
+}
+
+/// The largest size of `circuit` that `device` takes: KoalaBear (or the circuit's
+/// first field), the standard preset.
+fn largest(circuit: CircuitId, device: &DeviceInfo, host: Option<u64>) -> Option<u8> {
+    let field = if circuit.fields().contains(&FieldId::KoalaBear) {
+        FieldId::KoalaBear
+    } else {
+        circuit.fields()[0]
+    };
+    if !device.fields.contains(&field) {
+        return None;
+    }
+    memory::largest_log_rows(circuit, field, &FriPreset::Standard.params(), device, host)
 }
 
 /// The circuits, their size limits, fields and FRI presets.
@@ -100,7 +165,7 @@ pub(super) async fn devices(State(state): State<AppState>) -> Json<DevicesView> 
     responses((status = 200, body = CircuitsView), (status = 401, body = ErrorBody)),
     security(("bearer" = []))
 )]
-pub(super) async fn circuits() -> Json<CircuitsView> {
+pub(super) async fn circuits(State(state): State<AppState>) -> Json<CircuitsView> {
     let circuits = CircuitId::ALL
         .into_iter()
         .map(|c| CircuitView {
@@ -112,6 +177,15 @@ pub(super) async fn circuits() -> Json<CircuitsView> {
             max_input_bytes: proofbox_prover::circuits::MAX_INPUT_BYTES as u64,
             fields: c.fields().iter().map(|f| f.name().into()).collect(),
             fri_presets: FriPreset::ALL.iter().map(|f| f.name().into()).collect(),
+            largest_log_rows_by_device: state
+                .inner
+                .slots
+                .iter()
+                .filter_map(|s| {
+                    largest(c, s.prover.device(), state.inner.host_memory)
+                        .map(|l| (s.id.clone(), l))
+                })
+                .collect(),
         })
         .collect();
     Json(CircuitsView { circuits })

@@ -9,8 +9,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use proofbox_backend_api::FieldId;
-use proofbox_prover::{BackendChoice, CircuitId, FriPreset, ProofRequest, RequestError, Stage};
+use proofbox_backend_api::{BackendKind, FieldId};
+use proofbox_prover::{
+    BackendChoice, CircuitId, FriPreset, ProofRequest, RequestError, Stage, memory,
+};
 
 use super::middleware::{media_type, unsupported_media_type};
 use super::{AppState, RawBytes, body_bytes, query_error};
@@ -63,6 +65,11 @@ fn job_view(state: &AppState, rec: JobRecord) -> JobView {
     view(rec, stage)
 }
 
+/// The largest legitimate submission: the largest input (`MAX_INPUT_BYTES`) in base64
+/// inside JSON, with room for the other fields. A raw upload is smaller.
+const MAX_SUBMISSION_BYTES: usize =
+    proofbox_prover::circuits::MAX_INPUT_BYTES.div_ceil(3) * 4 + (64 << 10);
+
 /// Checks a submission against the circuits, limits and this appliance's devices.
 fn validate_submission(
     state: &AppState,
@@ -111,6 +118,15 @@ fn validate_submission(
     request
         .validate()
         .map_err(|e: RequestError| AppError::invalid(e.to_string()))?;
+    let floor = state.inner.config.min_security_bits;
+    let bits = fri.params().conjectured_security_bits();
+    if bits < floor {
+        return Err(AppError::invalid(format!(
+            "FRI preset {} gives {bits} bits of conjectured security, below this appliance's \
+             floor of {floor} bits (min_security_bits): its proof would be refused",
+            fri.name()
+        )));
+    }
     let priority = s.priority.unwrap_or(0);
     if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&priority) {
         return Err(AppError::invalid(format!(
@@ -165,9 +181,47 @@ fn validate_submission(
             message: "this appliance has no device to prove on".into(),
         });
     }
+    let faults = state.inner.hub.faults();
+    if candidates.iter().all(|d| faults.contains_key(&d.id)) {
+        let why: Vec<String> = candidates
+            .iter()
+            .map(|d| format!("{}: {}", d.id, faults[&d.id]))
+            .collect();
+        return Err(AppError::Unavailable {
+            code: "device_faulty",
+            message: format!(
+                "every device that could take this job is faulty ({}); see GET /v1/devices",
+                why.join("; ")
+            ),
+        });
+    }
     if !candidates.iter().any(|d| d.fields.contains(&field)) {
         return Err(AppError::invalid(format!(
             "field {field} is not supported by the chosen devices"
+        )));
+    }
+    // Admission: the proof's peak memory, estimated from measured figures, must fit
+    // one of the devices that could take it.
+    let refusals: Vec<String> = candidates
+        .iter()
+        .filter(|d| d.fields.contains(&field))
+        .map(|d| {
+            let needs = memory::proof_needs(
+                circuit,
+                field,
+                log_rows,
+                &fri.params(),
+                d.kind != BackendKind::Cpu,
+            );
+            memory::does_not_fit(needs, d.prover.device(), state.inner.host_memory)
+        })
+        .collect::<Option<Vec<String>>>()
+        .unwrap_or_default();
+    if !refusals.is_empty() {
+        return Err(AppError::invalid(format!(
+            "{circuit} at 2^{log_rows} rows fits no device of this appliance: {} (GET /v1/devices \
+             gives the largest size each device takes)",
+            refusals.join("; ")
         )));
     }
     Ok(NewJob {
@@ -248,7 +302,14 @@ pub(super) async fn submit_job(
             ));
         }
     };
-    let body = body_bytes(body, state.inner.config.body_limit_bytes)?;
+    let body = body_bytes(
+        body,
+        state
+            .inner
+            .config
+            .body_limit_bytes
+            .min(MAX_SUBMISSION_BYTES),
+    )?;
     let key = idempotency_key(&headers)?;
     let job = if raw {
         let Query(params) = Query::<SubmitJob>::try_from_uri(&uri).map_err(query_error)?;

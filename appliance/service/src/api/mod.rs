@@ -54,6 +54,10 @@ struct Inner {
     slots: Vec<DeviceSlot>,
     reports: Vec<BackendReport>,
     metrics: PrometheusHandle,
+    /// Permits of `/v1/verify`: `verify_concurrency` at once.
+    verify_slots: Arc<tokio::sync::Semaphore>,
+    /// This host's memory, for the admission estimate.
+    host_memory: Option<u64>,
 }
 
 impl AppState {
@@ -66,6 +70,7 @@ impl AppState {
         slots: Vec<DeviceSlot>,
         reports: Vec<BackendReport>,
     ) -> Self {
+        let config_verify_slots = config.verify_concurrency.max(1);
         Self {
             inner: Arc::new(Inner {
                 keyless: config.keyless(),
@@ -75,6 +80,8 @@ impl AppState {
                 slots,
                 reports,
                 metrics: crate::metrics::handle(),
+                verify_slots: Arc::new(tokio::sync::Semaphore::new(config_verify_slots)),
+                host_memory: proofbox_prover::memory::host_memory_bytes(),
             }),
         }
     }

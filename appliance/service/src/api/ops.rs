@@ -18,7 +18,8 @@ pub(super) async fn healthz() -> Json<HealthView> {
     })
 }
 
-/// Ready to take jobs: the store answers, a device is open, not shutting down.
+/// Ready to take jobs: the store answers, a device is open and not faulty, not
+/// shutting down. `degraded` (still 200) when some devices are faulty.
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     responses((status = 200, body = HealthView), (status = 503, description = "Not ready; the message says why", body = ErrorBody))
@@ -28,16 +29,28 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<HealthV
     if let Err(e) = state.blocking(|s| s.check()).await {
         reasons.push(format!("job store: {e}"));
     }
+    let faults = state.inner.hub.faults();
     if state.inner.slots.is_empty() {
         reasons.push("no device to prove on".into());
+    } else if state.inner.slots.iter().all(|s| faults.contains_key(&s.id)) {
+        reasons.push("every device is faulty (see GET /v1/devices)".into());
     }
     if state.inner.hub.is_shutting_down() {
         reasons.push("shutting down".into());
     }
     if reasons.is_empty() {
+        let degraded: Vec<String> = faults
+            .iter()
+            .map(|(id, why)| format!("device {id} is faulty: {why}"))
+            .collect();
         Ok(Json(HealthView {
-            status: "ready".into(),
-            reasons,
+            status: if degraded.is_empty() {
+                "ready"
+            } else {
+                "degraded"
+            }
+            .into(),
+            reasons: degraded,
         }))
     } else {
         Err(AppError::Unavailable {
