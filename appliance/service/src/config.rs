@@ -57,6 +57,9 @@ pub struct Config {
     /// Queued jobs beyond which submissions get 503 `queue_full`
     /// (`PROOFBOX_MAX_QUEUED_JOBS`).
     pub max_queued_jobs: u64,
+    /// The largest `log_rows` this appliance proves, below the circuits' own limits
+    /// (`PROOFBOX_MAX_LOG_ROWS`; default: the circuits' limits).
+    pub max_log_rows: u8,
     /// On SIGTERM/SIGINT, how long running proofs may finish before they are put
     /// back in the queue (`PROOFBOX_SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace_secs: u64,
@@ -101,6 +104,11 @@ impl Default for Config {
             max_attempts: 3,
             fallback_to_cpu: true,
             max_queued_jobs: 10_000,
+            max_log_rows: proofbox_prover::CircuitId::ALL
+                .iter()
+                .map(|c| c.max_log_rows())
+                .max()
+                .unwrap_or(0),
             shutdown_grace_secs: 30,
             init: false,
             opencl_binary: None,
@@ -229,6 +237,9 @@ impl Config {
         if let Some(v) = get("PROOFBOX_MAX_QUEUED_JOBS") {
             self.max_queued_jobs = parsed("PROOFBOX_MAX_QUEUED_JOBS", &v)?;
         }
+        if let Some(v) = get("PROOFBOX_MAX_LOG_ROWS") {
+            self.max_log_rows = parsed("PROOFBOX_MAX_LOG_ROWS", &v)?;
+        }
         if let Some(v) = get("PROOFBOX_SHUTDOWN_GRACE_SECS") {
             self.shutdown_grace_secs = parsed("PROOFBOX_SHUTDOWN_GRACE_SECS", &v)?;
         }
@@ -327,6 +338,17 @@ impl Config {
         }
         if self.max_queued_jobs == 0 {
             return invalid("max_queued_jobs", "must be at least 1".into());
+        }
+        let smallest = proofbox_prover::CircuitId::ALL
+            .iter()
+            .map(|c| c.min_log_rows())
+            .min()
+            .unwrap_or(0);
+        if self.max_log_rows < smallest {
+            return invalid(
+                "max_log_rows",
+                format!("must be at least {smallest} (the smallest circuit)"),
+            );
         }
         if let Some(path) = &self.opencl_binary
             && let Err(e) = std::fs::metadata(path)

@@ -140,6 +140,10 @@ impl From<StoreError> for AppError {
                 code: "proof_corrupt",
                 message: e.to_string(),
             },
+            StoreError::Unavailable { .. } => Self::Unavailable {
+                code: "store_unavailable",
+                message: e.to_string(),
+            },
             StoreError::Db(_) | StoreError::Corrupt(_) | StoreError::Refused { .. } => {
                 Self::internal(e)
             }

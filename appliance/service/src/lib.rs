@@ -58,6 +58,12 @@ pub enum ServeError {
     },
     #[error("opening the job store: {0}")]
     Store(#[from] StoreError),
+    /// The store failed at shutdown (a storage fault): the jobs still running could
+    /// not be put back in the queue now; the next start does it.
+    #[error(
+        "stopped, but the job store could not be updated at shutdown: {0}; jobs that were running stay recorded as running and are queued again at the next start"
+    )]
+    StoreAtShutdown(StoreError),
     #[error("device {device}: {source}")]
     Device {
         device: String,
@@ -362,7 +368,8 @@ pub async fn serve(
         .map_err(|e| ServeError::Io {
             context: "stopping workers".into(),
             source: std::io::Error::other(e.to_string()),
-        })??;
+        })?
+        .map_err(ServeError::StoreAtShutdown)?;
     for id in &requeued.requeued {
         tracing::warn!(job = %id, "still running at shutdown: queued again");
     }

@@ -79,17 +79,16 @@ impl FromStr for JobStatus {
     }
 }
 
-/// A proof job to submit: the body of `POST /v1/jobs` as JSON, or its query
-/// parameters when the body is the raw input (`Content-Type: application/octet-stream`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
+/// A proof job to submit: the body of `POST /v1/jobs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
 pub struct SubmitJob {
     /// `poseidon2`, `keccak` or `blake3` (see `GET /v1/circuits`).
     #[schema(example = "poseidon2")]
     pub circuit: String,
     /// log2 of the trace rows, within the circuit's limits (see `GET /v1/circuits`).
     #[schema(example = 12)]
+    #[serde(deserialize_with = "integral::de")]
     pub log_rows: u64,
     /// `koalabear` (default) or `babybear`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,7 +97,11 @@ pub struct SubmitJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fri: Option<String>,
     /// Seed of the inputs not given in the input bytes (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::de_opt"
+    )]
     pub seed: Option<u64>,
     /// Input bytes, standard base64 (JSON bodies only; a raw upload sends the bytes
     /// as the body instead).
@@ -113,6 +116,33 @@ pub struct SubmitJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// Higher runs first, -1000..=1000 (default 0); equal priorities run in arrival order.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::de_opt"
+    )]
+    pub priority: Option<i32>,
+}
+
+/// The query parameters of `POST /v1/jobs/raw` (the body is the input): the fields of
+/// [`SubmitJob`] but `input_base64`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RawParams {
+    /// See [`SubmitJob`].
+    pub circuit: String,
+    pub log_rows: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
 }
@@ -300,4 +330,35 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
+}
+
+/// JSON integers as JSON Schema counts them: `12` and `12.0` alike.
+mod integral {
+    use serde::de::{Deserialize, Deserializer, Error};
+
+    fn from_number<T: TryFrom<i128>, E: Error>(n: serde_json::Number) -> Result<T, E> {
+        let v: Option<i128> = n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 1.9e19)
+                    .map(|f| f as i128)
+            });
+        v.and_then(|v| T::try_from(v).ok())
+            .ok_or_else(|| E::custom(format!("invalid value {n}: not an integer in range")))
+    }
+
+    pub fn de<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<T, D::Error> {
+        from_number(serde_json::Number::deserialize(d)?)
+    }
+
+    pub fn de_opt<'de, D: Deserializer<'de>, T: TryFrom<i128>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?
+            .map(from_number)
+            .transpose()
+    }
 }

@@ -231,6 +231,7 @@ impl Workers {
 }
 
 fn worker_loop(hub: &Arc<Hub>, slot: &DeviceSlot) {
+    let mut unavailable = false;
     while !hub.is_shutting_down() {
         if let Some(reason) = hub.fault(&slot.id) {
             tracing::warn!(device = %slot.id, "device is faulty, its worker stops: {reason}");
@@ -241,8 +242,23 @@ fn worker_loop(hub: &Arc<Hub>, slot: &DeviceSlot) {
             .store
             .claim(&|route| slot.accepts(route), slot.kind.name(), &slot.id)
         {
-            Ok(Some((rec, input))) => run_job(hub, slot, rec, input),
-            Ok(None) => hub.wait(seen, Duration::from_secs(1)),
+            Ok(Some((rec, input))) => {
+                unavailable = false;
+                run_job(hub, slot, rec, input)
+            }
+            Ok(None) => {
+                unavailable = false;
+                hub.wait(seen, Duration::from_secs(1))
+            }
+            // Logged once (the store logs the fault itself); polled every second.
+            Err(StoreError::Unavailable { .. }) if unavailable => {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e @ StoreError::Unavailable { .. }) => {
+                unavailable = true;
+                tracing::warn!(device = %slot.id, "not taking jobs: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+            }
             Err(e) => {
                 tracing::error!(device = %slot.id, "taking a job: {e}");
                 std::thread::sleep(Duration::from_secs(1));
@@ -432,15 +448,32 @@ fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
     hub.running.fetch_sub(1, Ordering::SeqCst);
 }
 
+/// Records an attempt's outcome. Other errors are retried three times; while the store
+/// is unavailable (a storage fault) it is retried every second until the store is back,
+/// so that a finished proof is not lost. If the process stops meanwhile, the job is
+/// still `running` in the store and is queued again at the next start.
 fn finish_with_retries(
     store: &Store,
     rec: &JobRecord,
     outcome: Outcome,
 ) -> Result<Finished, StoreError> {
     let mut tries = 0;
+    let mut waiting = false;
     loop {
         match store.finish(rec.seq, rec.attempts, outcome.clone()) {
-            Ok(f) => return Ok(f),
+            Ok(f) => {
+                if waiting {
+                    tracing::info!(job = %rec.id, "the job store is back: result recorded");
+                }
+                return Ok(f);
+            }
+            Err(e @ StoreError::Unavailable { .. }) => {
+                if !waiting {
+                    tracing::warn!(job = %rec.id, "{e}; keeping the result until it is back");
+                    waiting = true;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
             Err(e) if tries < 3 => {
                 tries += 1;
                 tracing::warn!(job = %rec.id, "recording the result failed, retrying: {e}");

@@ -158,6 +158,7 @@ async fn every_route_works() {
         "/v1/jobs/{id}",
         "/v1/jobs/{id}/proof",
         "/v1/jobs/{id}/cancel",
+        "/v1/jobs/raw",
         "/v1/verify",
         "/v1/devices",
         "/v1/circuits",
@@ -171,6 +172,48 @@ async fn every_route_works() {
         );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // What the service refuses is in the document (schemathesis checks the rest live).
+    let submit_op = &doc["paths"]["/v1/jobs"]["post"];
+    let names = |op: &serde_json::Value| -> Vec<String> {
+        op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(submit_op),
+        ["Idempotency-Key"],
+        "JSON submissions take no query"
+    );
+    let raw = &doc["paths"]["/v1/jobs/raw"]["post"];
+    assert!(names(raw).contains(&"circuit".to_string()));
+    let list = doc["paths"]["/v1/jobs"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let limit = list.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(
+        (&limit["schema"]["minimum"], &limit["schema"]["maximum"]),
+        (&1.into(), &1000.into())
+    );
+    let job = &doc["components"]["schemas"]["SubmitJob"]["properties"];
+    assert_eq!(job["log_rows"]["maximum"], 20);
+    assert_eq!(job["device"]["enum"], serde_json::json!(["cpu:0", null]));
+    assert_eq!(
+        doc["paths"]["/v1/verify"]["post"]["requestBody"]["required"],
+        false
+    );
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for status in ["408", "500", "503"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path}: {status}"
+                );
+            }
+        }
+    }
 
     let circuits: serde_json::Value = get(&app, "/v1/circuits").await.json();
     let names: Vec<_> = circuits["circuits"]
@@ -235,7 +278,7 @@ async fn every_route_works() {
     let r = call(
         &app,
         Method::POST,
-        "/v1/jobs?circuit=blake3&log_rows=3&backend=cpu&device=cpu:0",
+        "/v1/jobs/raw?circuit=blake3&log_rows=3&backend=cpu&device=cpu:0",
         &[AUTH, ("content-type", "application/octet-stream")],
         raw.clone(),
     )
@@ -477,19 +520,19 @@ async fn every_error_is_json_with_a_code() {
     // Raw uploads: bad query strings.
     let octet = ("content-type", "application/octet-stream");
     for (uri, status, code) in [
-        ("/v1/jobs", StatusCode::BAD_REQUEST, "bad_request"),
+        ("/v1/jobs/raw", StatusCode::BAD_REQUEST, "bad_request"),
         (
-            "/v1/jobs?circuit=poseidon2&log_rows=x",
+            "/v1/jobs/raw?circuit=poseidon2&log_rows=x",
             StatusCode::BAD_REQUEST,
             "bad_request",
         ),
         (
-            "/v1/jobs?circuit=poseidon2&log_rows=4&input_base64=AA",
+            "/v1/jobs/raw?circuit=poseidon2&log_rows=4&input_base64=AA",
             StatusCode::BAD_REQUEST,
             "bad_request",
         ),
         (
-            "/v1/jobs?circuit=poseidon2&log_rows=99",
+            "/v1/jobs/raw?circuit=poseidon2&log_rows=99",
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
         ),
@@ -969,10 +1012,20 @@ async fn bodies_need_their_declared_content_type() {
         assert_eq!(r.status, StatusCode::ACCEPTED, "{ct}");
     }
     for ct in ["application/octet-stream", "Application/Octet-Stream"] {
-        let r = call(
+        // Raw uploads have their own route.
+        call(
             &app,
             Method::POST,
             "/v1/jobs?circuit=poseidon2&log_rows=4",
+            &[AUTH, ("content-type", ct)],
+            Body::empty(),
+        )
+        .await
+        .error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+        let r = call(
+            &app,
+            Method::POST,
+            "/v1/jobs/raw?circuit=poseidon2&log_rows=4",
             &[AUTH, ("content-type", ct)],
             Body::empty(),
         )

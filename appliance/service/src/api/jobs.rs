@@ -24,7 +24,9 @@ use crate::worker::DeviceSlot;
 /// Largest page of `GET /v1/jobs`.
 pub const MAX_LIST_LIMIT: u32 = 1000;
 const DEFAULT_LIST_LIMIT: u32 = 50;
-const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+pub(super) const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// A cursor is a sequence number: at most 19 digits (below 10^19, within `u64`).
+pub(super) const MAX_CURSOR_DIGITS: usize = 19;
 fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
@@ -69,6 +71,16 @@ fn job_view(state: &AppState, rec: JobRecord) -> JobView {
 /// inside JSON, with room for the other fields. A raw upload is smaller.
 const MAX_SUBMISSION_BYTES: usize =
     proofbox_prover::circuits::MAX_INPUT_BYTES.div_ceil(3) * 4 + (64 << 10);
+
+/// The body limit of a submission: `body_limit_bytes`, or the largest legitimate
+/// submission if smaller.
+fn submission_limit(state: &AppState) -> usize {
+    state
+        .inner
+        .config
+        .body_limit_bytes
+        .min(MAX_SUBMISSION_BYTES)
+}
 
 /// Checks a submission against the circuits, limits and this appliance's devices.
 fn validate_submission(
@@ -125,6 +137,12 @@ fn validate_submission(
             "FRI preset {} gives {bits} bits of conjectured security, below this appliance's \
              floor of {floor} bits (min_security_bits): its proof would be refused",
             fri.name()
+        )));
+    }
+    let cap = state.inner.config.max_log_rows;
+    if log_rows > cap {
+        return Err(AppError::invalid(format!(
+            "log_rows {log_rows} above this appliance's limit {cap} (max_log_rows)"
         )));
     }
     let priority = s.priority.unwrap_or(0);
@@ -252,31 +270,27 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
     Ok(Some(s.to_string()))
 }
 
-/// Submit a proof job.
+/// Submit a proof job (JSON).
 ///
-/// JSON body (`SubmitJob`), or the raw input as an `application/octet-stream` body
-/// with the other fields as query parameters. The same `Idempotency-Key` returns the
-/// same job (202 again, with `Idempotent-Replayed: true`); with a different request
-/// it is refused (409).
+/// The body is a `SubmitJob`; a raw input upload goes to `POST /v1/jobs/raw`. The same
+/// `Idempotency-Key` returns the same job (202 again, with `Idempotent-Replayed:
+/// true`); with a different request it is refused (409). Limits that depend on other
+/// fields are checked too (422 `invalid_request`): `log_rows` within the circuit's
+/// range, a field the circuit supports, the input at most what the circuit absorbs at
+/// that size (`GET /v1/circuits`), and a device that belongs to the backend.
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs",
-    request_body(description = "The job as JSON, or the raw input bytes", content(
-        (SubmitJob = "application/json"),
-        (RawBytes = "application/octet-stream")
-    )),
-    params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the same job"),
-        SubmitJob
-    ),
+    request_body(content = SubmitJob, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the same job")),
     responses(
         (status = 202, description = "Accepted (or replayed); `Location` names the job", body = JobView),
-        (status = 400, description = "Malformed JSON, bad header or query, unknown device", body = ErrorBody),
+        (status = 400, description = "`malformed_json`, `bad_request` (a query string, a bad header), `unknown_device`", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused with a different request", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 415, description = "Content-Type neither application/json nor application/octet-stream", body = ErrorBody),
-        (status = 422, description = "Unknown circuit, field, FRI preset or backend; size or input out of limits", body = ErrorBody),
-        (status = 503, description = "Queue full or shutting down", body = ErrorBody)
+        (status = 415, description = "Content-Type not application/json", body = ErrorBody),
+        (status = 422, description = "`invalid_body` (wrong type, missing or unknown field, bad base64), `invalid_request` (a limit that depends on other fields)", body = ErrorBody),
+        (status = 503, description = "`queue_full`, `shutting_down`, `store_unavailable`", body = ErrorBody)
     ),
     security(("bearer" = []))
 )]
@@ -286,53 +300,98 @@ pub(super) async fn submit_job(
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
+    refuse_during_shutdown(&state)?;
+    match media_type(&headers) {
+        Some(m) if m.essence_str() == mime::APPLICATION_JSON => {}
+        Some(m) if m.essence_str() == mime::APPLICATION_OCTET_STREAM => {
+            return Err(AppError::UnsupportedMediaType {
+                message: "raw uploads go to POST /v1/jobs/raw; this route takes Content-Type application/json".into(),
+            });
+        }
+        _ => return Err(unsupported_media_type(&headers, "application/json")),
+    }
+    let body = body_bytes(body, submission_limit(&state))?;
+    let key = idempotency_key(&headers)?;
+    if uri.query().is_some_and(|q| !q.is_empty()) {
+        return Err(AppError::BadRequest {
+            message: "POST /v1/jobs takes no query parameters (a raw upload with parameters goes to POST /v1/jobs/raw)".into(),
+        });
+    }
+    let params: SubmitJob = serde_json::from_slice(&body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => AppError::InvalidBody {
+                message: format!("invalid job: {e}"),
+            },
+            _ => AppError::MalformedJson {
+                message: format!("malformed JSON: {e}"),
+            },
+        }
+    })?;
+    let job = validate_submission(&state, params, None)?;
+    accept(&state, job, key).await
+}
+
+/// Submit a proof job with its input as the raw body.
+///
+/// The other fields are query parameters (those of `SubmitJob`, without
+/// `input_base64`); the same checks and idempotency as `POST /v1/jobs`.
+#[utoipa::path(
+    post, path = "/v1/jobs/raw", tag = "jobs",
+    request_body(content = RawBytes, content_type = "application/octet-stream", description = "The input bytes (may be empty)"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the same job"),
+        RawParams
+    ),
+    responses(
+        (status = 202, description = "Accepted (or replayed); `Location` names the job", body = JobView),
+        (status = 400, description = "`bad_request` (a bad query string or header), `unknown_device`", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Content-Type not application/octet-stream", body = ErrorBody),
+        (status = 422, description = "`invalid_request` (a limit that depends on other fields)", body = ErrorBody),
+        (status = 503, description = "`queue_full`, `shutting_down`, `store_unavailable`", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn submit_raw(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<RawParams>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    refuse_during_shutdown(&state)?;
+    let Query(p) = query.map_err(query_error)?;
+    let body = body_bytes(body, submission_limit(&state))?;
+    let key = idempotency_key(&headers)?;
+    let params = SubmitJob {
+        circuit: p.circuit,
+        log_rows: p.log_rows,
+        field: p.field,
+        fri: p.fri,
+        seed: p.seed,
+        input_base64: None,
+        backend: p.backend,
+        device: p.device,
+        priority: p.priority,
+    };
+    let job = validate_submission(&state, params, Some(body))?;
+    accept(&state, job, key).await
+}
+
+fn refuse_during_shutdown(state: &AppState) -> Result<(), AppError> {
     if state.inner.hub.is_shutting_down() {
         return Err(AppError::Unavailable {
             code: "shutting_down",
             message: "the service is shutting down".into(),
         });
     }
-    let raw = match media_type(&headers) {
-        Some(m) if m.essence_str() == mime::APPLICATION_OCTET_STREAM => true,
-        Some(m) if m.essence_str() == mime::APPLICATION_JSON => false,
-        _ => {
-            return Err(unsupported_media_type(
-                &headers,
-                "application/json or application/octet-stream",
-            ));
-        }
-    };
-    let body = body_bytes(
-        body,
-        state
-            .inner
-            .config
-            .body_limit_bytes
-            .min(MAX_SUBMISSION_BYTES),
-    )?;
-    let key = idempotency_key(&headers)?;
-    let job = if raw {
-        let Query(params) = Query::<SubmitJob>::try_from_uri(&uri).map_err(query_error)?;
-        validate_submission(&state, params, Some(body))?
-    } else {
-        if uri.query().is_some_and(|q| !q.is_empty()) {
-            return Err(AppError::BadRequest {
-                message: "query parameters are only read for raw uploads (Content-Type: application/octet-stream)".into(),
-            });
-        }
-        let params: SubmitJob = serde_json::from_slice(&body).map_err(|e| {
-            use serde_json::error::Category;
-            match e.classify() {
-                Category::Data => AppError::InvalidBody {
-                    message: format!("invalid job: {e}"),
-                },
-                _ => AppError::MalformedJson {
-                    message: format!("malformed JSON: {e}"),
-                },
-            }
-        })?;
-        validate_submission(&state, params, None)?
-    };
+    Ok(())
+}
+
+/// Stores a validated job: the 202 answer.
+async fn accept(state: &AppState, job: NewJob, key: Option<String>) -> Result<Response, AppError> {
     let max = state.inner.config.max_queued_jobs;
     let (rec, replayed) = state
         .blocking(move |s| s.submit(job, key.as_deref(), max))
@@ -342,7 +401,7 @@ pub(super) async fn submit_job(
         state.inner.hub.notify();
     }
     let location = format!("/v1/jobs/{}", rec.id);
-    let mut resp = (StatusCode::ACCEPTED, Json(job_view(&state, rec))).into_response();
+    let mut resp = (StatusCode::ACCEPTED, Json(job_view(state, rec))).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
@@ -358,9 +417,10 @@ pub(super) async fn submit_job(
     get, path = "/v1/jobs", tag = "jobs", params(ListParams),
     responses(
         (status = 200, body = JobList),
-        (status = 400, description = "Bad cursor or query", body = ErrorBody),
+        (status = 400, description = "Bad cursor or query string", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 422, description = "Unknown status or limit out of range", body = ErrorBody)
+        (status = 422, description = "Unknown status or limit out of range", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = ErrorBody)
     ),
     security(("bearer" = []))
 )]
@@ -369,9 +429,20 @@ pub(super) async fn list_jobs(
     query: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<JobList>, AppError> {
     let Query(p) = query.map_err(query_error)?;
-    let status = match &p.status {
-        Some(s) if !s.is_empty() => Some(s.parse::<JobStatus>().map_err(AppError::invalid)?),
-        _ => None,
+    let status = match p.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(
+            JobStatus::ALL
+                .into_iter()
+                .find(|k| k.name() == s)
+                .ok_or_else(|| {
+                    AppError::invalid(
+                        s.parse::<JobStatus>()
+                            .err()
+                            .unwrap_or_else(|| format!("status {s:?}: statuses are lowercase")),
+                    )
+                })?,
+        ),
     };
     let limit = p.limit.unwrap_or(DEFAULT_LIST_LIMIT);
     if !(1..=MAX_LIST_LIMIT).contains(&limit) {
@@ -380,9 +451,14 @@ pub(super) async fn list_jobs(
         )));
     }
     let cursor = match &p.cursor {
-        Some(c) if !c.is_empty() => Some(c.parse::<u64>().map_err(|_| AppError::BadRequest {
-            message: format!("invalid cursor {c:?}: pass next_cursor of the previous page"),
-        })?),
+        Some(c) if !c.is_empty() => Some(
+            c.parse::<u64>()
+                .ok()
+                .filter(|_| c.len() <= MAX_CURSOR_DIGITS && c.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| AppError::BadRequest {
+                    message: format!("invalid cursor {c:?}: pass next_cursor of the previous page"),
+                })?,
+        ),
         _ => None,
     };
     let (recs, more) = state

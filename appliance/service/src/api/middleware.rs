@@ -145,8 +145,13 @@ pub(super) fn unsupported_media_type(headers: &HeaderMap, expected: &str) -> App
 }
 
 /// Refuses a request whose body is not `application/octet-stream` (a raw upload).
+/// An empty body (known to be empty: `Content-Length: 0`, or no length and no
+/// chunks) needs no type.
 pub(super) async fn octet_stream_body(req: Request, next: Next) -> Response {
-    match media_type(req.headers()) {
+    let empty = axum::body::HttpBody::size_hint(req.body()).exact() == Some(0);
+    let h = req.headers();
+    match media_type(h) {
+        None if empty && !h.contains_key(header::CONTENT_TYPE) => next.run(req).await,
         Some(m) if m.essence_str() == mime::APPLICATION_OCTET_STREAM => next.run(req).await,
         _ => unsupported_media_type(req.headers(), "application/octet-stream").into_response(),
     }

@@ -33,7 +33,7 @@ use crate::error::{AppError, error_response};
 use crate::store::Store;
 use crate::worker::{DeviceSlot, Hub};
 use appliance::{circuits, devices, verify};
-use jobs::{cancel_job, get_job, get_proof, list_jobs, submit_job};
+use jobs::{cancel_job, get_job, get_proof, list_jobs, submit_job, submit_raw};
 use middleware::{KeyDigest, http_metrics, json_errors, octet_stream_body, require_key};
 use openapi::openapi_json;
 use ops::{healthz, prometheus, readyz};
@@ -112,6 +112,10 @@ pub fn app(state: AppState) -> Router {
     let cfg = &state.inner.config;
     let v1 = Router::new()
         .route("/jobs", post(submit_job).get(list_jobs))
+        .route(
+            "/jobs/raw",
+            post(submit_raw).route_layer(axum::middleware::from_fn(octet_stream_body)),
+        )
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/proof", get(get_proof))
         .route("/jobs/{id}/cancel", post(cancel_job))

@@ -70,3 +70,55 @@ pub(super) fn prepare(db: &Database) -> Result<()> {
     txn.commit()?;
     Ok(())
 }
+
+/// Opens the store file at `path`, creating a missing one; refuses a file that is no
+/// job store unless `init` ([`super::Store::open_with`]).
+pub(super) fn open_db(path: &Path, init: bool) -> Result<Database> {
+    let refused = |reason: String| StoreError::Refused {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let db = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Database::create(path)?,
+        Err(e) => return Err(StoreError::Db(redb::Error::Io(e))),
+        Ok(m) if m.len() == 0 => {
+            if !init {
+                return Err(refused(
+                    "the file is empty (0 bytes), not a job store".into(),
+                ));
+            }
+            set_aside(path)?;
+            Database::create(path)?
+        }
+        Ok(_) => match Database::create(path) {
+            Ok(db) => db,
+            // redb reports a file that is no redb database as invalid data.
+            Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
+                if e.kind() != std::io::ErrorKind::InvalidData =>
+            {
+                return Err(StoreError::Db(redb::Error::Io(e)));
+            }
+            Err(e @ redb::DatabaseError::DatabaseAlreadyOpen) => return Err(e.into()),
+            Err(e) if !init => {
+                return Err(refused(format!("not a redb database, or damaged: {e}")));
+            }
+            Err(_) => {
+                set_aside(path)?;
+                Database::create(path)?
+            }
+        },
+    };
+    let db = match prepare(&db) {
+        Ok(()) => db,
+        Err(StoreError::Refused { reason, .. }) if init && reason.contains("foreign") => {
+            drop(db);
+            set_aside(path)?;
+            let db = Database::create(path)?;
+            prepare(&db)?;
+            db
+        }
+        Err(StoreError::Refused { reason, .. }) => return Err(refused(reason)),
+        Err(e) => return Err(e),
+    };
+    Ok(db)
+}

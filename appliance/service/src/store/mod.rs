@@ -19,8 +19,13 @@
 //! database, or a database without this store's tables is refused
 //! ([`StoreError::Refused`]) unless `init` is set, which moves it aside and creates a
 //! new store.
+//!
+//! Storage faults (a full disk, a read-only file system) close the database until it
+//! can be reopened, by itself ([`fault`]): meanwhile every operation answers
+//! [`StoreError::Unavailable`].
 
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use proofbox_backend_api::FieldId;
@@ -33,7 +38,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::types::JobStatus;
-use file::{prepare, set_aside};
+use fault::Slot;
+use file::open_db;
 
 const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 const IDS: TableDefinition<&str, u64> = TableDefinition::new("ids");
@@ -75,6 +81,12 @@ pub enum StoreError {
         "the stored proof of job {id} failed its checksum; the job was queued to be proved again, retry later"
     )]
     ProofCorrupt { id: String },
+    /// A storage fault (disk full, read-only file system): the store is closed until
+    /// it can be reopened ([`fault`]); nothing was written.
+    #[error(
+        "the job store is unavailable after an I/O error ({reason}); it reopens by itself once the storage works again, retry later"
+    )]
+    Unavailable { reason: String },
     /// The store file cannot be used as it is.
     #[error(
         "job store {}: {reason}; refusing to start (start with --init, or init = true, to move it aside and create a new store)",
@@ -289,9 +301,14 @@ impl<'txn> Tables<'txn> {
 
 /// The job store. All methods block (disk I/O, fsync): call them from worker
 /// threads or `spawn_blocking`.
+///
+/// A storage fault (disk full, read-only file system) closes the database and makes
+/// every operation answer [`StoreError::Unavailable`] until it can be reopened
+/// ([`fault`]).
 pub struct Store {
-    db: Database,
+    path: PathBuf,
     max_attempts: u32,
+    slot: RwLock<Slot>,
 }
 
 impl Store {
@@ -306,55 +323,11 @@ impl Store {
     /// moved aside (to `<file>.foreign-<ms>`) and a new store created. A valid store is
     /// never touched by `init`.
     pub fn open_with(path: &Path, max_attempts: u32, init: bool) -> Result<(Self, Recovery)> {
-        let refused = |reason: String| StoreError::Refused {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let db = match std::fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Database::create(path)?,
-            Err(e) => return Err(StoreError::Db(redb::Error::Io(e))),
-            Ok(m) if m.len() == 0 => {
-                if !init {
-                    return Err(refused(
-                        "the file is empty (0 bytes), not a job store".into(),
-                    ));
-                }
-                set_aside(path)?;
-                Database::create(path)?
-            }
-            Ok(_) => match Database::create(path) {
-                Ok(db) => db,
-                // redb reports a file that is no redb database as invalid data.
-                Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
-                    if e.kind() != std::io::ErrorKind::InvalidData =>
-                {
-                    return Err(StoreError::Db(redb::Error::Io(e)));
-                }
-                Err(e @ redb::DatabaseError::DatabaseAlreadyOpen) => return Err(e.into()),
-                Err(e) if !init => {
-                    return Err(refused(format!("not a redb database, or damaged: {e}")));
-                }
-                Err(_) => {
-                    set_aside(path)?;
-                    Database::create(path)?
-                }
-            },
-        };
-        let db = match prepare(&db) {
-            Ok(()) => db,
-            Err(StoreError::Refused { reason, .. }) if init && reason.contains("foreign") => {
-                drop(db);
-                set_aside(path)?;
-                let db = Database::create(path)?;
-                prepare(&db)?;
-                db
-            }
-            Err(StoreError::Refused { reason, .. }) => return Err(refused(reason)),
-            Err(e) => return Err(e),
-        };
+        let db = open_db(path, init)?;
         let store = Self {
-            db,
+            path: path.to_path_buf(),
             max_attempts: max_attempts.max(1),
+            slot: Slot::new(db),
         };
         let recovery = store.requeue_running(false)?;
         Ok((store, recovery))
@@ -364,35 +337,37 @@ impl Store {
     /// count (a graceful shutdown); otherwise it does (a crash), and a job that has
     /// used all its attempts fails.
     pub fn requeue_running(&self, refund: bool) -> Result<Recovery> {
-        let txn = self.db.begin_write()?;
-        let mut recovery = Recovery::default();
-        {
-            let mut t = Tables::open(&txn)?;
-            for seq in t.seqs_with(JobStatus::Running)? {
-                let mut rec = load(&t.jobs, seq)?;
-                if refund {
-                    rec.attempts = rec.attempts.saturating_sub(1);
-                }
-                if !refund && rec.attempts >= self.max_attempts {
-                    rec.status = JobStatus::Failed;
-                    rec.finished_ms = Some(now_ms());
-                    rec.error = Some(format!(
-                        "the service stopped while proving this job, {} times (max_attempts {})",
-                        rec.attempts, self.max_attempts
-                    ));
-                    t.put(Some(JobStatus::Running), &rec)?;
-                    recovery.failed.push(rec.id);
-                } else {
-                    rec.status = JobStatus::Queued;
-                    rec.started_ms = None;
-                    t.put(Some(JobStatus::Running), &rec)?;
-                    t.enqueue(&rec)?;
-                    recovery.requeued.push(rec.id);
+        self.with_db(|db| {
+            let txn = db.begin_write()?;
+            let mut recovery = Recovery::default();
+            {
+                let mut t = Tables::open(&txn)?;
+                for seq in t.seqs_with(JobStatus::Running)? {
+                    let mut rec = load(&t.jobs, seq)?;
+                    if refund {
+                        rec.attempts = rec.attempts.saturating_sub(1);
+                    }
+                    if !refund && rec.attempts >= self.max_attempts {
+                        rec.status = JobStatus::Failed;
+                        rec.finished_ms = Some(now_ms());
+                        rec.error = Some(format!(
+                            "the service stopped while proving this job, {} times (max_attempts {})",
+                            rec.attempts, self.max_attempts
+                        ));
+                        t.put(Some(JobStatus::Running), &rec)?;
+                        recovery.failed.push(rec.id);
+                    } else {
+                        rec.status = JobStatus::Queued;
+                        rec.started_ms = None;
+                        t.put(Some(JobStatus::Running), &rec)?;
+                        t.enqueue(&rec)?;
+                        recovery.requeued.push(rec.id);
+                    }
                 }
             }
-        }
-        txn.commit()?;
-        Ok(recovery)
+            txn.commit()?;
+            Ok(recovery)
+        })
     }
 
     /// Enqueues `job`, or returns the job an earlier submission with the same
@@ -403,141 +378,107 @@ impl Store {
         idempotency_key: Option<&str>,
         max_queued: u64,
     ) -> Result<(JobRecord, bool)> {
-        let txn = self.db.begin_write()?;
-        let rec = {
-            let mut t = Tables::open(&txn)?;
-            if let Some(key) = idempotency_key
-                && let Some(seq) = t.idempotency.get(key)?.map(|g| g.value())
-            {
-                let rec = load(&t.jobs, seq)?;
-                let input = match t.inputs.get(seq)? {
-                    Some(g) => unseal(g.value())
-                        .ok_or_else(|| {
-                            StoreError::Corrupt(format!(
-                                "the input of job {} failed its checksum",
-                                rec.id
-                            ))
-                        })?
-                        .to_vec(),
-                    None => Vec::new(),
-                };
-                let same = rec.request(input) == job.request
-                    && rec.backend == job.backend
-                    && rec.device == job.device
-                    && rec.priority == job.priority;
-                if !same {
-                    return Err(StoreError::IdempotencyConflict {
-                        key: key.to_string(),
-                        job: rec.id,
-                    });
+        self.with_db(|db| {
+            let txn = db.begin_write()?;
+            let rec = {
+                let mut t = Tables::open(&txn)?;
+                if let Some(key) = idempotency_key
+                    && let Some(seq) = t.idempotency.get(key)?.map(|g| g.value())
+                {
+                    let rec = load(&t.jobs, seq)?;
+                    let input = match t.inputs.get(seq)? {
+                        Some(g) => unseal(g.value())
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!(
+                                    "the input of job {} failed its checksum",
+                                    rec.id
+                                ))
+                            })?
+                            .to_vec(),
+                        None => Vec::new(),
+                    };
+                    let same = rec.request(input) == job.request
+                        && rec.backend == job.backend
+                        && rec.device == job.device
+                        && rec.priority == job.priority;
+                    if !same {
+                        return Err(StoreError::IdempotencyConflict {
+                            key: key.to_string(),
+                            job: rec.id,
+                        });
+                    }
+                    return Ok((rec, true));
                 }
-                return Ok((rec, true));
-            }
-            if t.queue.len()? >= max_queued {
-                return Err(StoreError::QueueFull { max: max_queued });
-            }
-            let seq = t.meta.get("next_seq")?.map(|g| g.value()).unwrap_or(1);
-            t.meta.insert("next_seq", seq + 1)?;
-            let r = &job.request;
-            let rec = JobRecord {
-                id: uuid::Uuid::new_v4().to_string(),
-                seq,
-                circuit: r.circuit,
-                field: r.field,
-                log_rows: r.log_rows,
-                fri: r.fri,
-                seed: r.seed,
-                input_len: r.input.len() as u64,
-                backend: job.backend,
-                device: job.device,
-                priority: job.priority,
-                route: job.route,
-                status: JobStatus::Queued,
-                attempts: 0,
-                created_ms: now_ms(),
-                started_ms: None,
-                finished_ms: None,
-                proving_ms: None,
-                backend_used: None,
-                device_used: None,
-                error: None,
-                proof_bytes: None,
-                idempotency_key: idempotency_key.map(str::to_string),
+                if t.queue.len()? >= max_queued {
+                    return Err(StoreError::QueueFull { max: max_queued });
+                }
+                let seq = t.meta.get("next_seq")?.map(|g| g.value()).unwrap_or(1);
+                t.meta.insert("next_seq", seq + 1)?;
+                let r = &job.request;
+                let rec = JobRecord {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    seq,
+                    circuit: r.circuit,
+                    field: r.field,
+                    log_rows: r.log_rows,
+                    fri: r.fri,
+                    seed: r.seed,
+                    input_len: r.input.len() as u64,
+                    backend: job.backend,
+                    device: job.device,
+                    priority: job.priority,
+                    route: job.route,
+                    status: JobStatus::Queued,
+                    attempts: 0,
+                    created_ms: now_ms(),
+                    started_ms: None,
+                    finished_ms: None,
+                    proving_ms: None,
+                    backend_used: None,
+                    device_used: None,
+                    error: None,
+                    proof_bytes: None,
+                    idempotency_key: idempotency_key.map(str::to_string),
+                };
+                t.put(None, &rec)?;
+                t.ids.insert(rec.id.as_str(), seq)?;
+                t.inputs.insert(seq, seal(&r.input).as_slice())?;
+                if let Some(key) = idempotency_key {
+                    t.idempotency.insert(key, seq)?;
+                }
+                t.enqueue(&rec)?;
+                rec
             };
-            t.put(None, &rec)?;
-            t.ids.insert(rec.id.as_str(), seq)?;
-            t.inputs.insert(seq, seal(&r.input).as_slice())?;
-            if let Some(key) = idempotency_key {
-                t.idempotency.insert(key, seq)?;
-            }
-            t.enqueue(&rec)?;
-            rec
-        };
-        txn.commit()?;
-        Ok((rec, false))
+            txn.commit()?;
+            Ok((rec, false))
+        })
     }
 
     pub fn get(&self, id: &str) -> Result<JobRecord> {
-        let txn = self.db.begin_read()?;
-        let ids = match txn.open_table(IDS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Err(StoreError::NotFound),
-            Err(e) => return Err(e.into()),
-        };
-        let seq = ids.get(id)?.ok_or(StoreError::NotFound)?.value();
-        load(&txn.open_table(JOBS)?, seq)
+        self.with_db(|db| get_in(db, id))
     }
 
     /// The job and its proof, if it has one. A proof that fails its checksum is never
     /// returned: it is dropped, the job is queued to be proved again (logged), and the
     /// answer is [`StoreError::ProofCorrupt`].
     pub fn proof(&self, id: &str) -> Result<(JobRecord, Option<Vec<u8>>)> {
-        let rec = self.get(id)?;
-        let txn = self.db.begin_read()?;
-        let proof = match txn.open_table(PROOFS)?.get(rec.seq)? {
-            None => None,
-            Some(g) => match unseal(g.value()) {
-                Some(p) => Some(p.to_vec()),
-                None => {
-                    drop(g);
-                    drop(txn);
-                    self.reprove(rec.seq)?;
-                    return Err(StoreError::ProofCorrupt { id: rec.id });
-                }
-            },
-        };
-        Ok((rec, proof))
-    }
-
-    /// Drops the corrupt proof of job `seq` and queues the job again.
-    fn reprove(&self, seq: u64) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut t = Tables::open(&txn)?;
-            let mut rec = load(&t.jobs, seq)?;
-            let stored_ok = t
-                .proofs
-                .get(seq)?
-                .is_some_and(|g| unseal(g.value()).is_some());
-            if rec.status != JobStatus::Succeeded || stored_ok {
-                // Another request re-queued it already (or it was proved again).
-                return Ok(());
-            }
-            tracing::error!(
-                job = %rec.id,
-                "the stored proof failed its checksum (storage corruption): dropped, proving the job again"
-            );
-            t.proofs.remove(seq)?;
-            rec.status = JobStatus::Queued;
-            rec.proof_bytes = None;
-            rec.started_ms = None;
-            rec.finished_ms = None;
-            rec.error = Some("the stored proof failed its checksum; proving again".into());
-            t.put(Some(JobStatus::Succeeded), &rec)?;
-            t.enqueue(&rec)?;
-        }
-        txn.commit()?;
-        Ok(())
+        self.with_db(|db| {
+            let rec = get_in(db, id)?;
+            let txn = db.begin_read()?;
+            let proof = match txn.open_table(PROOFS)?.get(rec.seq)? {
+                None => None,
+                Some(g) => match unseal(g.value()) {
+                    Some(p) => Some(p.to_vec()),
+                    None => {
+                        drop(g);
+                        drop(txn);
+                        reprove(db, rec.seq)?;
+                        return Err(StoreError::ProofCorrupt { id: rec.id });
+                    }
+                },
+            };
+            Ok((rec, proof))
+        })
     }
 
     /// Up to `limit` jobs older than `before` (a sequence number), newest first, and
@@ -548,31 +489,33 @@ impl Store {
         limit: usize,
         before: Option<u64>,
     ) -> Result<(Vec<JobRecord>, bool)> {
-        let txn = self.db.begin_read()?;
-        let jobs = txn.open_table(JOBS)?;
-        let before = before.unwrap_or(u64::MAX);
-        let mut seqs = Vec::with_capacity(limit + 1);
-        match status {
-            None => {
-                for item in jobs.range(..before)?.rev().take(limit + 1) {
-                    seqs.push(item?.0.value());
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let jobs = txn.open_table(JOBS)?;
+            let before = before.unwrap_or(u64::MAX);
+            let mut seqs = Vec::with_capacity(limit + 1);
+            match status {
+                None => {
+                    for item in jobs.range(..before)?.rev().take(limit + 1) {
+                        seqs.push(item?.0.value());
+                    }
+                }
+                Some(s) => {
+                    let index = txn.open_table(BY_STATUS)?;
+                    let c = s.code();
+                    for item in index.range((c, 0u64)..(c, before))?.rev().take(limit + 1) {
+                        seqs.push(item?.0.value().1);
+                    }
                 }
             }
-            Some(s) => {
-                let index = txn.open_table(BY_STATUS)?;
-                let c = s.code();
-                for item in index.range((c, 0u64)..(c, before))?.rev().take(limit + 1) {
-                    seqs.push(item?.0.value().1);
-                }
-            }
-        }
-        let more = seqs.len() > limit;
-        seqs.truncate(limit);
-        let recs = seqs
-            .into_iter()
-            .map(|s| load(&jobs, s))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((recs, more))
+            let more = seqs.len() > limit;
+            seqs.truncate(limit);
+            let recs = seqs
+                .into_iter()
+                .map(|s| load(&jobs, s))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((recs, more))
+        })
     }
 
     /// Takes the first queued job (priority, then arrival) whose route `accepts`,
@@ -583,169 +526,225 @@ impl Store {
         backend: &str,
         device: &str,
     ) -> Result<Option<(JobRecord, Vec<u8>)>> {
-        let txn = self.db.begin_write()?;
-        let mut changed = false;
-        let claimed = {
-            let mut t = Tables::open(&txn)?;
-            loop {
-                let mut pick = None;
-                for item in t.queue.iter()? {
-                    let (k, v) = item?;
-                    if accepts(v.value()) {
-                        pick = Some(k.value());
-                        break;
+        self.with_db(|db| {
+            let txn = db.begin_write()?;
+            let mut changed = false;
+            let claimed = {
+                let mut t = Tables::open(&txn)?;
+                loop {
+                    let mut pick = None;
+                    for item in t.queue.iter()? {
+                        let (k, v) = item?;
+                        if accepts(v.value()) {
+                            pick = Some(k.value());
+                            break;
+                        }
                     }
-                }
-                let Some(key) = pick else { break None };
-                changed = true;
-                t.queue.remove(key)?;
-                let mut rec = load(&t.jobs, key.1)?;
-                let old = rec.status;
-                let input = match t.inputs.get(key.1)? {
-                    None => Some(Vec::new()),
-                    Some(g) => unseal(g.value()).map(<[u8]>::to_vec),
-                };
-                let Some(input) = input else {
-                    tracing::error!(
-                        job = %rec.id,
-                        "the stored input failed its checksum (storage corruption): job failed"
-                    );
-                    rec.status = JobStatus::Failed;
-                    rec.finished_ms = Some(now_ms());
-                    rec.error = Some(
-                        "the stored input failed its checksum (storage corruption); submit the job again"
-                            .into(),
-                    );
+                    let Some(key) = pick else { break None };
+                    changed = true;
+                    t.queue.remove(key)?;
+                    let mut rec = load(&t.jobs, key.1)?;
+                    let old = rec.status;
+                    let input = match t.inputs.get(key.1)? {
+                        None => Some(Vec::new()),
+                        Some(g) => unseal(g.value()).map(<[u8]>::to_vec),
+                    };
+                    let Some(input) = input else {
+                        tracing::error!(
+                            job = %rec.id,
+                            "the stored input failed its checksum (storage corruption): job failed"
+                        );
+                        rec.status = JobStatus::Failed;
+                        rec.finished_ms = Some(now_ms());
+                        rec.error = Some(
+                            "the stored input failed its checksum (storage corruption); submit the job again"
+                                .into(),
+                        );
+                        t.put(Some(old), &rec)?;
+                        continue;
+                    };
+                    rec.status = JobStatus::Running;
+                    rec.attempts += 1;
+                    rec.started_ms = Some(now_ms());
+                    rec.backend_used = Some(backend.to_string());
+                    rec.device_used = Some(device.to_string());
                     t.put(Some(old), &rec)?;
-                    continue;
-                };
-                rec.status = JobStatus::Running;
-                rec.attempts += 1;
-                rec.started_ms = Some(now_ms());
-                rec.backend_used = Some(backend.to_string());
-                rec.device_used = Some(device.to_string());
-                t.put(Some(old), &rec)?;
-                break Some((rec, input));
+                    break Some((rec, input));
+                }
+            };
+            if !changed {
+                txn.abort()?;
+            } else {
+                txn.commit()?;
             }
-        };
-        if !changed {
-            txn.abort()?;
-        } else {
-            txn.commit()?;
-        }
-        Ok(claimed)
+            Ok(claimed)
+        })
     }
 
     /// Records the outcome of attempt `attempt` of job `seq`, unless the job was
     /// cancelled or re-queued meanwhile. A proof is written in the same transaction
     /// that marks the job succeeded.
     pub fn finish(&self, seq: u64, attempt: u32, outcome: Outcome) -> Result<Finished> {
-        let txn = self.db.begin_write()?;
-        let result = {
-            let mut t = Tables::open(&txn)?;
-            let mut rec = load(&t.jobs, seq)?;
-            if rec.status != JobStatus::Running || rec.attempts != attempt {
-                Finished::Discarded(rec)
-            } else {
-                match outcome {
-                    Outcome::Succeeded { proof, proving_ms } => {
-                        t.proofs.insert(seq, seal(&proof).as_slice())?;
-                        rec.status = JobStatus::Succeeded;
-                        rec.proof_bytes = Some(proof.len() as u64);
-                        rec.proving_ms = Some(proving_ms);
-                        rec.finished_ms = Some(now_ms());
-                        rec.error = None;
-                    }
-                    Outcome::Failed { error, proving_ms } => {
-                        rec.status = JobStatus::Failed;
-                        rec.proving_ms = Some(proving_ms);
-                        rec.finished_ms = Some(now_ms());
-                        rec.error = Some(error);
-                    }
-                    Outcome::Retry { error, route } => {
-                        rec.status = JobStatus::Queued;
-                        rec.error = Some(error);
-                        if let Some(route) = route {
-                            rec.route = route;
+        self.with_db(|db| {
+            let txn = db.begin_write()?;
+            let result = {
+                let mut t = Tables::open(&txn)?;
+                let mut rec = load(&t.jobs, seq)?;
+                if rec.status != JobStatus::Running || rec.attempts != attempt {
+                    Finished::Discarded(rec)
+                } else {
+                    match outcome {
+                        Outcome::Succeeded { proof, proving_ms } => {
+                            t.proofs.insert(seq, seal(&proof).as_slice())?;
+                            rec.status = JobStatus::Succeeded;
+                            rec.proof_bytes = Some(proof.len() as u64);
+                            rec.proving_ms = Some(proving_ms);
+                            rec.finished_ms = Some(now_ms());
+                            rec.error = None;
+                        }
+                        Outcome::Failed { error, proving_ms } => {
+                            rec.status = JobStatus::Failed;
+                            rec.proving_ms = Some(proving_ms);
+                            rec.finished_ms = Some(now_ms());
+                            rec.error = Some(error);
+                        }
+                        Outcome::Retry { error, route } => {
+                            rec.status = JobStatus::Queued;
+                            rec.error = Some(error);
+                            if let Some(route) = route {
+                                rec.route = route;
+                            }
                         }
                     }
+                    t.put(Some(JobStatus::Running), &rec)?;
+                    if rec.status == JobStatus::Queued {
+                        t.enqueue(&rec)?;
+                    }
+                    Finished::Applied(rec)
                 }
-                t.put(Some(JobStatus::Running), &rec)?;
-                if rec.status == JobStatus::Queued {
-                    t.enqueue(&rec)?;
-                }
-                Finished::Applied(rec)
+            };
+            if matches!(result, Finished::Discarded(_)) {
+                txn.abort()?;
+            } else {
+                txn.commit()?;
             }
-        };
-        if matches!(result, Finished::Discarded(_)) {
-            txn.abort()?;
-        } else {
-            txn.commit()?;
-        }
-        Ok(result)
+            Ok(result)
+        })
     }
 
     /// Cancels a queued or running job (a running proof cannot be interrupted: its
     /// result will be discarded). Cancelling a cancelled job is a no-op.
     pub fn cancel(&self, id: &str) -> Result<JobRecord> {
-        let txn = self.db.begin_write()?;
-        let rec = {
-            let mut t = Tables::open(&txn)?;
-            let seq = t.seq_of(id)?;
-            let mut rec = load(&t.jobs, seq)?;
-            match rec.status {
-                JobStatus::Cancelled => return Ok(rec),
-                JobStatus::Succeeded | JobStatus::Failed => {
-                    return Err(StoreError::NotCancellable {
-                        id: rec.id,
-                        status: rec.status,
-                    });
+        self.with_db(|db| {
+            let txn = db.begin_write()?;
+            let rec = {
+                let mut t = Tables::open(&txn)?;
+                let seq = t.seq_of(id)?;
+                let mut rec = load(&t.jobs, seq)?;
+                match rec.status {
+                    JobStatus::Cancelled => return Ok(rec),
+                    JobStatus::Succeeded | JobStatus::Failed => {
+                        return Err(StoreError::NotCancellable {
+                            id: rec.id,
+                            status: rec.status,
+                        });
+                    }
+                    JobStatus::Queued => {
+                        t.queue.remove(queue_key(rec.priority, seq))?;
+                    }
+                    JobStatus::Running => {}
                 }
-                JobStatus::Queued => {
-                    t.queue.remove(queue_key(rec.priority, seq))?;
-                }
-                JobStatus::Running => {}
-            }
-            let old = rec.status;
-            rec.status = JobStatus::Cancelled;
-            rec.finished_ms = Some(now_ms());
-            t.put(Some(old), &rec)?;
-            rec
-        };
-        txn.commit()?;
-        Ok(rec)
+                let old = rec.status;
+                rec.status = JobStatus::Cancelled;
+                rec.finished_ms = Some(now_ms());
+                t.put(Some(old), &rec)?;
+                rec
+            };
+            txn.commit()?;
+            Ok(rec)
+        })
     }
 
     /// Jobs per status, and the queue depth.
     pub fn counts(&self) -> Result<(Vec<(JobStatus, u64)>, u64)> {
-        let txn = self.db.begin_read()?;
-        let index = txn.open_table(BY_STATUS)?;
-        let mut out = Vec::new();
-        for s in JobStatus::ALL {
-            let c = s.code();
-            let n = index.range((c, 0u64)..=(c, u64::MAX))?.count() as u64;
-            out.push((s, n));
-        }
-        let depth = txn.open_table(QUEUE)?.len()?;
-        Ok((out, depth))
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let index = txn.open_table(BY_STATUS)?;
+            let mut out = Vec::new();
+            for s in JobStatus::ALL {
+                let c = s.code();
+                let n = index.range((c, 0u64)..=(c, u64::MAX))?.count() as u64;
+                out.push((s, n));
+            }
+            let depth = txn.open_table(QUEUE)?.len()?;
+            Ok((out, depth))
+        })
     }
 
     /// A read transaction works (for `/readyz`).
     pub fn check(&self) -> Result<()> {
-        let txn = self.db.begin_read()?;
-        txn.open_table(META)?;
-        Ok(())
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            txn.open_table(META)?;
+            Ok(())
+        })
     }
 
     /// Creates every table (so that readers find them).
     pub fn init(&self) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        Tables::open(&txn)?;
-        txn.commit()?;
-        Ok(())
+        self.with_db(|db| {
+            let txn = db.begin_write()?;
+            Tables::open(&txn)?;
+            txn.commit()?;
+            Ok(())
+        })
     }
 }
 
+/// The job `id`.
+fn get_in(db: &Database, id: &str) -> Result<JobRecord> {
+    let txn = db.begin_read()?;
+    let ids = match txn.open_table(IDS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Err(StoreError::NotFound),
+        Err(e) => return Err(e.into()),
+    };
+    let seq = ids.get(id)?.ok_or(StoreError::NotFound)?.value();
+    load(&txn.open_table(JOBS)?, seq)
+}
+
+/// Drops the corrupt proof of job `seq` and queues the job again.
+fn reprove(db: &Database, seq: u64) -> Result<()> {
+    let txn = db.begin_write()?;
+    {
+        let mut t = Tables::open(&txn)?;
+        let mut rec = load(&t.jobs, seq)?;
+        let stored_ok = t
+            .proofs
+            .get(seq)?
+            .is_some_and(|g| unseal(g.value()).is_some());
+        if rec.status != JobStatus::Succeeded || stored_ok {
+            // Another request re-queued it already (or it was proved again).
+            return Ok(());
+        }
+        tracing::error!(
+            job = %rec.id,
+            "the stored proof failed its checksum (storage corruption): dropped, proving the job again"
+        );
+        t.proofs.remove(seq)?;
+        rec.status = JobStatus::Queued;
+        rec.proof_bytes = None;
+        rec.started_ms = None;
+        rec.finished_ms = None;
+        rec.error = Some("the stored proof failed its checksum; proving again".into());
+        t.put(Some(JobStatus::Succeeded), &rec)?;
+        t.enqueue(&rec)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+mod fault;
 mod file;
 #[cfg(test)]
 mod tests;

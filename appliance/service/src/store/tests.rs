@@ -149,15 +149,19 @@ fn listing_pages_newest_first() {
 
 /// Flips one bit of the stored value of `seq` in `table`.
 fn flip_bit(s: &Store, table: TableDefinition<u64, &[u8]>, seq: u64) {
-    let txn = s.db.begin_write().unwrap();
-    {
-        let mut t = txn.open_table(table).unwrap();
-        let mut v = t.get(seq).unwrap().unwrap().value().to_vec();
-        let at = v.len() - 1;
-        v[at] ^= 0x10;
-        t.insert(seq, v.as_slice()).unwrap();
-    }
-    txn.commit().unwrap();
+    s.with_db(|db| {
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(table).unwrap();
+            let mut v = t.get(seq).unwrap().unwrap().value().to_vec();
+            let at = v.len() - 1;
+            v[at] ^= 0x10;
+            t.insert(seq, v.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        Ok(())
+    })
+    .unwrap();
 }
 
 #[test]
@@ -275,13 +279,17 @@ fn a_store_without_checksums_is_upgraded() {
         j.request.input = vec![3; 32];
         let rec = s.submit(j, None, 100).unwrap().0;
         // Back to layout 1: raw input, no schema key.
-        let txn = s.db.begin_write().unwrap();
-        {
-            let mut t = Tables::open(&txn).unwrap();
-            t.inputs.insert(rec.seq, [3u8; 32].as_slice()).unwrap();
-            t.meta.remove("schema").unwrap();
-        }
-        txn.commit().unwrap();
+        s.with_db(|db| {
+            let txn = db.begin_write().unwrap();
+            {
+                let mut t = Tables::open(&txn).unwrap();
+                t.inputs.insert(rec.seq, [3u8; 32].as_slice()).unwrap();
+                t.meta.remove("schema").unwrap();
+            }
+            txn.commit().unwrap();
+            Ok(())
+        })
+        .unwrap();
         (rec.id, rec.seq)
     };
     let (s, _) = Store::open(&path, 2).unwrap();
