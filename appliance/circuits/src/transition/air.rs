@@ -2,6 +2,10 @@
 //! (Plonky3 folds constraints in emission order, so this order is part of the
 //! circuit's definition). Columns: [`TransitionCols`]; periodic columns: [`per`].
 
+// Message positions are written as index ranges (`in24(9 + i) == values[i]`), the way
+// the message layouts in `docs/state.md` are written.
+#![allow(clippy::needless_range_loop)]
+
 use core::borrow::Borrow;
 
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
