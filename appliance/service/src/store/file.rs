@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableTable, TableHandle};
 
-use super::{META, Result, SCHEMA, StoreError, Tables, now_ms, seal};
+use super::{META, Result, SCHEMA, StoreError, Tables, now_ms, recount, seal};
 
 /// Moves a file that is no job store out of the way (`--init`).
 pub(super) fn set_aside(path: &Path) -> Result<()> {
@@ -66,6 +66,9 @@ pub(super) fn prepare(db: &Database) -> Result<()> {
             }
         }
         t.meta.insert("schema", SCHEMA)?;
+        if t.meta.get("counts")?.is_none() {
+            recount(&mut t)?;
+        }
     }
     txn.commit()?;
     Ok(())

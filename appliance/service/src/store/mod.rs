@@ -13,7 +13,9 @@
 //! - `inputs`, `proofs`: sequence number -> the SHA-256 digest of the bytes, then the
 //!   bytes ([`seal`]); checked on every read: a proof that fails it is never served
 //!   (its job is queued to be proved again), an input that fails it fails its job;
-//! - `meta`: counters (`next_seq`) and the layout version (`schema`).
+//! - `meta`: counters (`next_seq`, and jobs per status, `jobs:<status>`, kept in the
+//!   transaction that changes a status, so `/metrics` reads five numbers instead of
+//!   scanning every job) and the layout version (`schema`).
 //!
 //! Opening: a missing file is created; an existing file that is empty, not a `redb`
 //! database, or a database without this store's tables is refused
@@ -240,6 +242,29 @@ fn load(jobs: &impl ReadableTable<u64, &'static [u8]>, seq: u64) -> Result<JobRe
     decode(seq, guard.value())
 }
 
+/// The `meta` key of the count of jobs in `status`.
+fn count_key(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Queued => "jobs:queued",
+        JobStatus::Running => "jobs:running",
+        JobStatus::Succeeded => "jobs:succeeded",
+        JobStatus::Failed => "jobs:failed",
+        JobStatus::Cancelled => "jobs:cancelled",
+    }
+}
+
+/// Recounts the jobs per status from the status index (for a store written before the
+/// counts were kept).
+fn recount(t: &mut Tables<'_>) -> Result<()> {
+    for s in JobStatus::ALL {
+        let c = s.code();
+        let n = t.by_status.range((c, 0u64)..=(c, u64::MAX))?.count() as u64;
+        t.meta.insert(count_key(s), n)?;
+    }
+    t.meta.insert("counts", 1)?;
+    Ok(())
+}
+
 /// The tables of one write transaction.
 struct Tables<'txn> {
     jobs: Table<'txn, u64, &'static [u8]>,
@@ -266,16 +291,26 @@ impl<'txn> Tables<'txn> {
         })
     }
 
-    /// Writes `rec` and moves it in the status index from `old`.
+    /// Writes `rec` and moves it in the status index and the per-status counts from
+    /// `old` (`None`: a new job).
     fn put(&mut self, old: Option<JobStatus>, rec: &JobRecord) -> Result<()> {
         let bytes = serde_json::to_vec(rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.jobs.insert(rec.seq, bytes.as_slice())?;
-        if let Some(old) = old
-            && old != rec.status
-        {
-            self.by_status.remove((old.code(), rec.seq))?;
+        if old != Some(rec.status) {
+            if let Some(old) = old {
+                self.by_status.remove((old.code(), rec.seq))?;
+                self.add_count(old, -1)?;
+            }
+            self.add_count(rec.status, 1)?;
         }
         self.by_status.insert((rec.status.code(), rec.seq), ())?;
+        Ok(())
+    }
+
+    fn add_count(&mut self, status: JobStatus, delta: i64) -> Result<()> {
+        let key = count_key(status);
+        let n = self.meta.get(key)?.map(|g| g.value()).unwrap_or(0);
+        self.meta.insert(key, n.saturating_add_signed(delta))?;
         Ok(())
     }
 
@@ -665,15 +700,14 @@ impl Store {
         })
     }
 
-    /// Jobs per status, and the queue depth.
+    /// Jobs per status, and the queue depth: counters, read in constant time.
     pub fn counts(&self) -> Result<(Vec<(JobStatus, u64)>, u64)> {
         self.with_db(|db| {
             let txn = db.begin_read()?;
-            let index = txn.open_table(BY_STATUS)?;
+            let meta = txn.open_table(META)?;
             let mut out = Vec::new();
             for s in JobStatus::ALL {
-                let c = s.code();
-                let n = index.range((c, 0u64)..=(c, u64::MAX))?.count() as u64;
+                let n = meta.get(count_key(s))?.map(|g| g.value()).unwrap_or(0);
                 out.push((s, n));
             }
             let depth = txn.open_table(QUEUE)?.len()?;

@@ -296,3 +296,94 @@ fn a_store_without_checksums_is_upgraded() {
     let (r, input) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
     assert_eq!((r.id, r.seq, input), (id, seq, vec![3; 32]));
 }
+
+/// The per-status counts, read by a scan of the status index: what the counters must
+/// equal.
+fn scanned(s: &Store) -> Vec<(JobStatus, u64)> {
+    s.with_db(|db| {
+        let txn = db.begin_read()?;
+        let index = txn.open_table(BY_STATUS)?;
+        let mut out = Vec::new();
+        for st in JobStatus::ALL {
+            let c = st.code();
+            out.push((st, index.range((c, 0u64)..=(c, u64::MAX))?.count() as u64));
+        }
+        Ok(out)
+    })
+    .unwrap()
+}
+
+#[test]
+fn status_counts_follow_every_transition_and_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let ids: Vec<_> = (0..6)
+        .map(|_| s.submit(job(0, 3), None, 100).unwrap().0)
+        .collect();
+    s.cancel(&ids[0].id).unwrap();
+    let (a, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    s.finish(
+        a.seq,
+        a.attempts,
+        Outcome::Succeeded {
+            proof: vec![1, 2, 3],
+            proving_ms: 1,
+        },
+    )
+    .unwrap();
+    let (b, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    s.finish(
+        b.seq,
+        b.attempts,
+        Outcome::Failed {
+            error: "x".into(),
+            proving_ms: 1,
+        },
+    )
+    .unwrap();
+    let (c, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    s.finish(
+        c.seq,
+        c.attempts,
+        Outcome::Retry {
+            error: "x".into(),
+            route: None,
+        },
+    )
+    .unwrap();
+    s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    let (counts, _) = s.counts().unwrap();
+    assert_eq!(counts, scanned(&s));
+    let get = |st| counts.iter().find(|(x, _)| *x == st).unwrap().1;
+    assert_eq!(
+        [
+            JobStatus::Queued,
+            JobStatus::Running,
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled
+        ]
+        .map(get),
+        [2, 1, 1, 1, 1]
+    );
+    // A restart re-queues the running job; the counts follow.
+    drop(s);
+    let (s, _) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
+    assert_eq!(s.counts().unwrap().0, scanned(&s));
+
+    // A store written before the counters were kept is recounted when opened.
+    s.with_db(|db| {
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.remove("counts")?;
+            meta.insert(count_key(JobStatus::Queued), 99)?;
+        }
+        txn.commit()?;
+        Ok(())
+    })
+    .unwrap();
+    drop(s);
+    let (s, _) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
+    assert_eq!(s.counts().unwrap().0, scanned(&s));
+}
