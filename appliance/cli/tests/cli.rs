@@ -251,3 +251,40 @@ fn opencl_binaries_are_checked() {
         assert_eq!(err.trim_end().lines().count(), 1, "{extra:?}: {err}");
     }
 }
+
+#[test]
+fn verify_checks_bundles_and_refuses_a_chunk_alone() {
+    use std::sync::Arc;
+
+    use proofbox_prover::transition::{TransitionInput, TransitionProof};
+    use proofbox_prover::{BackendChoice, BackendKind, FriPreset, registry};
+
+    let prover = registry::open(BackendChoice::Kind(BackendKind::Cpu), Some("cpu:0")).unwrap();
+    let (mut tree, diff) = proofbox_state::workload::random_transition(5, 20, 3);
+    let chunks = TransitionInput::build_chunks(&mut tree, diff, 9, 2);
+    assert_eq!(chunks.len(), 2);
+    let bundle = prover
+        .prove_transition_chunks(&chunks, FriPreset::Standard, Arc::new(()))
+        .unwrap();
+    let path = tmp("bundle.bin");
+    std::fs::write(&path, bundle.to_bytes()).unwrap();
+    let o = proofbox(&["verify", path.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["proofs"], 2);
+    assert_eq!(v["transition"]["block_number"], 9);
+
+    // The second chunk alone is a valid proof of no diff: refused.
+    let alone = tmp("chunk.bin");
+    std::fs::write(&alone, bundle.chunks[1].to_bytes()).unwrap();
+    let o = proofbox(&["verify", alone.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("bundle"), "{}", stderr(&o));
+    // A bundle with its chunks swapped does not chain.
+    let swapped = TransitionProof {
+        chunks: vec![bundle.chunks[1].clone(), bundle.chunks[0].clone()],
+    };
+    std::fs::write(&path, swapped.to_bytes()).unwrap();
+    let o = proofbox(&["verify", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -123,23 +123,7 @@ impl Service {
                 job_deadline_secs: config.job_deadline_secs,
             },
         );
-        // Devices prove themselves first: one that fails its self-test against the
-        // CPU backend is marked faulty and never takes a job.
-        for slot in &slots {
-            match slot.prover.self_test() {
-                Ok(report) => tracing::info!(
-                    device = %slot.id,
-                    "self-test passed ({} field(s) in {:.1} ms)",
-                    report.fields.len(),
-                    report.duration.as_secs_f64() * 1e3
-                ),
-                Err(e) => {
-                    tracing::error!(device = %slot.id, "self-test failed, the device takes no jobs: {e}");
-                    ::metrics::counter!("proofbox_device_faults_total", "backend" => slot.kind.name(), "fault" => "self_test").increment(1);
-                    hub.mark_faulty(&slot.id, format!("self-test failed: {e}"));
-                }
-            }
-        }
+        self_test_devices(&hub, &slots);
         let state = AppState::new(
             config.clone(),
             api_keys,
@@ -186,6 +170,27 @@ impl Service {
 }
 
 /// Reads the API key at `path`, or writes a new random one there (mode 0600).
+/// Devices prove themselves first: each runs its self-test against the CPU backend
+/// (`DynProver::self_test`); one that fails is marked faulty in `hub` (logged, counted
+/// in `proofbox_device_faults_total{fault="self_test"}`) and never takes a job.
+pub fn self_test_devices(hub: &Hub, slots: &[DeviceSlot]) {
+    for slot in slots {
+        match slot.prover.self_test() {
+            Ok(report) => tracing::info!(
+                device = %slot.id,
+                "self-test passed ({} field(s) in {:.1} ms)",
+                report.fields.len(),
+                report.duration.as_secs_f64() * 1e3
+            ),
+            Err(e) => {
+                tracing::error!(device = %slot.id, "self-test failed, the device takes no jobs: {e}");
+                ::metrics::counter!("proofbox_device_faults_total", "backend" => slot.kind.name(), "fault" => "self_test").increment(1);
+                hub.mark_faulty(&slot.id, format!("self-test failed: {e}"));
+            }
+        }
+    }
+}
+
 fn load_or_create_key(path: &Path) -> Result<String, ServeError> {
     match std::fs::read_to_string(path) {
         Ok(k) if k.trim().len() >= config::MIN_API_KEY_LEN => return Ok(k.trim().to_string()),

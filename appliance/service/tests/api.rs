@@ -1337,3 +1337,89 @@ async fn a_job_that_fits_no_device_is_refused_with_the_estimate_and_the_limit() 
     .await;
     too_big.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_fails_its_self_test_at_start_takes_no_job() {
+    use proofbox_conformance::faulty::{Fault, FaultyBackend};
+    let dir = tempfile::tempdir().unwrap();
+    let hub = new_hub(dir.path(), true);
+    let faulty: Arc<dyn DynProver> = Arc::new(proofbox_prover::Prover::new(FaultyBackend::new(
+        Fault::CompressPairs,
+    )));
+    let bad = DeviceSlot {
+        id: faulty.device().id.clone(),
+        kind: faulty.backend_kind(),
+        fields: FieldId::ALL.to_vec(),
+        workers: 1,
+        prover: faulty,
+    };
+    let slots = vec![bad.clone(), cpu_slot()];
+    proofbox_service::self_test_devices(&hub, &slots);
+    let why = hub.fault(&bad.id).expect("the faulty device is marked");
+    assert!(
+        why.contains("self-test failed") && why.contains("compress_pairs"),
+        "{why}"
+    );
+    assert!(hub.fault("cpu:0").is_none(), "the CPU passes");
+    // Jobs only it could take are refused; `auto` jobs go to the CPU.
+    let app = app_with(dir.path(), hub.clone(), slots.clone());
+    submit(
+        &app,
+        &format!(
+            r#"{{"circuit":"poseidon2","log_rows":3,"device":"{}"}}"#,
+            bad.id
+        ),
+    )
+    .await
+    .error(StatusCode::SERVICE_UNAVAILABLE, "device_faulty");
+    let id = submit(&app, r#"{"circuit":"poseidon2","log_rows":3}"#)
+        .await
+        .json::<JobView>()
+        .id;
+    let workers = Workers::start(hub.clone(), &slots);
+    let job = wait(&app, &id).await;
+    assert_eq!(
+        (job.status, job.device_used.as_deref()),
+        (JobStatus::Succeeded, Some("cpu:0"))
+    );
+    workers.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verify_is_bounded_and_answers_busy_beyond() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.verify_concurrency = 1;
+    let app = router(Service::open(c).unwrap().state());
+    let cpu = proofbox_prover::Prover::new(proofbox_backend_cpu::CpuBackend::new());
+    let bytes = cpu
+        .prove(
+            &ProofRequest::new(proofbox_prover::CircuitId::Poseidon2, 12),
+            Arc::new(()),
+        )
+        .unwrap()
+        .to_bytes();
+    // Sixteen checks at once against one permit: each takes milliseconds, so the ones
+    // that arrive while another runs are turned away, not queued.
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let (app, bytes) = (app.clone(), bytes.clone());
+            tokio::spawn(async move {
+                call(&app, Method::POST, "/v1/verify", &[AUTH, OCTET], bytes).await
+            })
+        })
+        .collect();
+    let (mut valid, mut busy) = (0, 0);
+    for c in calls {
+        let r = c.await.unwrap();
+        if r.status == StatusCode::OK {
+            assert!(r.json::<VerifyResult>().valid);
+            valid += 1;
+        } else {
+            r.error(StatusCode::SERVICE_UNAVAILABLE, "verify_busy");
+            assert!(r.headers.contains_key(header::RETRY_AFTER));
+            busy += 1;
+        }
+    }
+    assert!(valid >= 1 && busy >= 1, "{valid} valid, {busy} busy");
+}
