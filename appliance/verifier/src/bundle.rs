@@ -7,7 +7,7 @@ use proofbox_state::Diff;
 use serde::{Deserialize, Serialize};
 
 use crate::error::VerifyError;
-use crate::verifier::{Verified, Verifier, transition_statement};
+use crate::verifier::{CHUNK_ALONE, Verified, Verifier, transition_statement};
 
 /// The proof of a state transition as a sequence of chained proofs ("chunks"), each an
 /// ordinary state-transition [`crate::ProofArtifact`]: what
@@ -84,19 +84,7 @@ impl Verifier {
     /// [`Verifier::verify`]'s checks (floor included). The public values are checked
     /// before any proof.
     pub fn verify_bundle(&self, bundle: &TransitionProof) -> Result<Verified, VerifyError> {
-        let statements = bundle
-            .chunks
-            .iter()
-            .map(transition_statement)
-            .collect::<Result<Vec<_>, _>>()?;
-        let stated = chain(&statements).map_err(|e| match e {
-            ChainError::NotFromHeader if statements.len() == 1 => VerifyError::Chain(
-                "this proof continues a diff sponge started by an earlier proof: it is a chunk \
-                 of a bundle, verify the whole bundle"
-                    .into(),
-            ),
-            e => VerifyError::Chain(e.to_string()),
-        })?;
+        let stated = stated(bundle, || VerifyError::Chain(CHUNK_ALONE.into()))?;
         let mut weakest = u32::MAX;
         for chunk in &bundle.chunks {
             weakest = weakest.min(self.verify_proof(chunk)?);
@@ -116,17 +104,9 @@ impl Verifier {
         bundle: &TransitionProof,
         expected: &TransitionStatement,
     ) -> Result<Verified, VerifyError> {
-        let statements = bundle
-            .chunks
-            .iter()
-            .map(transition_statement)
-            .collect::<Result<Vec<_>, _>>()?;
         // The statement is compared before any proving work: a wrong one costs nothing.
         // A lone proof that does not start a diff does not state `expected` either.
-        let stated = chain(&statements).map_err(|e| match e {
-            ChainError::NotFromHeader if statements.len() == 1 => VerifyError::StatementMismatch,
-            e => VerifyError::Chain(e.to_string()),
-        })?;
+        let stated = stated(bundle, || VerifyError::StatementMismatch)?;
         if stated != *expected {
             return Err(VerifyError::StatementMismatch);
         }
@@ -181,6 +161,23 @@ impl Verifier {
             &diff_statement(pre_root, post_root, diff, block_number),
         )
     }
+}
+
+/// What a bundle's public values state, checked for chaining before any proof; `lone`
+/// is the error for a single proof that does not start a diff.
+fn stated(
+    bundle: &TransitionProof,
+    lone: impl FnOnce() -> VerifyError,
+) -> Result<TransitionStatement, VerifyError> {
+    let statements = bundle
+        .chunks
+        .iter()
+        .map(transition_statement)
+        .collect::<Result<Vec<_>, _>>()?;
+    chain(&statements).map_err(|e| match e {
+        ChainError::NotFromHeader if statements.len() == 1 => lone(),
+        e => VerifyError::Chain(e.to_string()),
+    })
 }
 
 fn diff_statement(

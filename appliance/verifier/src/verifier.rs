@@ -22,6 +22,10 @@ use crate::config::stock;
 use crate::error::{FloorError, VerifyError};
 use crate::params::MAX_SECURITY_BITS;
 
+/// Why a state-transition proof that does not start a diff is refused on its own.
+pub(crate) const CHUNK_ALONE: &str = "this proof continues a diff sponge started by an \
+     earlier proof: it is a chunk of a bundle, verify the whole bundle";
+
 /// The floor a [`Verifier`] starts with: 100 conjectured bits.
 pub const DEFAULT_MIN_SECURITY_BITS: u32 = 100;
 
@@ -90,11 +94,7 @@ impl Verifier {
         if artifact.circuit == CircuitId::StateTransition {
             let statement = transition_statement(artifact)?;
             if !statement.starts_a_diff() {
-                return Err(VerifyError::Chain(
-                    "this proof continues a diff sponge started by an earlier proof: it is a \
-                     chunk of a bundle, verify the whole bundle"
-                        .into(),
-                ));
+                return Err(VerifyError::Chain(CHUNK_ALONE.into()));
             }
             let security_bits = self.verify_proof(artifact)?;
             return Ok(Verified {
