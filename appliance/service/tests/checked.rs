@@ -324,7 +324,37 @@ async fn a_device_that_fails_its_self_test_at_start_takes_no_job() {
     );
     assert!(hub.fault("cpu:0").is_none(), "the CPU passes");
     // Jobs only it could take are refused; `auto` jobs go to the CPU.
-    let app = app_with(dir.path(), hub.clone(), slots.clone());
+    // `/v1/devices` shows it faulty, with the reason, beside the CPU.
+    let reports = vec![proofbox_backend_api::BackendReport {
+        backend: bad.kind,
+        available: true,
+        reason: None,
+        devices: slots.iter().map(|s| s.prover.device().clone()).collect(),
+    }];
+    let app = router(proofbox_service::AppState::new(
+        config(dir.path()),
+        vec![KEY.into()],
+        hub.clone(),
+        slots.clone(),
+        reports,
+    ));
+    let devices: proofbox_service::types::DevicesView = get(&app, "/v1/devices").await.json();
+    let views = &devices.backends[0].devices;
+    let bad_view = views.iter().find(|d| d.id == bad.id).unwrap();
+    assert_eq!(bad_view.status, "faulty");
+    assert!(
+        bad_view
+            .fault
+            .as_deref()
+            .unwrap()
+            .contains("self-test failed")
+    );
+    let cpu_view = views.iter().find(|d| d.id == "cpu:0").unwrap();
+    assert_eq!(
+        (cpu_view.status.as_str(), cpu_view.fault.as_deref()),
+        ("ok", None)
+    );
+    assert!(cpu_view.largest_log_rows.contains_key("poseidon2"));
     submit(
         &app,
         &format!(
@@ -384,4 +414,31 @@ async fn verify_is_bounded_and_answers_busy_beyond() {
         }
     }
     assert!(valid >= 1 && busy >= 1, "{valid} valid, {busy} busy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_take_at_most_the_largest_legitimate_input_and_verify_takes_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = router(Service::open(config(dir.path())).unwrap().state());
+    // 2 MiB: more than 1 MiB of input in base64 can need, far less than 64 MiB.
+    let big = format!(
+        r#"{{"circuit":"poseidon2","log_rows":3,"input_base64":"{}"}}"#,
+        "A".repeat(2 << 20)
+    );
+    let msg = call(&app, Method::POST, "/v1/jobs", &[AUTH, JSON], big)
+        .await
+        .error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+    assert!(msg.contains("limit"), "{msg}");
+    // The same size to /v1/verify is read (a bundle can be that large) and refused as
+    // no proof, not as too large.
+    let r = call(
+        &app,
+        Method::POST,
+        "/v1/verify",
+        &[AUTH, OCTET],
+        vec![7u8; 2 << 20],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!r.json::<VerifyResult>().valid);
 }

@@ -167,7 +167,7 @@ pub(crate) fn body_bytes(
     body: Result<Bytes, BytesRejection>,
     limit: usize,
 ) -> Result<Bytes, AppError> {
-    body.map_err(|r| {
+    let body = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::BodyTooLarge { limit }
         } else {
@@ -175,7 +175,12 @@ pub(crate) fn body_bytes(
                 message: format!("reading the request body: {}", r.body_text()),
             }
         }
-    })
+    })?;
+    // A route may take less than the layer's `body_limit_bytes` (submissions).
+    if body.len() > limit {
+        return Err(AppError::BodyTooLarge { limit });
+    }
+    Ok(body)
 }
 
 pub(crate) fn query_error(r: QueryRejection) -> AppError {
