@@ -58,6 +58,29 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// What follows a failed attempt (`attempts` so far, on a device of `kind`, for a
+    /// job routed `route`): failed after `max_attempts`; else queued again, on the CPU
+    /// when fallback is on and the job let the appliance choose.
+    pub(crate) fn after_failure(
+        &self,
+        attempts: u32,
+        kind: BackendKind,
+        route: &str,
+        error: String,
+        proving_ms: u64,
+    ) -> Outcome {
+        if attempts >= self.max_attempts {
+            Outcome::Failed { error, proving_ms }
+        } else if self.fallback_to_cpu && kind != BackendKind::Cpu && route == ROUTE_ANY {
+            Outcome::Retry {
+                error,
+                route: Some(format!("backend:{}", BackendKind::Cpu.name())),
+            }
+        } else {
+            Outcome::Retry { error, route: None }
+        }
+    }
+
     /// The deadline of one attempt at a proof of `2^log_rows` rows.
     pub fn deadline(&self, log_rows: u8) -> Duration {
         let scale = 1u64 << log_rows.saturating_sub(16).min(16);
@@ -298,22 +321,13 @@ fn watchdog_loop(hub: &Arc<Hub>) {
                 &a.device,
                 format!("job {id} overran its deadline of {} s", a.allowed.as_secs()),
             );
-            let outcome = if a.attempts >= hub.policy.max_attempts {
-                Outcome::Failed {
-                    error,
-                    proving_ms: a.allowed.as_millis() as u64,
-                }
-            } else if hub.policy.fallback_to_cpu
-                && a.kind != BackendKind::Cpu
-                && a.route == ROUTE_ANY
-            {
-                Outcome::Retry {
-                    error,
-                    route: Some(format!("backend:{}", BackendKind::Cpu.name())),
-                }
-            } else {
-                Outcome::Retry { error, route: None }
-            };
+            let outcome = hub.policy.after_failure(
+                a.attempts,
+                a.kind,
+                &a.route,
+                error,
+                a.allowed.as_millis() as u64,
+            );
             match hub.store.finish(a.seq, a.attempts, outcome) {
                 Ok(_) => hub.notify(),
                 Err(e) => tracing::error!(job = %id, "abandoning an overdue attempt: {e}"),
@@ -357,19 +371,8 @@ fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
     }));
     let proving_ms = start.elapsed().as_millis() as u64;
     let retry_on_cpu = |error: String| {
-        if rec.attempts >= hub.policy.max_attempts {
-            Outcome::Failed { error, proving_ms }
-        } else if hub.policy.fallback_to_cpu
-            && slot.kind != BackendKind::Cpu
-            && rec.route == ROUTE_ANY
-        {
-            Outcome::Retry {
-                error,
-                route: Some(format!("backend:{}", BackendKind::Cpu.name())),
-            }
-        } else {
-            Outcome::Retry { error, route: None }
-        }
+        hub.policy
+            .after_failure(rec.attempts, slot.kind, &rec.route, error, proving_ms)
     };
     let outcome = match result {
         Ok(Ok(proof)) => match hub.policy.verifier.verify_bytes(&proof) {
