@@ -60,6 +60,19 @@ fn x_desc(suite: Suite) -> &'static str {
     }
 }
 
+/// One SVG line chart with a log-scale y axis: each line a label and its `(x, y)`
+/// points. For figures drawn outside a report (the state tree's updates/s against
+/// the state's size, `benches/src/bin/state_tree_chart.rs`).
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[(String, Vec<(i64, f64)>)],
+) -> Result<(), String> {
+    draw(path, title, x_label, y_label, lines, false)
+}
+
 fn draw(
     path: &Path,
     title: &str,

@@ -705,8 +705,8 @@ impl Run<'_> {
 
     /// The state-transition proofs: the witnesses of the seeded diff of `state/apply`
     /// (`inputs::state_and_diff`) built once on the host, in chunks of at most
-    /// `transition::DEFAULT_CHUNK_UPDATES` updates (10k updates: 10 chained proofs of
-    /// 2^18 rows), then proved on each device; every bundle is checked against the
+    /// `transition::DEFAULT_CHUNK_UPDATES` updates (10k updates: 3 chained proofs of
+    /// at most 2^17 rows), then proved on each device; every bundle is checked against the
     /// statement computed natively (roots, diff commitment, block number) and
     /// verified, chain included.
     fn run_state_transition(&mut self, w: &Workload, devices: &[Box<dyn BenchDevice>]) {

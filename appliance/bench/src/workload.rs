@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 /// The version of the workload definitions. Results compare only between runs of the
 /// same suite version.
-pub const SUITE_VERSION: u32 = 2;
+pub const SUITE_VERSION: u32 = 3;
 
 /// The largest seed: 2^53 - 1, the largest integer a JSON reader that parses numbers
 /// as doubles (JavaScript) reads exactly.
@@ -364,7 +364,7 @@ pub fn quick_workloads() -> Vec<Workload> {
     out
 }
 
-/// Updates in the quick set's state-transition proof (2^10 trace rows).
+/// Updates in the quick set's state-transition proof (2^7 trace rows).
 pub const QUICK_TRANSITION_UPDATES: usize = 4;
 
 /// Whether `id` matches `pattern`, where `*` matches any run of characters (slashes

@@ -83,7 +83,7 @@ impl CircuitId {
             Self::Keccak => "Keccak-f[1600] permutations, 24 trace rows each",
             Self::Blake3 => "Blake3 compression functions, one per trace row",
             Self::StateTransition => {
-                "State-tree transitions (KoalaBear): a seeded random diff, 256 trace rows per update"
+                "State-tree transitions (KoalaBear): a seeded random diff, 32 trace rows per update (per 31 levels of its path)"
             }
         }
     }
@@ -92,14 +92,14 @@ impl CircuitId {
     pub const fn min_log_rows(self) -> u8 {
         match self {
             Self::Keccak => 5,
-            Self::StateTransition => crate::transition::LOG_ROWS_PER_UPDATE,
+            Self::StateTransition => crate::transition::LOG_ROWS_PER_SEGMENT,
             _ => 3,
         }
     }
 
     /// The largest log2 trace height accepted, by provers and verifiers alike. For the
     /// benchmark circuits, chosen so that the trace and its LDE fit in a few GiB with
-    /// the default (4x) blowup; for the state transition, 4,096 updates in one proof
+    /// the default (4x) blowup; for the state transition, 2^15 segments in one proof
     /// (about 13 GiB peak on the CPU backend: larger diffs are proved in chained
     /// proofs, [`crate::transition::TransitionInput::build_chunks`]).
     pub const fn max_log_rows(self) -> u8 {
@@ -107,7 +107,7 @@ impl CircuitId {
             Self::Poseidon2 => 20,
             Self::Keccak => 20,
             Self::Blake3 => 20,
-            // 4,096 updates; the trace is 721 columns wide.
+            // 2^15 segments; the trace is 807 columns wide.
             Self::StateTransition => 20,
         }
     }
@@ -119,7 +119,7 @@ impl CircuitId {
             Self::Poseidon2 => rows * POSEIDON2_PER_ROW,
             Self::Keccak => rows / KECCAK_ROWS_PER_PERM,
             Self::Blake3 => rows,
-            Self::StateTransition => rows / crate::transition::ROWS_PER_UPDATE,
+            Self::StateTransition => rows / crate::transition::ROWS_PER_SEGMENT,
         }
     }
 

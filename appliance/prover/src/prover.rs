@@ -298,7 +298,9 @@ fn panic_to_error(payload: Box<dyn std::any::Any + Send>) -> ProveError {
 
 /// Refuses an input larger than one proof carries, before any work.
 fn check_size(input: &TransitionInput) -> Result<(), ProveError> {
-    if input.diff.len() > MAX_UPDATES_PER_PROOF {
+    if input.diff.len() > MAX_UPDATES_PER_PROOF
+        || input.segments() > proofbox_circuits::transition::MAX_SEGMENTS_PER_PROOF
+    {
         return Err(ProveError::DiffTooLarge {
             updates: input.diff.len(),
             max: MAX_UPDATES_PER_PROOF,

@@ -70,7 +70,7 @@ fn the_floor_applies_to_state_transition_checks_and_bundles() {
     let prover = Prover::new(CpuBackend::new());
     let input = seeded_input(7, 1);
     let statement = input.statement().unwrap();
-    let mut req = ProofRequest::new(CircuitId::StateTransition, 8);
+    let mut req = ProofRequest::new(CircuitId::StateTransition, 5);
     req.seed = 7;
     let weak = prover
         .prove_with_insecure_params(&req, one_query(), Arc::new(()))
@@ -110,7 +110,7 @@ fn the_floor_applies_to_state_transition_checks_and_bundles() {
 fn a_state_transition_artifact_with_a_seed_or_input_is_refused() {
     let a = Prover::new(CpuBackend::new())
         .prove(
-            &ProofRequest::new(CircuitId::StateTransition, 8),
+            &ProofRequest::new(CircuitId::StateTransition, 5),
             Arc::new(()),
         )
         .unwrap();

@@ -105,7 +105,7 @@ async fn every_route_works() {
         circuits["circuits"][3]["fields"],
         serde_json::json!(["koalabear"])
     );
-    assert_eq!(circuits["circuits"][3]["min_log_rows"], 8);
+    assert_eq!(circuits["circuits"][3]["min_log_rows"], 5);
     let devices: serde_json::Value = get(&app, "/v1/devices").await.json();
     let cpu = devices["backends"]
         .as_array()

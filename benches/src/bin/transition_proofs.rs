@@ -3,7 +3,9 @@
 //! verified against the statement the node computed natively.
 //!
 //! `cargo run --release -p proofbox-benches --bin transition-proofs -- [--backend cpu]
-//! [--device ID] [--reps N] [--chunk MAX] UPDATES...` prints one Markdown row per size:
+//! [--device ID] [--reps N] [--chunk MAX] [--keys N] UPDATES...` prints one Markdown row
+//! per size (the state holds `--keys` keys before the diff, by default as many as the
+//! diff has updates, at least 16):
 //! witness generation (applying the diff to the tree), trace generation, proving (min
 //! and median of the repetitions), verification, proof size and the process's peak
 //! memory. With `--chunk MAX` (a power of two) a diff is proved as a bundle of chained
@@ -56,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut device = None;
     let mut reps = 3usize;
     let mut chunk: Option<usize> = None;
+    let mut keys: Option<usize> = None;
     let mut sizes = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -63,6 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--backend" => backend = args.next().ok_or("--backend needs a value")?,
             "--device" => device = Some(args.next().ok_or("--device needs a value")?),
             "--reps" => reps = args.next().ok_or("--reps needs a value")?.parse()?,
+            "--keys" => keys = Some(args.next().ok_or("--keys needs a value")?.parse()?),
             "--chunk" => {
                 let c: usize = args.next().ok_or("--chunk needs a value")?.parse()?;
                 if !c.is_power_of_two() {
@@ -93,8 +97,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
+        let (mut tree, diff) =
+            proofbox_state::workload::random_transition(n as u64, keys.unwrap_or(n.max(16)), n);
+        // What a node would send a prover for this diff, in the compact encoding.
+        let encoded = tree
+            .clone()
+            .transition_witness(&diff, 1, &transition::padding_key())
+            .to_bytes()
+            .len();
+        eprintln!(
+            "{n} updates on {} keys: the transition witness encodes to {encoded} bytes ({} per update)",
+            tree.len(),
+            encoded / n.max(1)
+        );
         let t = Instant::now();
-        let (mut tree, diff) = proofbox_state::workload::random_transition(n as u64, n.max(16), n);
         let inputs = match chunk {
             Some(c) => TransitionInput::build_chunks(&mut tree, diff, 1, c),
             None => vec![TransitionInput::build(&mut tree, diff, 1)],

@@ -3,14 +3,13 @@
 
 use alloy_primitives::U256;
 use p3_field::PrimeCharacteristicRing;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{StateKey, StateValue, Tag};
+use crate::encoding::{StateKey, StateValue, Tag, leaf_digest};
 use crate::error::{ProofError, StateError};
-use crate::hash::hash;
+use crate::hash::{compress, hash};
 use crate::path::Path;
-use crate::proof::StateProof;
+use crate::proof::{StateProof, walk};
 use crate::{Digest, F};
 
 /// Below this many updates, work is not split across threads.
@@ -76,7 +75,7 @@ impl Diff {
     /// key given twice, and on two keys with one digest (a Poseidon2 collision).
     pub fn new(updates: impl IntoIterator<Item = Update>) -> Result<Self, StateError> {
         let updates: Vec<Update> = updates.into_iter().collect();
-        let prepare = |u: &Update| -> Result<Entry, StateError> {
+        let check = |u: &Update| -> Result<Update, StateError> {
             let value = match u.value {
                 Some(v) if v.kind() != u.key.kind() => {
                     return Err(StateError::KindMismatch {
@@ -88,16 +87,19 @@ impl Diff {
                 Some(StateValue::Storage(x)) if x == U256::ZERO => None,
                 v => v,
             };
-            Ok(Entry {
-                path: Path::from_digest(&u.key.digest()),
-                update: Update { key: u.key, value },
+            Ok(Update { key: u.key, value })
+        };
+        let updates: Vec<Update> = updates.iter().map(check).collect::<Result<_, _>>()?;
+        let keys: Vec<StateKey> = updates.iter().map(|u| u.key).collect();
+        let digests = crate::encoding::key_digests(&keys, updates.len() >= PARALLEL_MIN);
+        let mut entries: Vec<Entry> = updates
+            .into_iter()
+            .zip(digests)
+            .map(|(update, d)| Entry {
+                path: Path::from_digest(&d),
+                update,
             })
-        };
-        let mut entries: Vec<Entry> = if updates.len() >= PARALLEL_MIN {
-            updates.par_iter().map(prepare).collect::<Result<_, _>>()?
-        } else {
-            updates.iter().map(prepare).collect::<Result<_, _>>()?
-        };
+            .collect();
         entries.sort_unstable_by_key(|e| e.path);
         for w in entries.windows(2) {
             if w[0].path == w[1].path {
@@ -127,14 +129,6 @@ impl Diff {
     /// The updates in canonical order.
     pub fn updates(&self) -> impl ExactSizeIterator<Item = &Update> + DoubleEndedIterator {
         self.entries.iter().map(|e| &e.update)
-    }
-
-    /// A diff of entries with made-up paths, for tests that need keys sharing long
-    /// path prefixes (which real keys only do by finding Poseidon2 near-collisions).
-    #[cfg(test)]
-    pub(crate) fn from_sorted_entries(entries: Vec<Entry>) -> Self {
-        assert!(entries.windows(2).all(|w| w[0].path < w[1].path));
-        Self { entries }
     }
 
     pub(crate) fn entries(&self) -> &[Entry] {
@@ -183,6 +177,17 @@ impl From<Diff> for Vec<Update> {
 /// before and after, and its siblings in the tree as it stands when this update is
 /// applied, the updates before it in canonical order already applied.
 ///
+/// The old and the new leaf share the siblings: the proof walks both up the same
+/// path ([`crate::proof::walk`]), the old one must reach the root before the update and
+/// the new one gives the root after it. The proof's `neighbor` is set when the deepest
+/// sibling is a lone leaf and the key is absent before or after: an insert next to a
+/// lone leaf pushes that leaf down to where the two paths split, and a deletion
+/// leaves it alone to float up. Otherwise, when the key is absent before or after and
+/// the path has a sibling, `deep_children` gives the deepest sibling's two children:
+/// it shows that sibling is a branch (a compression), not a lone leaf that a deletion
+/// would have to float up. Together they make every walk's reading of its deepest
+/// sibling checked, not claimed.
+///
 /// Applying the witnesses of a diff one after another carries the pre-state root to
 /// the post-state root ([`check_transition`]); the circuit checks the same steps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,15 +196,45 @@ pub struct UpdateWitness {
     pub old_value: Option<StateValue>,
     pub new_value: Option<StateValue>,
     pub proof: StateProof,
+    pub deep_children: Option<[Digest; 2]>,
 }
 
 impl UpdateWitness {
     /// Checks the old leaf and siblings against `root_before` and returns the root
     /// with the new leaf in its place.
     pub fn apply(&self, root_before: &Digest) -> Result<Digest, ProofError> {
-        self.proof
-            .verify(root_before, &self.key, self.old_value.as_ref())?;
-        self.proof.compute_root(&self.key, self.new_value.as_ref())
+        let key_digest = self.key.digest();
+        let path = Path::from_digest(&key_digest);
+        let leaf = |v: &Option<StateValue>| -> Result<Option<Digest>, ProofError> {
+            match v {
+                Some(v) if v.kind() != self.key.kind() => Err(ProofError::KindMismatch {
+                    key: self.key,
+                    expected: self.key.kind(),
+                    got: v.kind(),
+                }),
+                Some(v) => Ok(Some(leaf_digest(&key_digest, v))),
+                None => Ok(None),
+            }
+        };
+        let (old, new) = (leaf(&self.old_value)?, leaf(&self.new_value)?);
+        self.proof.check_shape(&path)?;
+        if self.proof.neighbor.is_some() && old.is_some() && new.is_some() {
+            return Err(ProofError::NonCanonical {
+                level: self.proof.siblings.len() - 1,
+            });
+        }
+        let lone = self.proof.neighbor.is_some();
+        let deepest = self.proof.siblings.last().copied().flatten();
+        let needs_kind = (old.is_none() || new.is_none()) && deepest.is_some() && !lone;
+        match (needs_kind, self.deep_children) {
+            (false, None) => {}
+            (true, Some([l, r])) if Some(compress(l, r)) == deepest => {}
+            _ => return Err(ProofError::DeepChildren),
+        }
+        if walk(&path, old, &self.proof.siblings, lone) != *root_before {
+            return Err(ProofError::RootMismatch);
+        }
+        Ok(walk(&path, new, &self.proof.siblings, lone))
     }
 }
 
@@ -226,7 +261,12 @@ pub fn check_transition(
         root = match w.apply(&root) {
             Ok(r) => r,
             Err(ProofError::RootMismatch) => return Err(ProofError::WitnessRoot { index }),
-            Err(e) => return Err(e),
+            Err(e) => {
+                return Err(ProofError::WitnessShape {
+                    index,
+                    source: Box::new(e),
+                });
+            }
         };
     }
     Ok(root)

@@ -183,14 +183,23 @@ impl StateKey {
     /// The message whose hash is the key digest: `[tag, address(10), slot(16), 0(5)]`,
     /// the slot zero for an account (32 elements, 2 blocks).
     pub fn encode(&self) -> Vec<F> {
-        let mut m = self.fields().to_vec();
-        m.resize(KEY_MESSAGE_LEN, F::ZERO);
+        self.message().to_vec()
+    }
+
+    /// [`StateKey::encode`] as an array.
+    pub fn message(&self) -> [F; KEY_MESSAGE_LEN] {
+        let mut m = [F::ZERO; KEY_MESSAGE_LEN];
+        m[..27].copy_from_slice(&self.fields());
         m
     }
 
     /// The key digest: the Poseidon2 sponge of [`StateKey::encode`]. Its 8 elements
     /// give the key's path in the tree ([`crate::Path`]).
     pub fn digest(&self) -> Digest {
+        #[cfg(test)]
+        if let Some(d) = forced::get(self) {
+            return d;
+        }
         hash(&self.encode())
     }
 }
@@ -266,22 +275,74 @@ impl StateValue {
 /// The leaf message of `value` stored under the key with digest `key_digest`:
 /// `[leaf tag, key digest(8), value slots(36), 0(3)]` (48 elements, 3 blocks).
 pub fn leaf_message(key_digest: &Digest, value: &StateValue) -> Vec<F> {
-    let tag = match value.kind() {
+    leaf_message_array(key_digest, value).to_vec()
+}
+
+/// [`leaf_message`] as an array.
+pub fn leaf_message_array(key_digest: &Digest, value: &StateValue) -> [F; LEAF_MESSAGE_LEN] {
+    let mut m = [F::ZERO; LEAF_MESSAGE_LEN];
+    m[0] = match value.kind() {
         KeyKind::Account => Tag::AccountLeaf,
         KeyKind::Storage => Tag::StorageLeaf,
-    };
-    let mut m = Vec::with_capacity(LEAF_MESSAGE_LEN);
-    m.push(tag.element());
-    m.extend_from_slice(key_digest);
-    m.extend(value.to_slots());
-    m.resize(LEAF_MESSAGE_LEN, F::ZERO);
+    }
+    .element();
+    m[1..9].copy_from_slice(key_digest);
+    m[9..9 + VALUE_SLOTS].copy_from_slice(&value.to_slots());
     m
+}
+
+/// The key digests of many keys at once, hashed in the SIMD lanes and across cores
+/// if `par` ([`crate::hash::hash_many`]).
+pub fn key_digests(keys: &[StateKey], par: bool) -> Vec<Digest> {
+    let messages: Vec<[F; KEY_MESSAGE_LEN]> = keys.iter().map(|k| k.message()).collect();
+    #[allow(unused_mut)]
+    let mut out = crate::hash::hash_many(&messages, par);
+    #[cfg(test)]
+    for (d, k) in out.iter_mut().zip(keys) {
+        if let Some(f) = forced::get(k) {
+            *d = f;
+        }
+    }
+    out
+}
+
+/// The leaf digests of many `(key digest, value)` pairs at once.
+pub fn leaf_digests(leaves: &[(Digest, StateValue)], par: bool) -> Vec<Digest> {
+    let messages: Vec<[F; LEAF_MESSAGE_LEN]> = leaves
+        .iter()
+        .map(|(k, v)| leaf_message_array(k, v))
+        .collect();
+    crate::hash::hash_many(&messages, par)
 }
 
 /// The leaf digest: the sponge of [`leaf_message`]. The leaf commits to the whole key
 /// digest, not only to the path that leads to it.
 pub fn leaf_digest(key_digest: &Digest, value: &StateValue) -> Digest {
     hash(&leaf_message(key_digest, value))
+}
+
+/// Test-only key digests: a unit test gives chosen keys chosen digests, so that paths
+/// sharing any prefix (up to all 247 leading bits) can be forced, which real keys only
+/// reach by finding Poseidon2 near-collisions. Every use of a key's digest (its path,
+/// its leaf, a neighbor's position) goes through [`StateKey::digest`], so the tree
+/// sees a forced key exactly as it would see a real one with that digest.
+#[cfg(test)]
+pub(crate) mod forced {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+
+    use super::StateKey;
+    use crate::Digest;
+
+    static FORCED: LazyLock<Mutex<HashMap<StateKey, Digest>>> = LazyLock::new(Default::default);
+
+    pub fn set(key: StateKey, digest: Digest) {
+        FORCED.lock().unwrap().insert(key, digest);
+    }
+
+    pub fn get(key: &StateKey) -> Option<Digest> {
+        FORCED.lock().unwrap().get(key).copied()
+    }
 }
 
 #[cfg(test)]
@@ -383,7 +444,7 @@ mod tests {
         assert_ne!(StateKey::Account(a).digest(), s.digest());
         assert_ne!(
             leaf_digest(&s.digest(), &StateValue::Storage(U256::ZERO)),
-            crate::hash::EMPTY_LEAF
+            crate::hash::EMPTY
         );
     }
 }

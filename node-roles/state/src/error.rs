@@ -28,10 +28,23 @@ pub enum StateError {
 /// Why a Merkle proof or an update witness was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
-    #[error("proof has {got} sibling levels, expected {expected}")]
-    WrongLength { expected: usize, got: usize },
-    #[error("sibling at level {level} is the default digest written out (must be omitted)")]
+    #[error("proof has {got} sibling levels, more than the tree's {max}")]
+    TooLong { max: usize, got: usize },
+    #[error(
+        "sibling at level {level} is not in canonical form (an empty digest written out, \
+         an empty deepest sibling, or a neighbor the proof has no use for)"
+    )]
     NonCanonical { level: usize },
+    #[error(
+        "the neighbor is not the deepest sibling's leaf, or does not split from the key's \
+         path at the deepest level"
+    )]
+    NeighborMismatch,
+    #[error(
+        "the deepest sibling's children are missing, wrong, or given where the walk does \
+         not need them"
+    )]
+    DeepChildren,
     #[error("key {key:?} is a {expected} key but the claimed value is a {got} value")]
     KindMismatch {
         key: StateKey,
@@ -46,4 +59,11 @@ pub enum ProofError {
     WitnessMismatch { index: usize },
     #[error("witness {index}: its old leaf and siblings do not lead to the root before it")]
     WitnessRoot { index: usize },
+    #[error("malformed witness: {0}")]
+    Malformed(String),
+    #[error("witness {index}: {source}")]
+    WitnessShape {
+        index: usize,
+        source: Box<ProofError>,
+    },
 }

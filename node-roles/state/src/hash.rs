@@ -1,43 +1,34 @@
 //! The Poseidon2 primitives of the state tree: the project's Merkle sponge and
 //! compression (`proofbox_backend_api::{LeafHasher, NodeCompressor}` for KoalaBear),
-//! and the default digests of empty subtrees.
+//! and the digest of an empty subtree.
 
 use std::sync::OnceLock;
 
-use p3_field::PrimeCharacteristicRing;
+use p3_field::{Field, PackedValue, PrimeCharacteristicRing};
 use p3_symmetric::{CryptographicHasher, PseudoCompressionFunction};
 use proofbox_backend_api::{BackendField, LeafHasher, NodeCompressor};
+use rayon::prelude::*;
 
-use crate::{DEPTH, Digest, F};
+use crate::{Digest, F};
 
 /// Rate of the sponge: messages are absorbed 16 elements at a time.
 pub const SPONGE_RATE: usize = 16;
 
-/// The digest of an empty leaf position: all zeros. Never the output of a hash except
-/// with probability about `p^-8`.
-pub const EMPTY_LEAF: Digest = [F::ZERO; 8];
+/// The digest of an empty subtree, at any depth: all zeros. Never the output of a hash
+/// except with probability about `p^-8`, so a verifier tells an empty subtree from a
+/// hashed one by its value.
+pub const EMPTY: Digest = [F::ZERO; 8];
 
 struct Hashes {
     sponge: LeafHasher<F>,
     compress: NodeCompressor<F>,
-    /// `defaults[d]`: the digest of an empty subtree whose root is at depth `d`.
-    defaults: Vec<Digest>,
 }
 
 fn hashes() -> &'static Hashes {
     static HASHES: OnceLock<Hashes> = OnceLock::new();
-    HASHES.get_or_init(|| {
-        let sponge = F::leaf_hasher();
-        let compress = F::node_compressor();
-        let mut defaults = vec![EMPTY_LEAF; DEPTH + 1];
-        for d in (0..DEPTH).rev() {
-            defaults[d] = compress.compress([defaults[d + 1], defaults[d + 1]]);
-        }
-        Hashes {
-            sponge,
-            compress,
-            defaults,
-        }
+    HASHES.get_or_init(|| Hashes {
+        sponge: F::leaf_hasher(),
+        compress: F::node_compressor(),
     })
 }
 
@@ -55,11 +46,82 @@ pub fn compress(left: Digest, right: Digest) -> Digest {
     hashes().compress.compress([left, right])
 }
 
-/// The digest of an empty subtree whose root sits at `depth` (0 = the whole tree,
-/// [`DEPTH`] = one leaf position).
+/// Messages (or pairs) one task of [`hash_many`] and [`compress_many`] takes.
+const TASK: usize = 512;
+
+type P = <F as Field>::Packing;
+
+/// [`hash`] of many messages of one length, `P::WIDTH` at a time in the SIMD lanes of
+/// Plonky3's packed field (all lanes of the machine), across cores if `par`.
+pub fn hash_many<const N: usize>(messages: &[[F; N]], par: bool) -> Vec<Digest> {
+    let mut out = vec![EMPTY; messages.len()];
+    let sponge = &hashes().sponge;
+    let lanes = P::WIDTH;
+    let task = |(digests, msgs): (&mut [Digest], &[[F; N]])| {
+        let full = digests.len() / lanes * lanes;
+        let mut interleaved = vec![F::ZERO; N * lanes];
+        for (group, group_out) in msgs[..full]
+            .chunks_exact(lanes)
+            .zip(digests[..full].chunks_exact_mut(lanes))
+        {
+            for (lane, m) in group.iter().enumerate() {
+                for (j, &x) in m.iter().enumerate() {
+                    interleaved[j * lanes + lane] = x;
+                }
+            }
+            let d: [P; 8] = sponge.hash_slice(P::pack_slice(&interleaved));
+            P::unpack_into(&d, group_out);
+        }
+        for (d, m) in digests[full..].iter_mut().zip(&msgs[full..]) {
+            *d = sponge.hash_slice(m);
+        }
+    };
+    if par {
+        out.par_chunks_mut(TASK)
+            .zip(messages.par_chunks(TASK))
+            .for_each(task);
+    } else {
+        out.chunks_mut(TASK)
+            .zip(messages.chunks(TASK))
+            .for_each(task);
+    }
+    out
+}
+
+/// [`compress`] of many pairs, `P::WIDTH` at a time in the SIMD lanes, across cores if
+/// `par`.
+pub fn compress_many(pairs: &[[Digest; 2]], par: bool) -> Vec<Digest> {
+    let mut out = vec![EMPTY; pairs.len()];
+    let c = &hashes().compress;
+    let lanes = P::WIDTH;
+    let task = |(digests, ps): (&mut [Digest], &[[Digest; 2]])| {
+        let full = digests.len() / lanes * lanes;
+        for (group, group_out) in ps[..full]
+            .chunks_exact(lanes)
+            .zip(digests[..full].chunks_exact_mut(lanes))
+        {
+            let left = P::pack_columns_fn::<8>(|lane| group[lane][0]);
+            let right = P::pack_columns_fn::<8>(|lane| group[lane][1]);
+            P::unpack_into(&c.compress([left, right]), group_out);
+        }
+        for (d, p) in digests[full..].iter_mut().zip(&ps[full..]) {
+            *d = c.compress(*p);
+        }
+    };
+    if par && pairs.len() > TASK {
+        out.par_chunks_mut(TASK)
+            .zip(pairs.par_chunks(TASK))
+            .for_each(task);
+    } else {
+        out.chunks_mut(TASK).zip(pairs.chunks(TASK)).for_each(task);
+    }
+    out
+}
+
+/// Whether `d` is the empty digest.
 #[inline]
-pub fn default_digest(depth: usize) -> Digest {
-    hashes().defaults[depth]
+pub fn is_empty(d: &Digest) -> bool {
+    *d == EMPTY
 }
 
 /// Appends the padding `1, 0, ..., 0` up to a multiple of the sponge rate, which makes
@@ -82,13 +144,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_chain_up_from_the_empty_leaf() {
-        assert_eq!(default_digest(DEPTH), EMPTY_LEAF);
-        for d in 0..DEPTH {
-            let below = default_digest(d + 1);
-            assert_eq!(default_digest(d), compress(below, below));
-            assert_ne!(default_digest(d), EMPTY_LEAF);
+    fn packed_hashing_agrees_with_one_at_a_time() {
+        for n in [0, 1, 5, 16, 17, 100, 1500] {
+            let msgs: Vec<[F; 48]> = (0..n)
+                .map(|i| core::array::from_fn(|j| F::from_u32((i * 48 + j) as u32)))
+                .collect();
+            let pairs: Vec<[Digest; 2]> = (0..n)
+                .map(|i| {
+                    [
+                        [F::from_u32(i as u32); 8],
+                        [F::from_u32(7 * i as u32 + 1); 8],
+                    ]
+                })
+                .collect();
+            for par in [false, true] {
+                let hs = hash_many(&msgs, par);
+                assert!(hs.iter().zip(&msgs).all(|(h, m)| *h == hash(m)));
+                let cs = compress_many(&pairs, par);
+                assert!(
+                    cs.iter()
+                        .zip(&pairs)
+                        .all(|(c, p)| *c == compress(p[0], p[1]))
+                );
+            }
         }
+    }
+
+    #[test]
+    fn hashes_of_empty_inputs_are_not_the_empty_digest() {
+        assert!(!is_empty(&compress(EMPTY, EMPTY)));
+        assert!(!is_empty(&hash(&[F::ZERO; SPONGE_RATE])));
     }
 
     #[test]

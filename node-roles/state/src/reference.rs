@@ -1,11 +1,12 @@
-//! A slow reference: the root of the full fixed-depth tree computed straight from the
-//! definition, with no stored nodes and no shortcuts. Tests compare [`crate::StateTree`]
+//! A slow reference: the root computed straight from the definition (a subtree of no
+//! key is empty, of one key is that key's leaf, of more is the compression of its two
+//! halves), with no stored nodes and no shortcuts. Tests compare [`crate::StateTree`]
 //! against it.
 
 use std::collections::BTreeMap;
 
 use crate::encoding::{StateKey, StateValue, leaf_digest};
-use crate::hash::{compress, default_digest};
+use crate::hash::{EMPTY, compress};
 use crate::path::Path;
 use crate::{DEPTH, Digest};
 
@@ -29,8 +30,8 @@ pub fn root_of_leaves(mut leaves: Vec<(Path, Digest)>) -> Digest {
 
 fn subtree(depth: usize, leaves: &[(Path, Digest)]) -> Digest {
     match leaves {
-        [] => default_digest(depth),
-        [(_, leaf)] if depth == DEPTH => *leaf,
+        [] => EMPTY,
+        [(_, leaf)] => *leaf,
         _ => {
             assert!(depth < DEPTH, "two keys with one path");
             let mid = leaves.partition_point(|(p, _)| !p.bit(depth));

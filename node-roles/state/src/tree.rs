@@ -1,27 +1,35 @@
-//! The state tree: a sparse Merkle tree of depth [`DEPTH`] over key digests, stored
-//! compactly.
+//! The state tree: a sparse Merkle tree over key paths in which a leaf sits at the
+//! shortest prefix of its path that no other key shares.
 //!
-//! The digests are those of the full fixed-depth tree (every leaf position at depth
-//! 248, empty subtrees hashing to [`default_digest`]), but only two kinds of node are
-//! kept in memory:
+//! The digest of a subtree depends only on the keys and values under it:
+//! - no key: the empty digest ([`EMPTY`], all zeros);
+//! - one key: that key's leaf digest, whatever the depth (a lone leaf is not hashed
+//!   up a chain of empty siblings);
+//! - two keys or more: the compression of its two children's digests.
+//!
+//! So an update hashes the nodes on its path down to where its key is told apart
+//! from every other key, about `log2(N)` of them for `N` random keys. Two kinds of
+//! node are stored:
 //! - a **branch**: a node whose subtree holds two or more leaves, with its digest;
 //! - a **single**: the highest node whose subtree holds exactly one leaf (a child of a
-//!   branch, or the root), with that leaf's path and the digest of its chain of
-//!   nodes up to there.
+//!   branch, or the root), with that leaf's path and digest.
 //!
-//! That is about two nodes per leaf whatever the depth. Nodes between a single and its
-//! leaf are recomputed when needed (when an insert makes two leaves share a formerly
-//! lone chain, or for the one diverging sibling of an exclusion proof).
+//! A batch update settles the new structure first (splitting subtrees across cores),
+//! then hashes each new branch once, level by level from the deepest, each level's
+//! compressions packed into the SIMD lanes of Plonky3's packed field and spread over
+//! the cores (the levels a batch shares are hashed once); leaf and key digests are
+//! hashed the same way. `docs/state.md` has the layout and
+//! the soundness argument.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use rayon::prelude::*;
 
 use crate::diff::{Diff, Entry, PARALLEL_MIN, UpdateWitness};
-use crate::encoding::{StateKey, StateValue, leaf_digest};
-use crate::hash::{compress, default_digest};
+use crate::encoding::{StateKey, StateValue};
+use crate::hash::{EMPTY, compress_many};
 use crate::path::{NodeId, Path};
-use crate::proof::StateProof;
+use crate::proof::{Neighbor, StateProof};
 use crate::{DEPTH, Digest};
 
 /// Whether a batch update may split its work across threads.
@@ -35,72 +43,88 @@ pub enum Parallelism {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Leaf {
-    key: StateKey,
-    value: StateValue,
-    digest: Digest,
+pub(crate) struct Leaf {
+    pub key: StateKey,
+    pub value: StateValue,
+    pub digest: Digest,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
     Branch(Digest),
-    Single {
-        path: Path,
-        leaf: Digest,
-        digest: Digest,
-    },
+    Single { path: Path, leaf: Digest },
 }
 
-/// A subtree while rebuilding: a node of the tree or one derived from it.
-#[derive(Debug, Clone, Copy)]
+/// A subtree: a stored node, the empty subtree, or (while a batch is applied) a new
+/// branch whose digest is still to be hashed: entry `i` of the batch's pending list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sub {
     Empty,
-    /// One leaf; `digest` is its chain's digest at this depth, if computed yet.
-    Single {
-        path: Path,
-        leaf: Digest,
-        digest: Option<Digest>,
-    },
+    Single { path: Path, leaf: Digest },
     Branch(Digest),
-}
-
-/// The digest at `depth` of the chain from the leaf `leaf` at `path` (every sibling
-/// below `depth` empty).
-fn chain(path: &Path, leaf: Digest, depth: usize) -> Digest {
-    let mut node = leaf;
-    for level in (depth..DEPTH).rev() {
-        let sibling = default_digest(level + 1);
-        node = if path.bit(level) {
-            compress(sibling, node)
-        } else {
-            compress(node, sibling)
-        };
-    }
-    node
+    Pending(usize),
 }
 
 impl Sub {
-    fn digest(&self, depth: usize) -> Digest {
+    /// The digest of a subtree that is not pending.
+    fn digest(&self) -> Digest {
         match *self {
-            Sub::Empty => default_digest(depth),
-            Sub::Single {
-                digest: Some(d), ..
-            }
-            | Sub::Branch(d) => d,
-            Sub::Single { path, leaf, .. } => chain(&path, leaf, depth),
+            Sub::Empty => EMPTY,
+            Sub::Single { leaf, .. } => leaf,
+            Sub::Branch(d) => d,
+            Sub::Pending(_) => unreachable!("a pending branch's digest is read once hashed"),
         }
     }
 
-    fn to_node(self, depth: usize) -> Option<Node> {
-        match self {
-            Sub::Empty => None,
-            Sub::Branch(d) => Some(Node::Branch(d)),
-            Sub::Single { path, leaf, .. } => Some(Node::Single {
-                path,
-                leaf,
-                digest: self.digest(depth),
-            }),
+    /// The digest, with the pending ones read from `hashed`.
+    fn resolve(&self, hashed: &[Digest]) -> Digest {
+        match *self {
+            Sub::Pending(i) => hashed[i],
+            s => s.digest(),
         }
+    }
+
+    fn shifted(self, offset: usize) -> Sub {
+        match self {
+            Sub::Pending(i) => Sub::Pending(i + offset),
+            s => s,
+        }
+    }
+}
+
+/// A new branch of a batch: its node and its two children.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    depth: u8,
+    left: Sub,
+    right: Sub,
+}
+
+/// What a batch's rebuild produces: the new branches (children before parents) and
+/// the node changes (`Sub::Empty`: remove), applied once all are hashed.
+#[derive(Default)]
+struct Build {
+    pending: Vec<Pending>,
+    changes: Vec<(NodeId, Sub)>,
+}
+
+impl Build {
+    /// Appends another subtree's build, renumbering its pending entries.
+    fn append(&mut self, other: Build) -> usize {
+        let offset = self.pending.len();
+        self.pending
+            .extend(other.pending.into_iter().map(|p| Pending {
+                depth: p.depth,
+                left: p.left.shifted(offset),
+                right: p.right.shifted(offset),
+            }));
+        self.changes.extend(
+            other
+                .changes
+                .into_iter()
+                .map(|(id, s)| (id, s.shifted(offset))),
+        );
+        offset
     }
 }
 
@@ -108,11 +132,7 @@ impl From<Node> for Sub {
     fn from(n: Node) -> Self {
         match n {
             Node::Branch(d) => Sub::Branch(d),
-            Node::Single { path, leaf, digest } => Sub::Single {
-                path,
-                leaf,
-                digest: Some(digest),
-            },
+            Node::Single { path, leaf } => Sub::Single { path, leaf },
         }
     }
 }
@@ -123,8 +143,15 @@ struct Prepared<'a> {
     leaf: Option<Digest>,
 }
 
-/// Changes to the node store, applied in order once the rebuild is done.
-type Changes = Vec<(NodeId, Option<Node>)>;
+/// A non-empty sibling on a key's path: its level, digest, and the key and value of
+/// the leaf when it is a lone leaf, or its children's digests when it is a branch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sibling {
+    pub level: usize,
+    pub digest: Digest,
+    pub lone: Option<Neighbor>,
+    pub children: Option<[Digest; 2]>,
+}
 
 /// The state tree. See the module docs and `docs/state.md`.
 #[derive(Debug, Clone, Default)]
@@ -139,9 +166,9 @@ impl StateTree {
         Self::default()
     }
 
-    /// The root of the empty tree: the default digest at depth 0.
+    /// The root of the empty tree: the empty digest.
     pub fn empty_root() -> Digest {
-        default_digest(0)
+        EMPTY
     }
 
     /// The number of keys present.
@@ -153,9 +180,25 @@ impl StateTree {
         self.leaves.is_empty()
     }
 
+    /// Makes room for `keys` more keys without growing the maps in an update (a map
+    /// that grows rehashes everything it holds, once per doubling).
+    pub fn reserve(&mut self, keys: usize) {
+        self.leaves.reserve(keys);
+        self.nodes.reserve(2 * keys);
+    }
+
     /// The number of nodes kept in memory (branches and singles).
     pub fn stored_nodes(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Bytes of memory the tree's maps hold (capacity, not just length), for the
+    /// memory-per-key figures.
+    pub fn memory_bytes(&self) -> usize {
+        // hashbrown: one control byte per bucket besides the entry.
+        let entry = |k: usize, v: usize| k + v + 1;
+        self.leaves.capacity() * entry(size_of::<Path>(), size_of::<Leaf>())
+            + self.nodes.capacity() * entry(size_of::<NodeId>(), size_of::<Node>())
     }
 
     fn sub(&self, id: &NodeId) -> Sub {
@@ -164,7 +207,7 @@ impl StateTree {
 
     /// The state root.
     pub fn root(&self) -> Digest {
-        self.sub(&NodeId::ROOT).digest(0)
+        self.sub(&NodeId::ROOT).digest()
     }
 
     /// The value of `key`, if present.
@@ -181,43 +224,96 @@ impl StateTree {
         self.leaves.values().map(|l| (&l.key, &l.value))
     }
 
+    /// The depth at which the leaf of `key` sits (present) or would sit (absent): the
+    /// number of levels its proof has.
+    pub fn depth_of(&self, key: &StateKey) -> usize {
+        self.prove(key).1.siblings.len()
+    }
+
     /// The value of `key` (or its absence) and a proof of it under [`StateTree::root`].
     pub fn prove(&self, key: &StateKey) -> (Option<StateValue>, StateProof) {
         let path = Path::from_digest(&key.digest());
-        (self.get_at(&path), self.proof_at(&path))
+        let value = self.get_at(&path);
+        let proof = proof_from(&self.siblings_of(&path), value.is_none());
+        (value, proof)
     }
 
-    fn proof_at(&self, path: &Path) -> StateProof {
-        let mut siblings = vec![None; DEPTH];
+    /// A witness of `key` written back with the value it has (present or absent): the
+    /// padding of a state-transition proof, which leaves the root as it is.
+    pub fn unchanged_witness(&self, key: &StateKey) -> UpdateWitness {
+        let path = Path::from_digest(&key.digest());
+        let value = self.get_at(&path);
+        let siblings = self.siblings_of(&path);
+        let absent = value.is_none();
+        UpdateWitness {
+            key: *key,
+            old_value: value,
+            new_value: value,
+            proof: proof_from(&siblings, absent),
+            deep_children: siblings.last().and_then(|s| s.children).filter(|_| absent),
+        }
+    }
+
+    fn lone(&self, path: Path, leaf: Digest) -> Sibling {
+        let l = self.leaves[&path];
+        debug_assert_eq!(l.digest, leaf);
+        Sibling {
+            level: 0,
+            digest: leaf,
+            lone: Some(Neighbor {
+                key: l.key,
+                value: l.value,
+            }),
+            children: None,
+        }
+    }
+
+    /// The non-empty siblings of the nodes on `path`, by increasing level: the children
+    /// off the path of every branch on it, and, where the path ends at another key's
+    /// lone leaf, that leaf as the sibling at the level where the two paths split.
+    pub(crate) fn siblings_of(&self, path: &Path) -> Vec<Sibling> {
+        let mut out = Vec::new();
         let mut id = NodeId::ROOT;
         let mut cur = self.sub(&id);
         for depth in 0..DEPTH {
             match cur {
                 Sub::Empty => break,
-                Sub::Single {
-                    path: other, leaf, ..
-                } => {
+                Sub::Pending(_) => unreachable!("stored nodes are hashed"),
+                Sub::Single { path: other, leaf } => {
                     if other != *path {
-                        // The lone leaf's chain leaves our path at `split`: its node at
-                        // depth `split + 1` is our sibling there, every other sibling
-                        // is empty.
-                        let split = other.common_prefix(path);
-                        siblings[split] = Some(chain(&other, leaf, split + 1));
+                        let mut s = self.lone(other, leaf);
+                        s.level = other.common_prefix(path);
+                        out.push(s);
                     }
                     break;
                 }
                 Sub::Branch(_) => {
                     let bit = path.bit(depth);
-                    let sibling = self.sub(&id.child(!bit));
-                    if !matches!(sibling, Sub::Empty) {
-                        siblings[depth] = Some(sibling.digest(depth + 1));
+                    let other = id.child(!bit);
+                    match self.sub(&other) {
+                        Sub::Empty => {}
+                        Sub::Pending(_) => unreachable!("stored nodes are hashed"),
+                        Sub::Single { path: p, leaf } => {
+                            let mut s = self.lone(p, leaf);
+                            s.level = depth;
+                            out.push(s);
+                        }
+                        Sub::Branch(d) => out.push(Sibling {
+                            level: depth,
+                            digest: d,
+                            lone: None,
+                            children: Some([
+                                self.sub(&other.child(false)).digest(),
+                                self.sub(&other.child(true)).digest(),
+                            ]),
+                        }),
                     }
                     id = id.child(bit);
                     cur = self.sub(&id);
                 }
             }
         }
-        StateProof { siblings }
+        out
     }
 
     /// Applies `diff` and returns the new root.
@@ -232,8 +328,9 @@ impl StateTree {
     ///
     /// Because the order is the leaves' left-to-right order, a sibling to the left of
     /// an update's path holds only keys updated before it, and one to the right only
-    /// keys updated after it: the witness takes left siblings from the tree after the
-    /// whole diff and right siblings from the tree before it.
+    /// keys updated after it; a subtree's digest depends only on the keys in it. So the
+    /// witness takes left siblings from the tree after the whole diff and right
+    /// siblings from the tree before it.
     pub fn apply_with_witnesses(
         &mut self,
         diff: &Diff,
@@ -241,7 +338,7 @@ impl StateTree {
     ) -> Vec<UpdateWitness> {
         let par = parallelism == Parallelism::Parallel && diff.len() >= PARALLEL_MIN;
         let entries = diff.entries();
-        let before = |e: &Entry| (self.get_at(&e.path), self.proof_at(&e.path));
+        let before = |e: &Entry| (self.get_at(&e.path), self.siblings_of(&e.path));
         let old: Vec<_> = if par {
             entries.par_iter().map(before).collect()
         } else {
@@ -249,22 +346,23 @@ impl StateTree {
         };
         self.apply_inner(diff, parallelism);
         let this = &*self;
-        let witness = |(e, (old_value, old_proof)): (&Entry, (Option<StateValue>, StateProof))| {
-            let new_proof = this.proof_at(&e.path);
-            let siblings = (0..DEPTH)
-                .map(|l| {
-                    if e.path.bit(l) {
-                        new_proof.siblings[l]
-                    } else {
-                        old_proof.siblings[l]
-                    }
-                })
+        let witness = |(e, (old_value, pre)): (&Entry, (Option<StateValue>, Vec<Sibling>))| {
+            let post = this.siblings_of(&e.path);
+            let mut merged: Vec<Sibling> = pre
+                .into_iter()
+                .filter(|s| !e.path.bit(s.level))
+                .chain(post.into_iter().filter(|s| e.path.bit(s.level)))
                 .collect();
+            merged.sort_unstable_by_key(|s| s.level);
+            let absent = old_value.is_none() || e.update.value.is_none();
+            let proof = proof_from(&merged, absent);
+            let deep_children = merged.last().and_then(|s| s.children).filter(|_| absent);
             UpdateWitness {
                 key: e.update.key,
                 old_value,
                 new_value: e.update.value,
-                proof: StateProof { siblings },
+                proof,
+                deep_children,
             }
         };
         if par {
@@ -279,33 +377,55 @@ impl StateTree {
             return;
         }
         let par = parallelism == Parallelism::Parallel;
-        fn prepare(entry: &Entry) -> Prepared<'_> {
-            Prepared {
+        let writes: Vec<(Digest, StateValue)> = diff
+            .entries()
+            .iter()
+            .filter_map(|e| e.update.value.map(|v| (e.path.to_digest(), v)))
+            .collect();
+        let mut leaves = crate::encoding::leaf_digests(&writes, par).into_iter();
+        let prepared: Vec<Prepared<'_>> = diff
+            .entries()
+            .iter()
+            .map(|entry| Prepared {
                 entry,
                 leaf: entry
                     .update
                     .value
-                    .map(|v| leaf_digest(&entry.path.to_digest(), &v)),
-            }
-        }
-        let prepared: Vec<Prepared<'_>> = if par && diff.len() >= PARALLEL_MIN {
-            diff.entries().par_iter().map(prepare).collect()
-        } else {
-            diff.entries().iter().map(prepare).collect()
-        };
-        let mut changes = Changes::new();
+                    .map(|_| leaves.next().expect("one per write")),
+            })
+            .collect();
+        let mut build = Build::default();
         let root = self.rebuild(
             NodeId::ROOT,
             self.sub(&NodeId::ROOT),
             &prepared,
             par,
-            &mut changes,
+            &mut build,
         );
-        changes.push((NodeId::ROOT, root.to_node(0)));
-        for (id, node) in changes {
-            match node {
-                Some(n) => self.nodes.insert(id, n),
-                None => self.nodes.remove(&id),
+        build.changes.push((NodeId::ROOT, root));
+        // Hash the new branches, deepest level first, each level's compressions packed
+        // into the SIMD lanes and spread over the cores.
+        let mut order: Vec<usize> = (0..build.pending.len()).collect();
+        order.sort_unstable_by_key(|&i| core::cmp::Reverse(build.pending[i].depth));
+        let mut hashed = vec![EMPTY; build.pending.len()];
+        for level in order.chunk_by(|&a, &b| build.pending[a].depth == build.pending[b].depth) {
+            let pairs: Vec<[Digest; 2]> = level
+                .iter()
+                .map(|&i| {
+                    let p = &build.pending[i];
+                    [p.left.resolve(&hashed), p.right.resolve(&hashed)]
+                })
+                .collect();
+            for (&i, d) in level.iter().zip(compress_many(&pairs, par)) {
+                hashed[i] = d;
+            }
+        }
+        for (id, sub) in build.changes {
+            match sub {
+                Sub::Empty => self.nodes.remove(&id),
+                Sub::Single { path, leaf } => self.nodes.insert(id, Node::Single { path, leaf }),
+                Sub::Branch(d) => self.nodes.insert(id, Node::Branch(d)),
+                Sub::Pending(i) => self.nodes.insert(id, Node::Branch(hashed[i])),
             };
         }
         for p in &prepared {
@@ -329,15 +449,16 @@ impl StateTree {
     }
 
     /// The new state of the subtree `id` (currently `cur`) after `ups` (sorted, all
-    /// under `id`, non-empty paths distinct). Appends the store changes for the nodes
-    /// strictly below `id`; the caller records `id` itself.
+    /// under `id`, non-empty paths distinct). Records the new branches and the store
+    /// changes for the nodes strictly below `id` in `out`; the caller records `id`
+    /// itself.
     fn rebuild(
         &self,
         id: NodeId,
         cur: Sub,
         ups: &[Prepared<'_>],
         par: bool,
-        out: &mut Changes,
+        out: &mut Build,
     ) -> Sub {
         if ups.is_empty() {
             return cur;
@@ -345,6 +466,7 @@ impl StateTree {
         let depth = id.depth as usize;
         let (left, right) = match cur {
             Sub::Branch(_) => (self.sub(&id.child(false)), self.sub(&id.child(true))),
+            Sub::Pending(_) => unreachable!("stored nodes are hashed"),
             Sub::Empty | Sub::Single { .. } => {
                 // At most one leaf below: count the leaves after the updates.
                 let kept = match cur {
@@ -362,11 +484,9 @@ impl StateTree {
                             Some(k) => k,
                             None => {
                                 let u = written.next().expect("one write");
-                                let (path, leaf) = (u.entry.path, u.leaf.expect("a write"));
                                 Sub::Single {
-                                    path,
-                                    leaf,
-                                    digest: Some(chain(&path, leaf, depth)),
+                                    path: u.entry.path,
+                                    leaf: u.leaf.expect("a write"),
                                 }
                             }
                         };
@@ -374,15 +494,9 @@ impl StateTree {
                     _ => {
                         // Two or more leaves: this node becomes a branch; push the kept
                         // leaf (if any) one level down and rebuild both sides.
-                        debug_assert!(depth < DEPTH, "distinct paths split before the leaves");
+                        debug_assert!(depth < DEPTH, "distinct paths split before the end");
                         let down = |bit: bool| match kept {
-                            Some(Sub::Single { path, leaf, .. }) if path.bit(depth) == bit => {
-                                Sub::Single {
-                                    path,
-                                    leaf,
-                                    digest: None,
-                                }
-                            }
+                            Some(s @ Sub::Single { path, .. }) if path.bit(depth) == bit => s,
                             _ => Sub::Empty,
                         };
                         (down(false), down(true))
@@ -394,46 +508,60 @@ impl StateTree {
         let (ul, ur) = ups.split_at(mid);
         let (lid, rid) = (id.child(false), id.child(true));
         let (l, r) = if par && ul.len() >= PARALLEL_MIN && ur.len() >= PARALLEL_MIN {
-            let mut out_r = Changes::new();
+            let mut out_r = Build::default();
             let (l, r) = rayon::join(
                 || self.rebuild(lid, left, ul, par, out),
                 || self.rebuild(rid, right, ur, par, &mut out_r),
             );
-            out.append(&mut out_r);
-            (l, r)
+            let offset = out.append(out_r);
+            (l, r.shifted(offset))
         } else {
             (
                 self.rebuild(lid, left, ul, par, out),
                 self.rebuild(rid, right, ur, par, out),
             )
         };
+        let stored = matches!(cur, Sub::Branch(_));
         let result = match (l, r) {
             (Sub::Empty, Sub::Empty) => Sub::Empty,
-            (s @ Sub::Single { .. }, Sub::Empty) | (Sub::Empty, s @ Sub::Single { .. }) => {
-                // A lone leaf floats up; its digest here follows from the one below.
-                let Sub::Single { path, leaf, digest } = s else {
-                    unreachable!()
-                };
-                Sub::Single {
-                    path,
-                    leaf,
-                    digest: digest.map(|d| {
-                        let e = default_digest(depth + 1);
-                        if path.bit(depth) {
-                            compress(e, d)
-                        } else {
-                            compress(d, e)
-                        }
-                    }),
-                }
+            // A lone leaf floats up: its digest does not depend on its depth.
+            (s @ Sub::Single { .. }, Sub::Empty) | (Sub::Empty, s @ Sub::Single { .. }) => s,
+            // Hashed once the whole structure is known (`apply_inner`).
+            _ => {
+                out.pending.push(Pending {
+                    depth: id.depth,
+                    left: l,
+                    right: r,
+                });
+                Sub::Pending(out.pending.len() - 1)
             }
-            _ => Sub::Branch(compress(l.digest(depth + 1), r.digest(depth + 1))),
         };
-        let branch = matches!(result, Sub::Branch(_));
-        for (cid, c) in [(lid, l), (rid, r)] {
-            out.push((cid, if branch { c.to_node(depth + 1) } else { None }));
+        let branch = matches!(result, Sub::Pending(_));
+        for (cid, new, old) in [(lid, l, left), (rid, r, right)] {
+            // The children of a stored branch are stored; those of a former single or
+            // empty node are not.
+            let old = if stored { old } else { Sub::Empty };
+            let new = if branch { new } else { Sub::Empty };
+            if new != old {
+                out.changes.push((cid, new));
+            }
         }
         result
+    }
+}
+
+/// A proof from a path's non-empty siblings: the levels down to the deepest one, and
+/// that sibling's key and value when it is a lone leaf and `absent` (the walk of an
+/// absent key needs to know it is a leaf).
+fn proof_from(siblings: &[Sibling], absent: bool) -> StateProof {
+    let len = siblings.last().map_or(0, |s| s.level + 1);
+    let mut out = vec![None; len];
+    for s in siblings {
+        out[s.level] = Some(s.digest);
+    }
+    StateProof {
+        siblings: out,
+        neighbor: siblings.last().and_then(|s| s.lone).filter(|_| absent),
     }
 }
 
@@ -466,113 +594,5 @@ impl StateTree {
 }
 
 #[cfg(test)]
-mod tests {
-    use alloy_primitives::{Address, U256};
-
-    use super::*;
-    use crate::Update;
-    use crate::reference::root_of_leaves;
-
-    /// Entries at made-up paths: `base` and copies of it that first differ at each of
-    /// `levels`, so lone chains split and collapse deep in the tree, down to the leaves.
-    fn deep_entries(levels: &[usize], value: u64) -> Vec<Entry> {
-        let base = Path([
-            0x1234_5678,
-            0x0765_4321,
-            0x5555_5555,
-            0x2aaa_aaaa,
-            1,
-            2,
-            3,
-            0x7eff_ffff,
-        ]);
-        let mut paths = vec![base];
-        for &l in levels {
-            paths.push(base.with_bit(l, !base.bit(l)));
-        }
-        paths.sort();
-        paths
-            .into_iter()
-            .enumerate()
-            .map(|(i, path)| Entry {
-                path,
-                update: Update::set(
-                    StateKey::Storage {
-                        address: Address::ZERO,
-                        slot: U256::from(i),
-                    },
-                    StateValue::Storage(U256::from(value + i as u64)),
-                ),
-            })
-            .collect()
-    }
-
-    fn expected(entries: &[Entry]) -> Digest {
-        root_of_leaves(
-            entries
-                .iter()
-                .filter_map(|e| {
-                    e.update
-                        .value
-                        .map(|v| (e.path, leaf_digest(&e.path.to_digest(), &v)))
-                })
-                .collect(),
-        )
-    }
-
-    fn check_proofs(t: &StateTree, entries: &[Entry]) {
-        let root = t.root();
-        for e in entries {
-            let proof = t.proof_at(&e.path);
-            let leaf = t
-                .leaves
-                .get(&e.path)
-                .map_or(crate::hash::EMPTY_LEAF, |l| l.digest);
-            assert_eq!(proof.root_from_leaf(&e.path, leaf), Ok(root));
-        }
-    }
-
-    #[test]
-    fn keys_sharing_long_path_prefixes() {
-        let levels = [247, 246, 240, 217, 186, 93, 62, 31, 30, 1, 0];
-        let all = deep_entries(&levels, 100);
-        let want = expected(&all);
-        for par in [Parallelism::Sequential, Parallelism::Parallel] {
-            // One batch.
-            let mut t = StateTree::new();
-            assert_eq!(t.apply(&Diff::from_sorted_entries(all.clone()), par), want);
-            check_proofs(&t, &all);
-            // One at a time, in an order that splits chains at every depth.
-            let mut t1 = StateTree::new();
-            for e in all.iter().rev() {
-                let _ = t1.apply(&Diff::from_sorted_entries(vec![e.clone()]), par);
-            }
-            assert_eq!(t1.root(), want);
-            assert_eq!(t1.stored_nodes(), t.stored_nodes());
-            // Delete every other one, then the rest, checking as chains collapse.
-            let mut kept: Vec<Entry> = all.clone();
-            for e in all.iter().step_by(2) {
-                let del = Entry {
-                    path: e.path,
-                    update: Update::delete(e.update.key),
-                };
-                let _ = t.apply(&Diff::from_sorted_entries(vec![del]), par);
-                kept.retain(|k| k.path != e.path);
-                assert_eq!(t.root(), expected(&kept));
-                check_proofs(&t, &all);
-            }
-            let dels: Vec<Entry> = kept
-                .iter()
-                .map(|e| Entry {
-                    path: e.path,
-                    update: Update::delete(e.update.key),
-                })
-                .collect();
-            assert_eq!(
-                t.apply(&Diff::from_sorted_entries(dels), par),
-                StateTree::empty_root()
-            );
-            assert_eq!(t.stored_nodes(), 0);
-        }
-    }
-}
+#[path = "tree_tests.rs"]
+mod tests;

@@ -8,7 +8,7 @@ use common::*;
 use p3_field::PrimeCharacteristicRing;
 use proofbox_state::{
     AccountInfo, Diff, F, Parallelism, Path, ProofError, StateError, StateKey, StateTree,
-    StateValue, Update, check_transition,
+    StateValue, Update, UpdateWitness, check_transition,
 };
 use rand::seq::SliceRandom;
 
@@ -202,6 +202,15 @@ fn diffs_travel_as_postcard_and_are_recanonicalized() {
     assert!(postcard::from_bytes::<Diff>(&bytes).is_err());
 }
 
+/// Whether `check_transition` rejects `ws` naming witness `index`.
+fn rejects(pre: &proofbox_state::Digest, diff: &Diff, ws: &[UpdateWitness], index: usize) -> bool {
+    match check_transition(pre, diff, ws) {
+        Err(ProofError::WitnessRoot { index: i })
+        | Err(ProofError::WitnessShape { index: i, .. }) => i == index,
+        _ => false,
+    }
+}
+
 #[test]
 fn forged_witnesses_are_rejected() {
     let mut r = rng(54);
@@ -234,10 +243,7 @@ fn forged_witnesses_are_rejected() {
             None => Some(value_for(&mut r, &f[i].key)),
             Some(_) => None,
         };
-        assert_eq!(
-            check_transition(&pre, &diff, &f),
-            Err(ProofError::WitnessRoot { index: i })
-        );
+        assert!(rejects(&pre, &diff, &f, i), "old value of {i}");
         // A wrong sibling.
         let mut f = ws.clone();
         let level = f[i]
@@ -247,6 +253,11 @@ fn forged_witnesses_are_rejected() {
             .position(|s| s.is_some())
             .unwrap();
         f[i].proof.siblings[level] = None;
+        assert!(rejects(&pre, &diff, &f, i), "sibling of {i}");
+        // A sibling altered.
+        let mut f = ws.clone();
+        let d = f[i].proof.siblings[level].as_mut().unwrap();
+        d[5] += proofbox_state::F::ONE;
         assert_eq!(
             check_transition(&pre, &diff, &f),
             Err(ProofError::WitnessRoot { index: i })

@@ -5,7 +5,7 @@ mod common;
 use alloy_primitives::U256;
 use common::*;
 use p3_field::PrimeCharacteristicRing;
-use proofbox_state::hash::default_digest;
+use proofbox_state::hash::EMPTY;
 use proofbox_state::{
     AccountInfo, DEPTH, Digest, F, ProofError, StateKey, StateProof, StateTree, StateValue,
     verify_exclusion, verify_inclusion,
@@ -36,8 +36,12 @@ fn inclusion_and_exclusion_round_trip() {
             verify_exclusion(&root, k, &proof),
             Err(ProofError::RootMismatch)
         );
-        // About log2(400) non-default siblings, far fewer than the depth.
-        assert!(proof.non_default() < 40, "{}", proof.non_default());
+        // About log2(400) levels, far fewer than the deepest a leaf can sit.
+        assert!(proof.siblings.len() < 40, "{}", proof.siblings.len());
+        assert!(
+            proof.neighbor.is_none(),
+            "an inclusion proof has no neighbor"
+        );
         let bytes = postcard::to_allocvec(&proof).unwrap();
         assert_eq!(postcard::from_bytes::<StateProof>(&bytes).unwrap(), proof);
     }
@@ -48,16 +52,23 @@ fn inclusion_and_exclusion_round_trip() {
         assert_eq!(got, None);
         verify_exclusion(&root, &k, &proof).unwrap();
         let v = value_for(&mut r, &k);
-        assert_eq!(
-            verify_inclusion(&root, &k, &v, &proof),
-            Err(ProofError::RootMismatch)
-        );
+        assert!(verify_inclusion(&root, &k, &v, &proof).is_err());
     }
-    // The empty tree: every key is absent, with an all-default proof.
+    // The empty tree: every key is absent, with an empty proof.
     let empty = StateTree::new();
     let (_, proof) = empty.prove(&entries[0].0);
-    assert_eq!(proof.non_default(), 0);
+    assert_eq!(proof, StateProof::default());
     verify_exclusion(&StateTree::empty_root(), &entries[0].0, &proof).unwrap();
+    // A tree of one key: its root is that key's leaf; the key's proof is empty, and
+    // another key's exclusion names the lone leaf as its neighbor.
+    let one = StateTree::from_entries([entries[0]]).unwrap();
+    let (_, proof) = one.prove(&entries[0].0);
+    assert_eq!(proof, StateProof::default());
+    verify_inclusion(&one.root(), &entries[0].0, &entries[0].1, &proof).unwrap();
+    let (_, proof) = one.prove(&entries[1].0);
+    assert_eq!(proof.non_empty(), 1);
+    assert_eq!(proof.neighbor.map(|n| n.key), Some(entries[0].0));
+    verify_exclusion(&one.root(), &entries[1].0, &proof).unwrap();
 }
 
 /// Every way to alter one part of a valid proof statement, each of which must fail.
@@ -164,7 +175,7 @@ fn forgeries(
     }
     // Each sibling: a present one altered in each element, an absent one filled in,
     // or filled in with the default digest it stands for.
-    for level in 0..DEPTH {
+    for level in 0..proof.siblings.len() {
         let mut p = proof.clone();
         match proof.siblings[level] {
             Some(d) => {
@@ -176,9 +187,9 @@ fn forgeries(
                 out.push((format!("sibling {level} dropped"), *key, v, p));
             }
             None => {
-                p.siblings[level] = Some(bump(&default_digest(level + 1), level % 8));
+                p.siblings[level] = Some(bump(&EMPTY, level % 8));
                 out.push((format!("sibling {level} invented"), *key, v, p.clone()));
-                p.siblings[level] = Some(default_digest(level + 1));
+                p.siblings[level] = Some(EMPTY);
                 out.push((format!("sibling {level} written out"), *key, v, p));
             }
         }
@@ -198,6 +209,37 @@ fn forgeries(
     let mut p = proof.clone();
     p.siblings.push(None);
     out.push(("extended".into(), *key, v, p));
+    let mut p = proof.clone();
+    p.siblings.push(Some(bump(&EMPTY, 2)));
+    out.push(("extended with a sibling".into(), *key, v, p));
+    // The neighbor: altered, dropped, or invented.
+    match &proof.neighbor {
+        Some(n) => {
+            let mut p = proof.clone();
+            p.neighbor = None;
+            out.push(("neighbor dropped".into(), *key, v, p));
+            let mut p = proof.clone();
+            p.neighbor.as_mut().unwrap().key = *other_key;
+            out.push(("neighbor key".into(), *key, v, p));
+            let mut p = proof.clone();
+            p.neighbor.as_mut().unwrap().value = match n.value {
+                StateValue::Account(mut a) => {
+                    a.nonce ^= 1;
+                    StateValue::Account(a)
+                }
+                StateValue::Storage(x) => StateValue::Storage(x ^ U256::from(4u8)),
+            };
+            out.push(("neighbor value".into(), *key, v, p));
+        }
+        None => {
+            let mut p = proof.clone();
+            p.neighbor = Some(proofbox_state::Neighbor {
+                key: *other_key,
+                value: StateValue::Storage(U256::from(1u8)),
+            });
+            out.push(("neighbor invented".into(), *key, v, p));
+        }
+    }
     out
 }
 
@@ -238,7 +280,7 @@ fn forged_proofs_are_rejected_in_every_part() {
             Err(ProofError::RootMismatch)
         );
     }
-    assert!(checked > 4 * 300, "{checked} forgeries");
+    assert!(checked > 4 * 40, "{checked} forgeries");
 }
 
 #[test]
@@ -248,17 +290,23 @@ fn forgery_errors_say_what_is_wrong() {
     let (k, v) = entries[0];
     let (_, proof) = t.prove(&k);
     let mut p = proof.clone();
-    p.siblings.truncate(10);
+    p.siblings.resize(DEPTH + 1, Some(bump(&EMPTY, 0)));
     assert_eq!(
         p.verify(&root, &k, Some(&v)),
-        Err(ProofError::WrongLength {
-            expected: DEPTH,
-            got: 10
+        Err(ProofError::TooLong {
+            max: DEPTH,
+            got: DEPTH + 1
         })
     );
-    let level = proof.siblings.iter().position(|s| s.is_none()).unwrap();
     let mut p = proof.clone();
-    p.siblings[level] = Some(default_digest(level + 1));
+    p.siblings.push(Some(EMPTY));
+    let level = proof.siblings.len();
+    assert_eq!(
+        p.verify(&root, &k, Some(&v)),
+        Err(ProofError::NonCanonical { level })
+    );
+    let mut p = proof.clone();
+    p.siblings.push(None);
     assert_eq!(
         p.verify(&root, &k, Some(&v)),
         Err(ProofError::NonCanonical { level })
@@ -271,4 +319,19 @@ fn forgery_errors_say_what_is_wrong() {
         proof.verify(&root, &k, Some(&wrong)),
         Err(ProofError::KindMismatch { .. })
     ));
+    // A neighbor that is not the deepest sibling's leaf.
+    let mut r = rng(45);
+    let absent = key(&mut r);
+    let (_, ex) = t.prove(&absent);
+    let mut p = ex.clone();
+    p.neighbor = Some(proofbox_state::Neighbor {
+        key: entries[1].0,
+        value: entries[1].1,
+    });
+    if ex.neighbor.map(|n| n.key) != Some(entries[1].0) {
+        assert_eq!(
+            p.verify(&root, &absent, None),
+            Err(ProofError::NeighborMismatch)
+        );
+    }
 }

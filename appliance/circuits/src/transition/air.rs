@@ -18,7 +18,7 @@ use proofbox_state::encoding::VALUE_SLOTS;
 use super::NUM_PUBLIC_VALUES;
 use super::columns::col::{P16_COLS, P24_COLS};
 use super::columns::{P16Air, P24Air, Perm16Cols, PermOutput, TransitionCols, col, rc16, rc24};
-use super::schedule::{TREE_START, per, periodic_table};
+use super::schedule::{per, periodic_table};
 use super::statement::pv;
 
 type F = KoalaBear;
@@ -69,9 +69,8 @@ impl BaseAir<F> for TransitionAir {
     }
 }
 
-/// The fields that are constant within a segment, in column order: the update's
-/// fields (`kind` to `active`) and the segment's root.
-fn segment_constants<T: Copy>(c: &TransitionCols<T>) -> impl Iterator<Item = T> + '_ {
+/// The update's fields, constant over its segments, in column order.
+fn update_constants<T: Copy>(c: &TransitionCols<T>) -> impl Iterator<Item = T> + '_ {
     core::iter::once(c.kind)
         .chain(c.address)
         .chain(c.slot)
@@ -83,6 +82,11 @@ fn segment_constants<T: Copy>(c: &TransitionCols<T>) -> impl Iterator<Item = T> 
         .chain(c.new_leaf)
         .chain([c.active])
         .chain(c.root)
+        .chain([c.neighbor_kind])
+        .chain(c.neighbor_key)
+        .chain(c.neighbor_value)
+        .chain(c.neighbor_leaf)
+        .chain(c.deep)
 }
 
 /// Element `i` of the node a tree row compresses: the node sits left for path bit 0
@@ -91,6 +95,21 @@ fn node<AB: AirBuilder>(perm: &Perm16Cols<AB::Var>, bit: AB::Var, i: usize) -> A
     let left: AB::Expr = perm.inputs[i].into();
     let right: AB::Expr = perm.inputs[8 + i].into();
     left.clone() + bit.into() * (right - left)
+}
+
+/// Element `i` of the sibling a tree row compresses its node with.
+fn sibling<AB: AirBuilder>(perm: &Perm16Cols<AB::Var>, bit: AB::Var, i: usize) -> AB::Expr {
+    let left: AB::Expr = perm.inputs[i].into();
+    let right: AB::Expr = perm.inputs[8 + i].into();
+    right.clone() + bit.into() * (left - right)
+}
+
+/// Element `i` of the node a walk hands to the next row: the sum of both halves when
+/// it passes (one of them is empty, all zeros), their compression otherwise.
+fn handed_up<AB: AirBuilder>(perm: &Perm16Cols<AB::Var>, pass: AB::Var, i: usize) -> AB::Expr {
+    let sum: AB::Expr = perm.inputs[i].into() + perm.inputs[8 + i].into();
+    let out: AB::Expr = perm.output()[i].into();
+    out.clone() + pass.into() * (sum - out)
 }
 
 impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
@@ -119,29 +138,77 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
         let p = |c: usize| periodic[c].clone();
         let one = || AB::Expr::ONE;
         let e = |v: AB::Var| -> AB::Expr { v.into() };
+        let head = e(local.head);
 
         let in24 = |i: usize| e(local.sponge.inputs[i]);
         let out24 = |i: usize| e(local.sponge.output()[i]);
         let kind = e(local.kind);
         let bit = e(local.bit);
 
-        // 2. Booleans.
+        // 2. Booleans, and the products kept as columns.
         for v in [
             local.kind,
             local.old_present,
             local.new_present,
             local.active,
+            local.neighbor_kind,
+            local.head,
+            local.old_empty,
+            local.old_lone,
+            local.new_empty,
+            local.new_lone,
+            local.sibling_empty,
+            local.sibling_lone,
+            local.above,
         ] {
             builder.assert_bool(v);
         }
-        builder.when(p(per::TREE)).assert_bool(bit.clone());
+        for v in local.element {
+            builder.assert_bool(v);
+        }
+        builder.assert_bool(bit.clone());
+        builder.assert_bool(local.neighbor_bit);
+        builder.assert_eq(
+            local.element.iter().fold(AB::Expr::ZERO, |a, &x| a + e(x)),
+            one(),
+        );
+        builder.assert_zero(e(local.old_empty) * e(local.old_lone));
+        builder.assert_zero(e(local.new_empty) * e(local.new_lone));
+        builder.assert_eq(e(local.absorb), e(local.active) * head.clone());
+        builder.assert_eq(e(local.head_start), p(per::ROW) * head.clone());
+        builder.assert_eq(e(local.end), p(per::LAST) * e(local.element[0]));
 
-        // 3. The update's fields are constant within a segment.
-        for (n, l) in segment_constants(next).zip(segment_constants(local)) {
-            builder.when(one() - p(per::SEG_END)).assert_eq(n, l);
+        // 3. Segments: `element` and `head` are constant within one; after the last
+        // row, an update that has not reached element 0 goes on with the next element
+        // down, and one that has is followed by a new update.
+        {
+            let mut b = builder.when(one() - p(per::LAST));
+            let mut t = b.when_transition();
+            for j in 0..8 {
+                t.assert_eq(next.element[j], local.element[j]);
+            }
+            t.assert_eq(next.head, local.head);
+        }
+        {
+            let mut b = builder.when(p(per::LAST));
+            let mut t = b.when_transition();
+            t.assert_eq(next.head, local.element[0]);
+            let go_on = one() - e(local.element[0]);
+            for j in 0..7 {
+                t.assert_zero(go_on.clone() * (e(next.element[j]) - e(local.element[j + 1])));
+            }
+            t.assert_zero(go_on * e(next.element[7]));
+        }
+        // The update's fields are constant until it ends.
+        {
+            let mut t = builder.when_transition();
+            let mut b = t.when(one() - e(local.end));
+            for (n, l) in update_constants(next).zip(update_constants(local)) {
+                b.assert_eq(n, l);
+            }
         }
 
-        // 4. Padding segments write the value they read.
+        // 4. Padding updates write the value they read.
         {
             let mut pad = builder.when(one() - e(local.active));
             pad.assert_eq(local.old_present, local.new_present);
@@ -150,10 +217,16 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
             }
         }
 
-        // 5. The width-24 schedule. Key message: [1 + kind, address, slot, 0 x 5].
-        assert_key_blocks(builder, p(per::ROW), p(per::ROW + 1), local);
+        // 5. The width-24 schedule of an update's first segment. Key message:
+        // [1 + kind, address, slot, 0 x 5].
+        assert_key_blocks(
+            builder,
+            p(per::ROW) * head.clone(),
+            p(per::ROW + 1) * head.clone(),
+            local,
+        );
         {
-            let mut b = builder.when(p(per::ROW + 1));
+            let mut b = builder.when(p(per::ROW + 1) * head.clone());
             for i in 11..16 {
                 b.assert_zero(in24(i));
             }
@@ -161,30 +234,49 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
                 b.assert_eq(e(local.key[i]), out24(i));
             }
         }
-        // 6. Leaf messages: [3 + kind, K, value slots (36), 0 x 3], old at rows 2-4,
-        // new at rows 5-7.
-        for (first, values, leaf) in [
-            (2, &local.old_value, &local.old_leaf),
-            (5, &local.new_value, &local.new_leaf),
+        // 6. Leaf messages: [3 + kind, key digest, value slots (36), 0 x 3]: old at
+        // rows 2-4, new at rows 5-7, the neighbor's at rows 12-14.
+        for (first, tag, digest, values, leaf) in [
+            (
+                2,
+                kind.clone(),
+                &local.key,
+                &local.old_value,
+                &local.old_leaf,
+            ),
+            (
+                5,
+                kind.clone(),
+                &local.key,
+                &local.new_value,
+                &local.new_leaf,
+            ),
+            (
+                12,
+                e(local.neighbor_kind),
+                &local.neighbor_key,
+                &local.neighbor_value,
+                &local.neighbor_leaf,
+            ),
         ] {
             {
-                let mut b = builder.when(p(per::ROW + first));
-                b.assert_eq(in24(0), kind.clone() + AB::Expr::from_u32(3));
+                let mut b = builder.when(p(per::ROW + first) * head.clone());
+                b.assert_eq(in24(0), tag + AB::Expr::from_u32(3));
                 for i in 0..8 {
-                    b.assert_eq(in24(1 + i), e(local.key[i]));
+                    b.assert_eq(in24(1 + i), e(digest[i]));
                 }
                 for i in 0..7 {
                     b.assert_eq(in24(9 + i), e(values[i]));
                 }
             }
             {
-                let mut b = builder.when(p(per::ROW + first + 1));
+                let mut b = builder.when(p(per::ROW + first + 1) * head.clone());
                 for i in 0..16 {
                     b.assert_eq(in24(i), e(values[7 + i]));
                 }
             }
             {
-                let mut b = builder.when(p(per::ROW + first + 2));
+                let mut b = builder.when(p(per::ROW + first + 2) * head.clone());
                 for i in 0..13 {
                     b.assert_eq(in24(i), e(values[23 + i]));
                 }
@@ -198,22 +290,27 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
         }
         // 7. The diff record: [1 + kind, address, slot, present, new value slots],
         // rows 8-11, continuing the diff sponge.
-        assert_key_blocks(builder, p(per::ROW + 8), p(per::ROW + 9), local);
+        assert_key_blocks(
+            builder,
+            p(per::ROW + 8) * head.clone(),
+            p(per::ROW + 9) * head.clone(),
+            local,
+        );
         {
-            let mut b = builder.when(p(per::ROW + 8));
+            let mut b = builder.when(p(per::ROW + 8) * head.clone());
             for i in 0..8 {
                 b.assert_eq(in24(16 + i), e(local.diff_capacity[i]));
             }
         }
         {
-            let mut b = builder.when(p(per::ROW + 9));
+            let mut b = builder.when(p(per::ROW + 9) * head.clone());
             b.assert_eq(in24(11), e(local.new_present));
             for i in 0..4 {
                 b.assert_eq(in24(12 + i), e(local.new_value[i]));
             }
         }
         for (row, from) in [(10, 4), (11, 20)] {
-            let mut b = builder.when(p(per::ROW + row));
+            let mut b = builder.when(p(per::ROW + row) * head.clone());
             for i in 0..16 {
                 b.assert_eq(in24(i), e(local.new_value[from + i]));
             }
@@ -221,45 +318,37 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
         // 8. Sponge capacities: fresh sponges start at zero, blocks of one message
         // chain.
         {
-            let mut b = builder.when(p(per::FRESH));
+            let mut b = builder.when(p(per::FRESH) * head.clone());
             for i in 16..24 {
                 b.assert_zero(in24(i));
             }
         }
         {
-            let mut b = builder.when(p(per::CHAIN));
+            let mut b = builder.when(p(per::CHAIN) * head.clone());
             for i in 16..24 {
                 b.assert_eq(e(next.sponge.inputs[i]), out24(i));
             }
         }
         // 9. The diff sponge's carried state: updated after row 11 of an active
-        // segment, kept everywhere else.
+        // update's first segment, kept everywhere else.
         {
-            let active = e(local.active);
+            let absorb = e(local.absorb);
             let mut b = builder.when(p(per::ROW + 11));
             for i in 0..8 {
                 let cap = e(local.diff_capacity[i]);
                 let out = e(local.diff_output[i]);
                 b.assert_eq(
                     e(next.diff_capacity[i]),
-                    cap.clone() + active.clone() * (out24(16 + i) - cap),
+                    cap.clone() + absorb.clone() * (out24(16 + i) - cap),
                 );
                 b.assert_eq(
                     e(next.diff_output[i]),
-                    out.clone() + active.clone() * (out24(i) - out),
+                    out.clone() + absorb.clone() * (out24(i) - out),
                 );
             }
         }
         {
-            let mut b = builder.when(one() - p(per::ROW + 11) - p(per::SEG_END));
-            for i in 0..8 {
-                b.assert_eq(next.diff_capacity[i], local.diff_capacity[i]);
-                b.assert_eq(next.diff_output[i], local.diff_output[i]);
-            }
-        }
-        {
-            // Across a segment boundary the diff sponge is kept too.
-            let mut b = builder.when(p(per::SEG_END));
+            let mut b = builder.when(one() - p(per::ROW + 11));
             let mut t = b.when_transition();
             for i in 0..8 {
                 t.assert_eq(next.diff_capacity[i], local.diff_capacity[i]);
@@ -267,11 +356,12 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
             }
         }
 
-        // 10. The two paths. At a tree row, the node (the previous level's output, or
-        // the leaf at the first tree row) sits left for bit 0 and right for bit 1; the
-        // other half is the sibling, shared by both paths.
+        // 10. The two walks up the key's path. An update starts with its leaves (or
+        // the empty digest) as the nodes; at each tree row the node sits left for bit
+        // 0 and right for bit 1, the other half is the sibling, shared by both walks.
         {
-            let mut b = builder.when(p(per::ROW + TREE_START));
+            let start = e(local.head_start);
+            let mut b = builder.when(start.clone());
             for i in 0..8 {
                 b.assert_eq(
                     node::<AB>(&local.old_path, local.bit, i),
@@ -282,19 +372,11 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
                     e(local.new_present) * e(local.new_leaf[i]),
                 );
             }
-        }
-        {
-            let mut b = builder.when(p(per::TREE_NEXT));
-            for i in 0..8 {
-                b.assert_eq(
-                    node::<AB>(&next.old_path, next.bit, i),
-                    e(local.old_path.output()[i]),
-                );
-                b.assert_eq(
-                    node::<AB>(&next.new_path, next.bit, i),
-                    e(local.new_path.output()[i]),
-                );
-            }
+            b.assert_eq(e(local.old_empty), one() - e(local.old_present));
+            b.assert_eq(e(local.old_lone), e(local.old_present));
+            b.assert_eq(e(local.new_empty), one() - e(local.new_present));
+            b.assert_eq(e(local.new_lone), e(local.new_present));
+            b.assert_zero(local.above);
         }
         {
             let mut b = builder.when(p(per::TREE));
@@ -304,54 +386,205 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
                 b.assert_zero(bit.clone() * left + (one() - bit.clone()) * right);
             }
         }
-        // 11. Roots: the old path reaches the segment's root; the new path's root is
-        // the next segment's, and the last one is the post-state root.
+        // 11. What the sibling is: empty exactly when it is all zeros (`inverse` shows
+        // a non-zero element otherwise); the neighbor's leaf, whose path agrees with
+        // the key's above this level and differs at it, only where claimed.
         {
-            let mut b = builder.when(p(per::SEG_END));
+            let sib = |i: usize| sibling::<AB>(&local.old_path, local.bit, i);
+            let empty = e(local.sibling_empty);
+            let lone = e(local.sibling_lone);
+            let mut sum = AB::Expr::ZERO;
             for i in 0..8 {
-                b.assert_eq(local.old_path.output()[i], local.root[i]);
+                builder.assert_zero(empty.clone() * sib(i));
+                sum += sib(i) * e(local.inverse[i]);
+                builder.assert_zero(lone.clone() * (sib(i) - e(local.neighbor_leaf[i])));
+            }
+            builder.assert_eq(sum, one() - empty.clone());
+            // A walk with an empty node that meets a branch (neither empty nor the
+            // neighbor) needs it shown to be a branch: it is `deep`, whose children the
+            // segment's last row compresses.
+            let either_empty =
+                e(local.old_empty) + e(local.new_empty) - e(local.old_empty) * e(local.new_empty);
+            builder.assert_eq(
+                e(local.many),
+                either_empty * (one() - empty.clone() - lone.clone()),
+            );
+            for i in 0..8 {
+                builder.assert_zero(e(local.many) * (sib(i) - e(local.deep[i])));
+            }
+            builder.assert_zero(lone.clone() * empty);
+            builder.assert_zero(lone.clone() * (bit.clone() + e(local.neighbor_bit) - one()));
+            builder.assert_zero(p(per::LAST) * lone.clone());
+            builder
+                .when(p(per::TREE))
+                .assert_zero(e(local.above) * (bit.clone() - e(local.neighbor_bit)));
+            let mut t = builder.when_transition();
+            t.when(one() - e(local.end))
+                .assert_eq(e(next.above), e(local.above) + lone);
+        }
+        {
+            let mut t = builder.when_transition();
+            t.when(one() - p(per::LAST))
+                .assert_eq(e(next.need), e(local.need) + e(local.many));
+            t.when(p(per::LAST)).assert_zero(next.need);
+            let mut b = builder.when(p(per::LAST));
+            for i in 0..8 {
+                b.assert_zero(e(local.need) * (e(local.new_path.output()[i]) - e(local.deep[i])));
+            }
+        }
+        // 12. How each walk combines (see `proofbox_state::proof::combine`): an empty
+        // node and an empty sibling give an empty parent, an empty side is left out
+        // beside one lone leaf (the node "passes"), anything else is compressed. The
+        // last row of a segment only passes the nodes on to the next segment.
+        for (old, empty, lone, pass, perm, nempty, nlone, nperm) in [
+            (
+                true,
+                local.old_empty,
+                local.old_lone,
+                local.pass_old,
+                &local.old_path,
+                next.old_empty,
+                next.old_lone,
+                &next.old_path,
+            ),
+            (
+                false,
+                local.new_empty,
+                local.new_lone,
+                local.pass_new,
+                &local.new_path,
+                next.new_empty,
+                next.new_lone,
+                &next.new_path,
+            ),
+        ] {
+            let se = e(local.sibling_empty);
+            let sl = e(local.sibling_lone);
+            {
+                let mut b = builder.when(p(per::TREE));
+                b.assert_eq(
+                    e(pass),
+                    e(empty) * (se.clone() + sl.clone()) + e(lone) * se.clone(),
+                );
+                let mut t = b.when_transition();
+                t.assert_eq(e(nempty), e(empty) * se.clone());
+                t.assert_eq(e(nlone), e(empty) * sl + e(lone) * se);
+            }
+            {
+                let go_on = one() - e(local.element[0]);
+                let mut b = builder.when(p(per::LAST));
+                let mut t = b.when_transition();
+                t.assert_zero(go_on.clone() * (e(nempty) - e(empty)));
+                t.assert_zero(go_on * (e(nlone) - e(lone)));
+            }
+            if old {
+                // The old walk's node rides row 31 as its left half, passing.
+                {
+                    let mut b = builder.when(p(per::LAST));
+                    b.assert_eq(pass, one());
+                    for i in 0..8 {
+                        b.assert_zero(perm.inputs[8 + i]);
+                    }
+                }
+                let mut t = builder.when_transition();
+                let mut b = t.when(one() - e(local.end));
+                for i in 0..8 {
+                    b.assert_eq(
+                        node::<AB>(nperm, next.bit, i),
+                        handed_up::<AB>(perm, pass, i),
+                    );
+                }
+            } else {
+                // The new walk's node rides row 31 in `carry`.
+                for i in 0..8 {
+                    builder.when(p(per::IN_ELEM)).assert_eq(
+                        node::<AB>(nperm, next.bit, i),
+                        handed_up::<AB>(perm, pass, i),
+                    );
+                    builder
+                        .when(p(per::ELEM_END))
+                        .assert_eq(e(next.carry[i]), handed_up::<AB>(perm, pass, i));
+                    let mut t = builder.when_transition();
+                    t.when(p(per::LAST) - e(local.end))
+                        .assert_eq(node::<AB>(nperm, next.bit, i), e(local.carry[i]));
+                }
+            }
+        }
+        builder.when(p(per::LAST)).assert_zero(bit.clone());
+
+        // 13. Roots: at an update's end the old walk reaches the update's root, and
+        // the new walk's root is the next update's.
+        {
+            let mut b = builder.when(e(local.end));
+            for i in 0..8 {
+                b.assert_eq(local.old_path.inputs[i], local.root[i]);
             }
             let mut t = b.when_transition();
             for i in 0..8 {
-                t.assert_eq(next.root[i], local.new_path.output()[i]);
+                t.assert_eq(next.root[i], local.carry[i]);
             }
         }
 
-        // 12. Path bits: K[j] = sum of bits * 2^i over its 31 rows, and below p.
-        for j in 0..8 {
-            let mut b = builder.when(p(per::ELEM_START + j));
-            b.assert_eq(local.rem, local.key[j]);
-            b.assert_eq(e(local.low), bit.clone());
+        // 14. Path bits: the segment's element of K (and of the neighbor's key digest)
+        // is the sum of its 31 bits * 2^i, and below p.
+        let walks = [
+            (
+                (local.bit, local.rem, local.low, local.high),
+                (next.bit, next.rem, next.low, next.high),
+                &local.key,
+            ),
+            (
+                (
+                    local.neighbor_bit,
+                    local.neighbor_rem,
+                    local.neighbor_low,
+                    local.neighbor_high,
+                ),
+                (
+                    next.neighbor_bit,
+                    next.neighbor_rem,
+                    next.neighbor_low,
+                    next.neighbor_high,
+                ),
+                &local.neighbor_key,
+            ),
+        ];
+        for ((bit, rem, low, high), (nbit, nrem, nlow, nhigh), digest) in walks {
+            let element = (0..8).fold(AB::Expr::ZERO, |a, j| {
+                a + e(local.element[j]) * e(digest[j])
+            });
+            {
+                let mut b = builder.when(p(per::ROW));
+                b.assert_eq(e(rem), element);
+                b.assert_eq(e(low), e(bit));
+            }
+            builder
+                .when(p(per::IN_ELEM))
+                .assert_eq(e(rem), e(bit) + e(nrem) * AB::Expr::TWO);
+            {
+                let mut b = builder.when(p(per::ELEM_END));
+                b.assert_eq(e(rem), e(bit));
+                // Bits 24..=30 all one and any of bits 0..=23 set: at least p.
+                b.assert_zero(e(low) * e(high));
+            }
+            builder
+                .when(p(per::LOW_OR))
+                .assert_eq(e(nlow), e(low) + e(nbit) - e(low) * e(nbit));
+            builder.when(p(per::LOW_HOLD)).assert_eq(nlow, low);
+            builder.when(p(per::HIGH_START)).assert_eq(e(high), e(bit));
+            builder
+                .when(p(per::HIGH_AND))
+                .assert_eq(e(nhigh), e(high) * e(nbit));
         }
-        builder
-            .when(p(per::IN_ELEM))
-            .assert_eq(e(local.rem), bit.clone() + e(next.rem) * AB::Expr::TWO);
-        {
-            let mut b = builder.when(p(per::ELEM_END));
-            b.assert_eq(e(local.rem), bit.clone());
-            // Bits 24..=30 all one and any of bits 0..=23 set: at least p.
-            b.assert_zero(e(local.low) * e(local.high));
-        }
-        builder.when(p(per::LOW_OR)).assert_eq(
-            e(next.low),
-            e(local.low) + e(next.bit) - e(local.low) * e(next.bit),
-        );
-        builder
-            .when(p(per::LOW_HOLD))
-            .assert_eq(next.low, local.low);
-        builder
-            .when(p(per::HIGH_START))
-            .assert_eq(e(local.high), bit.clone());
-        builder
-            .when(p(per::HIGH_AND))
-            .assert_eq(e(next.high), e(local.high) * e(next.bit));
 
-        // 13. Boundaries: the pre-state root and the diff sponge's start (public, so
-        // that proofs chain; the verifier of a whole diff checks it is the header
-        // state) on the first row, the post-state root and the diff sponge's end on
-        // the last.
+        // 15. Boundaries: the first row starts an update at the pre-state root and the
+        // diff sponge's start (public, so that proofs chain; the verifier of a whole
+        // diff checks it is the header state); the last row ends one, at the
+        // post-state root and the diff sponge's end.
         {
             let mut b = builder.when_first_row();
+            b.assert_one(local.head);
+            b.assert_zero(local.need);
             for i in 0..8 {
                 b.assert_eq(e(local.root[i]), public[pv::PRE_ROOT + i].clone());
                 b.assert_eq(
@@ -366,11 +599,9 @@ impl<AB: AirBuilder<F = F>> Air<AB> for TransitionAir {
         }
         {
             let mut b = builder.when_last_row();
+            b.assert_one(local.end);
             for i in 0..8 {
-                b.assert_eq(
-                    e(local.new_path.output()[i]),
-                    public[pv::POST_ROOT + i].clone(),
-                );
+                b.assert_eq(e(local.carry[i]), public[pv::POST_ROOT + i].clone());
                 b.assert_eq(
                     e(local.diff_output[i]),
                     public[pv::DIFF_COMMITMENT + i].clone(),

@@ -53,12 +53,17 @@ pub(crate) fn rc24() -> RoundConstants<F, 24, HALF, PARTIAL_24> {
 }
 
 /// One row of the state-transition trace. The three permutations are checked on
-/// every row by `p3-poseidon2-air`'s constraints; the update's fields (`kind` to
-/// `active`, and `root`) are constant within a segment; `bit` to `high` walk the key's
-/// path; `diff_capacity` and `diff_output` carry the diff sponge.
+/// every row by `p3-poseidon2-air`'s constraints. The update's fields (`kind` to
+/// `neighbor_leaf`) are constant over the update's segments; `element` and `head` over
+/// one segment; the rest belong to the row: `bit` to `high` walk the key digest's
+/// element, `neighbor_bit` to `neighbor_high` the neighbor's, `old_empty` to `pass_new`
+/// say how each walk combines its node with the sibling, `diff_capacity` and
+/// `diff_output` carry the diff sponge, and `absorb`, `head_start` and `end` are
+/// products of other columns, kept as columns to hold the constraints' degree to 3.
 #[repr(C)]
 pub struct TransitionCols<T> {
-    /// The width-24 permutation: key message, leaf messages, diff record blocks.
+    /// The width-24 permutation: key message, leaf messages, diff record blocks, the
+    /// neighbor's leaf message.
     pub sponge: Perm24Cols<T>,
     /// The width-16 permutation of the old path's compression at this row's level.
     pub old_path: Perm16Cols<T>,
@@ -84,8 +89,27 @@ pub struct TransitionCols<T> {
     pub old_leaf: [T; 8],
     /// The hash of the new leaf message.
     pub new_leaf: [T; 8],
-    /// 1 for a segment of the diff's updates, 0 for a padding segment.
+    /// 1 for an update of the diff, 0 for a padding update.
     pub active: T,
+    /// The state root before this update.
+    pub root: [T; 8],
+    /// The neighbor's kind (0 account, 1 storage): the lone leaf that is the path's
+    /// deepest sibling, when the walk needs to know it is a leaf.
+    pub neighbor_kind: T,
+    /// The neighbor's key digest.
+    pub neighbor_key: [T; 8],
+    /// The neighbor's value slots.
+    pub neighbor_value: [T; VALUE_SLOTS],
+    /// The hash of the neighbor's leaf message.
+    pub neighbor_leaf: [T; 8],
+    /// The deepest sibling, when a walk with an empty node meets it and it is a branch:
+    /// a segment's last row shows it is the compression of two children.
+    pub deep: [T; 8],
+    /// One-hot: the element of `K` this segment walks (element `j`: levels
+    /// `31 j + 30` at row 0 up to `31 j` at row 30).
+    pub element: [T; 8],
+    /// 1 for an update's first segment, which also hashes its messages.
+    pub head: T,
     /// The path bit of this row's tree level.
     pub bit: T,
     /// The key element's remaining bits from this row's bit up.
@@ -94,12 +118,50 @@ pub struct TransitionCols<T> {
     pub low: T,
     /// Whether all of the element's bits 24..=i are set.
     pub high: T,
-    /// The state root before this segment's update.
-    pub root: [T; 8],
+    /// `bit` to `high` for the neighbor's key digest.
+    pub neighbor_bit: T,
+    pub neighbor_rem: T,
+    pub neighbor_low: T,
+    pub neighbor_high: T,
+    /// Whether the old walk's node at this row is empty.
+    pub old_empty: T,
+    /// Whether the old walk's node at this row is one lone leaf.
+    pub old_lone: T,
+    /// The same for the new walk.
+    pub new_empty: T,
+    pub new_lone: T,
+    /// Whether the sibling is empty (all zeros).
+    pub sibling_empty: T,
+    /// Whether the sibling is the neighbor's leaf.
+    pub sibling_lone: T,
+    /// A witness that the sibling is not all zeros: `sum sibling[i] * inverse[i]` is 1
+    /// where `sibling_empty` is 0.
+    pub inverse: [T; 8],
+    /// Whether this row's level is above the one where the neighbor splits off (the
+    /// neighbor's path agrees with the key's there).
+    pub above: T,
+    /// Whether the old walk passes a node up unhashed at this row.
+    pub pass_old: T,
+    /// The same for the new walk.
+    pub pass_new: T,
+    /// The new walk's node, handed from row 30 over row 31 to the next segment (row
+    /// 31's new-walk permutation checks the deepest sibling's children instead).
+    pub carry: [T; 8],
+    /// Whether a walk with an empty node meets a branch sibling at this row.
+    pub many: T,
+    /// Whether this segment has had such a row: its last row must show `deep`'s
+    /// children.
+    pub need: T,
     /// The diff sponge's capacity.
     pub diff_capacity: [T; 8],
     /// The diff sponge's output.
     pub diff_output: [T; 8],
+    /// `active * head`: this segment absorbs its update's record into the diff sponge.
+    pub absorb: T,
+    /// `head` on row 0: an update starts here.
+    pub head_start: T,
+    /// `element[0]` on row 31: an update ends here.
+    pub end: T,
 }
 
 /// Columns of the state-transition trace.
@@ -172,11 +234,32 @@ pub mod col {
     pub const OLD_LEAF: usize = at!(old_leaf);
     pub const NEW_LEAF: usize = at!(new_leaf);
     pub const ACTIVE: usize = at!(active);
+    pub const ROOT: usize = at!(root);
+    pub const NB_KIND: usize = at!(neighbor_kind);
+    pub const NB_KEY: usize = at!(neighbor_key);
+    pub const NB_V: usize = at!(neighbor_value);
+    pub const NB_LEAF: usize = at!(neighbor_leaf);
+    pub const ELEMENT: usize = at!(element);
+    pub const HEAD: usize = at!(head);
     pub const BIT: usize = at!(bit);
     pub const REM: usize = at!(rem);
     pub const LOW: usize = at!(low);
     pub const HIGH: usize = at!(high);
-    pub const ROOT: usize = at!(root);
+    pub const NB_BIT: usize = at!(neighbor_bit);
+    pub const OLD_EMPTY: usize = at!(old_empty);
+    pub const OLD_LONE: usize = at!(old_lone);
+    pub const NEW_EMPTY: usize = at!(new_empty);
+    pub const NEW_LONE: usize = at!(new_lone);
+    pub const SIB_EMPTY: usize = at!(sibling_empty);
+    pub const SIB_LONE: usize = at!(sibling_lone);
+    pub const INVERSE: usize = at!(inverse);
+    pub const ABOVE: usize = at!(above);
+    pub const PASS_OLD: usize = at!(pass_old);
+    pub const PASS_NEW: usize = at!(pass_new);
+    pub const DEEP: usize = at!(deep);
+    pub const CARRY: usize = at!(carry);
+    pub const MANY: usize = at!(many);
+    pub const NEED: usize = at!(need);
     pub const DCAP: usize = at!(diff_capacity);
     pub const DOUT: usize = at!(diff_output);
     pub const WIDTH: usize = NUM_TRANSITION_COLS;
@@ -196,7 +279,7 @@ mod tests {
 
     #[test]
     fn layout_is_the_documented_one() {
-        assert_eq!(col::WIDTH, 721);
+        assert_eq!(col::WIDTH, 825);
         // inputs, 4 beginning full rounds (post only: no S-box registers), the
         // partial rounds (one post-S-box column each), 3 ending full rounds.
         assert_eq!(col::P16_OUT, 16 + 4 * 16 + PARTIAL_16 + 3 * 16);
@@ -204,7 +287,7 @@ mod tests {
         assert_eq!(col::OLD, col::P24_COLS);
         assert_eq!(col::NEW, col::OLD + col::P16_COLS);
         assert_eq!(col::KIND, col::NEW + col::P16_COLS);
-        assert_eq!(col::DOUT + 8, col::WIDTH);
+        assert_eq!(col::DOUT + 8 + 3, col::WIDTH);
     }
 
     #[test]
@@ -217,6 +300,6 @@ mod tests {
             cols.new_path.output()[2] as usize,
             col::NEW + col::P16_OUT + 2
         );
-        assert_eq!(cols.diff_output[7] as usize, col::WIDTH - 1);
+        assert_eq!(cols.end as usize, col::WIDTH - 1);
     }
 }

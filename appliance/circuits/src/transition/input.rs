@@ -4,20 +4,27 @@
 
 use p3_koala_bear::KoalaBear;
 use p3_matrix::dense::RowMajorMatrix;
-use proofbox_state::{Diff, Path, StateKey, StateTree, UpdateWitness};
+use proofbox_state::{
+    Diff, Path, ProofError, StateKey, StateTree, TransitionWitness, UpdateWitness,
+};
 use serde::{Deserialize, Serialize};
 
 use super::statement::{ChainError, ChunkStatement, SpongeState, TransitionStatement, chain};
-use super::{Digest, LOG_ROWS_PER_UPDATE};
+use super::{Digest, LOG_ROWS_PER_SEGMENT};
 use crate::CircuitId;
 
 type F = KoalaBear;
 
-/// The most updates one proof carries: the state-transition circuit's largest trace
-/// ([`CircuitId::max_log_rows`]) over [`super::ROWS_PER_UPDATE`] rows per update.
-/// Larger diffs are proved in chained proofs ([`TransitionInput::build_chunks`]).
-pub const MAX_UPDATES_PER_PROOF: usize =
-    1 << (CircuitId::StateTransition.max_log_rows() - LOG_ROWS_PER_UPDATE);
+/// The most segments one proof has: the state-transition circuit's largest trace
+/// ([`CircuitId::max_log_rows`]) over [`super::ROWS_PER_SEGMENT`] rows per segment.
+pub const MAX_SEGMENTS_PER_PROOF: usize =
+    1 << (CircuitId::StateTransition.max_log_rows() - LOG_ROWS_PER_SEGMENT);
+
+/// The most updates one proof carries: half of [`MAX_SEGMENTS_PER_PROOF`], leaving room
+/// for keys whose paths take more than one segment. Larger diffs are proved in chained
+/// proofs ([`TransitionInput::build_chunks`]); a diff this size whose paths need more
+/// segments than one proof has is refused too.
+pub const MAX_UPDATES_PER_PROOF: usize = MAX_SEGMENTS_PER_PROOF / 2;
 
 /// Everything the prover needs: the pre-state root, the diff, one witness per update
 /// (the tree as it stands when that update is applied), the padding witness (a key's
@@ -53,17 +60,11 @@ impl TransitionInput {
     ) -> Self {
         let pre_root = tree.root();
         let witnesses = tree.apply_with_witnesses(&diff, proofbox_state::Parallelism::Parallel);
-        let (value, proof) = tree.prove(&padding_key());
         Self {
             pre_root,
             diff,
             witnesses,
-            padding: UpdateWitness {
-                key: padding_key(),
-                old_value: value,
-                new_value: value,
-                proof,
-            },
+            padding: tree.unchanged_witness(&padding_key()),
             block_number,
             sponge_start,
         }
@@ -106,6 +107,89 @@ impl TransitionInput {
         chunks
     }
 
+    /// The chained inputs of a diff a node sent as a [`TransitionWitness`], in chunks of
+    /// at most `max_updates` updates (a power of two), with no tree: each chunk starts
+    /// at the root the previous one ends at (every witness is checked on the way, and a
+    /// bad one is refused naming its update in the whole diff), and its padding is its
+    /// last key written back (the last update's siblings are that key's siblings after
+    /// the chunk, since no later update of the chunk lies to its left). The diff's
+    /// padding witness pads a diff that fits one chunk, or an empty one.
+    ///
+    /// # Panics
+    ///
+    /// If `max_updates` is not a power of two.
+    pub fn chunks_from_witness(
+        tw: TransitionWitness,
+        max_updates: usize,
+    ) -> Result<Vec<Self>, ProofError> {
+        assert!(
+            max_updates.is_power_of_two(),
+            "updates per chunk must be a power of two, not {max_updates}"
+        );
+        let diff = tw.diff().map_err(|e| ProofError::WitnessShape {
+            index: 0,
+            source: Box::new(ProofError::Malformed(e.to_string())),
+        })?;
+        if tw.witnesses.len() <= max_updates {
+            return Ok(vec![Self {
+                pre_root: tw.pre_root,
+                diff,
+                witnesses: tw.witnesses,
+                padding: tw.padding,
+                block_number: tw.block_number,
+                sponge_start: SpongeState::header(),
+            }]);
+        }
+        let mut root = tw.pre_root;
+        let mut sponge = SpongeState::header();
+        let mut chunks = Vec::new();
+        for (c, part) in tw.witnesses.chunks(max_updates).enumerate() {
+            let updates: Vec<proofbox_state::Update> = part
+                .iter()
+                .map(|w| proofbox_state::Update {
+                    key: w.key,
+                    value: w.new_value,
+                })
+                .collect();
+            let d = Diff::new(updates.iter().copied())
+                .expect("a slice of a canonical diff is a canonical diff");
+            let post = proofbox_state::check_transition(&root, &d, part).map_err(|e| match e {
+                ProofError::WitnessRoot { index } => ProofError::WitnessRoot {
+                    index: c * max_updates + index,
+                },
+                ProofError::WitnessShape { index, source } => ProofError::WitnessShape {
+                    index: c * max_updates + index,
+                    source,
+                },
+                e => e,
+            })?;
+            let last = part.last().expect("chunks are not empty");
+            let absent = last.new_value.is_none();
+            let padding = UpdateWitness {
+                key: last.key,
+                old_value: last.new_value,
+                new_value: last.new_value,
+                proof: proofbox_state::StateProof {
+                    siblings: last.proof.siblings.clone(),
+                    neighbor: last.proof.neighbor.filter(|_| absent),
+                },
+                deep_children: last.deep_children.filter(|_| absent),
+            };
+            let next = sponge.absorb(d.updates());
+            chunks.push(Self {
+                pre_root: root,
+                diff: d,
+                witnesses: part.to_vec(),
+                padding,
+                block_number: tw.block_number,
+                sponge_start: sponge,
+            });
+            sponge = next;
+            root = post;
+        }
+        Ok(chunks)
+    }
+
     /// Checks the witnesses natively ([`proofbox_state::check_transition`], the padding
     /// witness against the post-state root) and returns what this input's proof
     /// states.
@@ -142,14 +226,15 @@ impl TransitionInput {
         Ok(c.ends(c.pre_root))
     }
 
-    /// Segments of the trace: a power of two, at least one.
+    /// Segments of the trace: one per 31 levels of each update's path (at least one),
+    /// padded to a power of two.
     pub fn segments(&self) -> usize {
-        self.diff.len().max(1).next_power_of_two()
+        self.layout().iter().map(|u| u.2).sum()
     }
 
     /// log2 of the trace height.
     pub fn log_rows(&self) -> u8 {
-        LOG_ROWS_PER_UPDATE + self.segments().trailing_zeros() as u8
+        LOG_ROWS_PER_SEGMENT + self.segments().trailing_zeros() as u8
     }
 
     /// The execution trace, with `extra_capacity_bits` of spare capacity for the LDE.
@@ -159,11 +244,11 @@ impl TransitionInput {
         self.trace_with(extra_capacity_bits, None)
     }
 
-    /// The trace with segment `segment` walking `path` instead of its key's path: for
+    /// The trace with update `update` walking `path` instead of its key's path: for
     /// the test that a non-canonical decomposition of a key digest is rejected.
     #[doc(hidden)]
-    pub fn trace_with_path(&self, segment: usize, path: Path) -> RowMajorMatrix<F> {
-        self.trace_with(0, Some((segment, path)))
+    pub fn trace_with_path(&self, update: usize, path: Path) -> RowMajorMatrix<F> {
+        self.trace_with(0, Some((update, path)))
     }
 }
 

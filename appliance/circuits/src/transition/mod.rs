@@ -23,35 +23,51 @@
 //!
 //! # Layout
 //!
-//! One **segment** of [`ROWS_PER_UPDATE`] = 256 rows per update; the trace has a power
-//! of two of segments, the ones past the diff's updates being *padding*: an update that
-//! writes a key's current value back (old leaf = new leaf), which leaves the root as it
-//! is and absorbs nothing into the diff commitment. Every row holds three Poseidon2
-//! permutations, checked by `p3-poseidon2-air`'s constraints on every row: one of width
-//! 24 (the sponge of keys, leaves and the diff) and two of width 16 (the node
-//! compressions of the old and the new path), plus the update's fields, which are
-//! constant within a segment. Periodic columns (period 256) select what each row does:
+//! The state tree puts a leaf at the shortest prefix of its path no other key shares,
+//! so an update walks as many levels as its key's proof has (about `log2(N)` for `N`
+//! keys), not 248. The trace is made of **segments** of [`ROWS_PER_SEGMENT`] = 32 rows;
+//! segment rows 0 to 30 walk 31 levels, the levels of one element `j` of the key digest
+//! `K` (bit `r` of `K[j]`, least significant first, at row `r`: level `31 j + 30 - r`),
+//! and row 31 hands the walks' nodes on. An update takes one segment per 31 levels of
+//! its proof (at least one), walking elements `n - 1` down to 0; levels below the
+//! proof's deepest sibling have empty siblings, which a lone leaf passes up unhashed.
+//! The trace has a power of two of segments, the ones past the diff's updates taken by
+//! *padding* updates: a key's current value written back (old leaf = new leaf), which
+//! leaves the root as it is and absorbs nothing into the diff commitment.
 //!
-//! | rows | width-24 permutation | width-16 permutations |
+//! Every row holds three Poseidon2 permutations, checked by `p3-poseidon2-air`'s
+//! constraints on every row: one of width 24 (the sponge of keys, leaves, the diff
+//! record and the neighbor's leaf, in an update's first segment only) and two of width
+//! 16 (the node compressions of the old and the new walk), plus the update's fields,
+//! constant over its segments. Periodic columns (period 32) and the one-hot `element`
+//! and `head` columns select what each row does:
+//!
+//! | rows | width-24 permutation (first segment) | width-16 permutations |
 //! |---|---|---|
-//! | 0-1 | key message, 2 blocks: the key digest `K` | - |
-//! | 2-4 | old leaf message, 3 blocks | - |
-//! | 5-7 | new leaf message, 3 blocks | - |
-//! | 8-11 | the update's diff record, 4 blocks, continuing the diff sponge | levels 247-244 |
-//! | 12-255 | - | levels 243-0 |
+//! | 0-1 | key message, 2 blocks: the key digest `K` | one level per row |
+//! | 2-4 | old leaf message, 3 blocks | ... |
+//! | 5-7 | new leaf message, 3 blocks | ... |
+//! | 8-11 | the update's diff record, 4 blocks, continuing the diff sponge | ... |
+//! | 12-14 | the neighbor's leaf message, 3 blocks | ... |
+//! | 15-30 | - | ... |
+//! | 31 | - | none: the nodes are handed on |
 //!
-//! Row `8 + t` compresses level `247 - t` of both paths with one sibling and one path
-//! bit; the path bits are `K`'s elements decomposed least significant bit first (31
-//! rows per element, `K[7]` first), with a check that each decomposition is the
-//! canonical one (below `p`), so a key has exactly one path. At row 255 the old path
-//! must reach the segment's root and the new path's root becomes the next segment's.
+//! At each level a walk combines its node with the sibling (shared by both walks) as
+//! the tree does (`proofbox_state::proof::combine`): an empty side is left out beside a
+//! lone leaf, two empty sides give an empty parent, anything else is compressed. Each
+//! walk tracks whether its node is empty or one lone leaf; the sibling is empty
+//! exactly when it is all zeros (an inverse column shows a non-zero element
+//! otherwise), and it counts as a lone leaf only when it is the neighbor's leaf,
+//! hashed in the first segment from the neighbor's key digest and value, whose path
+//! agrees with `K`'s above that level and differs at it. The bits of `K[j]` (and of
+//! the neighbor's key digest) are checked to be the element's canonical
+//! decomposition (below `p`), so a key has exactly one path. At the end of an update
+//! the old walk must reach its root and the new walk's root becomes the next update's.
 //! The diff sponge starts from the public `sponge_in` (for a whole diff, the state
-//! after the header block `[5, 0 x 15]`) and its capacity and output are carried from
-//! segment to segment; the last row's output is `diff_commitment` and its capacity the
-//! public `sponge_out` capacity. Padding segments absorb nothing and leave the root as
-//! it is, so a chunk's padding does not disturb the chain. `docs/state.md` ("The
-//! state-transition proof") has the details.
-
+//! after the header block `[5, 0 x 15]`) and is carried from row to row; the last
+//! row's output is `diff_commitment` and its capacity the public `sponge_out`
+//! capacity. `docs/state.md` ("The state-transition proof") has the details and the
+//! soundness argument.
 //!
 //! # Modules
 //!
@@ -72,24 +88,26 @@ pub mod trace;
 pub use air::TransitionAir;
 pub use columns::{NUM_TRANSITION_COLS, TransitionCols, col};
 pub use input::{
-    MAX_UPDATES_PER_PROOF, TransitionInput, check_chunks, padding_key, seeded_input,
-    statement_of_chunks,
+    MAX_SEGMENTS_PER_PROOF, MAX_UPDATES_PER_PROOF, TransitionInput, check_chunks, padding_key,
+    seeded_input, statement_of_chunks,
 };
 pub use statement::{
     ChainError, ChunkStatement, SpongeState, TransitionStatement, chain, digest_hex, pv,
 };
+pub use trace::segments_of;
 
 use p3_koala_bear::KoalaBear;
 
 /// A digest: 8 KoalaBear elements.
 pub type Digest = [KoalaBear; 8];
 
-/// Trace rows per update.
-pub const ROWS_PER_UPDATE: usize = 256;
-/// log2 of [`ROWS_PER_UPDATE`].
-pub const LOG_ROWS_PER_UPDATE: u8 = 8;
+/// Trace rows per segment: an update takes one segment per 31 levels of its path, one
+/// for every key of a state of up to about a billion keys.
+pub const ROWS_PER_SEGMENT: usize = 32;
+/// log2 of [`ROWS_PER_SEGMENT`].
+pub const LOG_ROWS_PER_SEGMENT: u8 = 5;
 /// Public values of a state-transition proof (see [`ChunkStatement::public_values`]).
 pub const NUM_PUBLIC_VALUES: usize = 52;
 /// The default largest number of updates per proof of [`TransitionInput::build_chunks`]:
-/// 2^18 trace rows, about 3.2 GiB peak on the CPU backend.
-pub const DEFAULT_CHUNK_UPDATES: usize = 1024;
+/// 2^17 trace rows for keys of one segment, about 1.6 GiB peak on the CPU backend.
+pub const DEFAULT_CHUNK_UPDATES: usize = 4096;
