@@ -2,7 +2,7 @@
 
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{Transaction as _, TxEnvelope};
-use alloy_eips::eip2718::{Decodable2718, Eip2718Error, Encodable2718};
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -23,11 +23,10 @@ impl SignedTx {
     /// Decodes EIP-2718 bytes (a legacy transaction is its bare RLP list), refusing
     /// trailing bytes, types other than 0, 1 and 2, and signatures that do not recover.
     pub fn decode(raw: &[u8]) -> Result<Self, TxError> {
-        let envelope = TxEnvelope::decode_2718_exact(raw).map_err(|e| match (e, raw.first()) {
-            (Eip2718Error::UnexpectedType(ty), _) => TxError::UnsupportedType { ty },
+        let envelope = TxEnvelope::decode_2718_exact(raw).map_err(|e| match raw.first() {
             // A typed envelope (first byte below 0x80) of a type alloy does not know.
-            (_, Some(&ty)) if (3..0x80).contains(&ty) => TxError::UnsupportedType { ty },
-            (e, _) => TxError::Encoding {
+            Some(&ty) if (3..0x80).contains(&ty) => TxError::UnsupportedType { ty },
+            _ => TxError::Encoding {
                 reason: e.to_string(),
             },
         })?;
