@@ -75,8 +75,6 @@ pub struct Config {
     pub pool_limit: usize,
     /// How far ahead of an account's nonce a transaction may be queued.
     pub max_nonce_gap: u64,
-    /// A subscriber more than this many blocks behind the head is disconnected.
-    pub max_subscriber_lag: u64,
     /// A subscriber whose connection accepts no message for this long is disconnected.
     pub subscriber_send_timeout: Duration,
     /// Messages buffered per WebSocket connection.
@@ -103,7 +101,6 @@ impl Default for Config {
             realtime_timeout: Duration::from_secs(10),
             pool_limit: 10_000,
             max_nonce_gap: 64,
-            max_subscriber_lag: 10_000,
             subscriber_send_timeout: Duration::from_secs(10),
             ws_buffer: 1024,
             max_log_range: 10_000,

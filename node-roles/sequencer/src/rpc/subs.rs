@@ -31,18 +31,51 @@ use serde::{Deserialize, Serialize};
 use super::{convert, invalid_params};
 use crate::Sequencer;
 
-/// A block as the `blocks` stream delivers it.
+/// A block as the `blocks` stream delivers it: its hash beside the block's fields.
+/// (Not `#[serde(flatten)]`: serde's flatten cannot carry the receipts' `u128`s.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamBlock {
     pub hash: alloy_primitives::B256,
-    #[serde(flatten)]
-    pub block: Block,
+    pub header: proofbox_chain_types::Header,
+    pub transactions: Vec<proofbox_chain_types::SignedTx>,
+    pub receipts: Vec<proofbox_chain_types::Receipt>,
+    pub diff: proofbox_chain_types::StateDiff,
+}
+
+impl StreamBlock {
+    pub fn new(b: &Block) -> Self {
+        Self {
+            hash: b.hash(),
+            header: b.header.clone(),
+            transactions: b.transactions.clone(),
+            receipts: b.receipts.clone(),
+            diff: b.diff.clone(),
+        }
+    }
+
+    /// The block (its hash is recomputed from the header, not taken from `hash`).
+    pub fn into_block(self) -> Block {
+        Block {
+            header: self.header,
+            transactions: self.transactions,
+            receipts: self.receipts,
+            diff: self.diff,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct BlocksParams {
-    from_block: Option<BlockNumberOrTag>,
+    from_block: Option<FromBlock>,
+}
+
+/// A block number as a JSON number, a hex quantity or a tag.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FromBlock {
+    Number(u64),
+    Tag(BlockNumberOrTag),
 }
 
 enum Kind {
@@ -81,13 +114,7 @@ fn messages(kind: &Kind, b: &Block) -> Vec<serde_json::Value> {
                 })
             })
             .collect(),
-        Kind::Blocks => vec![
-            serde_json::to_value(StreamBlock {
-                hash: b.hash(),
-                block: b.clone(),
-            })
-            .expect("serializes"),
-        ],
+        Kind::Blocks => vec![serde_json::to_value(StreamBlock::new(b)).expect("serializes")],
     }
 }
 
@@ -178,10 +205,10 @@ async fn subscribe(
             .map_err(|e| e.message().to_string())
             .map(|p| {
                 let from = match p.unwrap_or_default().from_block {
-                    None | Some(BlockNumberOrTag::Pending) => head + 1,
-                    Some(BlockNumberOrTag::Number(n)) => n,
-                    Some(BlockNumberOrTag::Earliest) => 0,
-                    Some(_) => head,
+                    None | Some(FromBlock::Tag(BlockNumberOrTag::Pending)) => head + 1,
+                    Some(FromBlock::Number(n) | FromBlock::Tag(BlockNumberOrTag::Number(n))) => n,
+                    Some(FromBlock::Tag(BlockNumberOrTag::Earliest)) => 0,
+                    Some(FromBlock::Tag(_)) => head,
                 };
                 (Kind::Blocks, from)
             }),
@@ -209,4 +236,21 @@ pub fn register(m: &mut RpcModule<Sequencer>) {
         |params, pending, seq, _| subscribe(params, pending, seq),
     )
     .expect("method names are unique");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_blocks_round_trip_through_json() {
+        let core = crate::chain::genesis(&crate::Config::default().alloc(), 30_000_000, 1).unwrap();
+        let b = core.chain.head_block().as_ref().clone();
+        let v = messages(&Kind::Blocks, &b).remove(0);
+        let text = v.to_string();
+        let back: StreamBlock =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(back.hash, b.hash());
+        assert_eq!(back.into_block(), b);
+    }
 }

@@ -44,14 +44,14 @@ impl Node {
     }
 
     /// A provider over HTTP signing with development account `i`.
-    pub fn http(&self, i: u32) -> impl Provider + Clone {
+    pub fn http(&self, i: u32) -> impl Provider + Clone + use<> {
         let signer = dev_accounts(i + 1)[i as usize].signer();
         ProviderBuilder::new()
             .wallet(EthereumWallet::from(signer))
             .connect_http(self.http_url().parse().unwrap())
     }
 
-    pub async fn ws(&self, i: u32) -> impl Provider + Clone {
+    pub async fn ws(&self, i: u32) -> impl Provider + Clone + use<> {
         let signer = dev_accounts(i + 1)[i as usize].signer();
         ProviderBuilder::new()
             .wallet(EthereumWallet::from(signer))
