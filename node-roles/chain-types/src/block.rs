@@ -133,6 +133,7 @@ mod tests {
             number: 1,
             parent_hash: B256::repeat_byte(9),
             timestamp_ms: 1000,
+            coinbase: Address::ZERO,
             transactions_root: transactions_root(&transactions),
             receipts_root: receipts_root(&receipts),
             pre_state_root: Root([1; 8]),

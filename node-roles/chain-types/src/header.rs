@@ -1,6 +1,6 @@
 //! Block headers.
 
-use alloy_primitives::{B256, keccak256};
+use alloy_primitives::{Address, B256, keccak256};
 use serde::{Deserialize, Serialize};
 
 use crate::Root;
@@ -21,6 +21,8 @@ pub struct Header {
     pub parent_hash: B256,
     /// Milliseconds since the Unix epoch. The EVM's `TIMESTAMP` is this in seconds.
     pub timestamp_ms: u64,
+    /// The account the block's priority fees go to (`COINBASE`).
+    pub coinbase: Address,
     /// The Ethereum transactions trie root of the block's transactions.
     pub transactions_root: B256,
     /// The Ethereum receipts trie root of the block's receipts.
@@ -63,6 +65,7 @@ mod tests {
             number: 7,
             parent_hash: B256::repeat_byte(1),
             timestamp_ms: 1_700_000_000_123,
+            coinbase: Address::repeat_byte(5),
             transactions_root: B256::repeat_byte(2),
             receipts_root: B256::repeat_byte(3),
             pre_state_root: Root([1; 8]),

@@ -4,7 +4,7 @@
 //!   travels in headers and over JSON-RPC: 64 hex digits (each element's canonical
 //!   `u32` as 8 digits), or 32 bytes ([`Root::to_b256`], the elements big-endian) where
 //!   an Ethereum field holds 32 bytes;
-//! - [`Header`]: a block header (number, parent hash, timestamp, transactions and
+//! - [`Header`]: a block header (number, parent hash, timestamp, coinbase, transactions and
 //!   receipts roots, pre- and post-state roots, diff commitment, gas used and limit,
 //!   base fee) and its [`Header::hash`];
 //! - [`SignedTx`]: an Ethereum signed transaction (legacy, EIP-2930, EIP-1559) decoded

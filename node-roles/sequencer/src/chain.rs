@@ -138,6 +138,7 @@ pub fn genesis(alloc: &[(Address, U256)], gas_limit: u64, base_fee: u64) -> Resu
         number: 0,
         parent_hash: B256::ZERO,
         timestamp_ms: 0,
+        coinbase: Address::ZERO,
         transactions_root: transactions_root(&[]),
         receipts_root: receipts_root(&[]),
         pre_state_root: pre,

@@ -344,6 +344,7 @@ impl Sequencer {
             number: params.number,
             parent_hash: parent.hash(),
             timestamp_ms: params.timestamp_ms,
+            coinbase: params.coinbase,
             transactions_root: transactions_root(&executed.included),
             receipts_root: receipts_root(&executed.receipts),
             pre_state_root: pre,

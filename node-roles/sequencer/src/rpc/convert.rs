@@ -30,6 +30,7 @@ pub fn header(block: &Block) -> WithOtherFields<RpcHeader> {
     let inner = alloy_consensus::Header {
         parent_hash: h.parent_hash,
         ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        beneficiary: h.coinbase,
         state_root: h.post_state_root.to_b256(),
         transactions_root: h.transactions_root,
         receipts_root: h.receipts_root,
