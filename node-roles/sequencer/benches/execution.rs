@@ -60,8 +60,8 @@ fn bench(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(5));
     g.bench_function("bare_revm", |b| {
         b.iter_batched(
-            || txs.iter().map(tx_env).collect::<Vec<TxEnv>>(),
-            |envs| {
+            || txs.clone(),
+            |txs| {
                 let mut cfg = CfgEnv::new_with_spec(SPEC);
                 cfg.chain_id = 31337;
                 let block = BlockEnv {
@@ -77,8 +77,8 @@ fn bench(c: &mut Criterion) {
                         .with_cfg(cfg)
                         .with_block(block)
                         .build_mainnet();
-                for env in envs {
-                    evm.transact_commit(env).unwrap();
+                for tx in &txs {
+                    evm.transact_commit(tx_env(tx)).unwrap();
                 }
             },
             BatchSize::SmallInput,
