@@ -1,5 +1,6 @@
 //! `proofbox node sequencer` killed with SIGKILL and restarted on its data directory
-//! comes back with the same blocks, state root and height, and goes on from there.
+//! comes back with the same blocks, state root and height, and goes on from there;
+//! `proofbox node full` killed the same way resumes from its database and catches up.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -16,29 +17,33 @@ use serde_json::Value;
 
 /// Starts the sequencer on port 0 and returns it with the address it printed.
 fn start(dir: &Path) -> (Child, SocketAddr) {
+    let dir = dir.to_str().unwrap();
+    spawn(&[
+        "node",
+        "sequencer",
+        "--listen",
+        "127.0.0.1:0",
+        "--block-time-ms",
+        "10",
+        "--data-dir",
+        dir,
+    ])
+}
+
+/// Runs `proofbox ARGS` and returns it with the address it printed.
+fn spawn(args: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_proofbox"))
-        .args([
-            "node",
-            "sequencer",
-            "--listen",
-            "127.0.0.1:0",
-            "--block-time-ms",
-            "10",
-        ])
-        .arg("--data-dir")
-        .arg(dir)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = loop {
-        let line = lines
-            .next()
-            .expect("the sequencer prints its address")
-            .unwrap();
+        let line = lines.next().expect("the node prints its address").unwrap();
         if let Some(rest) = line.strip_prefix("listening on ") {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
+            let addr = rest.split_whitespace().next().unwrap();
+            break addr.trim_end_matches(',').parse().unwrap();
         }
     };
     // Keep draining stdout so the child never blocks on it.
@@ -144,4 +149,83 @@ async fn kill_9_and_restart_loses_no_announced_block() {
     assert_eq!(status(&p).await, quiet);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+async fn head(p: &impl Provider) -> u64 {
+    status(p).await["head"].as_u64().unwrap()
+}
+
+/// Waits until the full node's head is the sequencer's.
+async fn caught_up(full: &impl Provider, seq: &impl Provider) {
+    for _ in 0..3000 {
+        if head(full).await == head(seq).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the full node does not catch up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_node_killed_and_restarted_catches_up_to_the_same_root() {
+    let seq_dir = tempfile::tempdir().unwrap();
+    let full_dir = tempfile::tempdir().unwrap();
+    let (mut seq, seq_addr) = start(seq_dir.path());
+    let ws = format!("ws://{seq_addr}");
+    let full_args = |dir: &Path| {
+        vec![
+            "node".to_string(),
+            "full".into(),
+            "--sequencer".into(),
+            ws.clone(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            dir.to_str().unwrap().into(),
+        ]
+    };
+    let args = full_args(full_dir.path());
+    let (mut full, full_addr) = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let p = provider(seq_addr);
+    for i in 0..20 {
+        let _pending = p.send_transaction(transfer(i)).await.unwrap();
+    }
+    let f = provider(full_addr);
+    while p
+        .get_transaction_count(dev_accounts(1)[0].address)
+        .await
+        .unwrap()
+        < 20
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    caught_up(&f, &p).await;
+    // SIGKILL the full node while the sequencer goes on.
+    full.kill().unwrap();
+    full.wait().unwrap();
+    for i in 20..30 {
+        let _pending = p.send_transaction(transfer(i)).await.unwrap();
+    }
+    while p
+        .get_transaction_count(dev_accounts(1)[0].address)
+        .await
+        .unwrap()
+        < 30
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (mut full, full_addr) = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let f = provider(full_addr);
+    caught_up(&f, &p).await;
+    let (fs, ss) = (status(&f).await, status(&p).await);
+    assert_eq!(fs["stateRoot"], ss["stateRoot"]);
+    assert_eq!(fs["following"], true);
+    assert_eq!(
+        f.get_balance(Address::repeat_byte(0x21)).await.unwrap(),
+        p.get_balance(Address::repeat_byte(0x21)).await.unwrap()
+    );
+    full.kill().unwrap();
+    full.wait().unwrap();
+    seq.kill().unwrap();
+    seq.wait().unwrap();
 }

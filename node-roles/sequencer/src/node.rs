@@ -289,12 +289,7 @@ impl Sequencer {
                 pool.prune(&tx.sender(), core.state.nonce(&tx.sender()));
             }
             drop(core);
-            let remaining: u64 = pool
-                .candidates(|_| 0)
-                .iter()
-                .map(SignedTx::gas_limit)
-                .sum::<u64>();
-            *self.shared.pool_gas.lock().unwrap() = remaining;
+            *self.shared.pool_gas.lock().unwrap() = pool.total_gas();
         }
         self.forget(&executed.rejected);
         metrics::counter!("sequencer_blocks_total").increment(1);

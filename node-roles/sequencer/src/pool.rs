@@ -237,19 +237,89 @@ impl Mempool {
         }
     }
 
-    /// The sum of the gas limits of the executable transactions.
-    pub fn executable_gas(&self, state_nonce: impl Fn(&Address) -> u64) -> u64 {
+    /// The sum of the gas limits of every pooled transaction.
+    pub fn total_gas(&self) -> u64 {
         self.by_sender
-            .iter()
-            .map(|(s, q)| {
-                let mut n = state_nonce(s);
-                let mut gas = 0;
-                while let Some(e) = q.get(&n) {
-                    gas += e.tx.gas_limit();
-                    n += 1;
-                }
-                gas
-            })
+            .values()
+            .flat_map(|q| q.values())
+            .map(|e| e.tx.gas_limit())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_primitives::TxKind;
+    use alloy_signer::SignerSync;
+
+    const RULES: Rules = Rules {
+        chain_id: 31337,
+        gas_limit: 30_000_000,
+        base_fee: 1_000_000_000,
+        limit: 4,
+        max_nonce_gap: 8,
+    };
+
+    fn tx(from: u32, nonce: u64, max_fee: u128) -> SignedTx {
+        let t = TxEip1559 {
+            chain_id: 31337,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: max_fee - 1_000_000_000,
+            to: TxKind::Call(Address::repeat_byte(1)),
+            ..Default::default()
+        };
+        let signer = crate::dev_accounts(from + 1)[from as usize].signer();
+        let sig = signer.sign_hash_sync(&t.signature_hash()).unwrap();
+        SignedTx::decode(&TxEnvelope::from(t.into_signed(sig)).encoded_2718()).unwrap()
+    }
+
+    const RICH: U256 = U256::MAX;
+
+    #[test]
+    fn candidates_come_in_arrival_order_each_sender_in_nonce_order() {
+        let mut pool = Mempool::default();
+        let a1 = pool.add(tx(0, 1, 2_000_000_000), &RULES, 0, RICH).unwrap();
+        let b0 = pool.add(tx(1, 0, 2_000_000_000), &RULES, 0, RICH).unwrap();
+        let a0 = pool.add(tx(0, 0, 2_000_000_000), &RULES, 0, RICH).unwrap();
+        let got: Vec<B256> = pool.candidates(|_| 0).iter().map(SignedTx::hash).collect();
+        // a0 arrived last but a1 needs it first; b0 arrived before a0.
+        assert_eq!(got, vec![b0, a0, a1]);
+        // A sender whose state nonce is past a gap has nothing executable.
+        assert_eq!(pool.candidates(|_| 5).len(), 0);
+        assert_eq!(pool.pending_nonce(&crate::dev_accounts(1)[0].address, 0), 2);
+        assert_eq!(pool.total_gas(), 63_000);
+        pool.prune(&crate::dev_accounts(1)[0].address, 1);
+        assert!(!pool.contains(&a0) && pool.contains(&a1));
+        pool.remove(&b0);
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn replacements_must_pay_ten_percent_more_and_the_pool_is_bounded() {
+        let mut pool = Mempool::default();
+        let first = pool.add(tx(0, 0, 2_000_000_000), &RULES, 0, RICH).unwrap();
+        assert_eq!(
+            pool.add(tx(0, 0, 2_100_000_000), &RULES, 0, RICH),
+            Err(PoolError::ReplacementUnderpriced)
+        );
+        let second = pool.add(tx(0, 0, 2_300_000_000), &RULES, 0, RICH).unwrap();
+        assert!(!pool.contains(&first) && pool.contains(&second));
+        assert_eq!(pool.len(), 1);
+        for n in 1..4 {
+            pool.add(tx(0, n, 2_000_000_000), &RULES, 0, RICH).unwrap();
+        }
+        assert_eq!(
+            pool.add(tx(1, 0, 2_000_000_000), &RULES, 0, RICH),
+            Err(PoolError::Full)
+        );
+        assert_eq!(
+            pool.add(tx(0, 9, 2_000_000_000), &RULES, 0, RICH),
+            Err(PoolError::NonceTooHigh { next: 0, got: 9 })
+        );
     }
 }
