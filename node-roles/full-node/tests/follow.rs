@@ -130,6 +130,8 @@ async fn follows_to_the_same_state_and_catches_up_after_a_restart() {
         proofbox_full_node::rpc::serve(node.clone(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
+    // In a workspace build reqwest has its TLS provider left to the application.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let full = ProviderBuilder::new().connect_http(format!("http://{faddr}").parse().unwrap());
     let sequencer = ProviderBuilder::new().connect_http(format!("http://{addr}").parse().unwrap());
     for a in [

@@ -441,6 +441,7 @@ async fn realtime_send_returns_the_receipt_or_expires() {
         proofbox_sequencer::rpc::serve(idle.clone(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
+    common::tls();
     let q = alloy_provider::ProviderBuilder::new()
         .connect_http(format!("http://{addr}").parse().unwrap());
     let raw = raw_1559(&dev, transfer(31337, 0, Address::repeat_byte(9), 5));

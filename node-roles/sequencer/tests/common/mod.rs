@@ -46,6 +46,7 @@ impl Node {
     /// A provider over HTTP signing with development account `i`.
     pub fn http(&self, i: u32) -> impl Provider + Clone + use<> {
         let signer = dev_accounts(i + 1)[i as usize].signer();
+        tls();
         ProviderBuilder::new()
             .wallet(EthereumWallet::from(signer))
             .connect_http(self.http_url().parse().unwrap())
@@ -66,6 +67,12 @@ impl Drop for Node {
         self.seq.stop();
         let _ = self.handle.stop();
     }
+}
+
+/// Installs rustls' ring provider: in a workspace build reqwest (under alloy's HTTP
+/// transport) has its TLS provider left to the application.
+pub fn tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// 10 ms blocks, nothing on disk.
