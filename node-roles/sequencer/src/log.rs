@@ -127,3 +127,76 @@ impl BlockLog {
         &self.path
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks() -> Vec<Block> {
+        let core = crate::chain::genesis(&crate::Config::default().alloc(), 30_000_000, 7).unwrap();
+        let g = core.chain.head_block().as_ref().clone();
+        (0..3)
+            .map(|i| {
+                let mut b = g.clone();
+                b.header.number = i;
+                b
+            })
+            .collect()
+    }
+
+    fn write(dir: &Path) -> u64 {
+        let (mut log, got) = BlockLog::open(dir).unwrap();
+        assert!(got.is_empty());
+        for b in blocks() {
+            log.append(&b).unwrap();
+        }
+        std::fs::metadata(log.path()).unwrap().len()
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_and_the_blocks_before_it_kept() {
+        for torn in [3usize, HEADER + 10, 0] {
+            let dir = tempfile::tempdir().unwrap();
+            let len = write(dir.path());
+            let path = dir.path().join("blocks.log");
+            let mut bytes = std::fs::read(&path).unwrap();
+            if torn == 0 {
+                // A complete last record with a bad checksum.
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+            } else {
+                let record = blocks()[0].encode();
+                let mut tail = (record.len() as u32).to_le_bytes().to_vec();
+                tail.extend_from_slice(&checksum(&record));
+                tail.extend_from_slice(&record);
+                bytes.extend_from_slice(&tail[..torn]);
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            let (_log, got) = BlockLog::open(dir.path()).unwrap();
+            let kept = if torn == 0 { 2 } else { 3 };
+            assert_eq!(got, blocks()[..kept].to_vec(), "torn {torn}");
+            let now = std::fs::metadata(&path).unwrap().len();
+            if torn == 0 {
+                assert!(now < len, "the bad last record is cut off");
+            } else {
+                assert_eq!(now, len, "the torn tail is cut off");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_record_before_the_end_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path());
+        let path = dir.path().join("blocks.log");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[HEADER + 5] ^= 1; // inside the first record's payload
+        std::fs::write(&path, &bytes).unwrap();
+        match BlockLog::open(dir.path()) {
+            Err(LogError::Corrupt {
+                offset: 0, reason, ..
+            }) => assert_eq!(reason, "checksum mismatch"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
