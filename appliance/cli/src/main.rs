@@ -1,9 +1,10 @@
 //! `proofbox`: list devices, prove and verify from the command line; run the
 //! appliance service (`serve`) and talk to it (`submit`, `status`, `cancel`); run the
-//! vendor benchmark suite (`bench`, `bench compare`).
+//! vendor benchmark suite (`bench`, `bench compare`); run a node role (`node`).
 
 mod bench;
 mod client;
+mod node;
 mod verify;
 
 use std::io::Write;
@@ -107,6 +108,9 @@ enum Command {
     /// against the CPU backend), or compare reports with `bench compare A.json B.json`.
     /// See docs/benchmarking.md. Exit 1 if any measurement failed its check.
     Bench(bench::BenchArgs),
+    /// Run a node role: `node sequencer`, `node full` (docs/nodes.md).
+    #[command(subcommand)]
+    Node(node::NodeCommand),
 }
 
 #[derive(Args)]
@@ -222,7 +226,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The service logs its jobs at `info`; the one-shot commands stay quiet.
     let default_filter = match cli.command {
-        Command::Serve { .. } => "info",
+        Command::Serve { .. } | Command::Node(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -290,6 +294,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             init,
         } => serve(listen, data_dir, config, init),
         Command::Submit(args) => submit(args),
+        Command::Node(cmd) => node::run(cmd),
         Command::Status { id, server, json } => {
             let job = server.client()?.job(&id)?;
             print_job(&job, json);

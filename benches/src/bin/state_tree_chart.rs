@@ -51,7 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| keys | {} |", series.map(|s| s.0).join(" | "));
     println!("|---|{}", "---|".repeat(series.len()));
     for log in (10..=30).step_by(2) {
-        let group = format!("state_tree_2^{log}_keys");
+        // Criterion writes `state_tree_2^N_keys` as `state_tree_2_N_keys`.
+        let group = format!("state_tree_2_{log}_keys");
         let rates: Vec<Option<f64>> = series
             .iter()
             .map(|(_, b)| median_ns(&dir, &group, b).map(|ns| BATCH / (ns * 1e-9)))

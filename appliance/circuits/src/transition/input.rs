@@ -70,13 +70,14 @@ impl TransitionInput {
         }
     }
 
-    /// Applies `diff` to `tree` in chunks of at most `max_updates` updates (a power of
-    /// two, so that only the last chunk has padding segments), in canonical order,
-    /// and returns one input per chunk, each to be proved on its own
-    /// (the prover's `prove_transition_chunks`): chunk `i` holds updates
-    /// `i * max_updates ..`, starts at the previous chunk's post-state root and diff
-    /// sponge state, and has its own padding witness (in its post-state tree). An
-    /// empty diff gives one chunk. `tree` is the post-state afterwards.
+    /// Applies `diff` to `tree` and returns one input per chunk of at most
+    /// `max_updates` updates and `max_updates` segments (a power of two: an update of
+    /// a key whose path takes two segments counts twice, so that no chunk's trace
+    /// doubles for a few deep keys), in canonical order, each to be proved on its own
+    /// (the prover's `prove_transition_chunks`): each chunk starts at the previous
+    /// chunk's post-state root and diff sponge state ([`Self::chunks_from_witness`]).
+    /// An empty diff gives one chunk; a diff that fits one chunk gives the input of
+    /// [`Self::build`]. `tree` is the post-state afterwards.
     ///
     /// # Panics
     ///
@@ -87,28 +88,12 @@ impl TransitionInput {
         block_number: u64,
         max_updates: usize,
     ) -> Vec<Self> {
-        assert!(
-            max_updates.is_power_of_two(),
-            "updates per chunk must be a power of two, not {max_updates}"
-        );
-        if diff.len() <= max_updates {
-            return vec![Self::build(tree, diff, block_number)];
-        }
-        let updates: Vec<proofbox_state::Update> = diff.into();
-        let mut sponge = SpongeState::header();
-        let mut chunks = Vec::with_capacity(updates.len().div_ceil(max_updates));
-        for part in updates.chunks(max_updates) {
-            let part = Diff::new(part.iter().copied())
-                .expect("a slice of a canonical diff is a canonical diff");
-            let next = sponge.absorb(part.updates());
-            chunks.push(Self::build_from(tree, part, block_number, sponge));
-            sponge = next;
-        }
-        chunks
+        let tw = tree.transition_witness(&diff, block_number, &padding_key());
+        Self::chunks_from_witness(tw, max_updates).expect("the tree's own witnesses are valid")
     }
 
     /// The chained inputs of a diff a node sent as a [`TransitionWitness`], in chunks of
-    /// at most `max_updates` updates (a power of two), with no tree: each chunk starts
+    /// at most `max_updates` updates and segments (a power of two), with no tree: each chunk starts
     /// at the root the previous one ends at (every witness is checked on the way, and a
     /// bad one is refused naming its update in the whole diff), and its padding is its
     /// last key written back (the last update's siblings are that key's siblings after
@@ -130,7 +115,8 @@ impl TransitionInput {
             index: 0,
             source: Box::new(ProofError::Malformed(e.to_string())),
         })?;
-        if tw.witnesses.len() <= max_updates {
+        let segments: Vec<usize> = tw.witnesses.iter().map(super::segments_of).collect();
+        if segments.iter().sum::<usize>() <= max_updates {
             return Ok(vec![Self {
                 pre_root: tw.pre_root,
                 diff,
@@ -143,7 +129,19 @@ impl TransitionInput {
         let mut root = tw.pre_root;
         let mut sponge = SpongeState::header();
         let mut chunks = Vec::new();
-        for (c, part) in tw.witnesses.chunks(max_updates).enumerate() {
+        // Greedy runs of consecutive updates within the segment budget.
+        let mut parts: Vec<&[UpdateWitness]> = Vec::new();
+        let (mut start, mut used) = (0, 0);
+        for (i, &n) in segments.iter().enumerate() {
+            if used + n > max_updates && i > start {
+                parts.push(&tw.witnesses[start..i]);
+                (start, used) = (i, 0);
+            }
+            used += n;
+        }
+        parts.push(&tw.witnesses[start..]);
+        let mut first = 0;
+        for part in parts {
             let updates: Vec<proofbox_state::Update> = part
                 .iter()
                 .map(|w| proofbox_state::Update {
@@ -155,10 +153,10 @@ impl TransitionInput {
                 .expect("a slice of a canonical diff is a canonical diff");
             let post = proofbox_state::check_transition(&root, &d, part).map_err(|e| match e {
                 ProofError::WitnessRoot { index } => ProofError::WitnessRoot {
-                    index: c * max_updates + index,
+                    index: first + index,
                 },
                 ProofError::WitnessShape { index, source } => ProofError::WitnessShape {
-                    index: c * max_updates + index,
+                    index: first + index,
                     source,
                 },
                 e => e,
@@ -186,6 +184,7 @@ impl TransitionInput {
             });
             sponge = next;
             root = post;
+            first += part.len();
         }
         Ok(chunks)
     }

@@ -1,0 +1,159 @@
+//! `proofbox node`: run a node role. `node sequencer` executes transactions and
+//! serves Ethereum JSON-RPC; `node full` follows and re-executes (docs/nodes.md).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use alloy_primitives::U256;
+use anyhow::{Context, Result, anyhow};
+use clap::{Args, Subcommand};
+use proofbox_sequencer::{Config, Sequencer, dev_accounts};
+
+#[derive(Subcommand)]
+pub enum NodeCommand {
+    /// The sequencer: executes Ethereum transactions with revm against in-memory
+    /// state, builds blocks with Poseidon2 state roots, streams them with their state
+    /// diffs; Ethereum JSON-RPC over HTTP and WebSocket on one port.
+    Sequencer(SequencerArgs),
+    /// The full node: follows a sequencer's block stream, re-executes every block
+    /// against its own state (redb), stops at the first difference; read-only
+    /// JSON-RPC with `proofbox_status`.
+    Full(FullArgs),
+}
+
+#[derive(Args)]
+pub struct FullArgs {
+    /// The sequencer's WebSocket endpoint.
+    #[arg(long, default_value = "ws://127.0.0.1:8545")]
+    sequencer: String,
+    /// Address of the read-only JSON-RPC endpoint.
+    #[arg(long, default_value = "127.0.0.1:8546")]
+    listen: SocketAddr,
+    #[arg(long, default_value_t = proofbox_sequencer::config::DEFAULT_CHAIN_ID)]
+    chain_id: u64,
+    /// Directory of the node's database.
+    #[arg(long, default_value = "proofbox-full-node")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct SequencerArgs {
+    /// Address of the JSON-RPC endpoint (HTTP and WebSocket); port 0 picks one.
+    #[arg(long, default_value = "127.0.0.1:8545")]
+    listen: SocketAddr,
+    #[arg(long, default_value_t = proofbox_sequencer::config::DEFAULT_CHAIN_ID)]
+    chain_id: u64,
+    /// Block interval in milliseconds (at least 10).
+    #[arg(long, default_value_t = 100)]
+    block_time_ms: u64,
+    /// Also build blocks without transactions.
+    #[arg(long)]
+    empty_blocks: bool,
+    #[arg(long, default_value_t = 30_000_000)]
+    gas_limit: u64,
+    /// Base fee per gas, in wei (fixed).
+    #[arg(long, default_value_t = 1_000_000_000)]
+    base_fee: u64,
+    /// Development accounts prefunded (from the standard test mnemonic).
+    #[arg(long, default_value_t = 10)]
+    accounts: u32,
+    /// Ether each development account starts with.
+    #[arg(long, default_value_t = 10_000)]
+    prefund_eth: u64,
+    /// Directory of the block log; without it nothing survives a restart.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+pub fn run(cmd: NodeCommand) -> Result<ExitCode> {
+    match cmd {
+        NodeCommand::Sequencer(a) => sequencer(a),
+        NodeCommand::Full(a) => full(a),
+    }
+}
+
+fn full(a: FullArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let node = proofbox_full_node::FullNode::open(&a.data_dir, a.chain_id)
+        .with_context(|| format!("opening {}", a.data_dir.display()))?;
+    println!(
+        "full node: head {:?}, state root {}",
+        node.head(),
+        node.root()
+    );
+    if let Some(m) = node.mismatch() {
+        println!("stopped at block {}: {}", m.block, m.difference);
+    }
+    runtime.block_on(async {
+        let (addr, handle) = proofbox_full_node::rpc::serve(node.clone(), a.listen)
+            .await
+            .with_context(|| format!("listening on {}", a.listen))?;
+        println!("listening on {addr}, following {}", a.sequencer);
+        use std::io::Write;
+        std::io::stdout().flush().ok();
+        let follower = tokio::spawn(node.clone().follow(a.sequencer.clone()));
+        tokio::signal::ctrl_c().await.ok();
+        follower.abort();
+        let _ = handle.stop();
+        anyhow::Ok(())
+    })?;
+    Ok(if node.mismatch().is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn sequencer(a: SequencerArgs) -> Result<ExitCode> {
+    let config = Config {
+        listen: a.listen,
+        chain_id: a.chain_id,
+        block_time: Duration::from_millis(a.block_time_ms),
+        empty_blocks: a.empty_blocks,
+        gas_limit: a.gas_limit,
+        base_fee: a.base_fee,
+        dev_accounts: a.accounts,
+        prefund: U256::from(a.prefund_eth) * U256::from(10u64).pow(U256::from(18u64)),
+        data_dir: a.data_dir,
+        ..Config::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let seq = Sequencer::start(config.clone(), true).map_err(|e| anyhow!(e))?;
+    {
+        let core = seq.read();
+        println!(
+            "chain id {}, head {}, state root {}",
+            config.chain_id,
+            core.chain.head(),
+            core.state.root()
+        );
+    }
+    println!(
+        "development accounts (mnemonic \"{}\"):",
+        proofbox_sequencer::DEV_MNEMONIC
+    );
+    for acc in dev_accounts(config.dev_accounts) {
+        println!("  ({}) {} key {}", acc.index, acc.address, acc.key);
+    }
+    runtime.block_on(async {
+        let (addr, handle) = proofbox_sequencer::rpc::serve(seq.clone(), config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        println!("listening on {addr} (HTTP and WebSocket)");
+        use std::io::Write;
+        std::io::stdout().flush().ok();
+        tokio::signal::ctrl_c().await.ok();
+        let _ = handle.stop();
+        anyhow::Ok(())
+    })?;
+    seq.stop();
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,231 @@
+//! `proofbox node sequencer` killed with SIGKILL and restarted on its data directory
+//! comes back with the same blocks, state root and height, and goes on from there;
+//! `proofbox node full` killed the same way resumes from its database and catches up.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use alloy_network::{EthereumWallet, TransactionBuilder};
+use alloy_primitives::{Address, B256, U256};
+use alloy_provider::{Provider, ProviderBuilder};
+use alloy_rpc_types_eth::{BlockNumberOrTag, TransactionRequest};
+use proofbox_sequencer::dev_accounts;
+use serde_json::Value;
+
+/// Starts the sequencer on port 0 and returns it with the address it printed.
+fn start(dir: &Path) -> (Child, SocketAddr) {
+    let dir = dir.to_str().unwrap();
+    spawn(&[
+        "node",
+        "sequencer",
+        "--listen",
+        "127.0.0.1:0",
+        "--block-time-ms",
+        "10",
+        "--data-dir",
+        dir,
+    ])
+}
+
+/// Runs `proofbox ARGS` and returns it with the address it printed.
+fn spawn(args: &[&str]) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_proofbox"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("the node prints its address").unwrap();
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            let addr = rest.split_whitespace().next().unwrap();
+            break addr.trim_end_matches(',').parse().unwrap();
+        }
+    };
+    // Keep draining stdout so the child never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn provider(addr: SocketAddr) -> impl Provider + Clone {
+    // reqwest is built without a default TLS provider in this workspace.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    ProviderBuilder::new()
+        .wallet(EthereumWallet::from(dev_accounts(1)[0].signer()))
+        .connect_http(format!("http://{addr}").parse().unwrap())
+}
+
+async fn status(p: &impl Provider) -> Value {
+    p.raw_request("proofbox_status".into(), ()).await.unwrap()
+}
+
+async fn mined(p: &impl Provider, hash: B256) -> Option<(u64, B256)> {
+    p.get_transaction_receipt(hash)
+        .await
+        .unwrap()
+        .map(|r| (r.block_number.unwrap(), r.block_hash.unwrap()))
+}
+
+fn transfer(i: u64) -> TransactionRequest {
+    TransactionRequest::default()
+        .with_to(Address::repeat_byte(0x20 + (i % 5) as u8))
+        .with_value(U256::from(1 + i))
+        .with_nonce(i)
+        .with_gas_limit(21_000)
+        .with_max_fee_per_gas(3_000_000_000)
+        .with_max_priority_fee_per_gas(1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_and_restart_loses_no_announced_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = start(dir.path());
+    let p = provider(addr);
+    // Fire transactions without waiting, note those with receipts, then SIGKILL while
+    // blocks are still being built.
+    let mut hashes = Vec::new();
+    for i in 0..40 {
+        hashes.push(*p.send_transaction(transfer(i)).await.unwrap().tx_hash());
+    }
+    let mut seen = Vec::new();
+    for h in &hashes {
+        if let Some(at) = mined(&p, *h).await {
+            seen.push((*h, at));
+        }
+    }
+    let before = status(&p).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !seen.is_empty(),
+        "some transactions were mined before the kill"
+    );
+
+    let (mut child, addr) = start(dir.path());
+    let p = provider(addr);
+    let after = status(&p).await;
+    // Everything announced before the kill is there, in the same block.
+    for (h, at) in &seen {
+        assert_eq!(mined(&p, *h).await.as_ref(), Some(at), "{h}");
+    }
+    let head = after["head"].as_u64().unwrap();
+    assert!(head >= before["head"].as_u64().unwrap());
+    // The restarted head's root is the root the block header carries.
+    let block: Value = p
+        .raw_request(
+            "eth_getBlockByNumber".into(),
+            (BlockNumberOrTag::Number(head), false),
+        )
+        .await
+        .unwrap();
+    assert_eq!(block["postStateRoot"], after["stateRoot"]);
+    // Transactions sent but not in a logged block are gone with the pool; the nonce
+    // goes on from the restored state.
+    let nonce = p
+        .get_transaction_count(dev_accounts(1)[0].address)
+        .await
+        .unwrap();
+    let h = *p.send_transaction(transfer(nonce)).await.unwrap().tx_hash();
+    let mut at = None;
+    for _ in 0..1000 {
+        at = mined(&p, h).await;
+        if at.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(at.unwrap().0, head + 1);
+
+    // A second kill and restart after a quiet period: exactly the same state.
+    let quiet = status(&p).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (mut child, addr) = start(dir.path());
+    let p = provider(addr);
+    assert_eq!(status(&p).await, quiet);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+async fn head(p: &impl Provider) -> u64 {
+    status(p).await["head"].as_u64().unwrap()
+}
+
+/// Waits until the full node's head is the sequencer's.
+async fn caught_up(full: &impl Provider, seq: &impl Provider) {
+    for _ in 0..3000 {
+        if head(full).await == head(seq).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the full node does not catch up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_node_killed_and_restarted_catches_up_to_the_same_root() {
+    let seq_dir = tempfile::tempdir().unwrap();
+    let full_dir = tempfile::tempdir().unwrap();
+    let (mut seq, seq_addr) = start(seq_dir.path());
+    let ws = format!("ws://{seq_addr}");
+    let full_args = |dir: &Path| {
+        vec![
+            "node".to_string(),
+            "full".into(),
+            "--sequencer".into(),
+            ws.clone(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            dir.to_str().unwrap().into(),
+        ]
+    };
+    let args = full_args(full_dir.path());
+    let (mut full, full_addr) = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let p = provider(seq_addr);
+    for i in 0..20 {
+        let _pending = p.send_transaction(transfer(i)).await.unwrap();
+    }
+    let f = provider(full_addr);
+    while p
+        .get_transaction_count(dev_accounts(1)[0].address)
+        .await
+        .unwrap()
+        < 20
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    caught_up(&f, &p).await;
+    // SIGKILL the full node while the sequencer goes on.
+    full.kill().unwrap();
+    full.wait().unwrap();
+    for i in 20..30 {
+        let _pending = p.send_transaction(transfer(i)).await.unwrap();
+    }
+    while p
+        .get_transaction_count(dev_accounts(1)[0].address)
+        .await
+        .unwrap()
+        < 30
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (mut full, full_addr) = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let f = provider(full_addr);
+    caught_up(&f, &p).await;
+    let (fs, ss) = (status(&f).await, status(&p).await);
+    assert_eq!(fs["stateRoot"], ss["stateRoot"]);
+    assert_eq!(fs["following"], true);
+    assert_eq!(
+        f.get_balance(Address::repeat_byte(0x21)).await.unwrap(),
+        p.get_balance(Address::repeat_byte(0x21)).await.unwrap()
+    );
+    full.kill().unwrap();
+    full.wait().unwrap();
+    seq.kill().unwrap();
+    seq.wait().unwrap();
+}

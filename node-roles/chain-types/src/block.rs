@@ -1,0 +1,183 @@
+//! A block as the sequencer logs and streams it: header, transactions, receipts, diff.
+
+use alloy_primitives::B256;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    DecodeError, Header, Receipt, Root, SignedTx, StateDiff, receipts_root, transactions_root,
+};
+
+/// The version written before a block in [`Block::encode`].
+pub const BLOCK_ENCODING_VERSION: u16 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub header: Header,
+    pub transactions: Vec<SignedTx>,
+    pub receipts: Vec<Receipt>,
+    pub diff: StateDiff,
+}
+
+impl Block {
+    pub fn hash(&self) -> B256 {
+        self.header.hash()
+    }
+
+    pub fn number(&self) -> u64 {
+        self.header.number
+    }
+
+    /// The canonical encoding: postcard of `(BLOCK_ENCODING_VERSION, self)`, each
+    /// transaction as its EIP-2718 bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(&(BLOCK_ENCODING_VERSION, self)).expect("a block serializes")
+    }
+
+    /// Reads [`Block::encode`]; every transaction is decoded and recovered again.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let malformed = |e: postcard::Error| DecodeError::Malformed {
+            what: "block",
+            reason: e.to_string(),
+        };
+        let (version, rest) = postcard::take_from_bytes::<u16>(bytes).map_err(malformed)?;
+        if version != BLOCK_ENCODING_VERSION {
+            return Err(DecodeError::Version {
+                what: "block",
+                expected: BLOCK_ENCODING_VERSION,
+                got: version,
+            });
+        }
+        let (block, rest) = postcard::take_from_bytes::<Self>(rest).map_err(malformed)?;
+        if !rest.is_empty() {
+            return Err(DecodeError::Malformed {
+                what: "block",
+                reason: format!("{} trailing bytes", rest.len()),
+            });
+        }
+        Ok(block)
+    }
+
+    /// Checks that the header commits to the body: the transactions and receipts roots,
+    /// one receipt per transaction, the gas used, and the diff commitment. Returns the
+    /// first difference. (Whether the state roots are right needs the state.)
+    pub fn check_body(&self) -> Result<(), String> {
+        let h = &self.header;
+        if self.receipts.len() != self.transactions.len() {
+            return Err(format!(
+                "{} receipts for {} transactions",
+                self.receipts.len(),
+                self.transactions.len()
+            ));
+        }
+        let tx_root = transactions_root(&self.transactions);
+        if tx_root != h.transactions_root {
+            return Err(format!(
+                "transactions root: header {}, body {tx_root}",
+                h.transactions_root
+            ));
+        }
+        let r_root = receipts_root(&self.receipts);
+        if r_root != h.receipts_root {
+            return Err(format!(
+                "receipts root: header {}, body {r_root}",
+                h.receipts_root
+            ));
+        }
+        let gas = self.receipts.last().map_or(0, |r| r.cumulative_gas_used);
+        if gas != h.gas_used {
+            return Err(format!("gas used: header {}, receipts {gas}", h.gas_used));
+        }
+        let diff = self
+            .diff
+            .to_state_diff()
+            .map_err(|e| format!("diff: {e}"))?;
+        let c = Root::from_digest(&diff.commitment());
+        if c != h.diff_commitment {
+            return Err(format!(
+                "diff commitment: header {}, diff {c}",
+                h.diff_commitment
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tx::tests::transfer_1559;
+    use alloy_primitives::{Address, U256};
+
+    fn block() -> Block {
+        let transactions = vec![SignedTx::decode(&transfer_1559(0)).unwrap()];
+        let receipts = vec![Receipt {
+            tx_type: 2,
+            success: true,
+            cumulative_gas_used: 21_000,
+            gas_used: 21_000,
+            effective_gas_price: 1_000_000_001,
+            contract_address: None,
+            logs: vec![],
+        }];
+        let diff = StateDiff::new(vec![crate::AccountDiff {
+            address: Address::repeat_byte(0x11),
+            nonce: 0,
+            balance: U256::from(5),
+            code_hash: crate::code_hash(&[]),
+            code: None,
+            storage: vec![],
+            destroyed: false,
+        }])
+        .unwrap();
+        let header = Header {
+            number: 1,
+            parent_hash: B256::repeat_byte(9),
+            timestamp_ms: 1000,
+            coinbase: Address::ZERO,
+            transactions_root: transactions_root(&transactions),
+            receipts_root: receipts_root(&receipts),
+            pre_state_root: Root([1; 8]),
+            post_state_root: Root([2; 8]),
+            diff_commitment: Root::from_digest(&diff.to_state_diff().unwrap().commitment()),
+            gas_used: 21_000,
+            gas_limit: 30_000_000,
+            base_fee: 1_000_000_000,
+        };
+        Block {
+            header,
+            transactions,
+            receipts,
+            diff,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_checks_its_body() {
+        let b = block();
+        b.check_body().unwrap();
+        assert_eq!(Block::decode(&b.encode()).unwrap(), b);
+        let mut v = b.encode();
+        v[0] = 9;
+        assert!(matches!(
+            Block::decode(&v),
+            Err(DecodeError::Version { .. })
+        ));
+    }
+
+    #[test]
+    fn an_altered_body_is_caught() {
+        let mut r = block();
+        r.receipts[0].success = false;
+        assert!(r.check_body().unwrap_err().starts_with("receipts root"));
+        let mut d = block();
+        d.diff = StateDiff::default();
+        assert!(d.check_body().unwrap_err().starts_with("diff commitment"));
+        let mut t = block();
+        t.transactions
+            .push(SignedTx::decode(&transfer_1559(1)).unwrap());
+        assert!(t.check_body().unwrap_err().contains("receipts for"));
+        let mut g = block();
+        g.header.gas_used = 1;
+        assert!(g.check_body().unwrap_err().starts_with("gas used"));
+    }
+}

@@ -1,0 +1,35 @@
+//! The chain types every ProofBox node role shares.
+//!
+//! - [`Root`]: a Poseidon2 digest of the state tree (8 KoalaBear elements) as it
+//!   travels in headers and over JSON-RPC: 64 hex digits (each element's canonical
+//!   `u32` as 8 digits), or 32 bytes ([`Root::to_b256`], the elements big-endian) where
+//!   an Ethereum field holds 32 bytes;
+//! - [`Header`]: a block header (number, parent hash, timestamp, coinbase, transactions and
+//!   receipts roots, pre- and post-state roots, diff commitment, gas used and limit,
+//!   base fee) and its [`Header::hash`];
+//! - [`SignedTx`]: an Ethereum signed transaction (legacy, EIP-2930, EIP-1559) decoded
+//!   and signature-recovered with `alloy`'s `TxEnvelope`; other types are refused;
+//! - [`Receipt`] with its logs, and the Ethereum receipts root;
+//! - [`StateDiff`]: what a block changed, per account (the shape of OP flashblocks'
+//!   `metadata.accounts` and MegaETH's `stateChanges`), its canonical versioned
+//!   encoding and its mapping onto the state tree's [`proofbox_state::Diff`];
+//! - [`Block`]: header, transactions, receipts and diff, as the sequencer logs and
+//!   streams it.
+//!
+//! `docs/nodes.md` specifies the encodings.
+
+mod block;
+mod diff;
+mod error;
+mod header;
+mod receipt;
+mod root;
+mod tx;
+
+pub use block::{BLOCK_ENCODING_VERSION, Block};
+pub use diff::{AccountDiff, STATE_DIFF_VERSION, StateDiff, code_hash};
+pub use error::{DecodeError, TxError};
+pub use header::{HEADER_ENCODING_VERSION, Header};
+pub use receipt::{Receipt, receipts_root, transactions_root};
+pub use root::Root;
+pub use tx::SignedTx;

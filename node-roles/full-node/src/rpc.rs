@@ -1,0 +1,217 @@
+//! The full node's read-only JSON-RPC (HTTP and WebSocket on one port), answered from
+//! its own verified state and blocks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
+use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, TransactionRequest};
+use jsonrpsee::RpcModule;
+use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use proofbox_chain_types::Block;
+use proofbox_sequencer::exec::{BlockParams, CallOutcome, CallRequest, call};
+use proofbox_sequencer::rpc::convert;
+
+use crate::FullNode;
+
+type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+fn server_error(m: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(-32000, m, None::<()>)
+}
+
+fn parse<'a, T: serde::Deserialize<'a>>(p: &'a Params<'a>) -> RpcResult<T> {
+    p.parse::<T>()
+        .map_err(|e| ErrorObjectOwned::owned(-32602, e.message().to_string(), None::<()>))
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(-32603, e.to_string(), None::<()>)
+}
+
+/// Only the head's state is kept.
+fn at_head(n: &FullNode, id: Option<BlockId>) -> RpcResult<()> {
+    let head = n.head();
+    match id {
+        None
+        | Some(BlockId::Number(
+            BlockNumberOrTag::Latest
+            | BlockNumberOrTag::Pending
+            | BlockNumberOrTag::Safe
+            | BlockNumberOrTag::Finalized,
+        )) => Ok(()),
+        Some(BlockId::Number(BlockNumberOrTag::Number(x))) if Some(x) == head => Ok(()),
+        _ => Err(server_error(format!(
+            "state is available at the head ({head:?}) only"
+        ))),
+    }
+}
+
+fn block(n: &FullNode, id: BlockId) -> RpcResult<Option<Arc<Block>>> {
+    let number = match id {
+        BlockId::Hash(h) => n.store().block_number(&h.block_hash).map_err(internal)?,
+        BlockId::Number(BlockNumberOrTag::Number(x)) => Some(x),
+        BlockId::Number(BlockNumberOrTag::Earliest) => Some(0),
+        BlockId::Number(_) => n.head(),
+    };
+    match number {
+        Some(x) => Ok(n.store().block(x).map_err(internal)?.map(Arc::new)),
+        None => Ok(None),
+    }
+}
+
+fn block_json(b: Option<Arc<Block>>, full: bool) -> Option<serde_json::Value> {
+    b.map(|b| serde_json::to_value(convert::block(&b, full)).expect("serializes"))
+}
+
+/// The read-only methods.
+pub fn module(node: FullNode) -> RpcModule<FullNode> {
+    let mut m = RpcModule::new(node);
+    macro_rules! method {
+        ($name:literal, |$p:ident, $n:ident| -> $t:ty $body:block) => {
+            m.register_method($name, |$p, $n, _| -> RpcResult<$t> { $body })
+                .expect("unique method names");
+        };
+    }
+    method!("web3_clientVersion", |_p, _n| -> String {
+        Ok(concat!("proofbox-full-node/", env!("CARGO_PKG_VERSION")).into())
+    });
+    method!("eth_chainId", |_p, n| -> U64 {
+        Ok(U64::from(n.chain_id()))
+    });
+    method!("net_version", |_p, n| -> String {
+        Ok(n.chain_id().to_string())
+    });
+    method!("eth_syncing", |_p, _n| -> bool { Ok(false) });
+    method!("eth_blockNumber", |_p, n| -> U64 {
+        Ok(U64::from(n.head().unwrap_or(0)))
+    });
+    method!("proofbox_status", |_p, n| -> serde_json::Value {
+        Ok(n.status())
+    });
+    method!("eth_getBalance", |p, n| -> U256 {
+        let (a, id): (Address, Option<BlockId>) = parse(&p)?;
+        at_head(n, id)?;
+        n.store()
+            .view()
+            .and_then(|v| v.balance(&a))
+            .map_err(internal)
+    });
+    method!("eth_getTransactionCount", |p, n| -> U64 {
+        let (a, id): (Address, Option<BlockId>) = parse(&p)?;
+        at_head(n, id)?;
+        n.store()
+            .view()
+            .and_then(|v| v.nonce(&a))
+            .map(U64::from)
+            .map_err(internal)
+    });
+    method!("eth_getCode", |p, n| -> Bytes {
+        let (a, id): (Address, Option<BlockId>) = parse(&p)?;
+        at_head(n, id)?;
+        n.store().view().and_then(|v| v.code(&a)).map_err(internal)
+    });
+    method!("eth_getStorageAt", |p, n| -> B256 {
+        let (a, slot, id): (Address, U256, Option<BlockId>) = parse(&p)?;
+        at_head(n, id)?;
+        use revm::DatabaseRef;
+        let v = n.store().view().map_err(internal)?;
+        v.storage_ref(a, slot).map(B256::from).map_err(internal)
+    });
+    method!("eth_getBlockByNumber", |p,
+                                     n|
+     -> Option<serde_json::Value> {
+        let (tag, full): (BlockNumberOrTag, Option<bool>) = parse(&p)?;
+        Ok(block_json(
+            block(n, BlockId::Number(tag))?,
+            full.unwrap_or(false),
+        ))
+    });
+    method!("eth_getBlockByHash", |p, n| -> Option<serde_json::Value> {
+        let (h, full): (B256, Option<bool>) = parse(&p)?;
+        Ok(block_json(
+            block(n, BlockId::from(h))?,
+            full.unwrap_or(false),
+        ))
+    });
+    method!("eth_getTransactionReceipt", |p,
+                                          n|
+     -> Option<
+        alloy_rpc_types_eth::TransactionReceipt,
+    > {
+        let (h,): (B256,) = parse(&p)?;
+        let Some((num, i)) = n.store().tx(&h).map_err(internal)? else {
+            return Ok(None);
+        };
+        let b = block(n, BlockId::Number(BlockNumberOrTag::Number(num)))?
+            .ok_or_else(|| internal("indexed block missing"))?;
+        Ok(Some(convert::receipt(&b, i as usize)))
+    });
+    method!("eth_getTransactionByHash", |p,
+                                         n|
+     -> Option<
+        alloy_rpc_types_eth::Transaction,
+    > {
+        let (h,): (B256,) = parse(&p)?;
+        let Some((num, i)) = n.store().tx(&h).map_err(internal)? else {
+            return Ok(None);
+        };
+        let b = block(n, BlockId::Number(BlockNumberOrTag::Number(num)))?
+            .ok_or_else(|| internal("indexed block missing"))?;
+        Ok(Some(convert::transaction(
+            &b.transactions[i as usize],
+            Some((&b, i as usize)),
+        )))
+    });
+    method!("eth_call", |p, n| -> Bytes {
+        let (req, id): (TransactionRequest, Option<BlockId>) = parse(&p)?;
+        at_head(n, id)?;
+        let head = block(n, BlockId::Number(BlockNumberOrTag::Latest))?
+            .ok_or_else(|| server_error("no block yet"))?;
+        let h = &head.header;
+        let params = BlockParams {
+            chain_id: n.chain_id(),
+            number: h.number + 1,
+            timestamp_ms: h.timestamp_ms,
+            gas_limit: h.gas_limit,
+            base_fee: h.base_fee,
+            coinbase: h.coinbase,
+        };
+        let req = CallRequest {
+            from: req.from,
+            to: req.to.and_then(|k| k.to().copied()),
+            gas: req.gas,
+            gas_price: req.gas_price,
+            max_fee_per_gas: req.max_fee_per_gas,
+            max_priority_fee_per_gas: req.max_priority_fee_per_gas,
+            value: req.value,
+            data: req.input.into_input().unwrap_or_default(),
+            nonce: req.nonce,
+            access_list: req.access_list,
+        };
+        let view = n.store().view().map_err(internal)?;
+        match call(&view, &params, &req).map_err(|e| server_error(e.0))? {
+            CallOutcome::Success { output, .. } => Ok(output),
+            CallOutcome::Revert { output, .. } => Err(ErrorObjectOwned::owned(
+                3,
+                "execution reverted",
+                Some(output),
+            )),
+            CallOutcome::Halt { reason, .. } => {
+                Err(server_error(format!("execution halted: {reason}")))
+            }
+        }
+    });
+    m
+}
+
+/// Starts the server on `addr`; returns its address and handle.
+pub async fn serve(
+    node: FullNode,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let server = Server::builder().build(addr).await?;
+    let local = server.local_addr()?;
+    Ok((local, server.start(module(node))))
+}
