@@ -48,6 +48,16 @@ fn at_head(n: &FullNode, id: Option<BlockId>) -> RpcResult<()> {
     }
 }
 
+/// The block holding the transaction with hash `h`, and its index there.
+fn indexed(n: &FullNode, h: &B256) -> RpcResult<Option<(Arc<Block>, usize)>> {
+    let Some((num, i)) = n.store().tx(h).map_err(internal)? else {
+        return Ok(None);
+    };
+    let b = block(n, BlockId::Number(BlockNumberOrTag::Number(num)))?
+        .ok_or_else(|| internal("indexed block missing"))?;
+    Ok(Some((b, i as usize)))
+}
+
 fn block(n: &FullNode, id: BlockId) -> RpcResult<Option<Arc<Block>>> {
     let number = match id {
         BlockId::Hash(h) => n.store().block_number(&h.block_hash).map_err(internal)?,
@@ -141,12 +151,7 @@ pub fn module(node: FullNode) -> RpcModule<FullNode> {
         alloy_rpc_types_eth::TransactionReceipt,
     > {
         let (h,): (B256,) = parse(&p)?;
-        let Some((num, i)) = n.store().tx(&h).map_err(internal)? else {
-            return Ok(None);
-        };
-        let b = block(n, BlockId::Number(BlockNumberOrTag::Number(num)))?
-            .ok_or_else(|| internal("indexed block missing"))?;
-        Ok(Some(convert::receipt(&b, i as usize)))
+        Ok(indexed(n, &h)?.map(|(b, i)| convert::receipt(&b, i)))
     });
     method!("eth_getTransactionByHash", |p,
                                          n|
@@ -154,15 +159,7 @@ pub fn module(node: FullNode) -> RpcModule<FullNode> {
         alloy_rpc_types_eth::Transaction,
     > {
         let (h,): (B256,) = parse(&p)?;
-        let Some((num, i)) = n.store().tx(&h).map_err(internal)? else {
-            return Ok(None);
-        };
-        let b = block(n, BlockId::Number(BlockNumberOrTag::Number(num)))?
-            .ok_or_else(|| internal("indexed block missing"))?;
-        Ok(Some(convert::transaction(
-            &b.transactions[i as usize],
-            Some((&b, i as usize)),
-        )))
+        Ok(indexed(n, &h)?.map(|(b, i)| convert::transaction(&b.transactions[i], Some((&b, i)))))
     });
     method!("eth_call", |p, n| -> Bytes {
         let (req, id): (TransactionRequest, Option<BlockId>) = parse(&p)?;

@@ -243,15 +243,7 @@ impl StateTree {
     pub fn unchanged_witness(&self, key: &StateKey) -> UpdateWitness {
         let path = Path::from_digest(&key.digest());
         let value = self.get_at(&path);
-        let siblings = self.siblings_of(&path);
-        let absent = value.is_none();
-        UpdateWitness {
-            key: *key,
-            old_value: value,
-            new_value: value,
-            proof: proof_from(&siblings, absent),
-            deep_children: siblings.last().and_then(|s| s.children).filter(|_| absent),
-        }
+        witness_from(*key, value, value, &self.siblings_of(&path))
     }
 
     fn lone(&self, path: Path, leaf: Digest) -> Sibling {
@@ -354,16 +346,7 @@ impl StateTree {
                 .chain(post.into_iter().filter(|s| e.path.bit(s.level)))
                 .collect();
             merged.sort_unstable_by_key(|s| s.level);
-            let absent = old_value.is_none() || e.update.value.is_none();
-            let proof = proof_from(&merged, absent);
-            let deep_children = merged.last().and_then(|s| s.children).filter(|_| absent);
-            UpdateWitness {
-                key: e.update.key,
-                old_value,
-                new_value: e.update.value,
-                proof,
-                deep_children,
-            }
+            witness_from(e.update.key, old_value, e.update.value, &merged)
         };
         if par {
             entries.par_iter().zip(old).map(witness).collect()
@@ -553,6 +536,25 @@ impl StateTree {
 /// A proof from a path's non-empty siblings: the levels down to the deepest one, and
 /// that sibling's key and value when it is a lone leaf and `absent` (the walk of an
 /// absent key needs to know it is a leaf).
+/// The witness of `key` going from `old` to `new` under `siblings`: the deepest
+/// sibling's neighbor or children are given when the key is absent before or after,
+/// where a walk's empty node needs to know what that sibling is.
+fn witness_from(
+    key: StateKey,
+    old: Option<StateValue>,
+    new: Option<StateValue>,
+    siblings: &[Sibling],
+) -> UpdateWitness {
+    let absent = old.is_none() || new.is_none();
+    UpdateWitness {
+        key,
+        old_value: old,
+        new_value: new,
+        proof: proof_from(siblings, absent),
+        deep_children: siblings.last().and_then(|s| s.children).filter(|_| absent),
+    }
+}
+
 fn proof_from(siblings: &[Sibling], absent: bool) -> StateProof {
     let len = siblings.last().map_or(0, |s| s.level + 1);
     let mut out = vec![None; len];
