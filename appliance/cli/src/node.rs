@@ -9,6 +9,7 @@ use std::time::Duration;
 use alloy_primitives::U256;
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
+use proofbox_sequencer::proving::ProvingConfig;
 use proofbox_sequencer::{Config, Sequencer, dev_accounts};
 
 #[derive(Subcommand)]
@@ -65,6 +66,27 @@ pub struct SequencerArgs {
     /// Directory of the block log; without it nothing survives a restart.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// A ProofBox appliance to prove batches of blocks on (`http://host:port`);
+    /// repeat for several. Without one, nothing is proven.
+    #[arg(long = "appliance")]
+    appliances: Vec<String>,
+    /// The appliances' API key (or set PROOFBOX_API_KEY).
+    #[arg(long, env = "PROOFBOX_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// A batch closes after this many blocks...
+    #[arg(long, default_value_t = 10)]
+    batch_blocks: u64,
+    /// ...or once its first block is this old (milliseconds), when fewer than
+    /// --max-in-flight batches are being proven.
+    #[arg(long, default_value_t = 1000)]
+    batch_interval_ms: u64,
+    /// Batches proven at once, at most (default: twice the appliances).
+    #[arg(long)]
+    max_in_flight: Option<usize>,
+    /// The floor, in conjectured bits, every proof is checked against before it is
+    /// published.
+    #[arg(long, default_value_t = proofbox_verifier::DEFAULT_MIN_SECURITY_BITS)]
+    min_security_bits: u32,
 }
 
 pub fn run(cmd: NodeCommand) -> Result<ExitCode> {
@@ -110,6 +132,18 @@ fn full(a: FullArgs) -> Result<ExitCode> {
 }
 
 fn sequencer(a: SequencerArgs) -> Result<ExitCode> {
+    let proving = (!a.appliances.is_empty()).then(|| ProvingConfig {
+        max_in_flight: a.max_in_flight.unwrap_or(2 * a.appliances.len()),
+        appliances: a.appliances.clone(),
+        api_key: a.api_key.clone(),
+        batch_blocks: a.batch_blocks,
+        batch_interval: Duration::from_millis(a.batch_interval_ms),
+        min_security_bits: a.min_security_bits,
+        ..ProvingConfig::default()
+    });
+    if let Some(p) = &proving {
+        p.validate().map_err(|e| anyhow!(e))?;
+    }
     let config = Config {
         listen: a.listen,
         chain_id: a.chain_id,
@@ -148,9 +182,19 @@ fn sequencer(a: SequencerArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         println!("listening on {addr} (HTTP and WebSocket)");
+        let proving = match proving {
+            Some(p) => {
+                println!("proving batches on {}", p.appliances.join(", "));
+                Some(proofbox_sequencer::proving::start(&seq, p).map_err(|e| anyhow!(e))?)
+            }
+            None => None,
+        };
         use std::io::Write;
         std::io::stdout().flush().ok();
         tokio::signal::ctrl_c().await.ok();
+        if let Some(p) = proving {
+            p.stop();
+        }
         let _ = handle.stop();
         anyhow::Ok(())
     })?;

@@ -190,6 +190,20 @@ impl StateDiff {
     }
 }
 
+/// The net change of consecutive blocks as one state tree diff: every key the blocks
+/// wrote, with the value of its last write (a key created and then deleted within
+/// the blocks is a deletion). What one state-transition proof of a batch of blocks
+/// proves, and what a replica recomputes from the diffs it applied.
+pub fn net_diff<'a>(diffs: impl IntoIterator<Item = &'a StateDiff>) -> Result<Diff, StateError> {
+    let mut last: std::collections::HashMap<StateKey, Update> = std::collections::HashMap::new();
+    for d in diffs {
+        for u in d.to_state_diff()?.updates() {
+            last.insert(u.key, *u);
+        }
+    }
+    Diff::new(last.into_values())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +312,33 @@ mod tests {
         assert_eq!(tree.len(), 1);
         assert_ne!(root2, root);
         assert_eq!(tree.get(&StateKey::Account(Address::repeat_byte(1))), None);
+    }
+
+    #[test]
+    fn the_net_diff_of_blocks_takes_each_keys_last_write_and_gives_the_same_root() {
+        let first = StateDiff::new(vec![account(1), contract(2)]).unwrap();
+        let mut later = account(1);
+        later.nonce = 2;
+        let mut cleared = contract(2);
+        cleared.code = None;
+        cleared.storage = vec![(U256::from(1), U256::ZERO)];
+        let second = StateDiff::new(vec![later, cleared, account(3)]).unwrap();
+        let net = net_diff([&first, &second]).unwrap();
+        // Accounts 1, 2 and 3, and slots 1 and 2 of account 2 (slot 2 was written zero:
+        // a deletion), once each.
+        assert_eq!(net.len(), 5);
+        let mut step = StateTree::new();
+        step.apply(&first.to_state_diff().unwrap(), Parallelism::Sequential);
+        step.apply(&second.to_state_diff().unwrap(), Parallelism::Sequential);
+        let mut once = StateTree::new();
+        once.apply(&net, Parallelism::Sequential);
+        assert_eq!(once.root(), step.root());
+        assert_eq!(net_diff([&second, &first]).unwrap().len(), 5);
+        assert_ne!(
+            net_diff([&second, &first]).unwrap(),
+            net,
+            "order matters: the last write wins"
+        );
+        assert!(net_diff([]).unwrap().is_empty());
     }
 }

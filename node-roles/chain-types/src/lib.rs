@@ -14,7 +14,9 @@
 //!   `metadata.accounts` and MegaETH's `stateChanges`), its canonical versioned
 //!   encoding and its mapping onto the state tree's [`proofbox_state::Diff`];
 //! - [`Block`]: header, transactions, receipts and diff, as the sequencer logs and
-//!   streams it.
+//!   streams it;
+//! - [`net_diff`]: the net tree diff of consecutive blocks, and [`ProvenBatch`]: a
+//!   state-transition proof of such a batch as the sequencer publishes it.
 //!
 //! `docs/nodes.md` specifies the encodings.
 
@@ -22,14 +24,16 @@ mod block;
 mod diff;
 mod error;
 mod header;
+mod proof;
 mod receipt;
 mod root;
 mod tx;
 
 pub use block::{BLOCK_ENCODING_VERSION, Block};
-pub use diff::{AccountDiff, STATE_DIFF_VERSION, StateDiff, code_hash};
+pub use diff::{AccountDiff, STATE_DIFF_VERSION, StateDiff, code_hash, net_diff};
 pub use error::{DecodeError, TxError};
 pub use header::{HEADER_ENCODING_VERSION, Header};
+pub use proof::ProvenBatch;
 pub use receipt::{Receipt, receipts_root, transactions_root};
 pub use root::Root;
 pub use tx::SignedTx;

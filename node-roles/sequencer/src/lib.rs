@@ -12,6 +12,9 @@
 //! - [`log`]: the append-only, checksummed block log, synced before a block is
 //!   announced and replayed at start;
 //! - [`node`]: the running [`Sequencer`] (pool, producer thread, head);
+//! - [`proving`]: batches of blocks proven through ProofBox appliances, checked and
+//!   published in order, with a journal that makes proving exactly-once across
+//!   restarts;
 //! - [`rpc`]: the JSON-RPC server (HTTP and WebSocket on one port): the Ethereum
 //!   methods, MegaETH's realtime ones, and the resumable block stream.
 //!
@@ -23,6 +26,7 @@ pub mod exec;
 pub mod log;
 pub mod node;
 pub mod pool;
+pub mod proving;
 pub mod state;
 
 pub use config::{Config, DEV_MNEMONIC, DevAccount, dev_accounts};

@@ -1,5 +1,5 @@
 //! The block log: every block appended (and synced to disk) before it is announced,
-//! replayed at start.
+//! replayed at start; and the record framing it shares with the proving journal.
 //!
 //! The file `blocks.log` is a sequence of records, each
 //! `[payload length: u32 LE][checksum: first 8 bytes of SHA-256(payload)][payload]`,
@@ -20,12 +20,12 @@ const MAX_RECORD: u32 = 256 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("block log {path}: {source}")]
+    #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("block log {path}: corrupt record at byte {offset}: {reason}")]
+    #[error("{path}: corrupt record at byte {offset}: {reason}")]
     Corrupt {
         path: PathBuf,
         offset: u64,
@@ -37,23 +37,28 @@ fn checksum(payload: &[u8]) -> [u8; 8] {
     Sha256::digest(payload)[..8].try_into().unwrap()
 }
 
-/// An open block log, positioned at its end.
+/// A file of checksummed records (the framing above), positioned at its end: the
+/// block log's, and the proving journal's ([`crate::proving`]).
 #[derive(Debug)]
-pub struct BlockLog {
+pub(crate) struct RecordFile {
     path: PathBuf,
     file: File,
 }
 
-impl BlockLog {
-    /// Opens (or creates) `dir/blocks.log` and reads every block in it. A torn tail is
+/// A record read at open: where its payload starts in the file, and the payload.
+pub(crate) type Record = (u64, Vec<u8>);
+
+impl RecordFile {
+    /// Opens (or creates) `path` and reads every record in it. A torn tail is
     /// truncated away (and synced) before returning.
-    pub fn open(dir: &Path) -> Result<(Self, Vec<Block>), LogError> {
-        let path = dir.join("blocks.log");
+    pub(crate) fn open(path: PathBuf) -> Result<(Self, Vec<Record>), LogError> {
         let io = |source| LogError::Io {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -63,13 +68,8 @@ impl BlockLog {
             .map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
-        let mut blocks = Vec::new();
+        let mut records = Vec::new();
         let mut offset = 0usize;
-        let corrupt = |offset: usize, reason: String| LogError::Corrupt {
-            path: path.clone(),
-            offset: offset as u64,
-            reason,
-        };
         while offset < bytes.len() {
             let rest = &bytes[offset..];
             if rest.len() < HEADER {
@@ -77,7 +77,11 @@ impl BlockLog {
             }
             let len = u32::from_le_bytes(rest[..4].try_into().unwrap());
             if len > MAX_RECORD {
-                return Err(corrupt(offset, format!("record length {len}")));
+                return Err(LogError::Corrupt {
+                    path,
+                    offset: offset as u64,
+                    reason: format!("record length {len}"),
+                });
             }
             let end = HEADER + len as usize;
             if rest.len() < end {
@@ -88,10 +92,13 @@ impl BlockLog {
                 if rest.len() == end {
                     break; // a torn last record
                 }
-                return Err(corrupt(offset, "checksum mismatch".into()));
+                return Err(LogError::Corrupt {
+                    path,
+                    offset: offset as u64,
+                    reason: "checksum mismatch".into(),
+                });
             }
-            let block = Block::decode(payload).map_err(|e| corrupt(offset, e.to_string()))?;
-            blocks.push(block);
+            records.push(((offset + HEADER) as u64, payload.to_vec()));
             offset += end;
         }
         if offset < bytes.len() {
@@ -99,32 +106,98 @@ impl BlockLog {
                 path = %path.display(),
                 kept = offset,
                 dropped = bytes.len() - offset,
-                "block log: cutting off a torn last record"
+                "cutting off a torn last record"
             );
             file.set_len(offset as u64).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
         file.seek(SeekFrom::End(0)).map_err(io)?;
-        Ok((Self { path, file }, blocks))
+        Ok((Self { path, file }, records))
     }
 
-    /// Appends `block` and syncs the file's data to disk.
-    pub fn append(&mut self, block: &Block) -> Result<(), LogError> {
-        let payload = block.encode();
+    /// Appends a record and syncs the file's data to disk; returns where its payload
+    /// starts.
+    pub(crate) fn append(&mut self, payload: &[u8]) -> Result<u64, LogError> {
         let mut record = Vec::with_capacity(HEADER + payload.len());
         record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        record.extend_from_slice(&checksum(&payload));
-        record.extend_from_slice(&payload);
+        record.extend_from_slice(&checksum(payload));
+        record.extend_from_slice(payload);
         let io = |source| LogError::Io {
             path: self.path.clone(),
             source,
         };
+        let at = self.file.stream_position().map_err(io)?;
         self.file.write_all(&record).map_err(io)?;
-        self.file.sync_data().map_err(io)
+        self.file.sync_data().map_err(io)?;
+        Ok(at + HEADER as u64)
+    }
+
+    /// Reads back the payload of `len` bytes at `offset` (as [`RecordFile::append`]
+    /// or [`RecordFile::open`] gave it), checking its checksum again.
+    pub(crate) fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, LogError> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; HEADER + len];
+        let start = offset.checked_sub(HEADER as u64).ok_or(LogError::Corrupt {
+            path: self.path.clone(),
+            offset,
+            reason: "not a record's payload".into(),
+        })?;
+        self.file
+            .read_exact_at(&mut buf, start)
+            .map_err(|source| LogError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        let (header, payload) = buf.split_at(HEADER);
+        if u32::from_le_bytes(header[..4].try_into().unwrap()) as usize != len
+            || checksum(payload) != header[4..]
+        {
+            return Err(LogError::Corrupt {
+                path: self.path.clone(),
+                offset: start,
+                reason: "the record changed on disk (checksum mismatch)".into(),
+            });
+        }
+        buf.drain(..HEADER);
+        Ok(buf)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// An open block log, positioned at its end.
+#[derive(Debug)]
+pub struct BlockLog {
+    records: RecordFile,
+}
+
+impl BlockLog {
+    /// Opens (or creates) `dir/blocks.log` and reads every block in it. A torn tail is
+    /// truncated away (and synced) before returning.
+    pub fn open(dir: &Path) -> Result<(Self, Vec<Block>), LogError> {
+        let (records, read) = RecordFile::open(dir.join("blocks.log"))?;
+        let blocks = read
+            .into_iter()
+            .map(|(offset, payload)| {
+                Block::decode(&payload).map_err(|e| LogError::Corrupt {
+                    path: records.path().to_path_buf(),
+                    offset: offset - HEADER as u64,
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((Self { records }, blocks))
+    }
+
+    /// Appends `block` and syncs the file's data to disk.
+    pub fn append(&mut self, block: &Block) -> Result<(), LogError> {
+        self.records.append(&block.encode()).map(|_| ())
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.records.path()
     }
 }
 

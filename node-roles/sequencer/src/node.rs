@@ -54,6 +54,7 @@ struct Shared {
     halted: AtomicBool,
     stop: AtomicBool,
     wake: SyncSender<()>,
+    proofs: Arc<crate::proving::Proofs>,
 }
 
 /// A sequencer. Cloning shares it.
@@ -98,6 +99,14 @@ impl Sequencer {
             }
             None => None,
         };
+        let proofs = Arc::new(crate::proving::Proofs::open(config.data_dir.as_deref())?);
+        if let Some(p) = proofs.head() {
+            tracing::info!(
+                batches = p.index + 1,
+                proven = p.last_block,
+                "replayed the proving journal"
+            );
+        }
         let head = core.chain.head();
         let (wake, wake_rx) = sync_channel(1);
         let shared = Arc::new(Shared {
@@ -112,6 +121,7 @@ impl Sequencer {
             halted: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             wake,
+            proofs,
         });
         let seq = Self {
             shared,
@@ -163,6 +173,11 @@ impl Sequencer {
     /// Reads the state and chain under the lock (keep `f` short).
     pub fn read(&self) -> RwLockReadGuard<'_, Core> {
         self.shared.core.read().unwrap()
+    }
+
+    /// The published state-transition proofs ([`crate::proving`]).
+    pub fn proofs(&self) -> &Arc<crate::proving::Proofs> {
+        &self.shared.proofs
     }
 
     /// The newest block number, as a channel that changes with each block.

@@ -5,6 +5,8 @@
 //!   MegaETH's `realtime_sendRawTransaction`;
 //! - [`subs`]: `eth_subscribe` / `eth_unsubscribe`: `newHeads`, `logs`,
 //!   `stateChanges` and `blocks` (the resumable block stream);
+//! - [`proofs`]: the published state-transition proofs (`proofbox_*` methods and the
+//!   `proofs` stream);
 //! - [`convert`]: chain types as alloy's RPC types.
 //!
 //! Errors follow geth: -32602 for bad parameters, -32000 for refused transactions and
@@ -12,6 +14,7 @@
 
 pub mod convert;
 pub mod eth;
+pub mod proofs;
 pub mod subs;
 
 use std::net::SocketAddr;
@@ -42,6 +45,7 @@ pub fn module(seq: Sequencer) -> RpcModule<Sequencer> {
     let mut m = RpcModule::new(seq);
     eth::register(&mut m);
     subs::register(&mut m);
+    proofs::register(&mut m);
     m
 }
 

@@ -16,7 +16,9 @@
 //!   block `{address, nonce, balance, storage: {slot: value}, blockNumber}` (MegaETH's);
 //! - `blocks` (optional `{"fromBlock": N}`, default the next block): every block from
 //!   `N` on, exactly once and in order (stored ones, then live ones), each
-//!   `{hash, header, transactions, receipts, diff}` (`docs/nodes.md`).
+//!   `{hash, header, transactions, receipts, diff}` (`docs/nodes.md`);
+//! - `proofs` (optional `{"fromBatch": N}`): every published proof from batch `N`
+//!   on ([`super::proofs`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -118,7 +120,7 @@ fn messages(kind: &Kind, b: &Block) -> Vec<serde_json::Value> {
     }
 }
 
-async fn send(
+pub(super) async fn send(
     seq: &Sequencer,
     sink: &SubscriptionSink,
     value: serde_json::Value,
@@ -184,6 +186,9 @@ async fn subscribe(
             return Ok(());
         }
     };
+    if name == "proofs" {
+        return super::proofs::subscribe(seq_params, pending, seq).await;
+    }
     let head = seq.read().chain.head();
     let parsed: Result<(Kind, u64), String> = match name.as_str() {
         "newHeads" => Ok((Kind::NewHeads, head + 1)),
