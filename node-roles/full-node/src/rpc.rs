@@ -1,21 +1,26 @@
 //! The full node's read-only JSON-RPC (HTTP and WebSocket on one port), answered from
-//! its own verified state and blocks.
+//! its own verified state and blocks. Logs, fee history and calls are answered by the
+//! sequencer's own code (`proofbox_sequencer::rpc::eth::read`) over the node's store.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
-use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, TransactionRequest};
+use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, FeeHistory, Filter, TransactionRequest};
 use jsonrpsee::RpcModule;
 use jsonrpsee::server::{Server, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use proofbox_chain_types::Block;
-use proofbox_sequencer::exec::{BlockParams, CallOutcome, CallRequest, call};
+use proofbox_sequencer::exec::{BlockParams, CallOutcome, call, estimate_gas};
 use proofbox_sequencer::rpc::convert;
+use proofbox_sequencer::rpc::eth::read::{self, Blocks};
 
 use crate::FullNode;
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+/// The widest block range `eth_getLogs` scans (the sequencer's default).
+pub const MAX_LOG_RANGE: u64 = 10_000;
 
 fn server_error(m: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32000, m, None::<()>)
@@ -68,6 +73,41 @@ fn block(n: &FullNode, id: BlockId) -> RpcResult<Option<Arc<Block>>> {
     match number {
         Some(x) => Ok(n.store().block(x).map_err(internal)?.map(Arc::new)),
         None => Ok(None),
+    }
+}
+
+fn head_block(n: &FullNode) -> RpcResult<Arc<Block>> {
+    block(n, BlockId::Number(BlockNumberOrTag::Latest))?.ok_or_else(|| server_error("no block yet"))
+}
+
+/// The block a call runs in: the one after the head, with the head's limits and fees.
+fn next_block_params(n: &FullNode) -> RpcResult<BlockParams> {
+    let head = head_block(n)?;
+    let h = &head.header;
+    Ok(BlockParams {
+        chain_id: n.chain_id(),
+        number: h.number + 1,
+        timestamp_ms: h.timestamp_ms,
+        gas_limit: h.gas_limit,
+        base_fee: h.base_fee,
+        coinbase: h.coinbase,
+    })
+}
+
+impl Blocks for FullNode {
+    fn head(&self) -> RpcResult<Option<u64>> {
+        Ok(FullNode::head(self))
+    }
+
+    fn block(&self, number: u64) -> RpcResult<Option<Arc<Block>>> {
+        Ok(self.store().block(number).map_err(internal)?.map(Arc::new))
+    }
+
+    fn block_by_hash(&self, hash: &B256) -> RpcResult<Option<Arc<Block>>> {
+        match self.store().block_number(hash).map_err(internal)? {
+            Some(number) => Blocks::block(self, number),
+            None => Ok(None),
+        }
     }
 }
 
@@ -161,45 +201,48 @@ pub fn module(node: FullNode) -> RpcModule<FullNode> {
         let (h,): (B256,) = parse(&p)?;
         Ok(indexed(n, &h)?.map(|(b, i)| convert::transaction(&b.transactions[i], Some((&b, i)))))
     });
-    method!("eth_call", |p, n| -> Bytes {
-        let (req, id): (TransactionRequest, Option<BlockId>) = parse(&p)?;
-        at_head(n, id)?;
-        let head = block(n, BlockId::Number(BlockNumberOrTag::Latest))?
-            .ok_or_else(|| server_error("no block yet"))?;
-        let h = &head.header;
-        let params = BlockParams {
-            chain_id: n.chain_id(),
-            number: h.number + 1,
-            timestamp_ms: h.timestamp_ms,
-            gas_limit: h.gas_limit,
-            base_fee: h.base_fee,
-            coinbase: h.coinbase,
-        };
-        let req = CallRequest {
-            from: req.from,
-            to: req.to.and_then(|k| k.to().copied()),
-            gas: req.gas,
-            gas_price: req.gas_price,
-            max_fee_per_gas: req.max_fee_per_gas,
-            max_priority_fee_per_gas: req.max_priority_fee_per_gas,
-            value: req.value,
-            data: req.input.into_input().unwrap_or_default(),
-            nonce: req.nonce,
-            access_list: req.access_list,
-        };
-        let view = n.store().view().map_err(internal)?;
-        match call(&view, &params, &req).map_err(|e| server_error(e.0))? {
-            CallOutcome::Success { output, .. } => Ok(output),
-            CallOutcome::Revert { output, .. } => Err(ErrorObjectOwned::owned(
-                3,
-                "execution reverted",
-                Some(output),
-            )),
-            CallOutcome::Halt { reason, .. } => {
-                Err(server_error(format!("execution halted: {reason}")))
-            }
-        }
+    method!("net_listening", |_p, _n| -> bool { Ok(true) });
+    method!("eth_accounts", |_p, _n| -> Vec<Address> { Ok(vec![]) });
+    method!("eth_gasPrice", |_p, n| -> U256 {
+        Ok(read::gas_price(head_block(n)?.header.base_fee))
     });
+    method!("eth_maxPriorityFeePerGas", |_p, _n| -> U256 {
+        Ok(U256::from(read::SUGGESTED_TIP))
+    });
+    method!("eth_feeHistory", |p, n| -> FeeHistory {
+        let (count, newest, percentiles): (U64, BlockNumberOrTag, Option<Vec<f64>>) = parse(&p)?;
+        // The base fee does not adjust: the next block's is the head's.
+        let next = head_block(n)?.header.base_fee;
+        read::fee_history(n, count.to(), newest, percentiles, next)
+    });
+    method!("eth_getLogs", |p, n| -> Vec<alloy_rpc_types_eth::Log> {
+        let (filter,): (Filter,) = parse(&p)?;
+        read::logs(n, &filter, MAX_LOG_RANGE)
+    });
+    m.register_blocking_method("eth_call", |p, n, _| -> RpcResult<Bytes> {
+        let (req, id): (TransactionRequest, Option<BlockId>) = parse(&p)?;
+        at_head(&n, id)?;
+        let params = next_block_params(&n)?;
+        let view = n.store().view().map_err(internal)?;
+        match call(&view, &params, &read::call_request(req)).map_err(|e| server_error(e.0))? {
+            CallOutcome::Success { output, .. } => Ok(output),
+            failed => Err(read::failed_call(failed)),
+        }
+    })
+    .expect("unique method names");
+    m.register_blocking_method("eth_estimateGas", |p, n, _| -> RpcResult<U64> {
+        let (req, id): (TransactionRequest, Option<BlockId>) = parse(&p)?;
+        at_head(&n, id)?;
+        let params = next_block_params(&n)?;
+        let view = n.store().view().map_err(internal)?;
+        match estimate_gas(&view, &params, &read::call_request(req))
+            .map_err(|e| server_error(e.0))?
+        {
+            Ok(gas) => Ok(U64::from(gas)),
+            Err(failed) => Err(read::failed_call(failed)),
+        }
+    })
+    .expect("unique method names");
     m
 }
 

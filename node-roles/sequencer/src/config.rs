@@ -77,8 +77,13 @@ pub struct Config {
     pub max_nonce_gap: u64,
     /// A subscriber whose connection accepts no message for this long is disconnected.
     pub subscriber_send_timeout: Duration,
-    /// Messages buffered per WebSocket connection.
+    /// Messages buffered per WebSocket connection: a subscriber that falls this far
+    /// behind waits up to `subscriber_send_timeout`, then is dropped.
     pub ws_buffer: u32,
+    /// Filters (`eth_newFilter` and the like) installed at once, at most.
+    pub max_filters: usize,
+    /// A filter not polled for this long is uninstalled (geth: 5 minutes).
+    pub filter_timeout: Duration,
     /// The widest block range `eth_getLogs` scans.
     pub max_log_range: u64,
 }
@@ -103,6 +108,8 @@ impl Default for Config {
             max_nonce_gap: 64,
             subscriber_send_timeout: Duration::from_secs(10),
             ws_buffer: 1024,
+            max_filters: 1024,
+            filter_timeout: Duration::from_secs(5 * 60),
             max_log_range: 10_000,
         }
     }

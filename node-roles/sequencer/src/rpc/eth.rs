@@ -1,34 +1,33 @@
 //! The Ethereum methods.
+//!
+//! - [`read`]: the answers that need only blocks and a state view, shared with the
+//!   full node;
+//! - [`filters`]: `eth_newFilter` and the other polled filters.
+
+pub mod filters;
+pub mod read;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
-use alloy_rpc_types_eth::{
-    BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterBlockOption, TransactionRequest,
-};
+use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, FeeHistory, Filter, TransactionRequest};
 use jsonrpsee::RpcModule;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use proofbox_chain_types::Block;
 
-use super::{EXECUTION_REVERTED, convert, invalid_params, server_error};
+use super::{convert, invalid_params, server_error};
 use crate::Sequencer;
-use crate::exec::{CallOutcome, CallRequest, call, estimate_gas};
+use crate::exec::{CallOutcome, call, estimate_gas};
+use filters::{Filters, Limits};
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
 
-/// The tip `eth_maxPriorityFeePerGas` suggests (1 gwei, as anvil).
-pub const SUGGESTED_TIP: u64 = 1_000_000_000;
+pub use read::SUGGESTED_TIP;
 
 /// Resolves a block tag or number to a number; `None` if beyond the head.
 fn block_number(seq: &Sequencer, tag: BlockNumberOrTag) -> Option<u64> {
-    let head = seq.read().chain.head();
-    match tag {
-        BlockNumberOrTag::Earliest => Some(0),
-        BlockNumberOrTag::Number(n) if n <= head => Some(n),
-        BlockNumberOrTag::Number(_) => None,
-        _ => Some(head),
-    }
+    read::block_number(seq, tag).ok().flatten()
 }
 
 fn block_by_id(seq: &Sequencer, id: BlockId) -> Option<Arc<Block>> {
@@ -62,136 +61,10 @@ fn at_head(seq: &Sequencer, id: Option<BlockId>) -> RpcResult<()> {
     }
 }
 
-fn call_request(req: TransactionRequest) -> RpcResult<CallRequest> {
-    let to = match req.to {
-        Some(alloy_primitives::TxKind::Call(a)) => Some(a),
-        _ => None,
-    };
-    Ok(CallRequest {
-        from: req.from,
-        to,
-        gas: req.gas,
-        gas_price: req.gas_price,
-        max_fee_per_gas: req.max_fee_per_gas,
-        max_priority_fee_per_gas: req.max_priority_fee_per_gas,
-        value: req.value,
-        data: req.input.into_input().unwrap_or_default(),
-        nonce: req.nonce,
-        access_list: req.access_list,
-    })
-}
-
-fn failed_call(outcome: CallOutcome) -> ErrorObjectOwned {
-    match outcome {
-        CallOutcome::Revert { output, .. } => {
-            use alloy_sol_types::SolError;
-            let reason = alloy_sol_types::Revert::abi_decode(&output)
-                .map(|r| r.reason)
-                .ok()
-                .or_else(|| alloy_sol_types::decode_revert_reason(&output));
-            let message = match reason {
-                Some(r) => format!("execution reverted: {r}"),
-                None => "execution reverted".to_string(),
-            };
-            ErrorObjectOwned::owned(EXECUTION_REVERTED, message, Some(output))
-        }
-        CallOutcome::Halt { reason, .. } => server_error(format!("execution halted: {reason}")),
-        CallOutcome::Success { .. } => server_error("call succeeded"),
-    }
-}
-
-fn send_raw(seq: &Sequencer, raw: &Bytes) -> RpcResult<B256> {
-    seq.submit(raw).map_err(|e| server_error(e.to_string()))
-}
-
-fn get_logs(seq: &Sequencer, filter: &Filter) -> RpcResult<Vec<alloy_rpc_types_eth::Log>> {
-    let blocks: Vec<Arc<Block>> = match &filter.block_option {
-        FilterBlockOption::AtBlockHash(h) => {
-            let b = seq.read().chain.block_by_hash(h).cloned();
-            vec![b.ok_or_else(|| server_error("unknown block"))?]
-        }
-        FilterBlockOption::Range {
-            from_block,
-            to_block,
-        } => {
-            let head = seq.read().chain.head();
-            let resolve = |t: Option<BlockNumberOrTag>| match t {
-                None => head,
-                Some(BlockNumberOrTag::Earliest) => 0,
-                Some(BlockNumberOrTag::Number(n)) => n.min(head),
-                Some(_) => head,
-            };
-            let (from, to) = (resolve(*from_block), resolve(*to_block));
-            if from > to {
-                return Ok(vec![]);
-            }
-            let max = seq.config().max_log_range;
-            if to - from >= max {
-                return Err(server_error(format!(
-                    "query exceeds the maximum range of {max} blocks"
-                )));
-            }
-            let core = seq.read();
-            (from..=to)
-                .filter_map(|n| core.chain.block(n).cloned())
-                .collect()
-        }
-    };
-    Ok(blocks
-        .iter()
-        .flat_map(|b| convert::block_logs(b))
-        .filter(|l| filter.matches(&l.inner))
-        .collect())
-}
-
-fn fee_history(
-    seq: &Sequencer,
-    count: u64,
-    newest: BlockNumberOrTag,
-    percentiles: Option<Vec<f64>>,
-) -> RpcResult<FeeHistory> {
-    let newest = block_number(seq, newest).ok_or_else(|| server_error("unknown block"))?;
-    let count = count.clamp(1, 1024).min(newest + 1);
-    let oldest = newest + 1 - count;
-    let core = seq.read();
-    let mut base_fee_per_gas = Vec::new();
-    let mut gas_used_ratio = Vec::new();
-    let mut reward = Vec::new();
-    for n in oldest..=newest {
-        let b = core.chain.block(n).expect("below the head");
-        base_fee_per_gas.push(u128::from(b.header.base_fee));
-        gas_used_ratio.push(b.header.gas_used as f64 / b.header.gas_limit as f64);
-        if let Some(ps) = &percentiles {
-            let base = u128::from(b.header.base_fee);
-            let mut tips: Vec<u128> = b
-                .receipts
-                .iter()
-                .map(|r| r.effective_gas_price.saturating_sub(base))
-                .collect();
-            tips.sort_unstable();
-            reward.push(
-                ps.iter()
-                    .map(|p| {
-                        if tips.is_empty() {
-                            0
-                        } else {
-                            let i = ((p / 100.0) * (tips.len() - 1) as f64).round() as usize;
-                            tips[i.min(tips.len() - 1)]
-                        }
-                    })
-                    .collect(),
-            );
-        }
-    }
-    base_fee_per_gas.push(u128::from(seq.config().base_fee));
-    Ok(FeeHistory {
-        base_fee_per_gas,
-        gas_used_ratio,
-        base_fee_per_blob_gas: vec![0; count as usize + 1],
-        blob_gas_used_ratio: vec![0.0; count as usize],
-        oldest_block: oldest,
-        reward: percentiles.map(|_| reward),
-    })
+fn send_raw(seq: &Sequencer, filters: &Filters, raw: &Bytes) -> RpcResult<B256> {
+    let hash = seq.submit(raw).map_err(|e| server_error(e.to_string()))?;
+    filters.pending_added(hash);
+    Ok(hash)
 }
 
 fn parse<'a, T: serde::Deserialize<'a>>(params: &'a Params<'a>) -> RpcResult<T> {
@@ -205,6 +78,8 @@ pub fn register(m: &mut RpcModule<Sequencer>) {
     let ok = |r: Result<_, jsonrpsee::core::RegisterMethodError>| {
         r.expect("method names are unique");
     };
+    let filters = Filters::default();
+    register_filters(m, &filters);
     ok(m.register_method("web3_clientVersion", |_, _, _| {
         concat!("proofbox-sequencer/", env!("CARGO_PKG_VERSION"))
     })
@@ -235,7 +110,7 @@ pub fn register(m: &mut RpcModule<Sequencer>) {
     );
     ok(
         m.register_method("eth_gasPrice", |_, s, _| -> RpcResult<U256> {
-            Ok(U256::from(s.config().base_fee) + U256::from(SUGGESTED_TIP))
+            Ok(read::gas_price(s.config().base_fee))
         })
         .map(|_| ()),
     );
@@ -288,7 +163,7 @@ pub fn register(m: &mut RpcModule<Sequencer>) {
         m.register_method("eth_feeHistory", |p, s, _| -> RpcResult<FeeHistory> {
             let (count, newest, percentiles): (U64, BlockNumberOrTag, Option<Vec<f64>>) =
                 parse(&p)?;
-            fee_history(s, count.to(), newest, percentiles)
+            read::fee_history(s, count.to(), newest, percentiles, s.config().base_fee)
         })
         .map(|_| ()),
     );
@@ -296,12 +171,12 @@ pub fn register(m: &mut RpcModule<Sequencer>) {
         m.register_blocking_method("eth_call", |p, s, _| -> RpcResult<Bytes> {
             let (req, id): (TransactionRequest, Option<BlockId>) = parse(&p)?;
             at_head(&s, id)?;
-            let req = call_request(req)?;
+            let req = read::call_request(req);
             let params = s.next_block_params();
             let core = s.read();
             match call(&core.state, &params, &req).map_err(|e| server_error(e.0))? {
                 CallOutcome::Success { output, .. } => Ok(output),
-                failed => Err(failed_call(failed)),
+                failed => Err(read::failed_call(failed)),
             }
         })
         .map(|_| ()),
@@ -310,31 +185,36 @@ pub fn register(m: &mut RpcModule<Sequencer>) {
         m.register_blocking_method("eth_estimateGas", |p, s, _| -> RpcResult<U64> {
             let (req, id): (TransactionRequest, Option<BlockId>) = parse(&p)?;
             at_head(&s, id)?;
-            let req = call_request(req)?;
+            let req = read::call_request(req);
             let params = s.next_block_params();
             let core = s.read();
             match estimate_gas(&core.state, &params, &req).map_err(|e| server_error(e.0))? {
                 Ok(gas) => Ok(U64::from(gas)),
-                Err(failed) => Err(failed_call(failed)),
+                Err(failed) => Err(read::failed_call(failed)),
             }
         })
         .map(|_| ()),
     );
-    ok(
-        m.register_method("eth_sendRawTransaction", |p, s, _| -> RpcResult<B256> {
+    ok(m.register_method("eth_sendRawTransaction", {
+        let filters = filters.clone();
+        move |p, s, _| -> RpcResult<B256> {
             let (raw,): (Bytes,) = parse(&p)?;
-            send_raw(s, &raw)
-        })
-        .map(|_| ()),
-    );
-    ok(
-        m.register_async_method("realtime_sendRawTransaction", |p, s, _| async move {
-            let (raw,): (Bytes,) = parse(&p)?;
-            let hash = send_raw(&s, &raw)?;
-            wait_receipt(&s, hash, s.config().realtime_timeout).await
-        })
-        .map(|_| ()),
-    );
+            send_raw(s, &filters, &raw)
+        }
+    })
+    .map(|_| ()));
+    ok(m.register_async_method("realtime_sendRawTransaction", {
+        let filters = filters.clone();
+        move |p, s, _| {
+            let filters = filters.clone();
+            async move {
+                let (raw,): (Bytes,) = parse(&p)?;
+                let hash = send_raw(&s, &filters, &raw)?;
+                wait_receipt(&s, hash, s.config().realtime_timeout).await
+            }
+        }
+    })
+    .map(|_| ()));
     ok(m.register_method(
         "eth_getTransactionReceipt",
         |p, s, _| -> RpcResult<Option<alloy_rpc_types_eth::TransactionReceipt>> {
@@ -382,7 +262,7 @@ pub fn register(m: &mut RpcModule<Sequencer>) {
         "eth_getLogs",
         |p, s, _| -> RpcResult<Vec<alloy_rpc_types_eth::Log>> {
             let (filter,): (Filter,) = parse(&p)?;
-            get_logs(s, &filter)
+            read::logs(s, &filter, s.config().max_log_range)
         },
     )
     .map(|_| ()));
@@ -428,4 +308,58 @@ async fn wait_receipt(
             Err(_) => return Err(server_error("realtime transaction expired")),
         }
     }
+}
+
+/// Registers the polled filters' methods over `filters`.
+fn register_filters(m: &mut RpcModule<Sequencer>, filters: &Filters) {
+    let ok = |r: Result<_, jsonrpsee::core::RegisterMethodError>| {
+        r.expect("method names are unique");
+    };
+    let f = filters.clone();
+    ok(
+        m.register_method("eth_newBlockFilter", move |_, s, _| -> RpcResult<U256> {
+            f.new_blocks(s.read().chain.head(), Limits::of(s.config()))
+        })
+        .map(|_| ()),
+    );
+    let f = filters.clone();
+    ok(
+        m.register_method("eth_newFilter", move |p, s, _| -> RpcResult<U256> {
+            let (filter,): (Filter,) = parse(&p)?;
+            f.new_logs(filter, s.read().chain.head(), Limits::of(s.config()))
+        })
+        .map(|_| ()),
+    );
+    let f = filters.clone();
+    ok(m.register_method(
+        "eth_newPendingTransactionFilter",
+        move |_, s, _| -> RpcResult<U256> { f.new_pending(Limits::of(s.config())) },
+    )
+    .map(|_| ()));
+    let f = filters.clone();
+    ok(m.register_method(
+        "eth_getFilterChanges",
+        move |p, s, _| -> RpcResult<alloy_rpc_types_eth::FilterChanges> {
+            let (id,): (U256,) = parse(&p)?;
+            f.changes(id, s, Limits::of(s.config()))
+        },
+    )
+    .map(|_| ()));
+    let f = filters.clone();
+    ok(m.register_method(
+        "eth_getFilterLogs",
+        move |p, s, _| -> RpcResult<Vec<alloy_rpc_types_eth::Log>> {
+            let (id,): (U256,) = parse(&p)?;
+            f.logs(id, s, Limits::of(s.config()))
+        },
+    )
+    .map(|_| ()));
+    let f = filters.clone();
+    ok(
+        m.register_method("eth_uninstallFilter", move |p, s, _| -> RpcResult<bool> {
+            let (id,): (U256,) = parse(&p)?;
+            Ok(f.uninstall(id, Limits::of(s.config())))
+        })
+        .map(|_| ()),
+    );
 }
