@@ -327,6 +327,33 @@ async fn witnesses_may_pass_the_input_limit_of_other_circuits() {
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(required, ["circuit"]);
+    let raw = doc["paths"]["/v1/jobs/raw"]["post"]["parameters"]
+        .as_array()
+        .unwrap();
+    let log_rows = raw.iter().find(|p| p["name"] == "log_rows").unwrap();
+    assert_ne!(log_rows["required"], true, "{log_rows}");
+    assert_eq!(log_rows["schema"]["minimum"], 0);
+    let view = &doc["components"]["schemas"]["JobView"]["properties"]["statement"];
+    assert!(
+        view.to_string().contains("TransitionStatementView"),
+        "{view}"
+    );
+    // Every other circuit requires log_rows; a state transition with a witness does not.
+    let rules = job["allOf"].as_array().unwrap();
+    let rule = |c: &str| {
+        rules
+            .iter()
+            .find(|r| {
+                r["if"]["properties"]["circuit"]["const"] == c
+                    && r["if"]["properties"].as_object().unwrap().len() == 1
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        rule("poseidon2")["then"]["required"],
+        serde_json::json!(["log_rows"])
+    );
+    assert!(rule("state-transition")["then"]["required"].is_null());
     assert!(
         doc["components"]["schemas"]["TransitionStatementView"]["properties"]["diff_commitment"]
             .is_object()
