@@ -6,7 +6,9 @@
 //!
 //! No proof is stored unchecked: every proof is verified (`proofbox-verifier`, under
 //! the configured floor) from the very bytes that would be stored before its job
-//! becomes `succeeded`. A proof that does not verify marks its device faulty (it takes
+//! becomes `succeeded`; a state transition with a witness is proved as a bundle of
+//! chained proofs ([`crate::transition`]), which must also state exactly the statement
+//! stored at submission. A proof that does not verify marks its device faulty (it takes
 //! no more jobs; `/v1/devices`, `/readyz`, the `proofbox_device_faults_total` metric
 //! and a log line naming device and job say so), and the job is retried, on the CPU
 //! where fallback is on.
