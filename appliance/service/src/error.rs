@@ -21,6 +21,10 @@ pub enum AppError {
     /// backend, a size outside the circuit's limits, an input too large.
     #[error("{message}")]
     InvalidRequest { message: String },
+    /// A state-transition witness that does not decode (`invalid_witness`) or does not
+    /// check against its pre-state root (`witness_rejected`, naming the update).
+    #[error("{message}")]
+    InvalidWitness { code: &'static str, message: String },
     /// A device id that this appliance does not serve.
     #[error("{message}")]
     UnknownDevice { message: String },
@@ -49,9 +53,9 @@ impl AppError {
             Self::MalformedJson { .. } | Self::UnknownDevice { .. } | Self::BadRequest { .. } => {
                 StatusCode::BAD_REQUEST
             }
-            Self::InvalidBody { .. } | Self::InvalidRequest { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Self::InvalidBody { .. }
+            | Self::InvalidRequest { .. }
+            | Self::InvalidWitness { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -71,7 +75,9 @@ impl AppError {
             Self::BadRequest { .. } => "bad_request",
             Self::Unauthorized => "unauthorized",
             Self::NotFound { .. } => "not_found",
-            Self::Conflict { code, .. } | Self::Unavailable { code, .. } => code,
+            Self::Conflict { code, .. }
+            | Self::Unavailable { code, .. }
+            | Self::InvalidWitness { code, .. } => code,
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Internal { .. } => "internal",
@@ -117,6 +123,23 @@ impl IntoResponse for AppError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         resp
+    }
+}
+
+impl From<crate::transition::WitnessError> for AppError {
+    fn from(e: crate::transition::WitnessError) -> Self {
+        use crate::transition::WitnessError;
+        match e {
+            WitnessError::Decode(_) => Self::InvalidWitness {
+                code: "invalid_witness",
+                message: e.to_string(),
+            },
+            WitnessError::Rejected(_) => Self::InvalidWitness {
+                code: "witness_rejected",
+                message: e.to_string(),
+            },
+            WitnessError::TooLarge(message) => Self::InvalidRequest { message },
+        }
     }
 }
 

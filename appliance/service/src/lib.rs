@@ -9,6 +9,8 @@
 //!   connections, graceful shutdown);
 //! - [`api`]: the axum router ([`app`]), its middleware (API keys, limits, timeouts,
 //!   metrics, JSON errors) and the OpenAPI document;
+//! - [`transition`]: state-transition jobs with a witness: decoding, chunking, the
+//!   native check and the statement, shared by submission and worker;
 //! - [`types`]: request and response bodies, shared with the `proofbox` client;
 //! - [`error`]: [`AppError`], the one error response shape.
 //!
@@ -24,6 +26,7 @@ pub mod error;
 pub mod metrics;
 pub mod server;
 pub mod store;
+pub mod transition;
 pub mod types;
 pub mod worker;
 

@@ -87,8 +87,11 @@ pub struct SubmitJob {
     #[schema(example = "poseidon2")]
     pub circuit: String,
     /// log2 of the trace rows, within the circuit's limits (see `GET /v1/circuits`).
+    /// Required (non-zero) for every job but a state transition with a witness, where it
+    /// is the largest proof (chunk) of the bundle, at most `2^log_rows` rows; omitted or
+    /// 0 there: `2^17` rows (4096 segments) or `max_log_rows` if lower.
     #[schema(example = 12)]
-    #[serde(deserialize_with = "integral::de")]
+    #[serde(default, deserialize_with = "integral::de")]
     pub log_rows: u64,
     /// `koalabear` (default) or `babybear`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,7 +107,8 @@ pub struct SubmitJob {
     )]
     pub seed: Option<u64>,
     /// Input bytes, standard base64 (JSON bodies only; a raw upload sends the bytes
-    /// as the body instead).
+    /// as the body instead). For `state-transition`, an encoded transition witness
+    /// (`PBTW`, up to 64 MiB; `docs/api.md`): the diff proved, instead of a seeded one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_base64: Option<String>,
     /// `auto` (default: any device of this appliance), or a backend name
@@ -132,6 +136,8 @@ pub struct SubmitJob {
 pub struct RawParams {
     /// See [`SubmitJob`].
     pub circuit: String,
+    /// See [`SubmitJob`]: optional (0) only for a state transition with a witness.
+    #[serde(default)]
     pub log_rows: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -188,6 +194,31 @@ pub struct JobView {
     pub proof_bytes: Option<u64>,
     /// Why the job failed, or why the latest attempt failed before a retry.
     pub error: Option<String>,
+    /// For a state transition with a witness: what its proof (a bundle) states,
+    /// computed from the witness at submission; the proof is checked against it.
+    #[serde(default)]
+    pub statement: Option<TransitionStatementView>,
+}
+
+/// The statement of a state-transition job with a witness, checked natively at
+/// submission: the bundle the job yields proves exactly this. Digests as hex, 8 hex
+/// digits per element (64 in all), no `0x`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TransitionStatementView {
+    /// The state root before the diff.
+    pub pre_root: String,
+    /// The state root after it.
+    pub post_root: String,
+    /// The Poseidon2 commitment to the diff.
+    pub diff_commitment: String,
+    pub block_number: u64,
+    /// Updates in the diff.
+    pub updates: u64,
+    /// Proofs (chunks) in the bundle.
+    pub chunks: u32,
+    /// Trace rows of the bundle's largest proof (a power of two, at most
+    /// `2^log_rows`).
+    pub rows_per_chunk: u64,
 }
 
 /// One page of `GET /v1/jobs`.
@@ -293,6 +324,8 @@ pub struct CircuitView {
     pub max_log_rows: u8,
     /// Input bytes one instance absorbs; the input may fill at most
     /// `instances(log_rows) * input_bytes_per_instance` bytes and `max_input_bytes`.
+    /// A state transition absorbs none: its input, if any, is a transition witness of
+    /// at most `max_input_bytes` (the diff proved instead of a seeded one).
     pub input_bytes_per_instance: u64,
     pub max_input_bytes: u64,
     pub fields: Vec<String>,

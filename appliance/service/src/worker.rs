@@ -6,7 +6,9 @@
 //!
 //! No proof is stored unchecked: every proof is verified (`proofbox-verifier`, under
 //! the configured floor) from the very bytes that would be stored before its job
-//! becomes `succeeded`. A proof that does not verify marks its device faulty (it takes
+//! becomes `succeeded`; a state transition with a witness is proved as a bundle of
+//! chained proofs ([`crate::transition`]), which must also state exactly the statement
+//! stored at submission. A proof that does not verify marks its device faulty (it takes
 //! no more jobs; `/v1/devices`, `/readyz`, the `proofbox_device_faults_total` metric
 //! and a log line naming device and job say so), and the job is retried, on the CPU
 //! where fallback is on.
@@ -19,10 +21,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use proofbox_backend_api::{BackendKind, FieldId};
-use proofbox_prover::{DynProver, ProveError, Stage};
-use proofbox_verifier::{Verifier, VerifyError};
+use proofbox_prover::{CircuitId, DynProver, ProveError, Stage};
+use proofbox_verifier::{TransitionProof, Verifier, VerifyError};
 
 use crate::store::{Finished, JobRecord, Outcome, ROUTE_ANY, Recovery, Store, StoreError};
+use crate::transition;
+use crate::types::TransitionStatementView;
 
 /// A device this appliance proves on.
 #[derive(Clone)]
@@ -86,6 +90,56 @@ impl Policy {
         let scale = 1u64 << log_rows.saturating_sub(16).min(16);
         Duration::from_secs(self.job_deadline_secs.saturating_mul(scale))
     }
+
+    /// The deadline of one attempt at `rec`: for a state transition with a witness,
+    /// that of its largest chunk's proof times its chunks.
+    pub fn deadline_of(&self, rec: &JobRecord) -> Duration {
+        match &rec.statement {
+            Some(s) => self
+                .deadline(s.rows_per_chunk.trailing_zeros() as u8)
+                .saturating_mul(s.chunks.max(1)),
+            None => self.deadline(rec.log_rows),
+        }
+    }
+
+    /// Verifies the proof bytes of `rec` with the policy's verifier: an artifact, or
+    /// for a state transition with a witness a bundle, which must state what `rec`
+    /// names (its statement stored at submission).
+    pub fn verify(&self, rec: &JobRecord, proof: &[u8]) -> Result<(), VerifyError> {
+        let Some(stored) = witness_statement(rec) else {
+            return self.verifier.verify_bytes(proof).map(|_| ());
+        };
+        let verified = self
+            .verifier
+            .verify_bundle(&TransitionProof::from_bytes(proof)?)?;
+        match verified.transition {
+            Some(s)
+                if transition::states(stored, &s) && verified.proofs == stored.chunks as usize =>
+            {
+                Ok(())
+            }
+            stated => Err(VerifyError::Rejected(format!(
+                "the bundle ({} proofs) states {}, not the statement of the job's witness \
+                 ({} chunks)",
+                verified.proofs,
+                stated.map_or("no state transition".into(), |s| format!(
+                    "pre_root {}, post_root {}, diff_commitment {}, block {}",
+                    transition::hex(&s.pre_root),
+                    transition::hex(&s.post_root),
+                    transition::hex(&s.diff_commitment),
+                    s.block_number
+                )),
+                stored.chunks
+            ))),
+        }
+    }
+}
+
+/// The statement of a state transition with a witness, stored at submission.
+fn witness_statement(rec: &JobRecord) -> Option<&TransitionStatementView> {
+    rec.statement
+        .as_ref()
+        .filter(|_| rec.circuit == CircuitId::StateTransition && rec.input_len > 0)
 }
 
 /// An attempt in progress, as the deadline watchdog sees it.
@@ -339,7 +393,7 @@ fn watchdog_loop(hub: &Arc<Hub>) {
 
 fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
     hub.running.fetch_add(1, Ordering::SeqCst);
-    let allowed = hub.policy.deadline(rec.log_rows);
+    let allowed = hub.policy.deadline_of(&rec);
     hub.attempts
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -355,7 +409,12 @@ fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
                 allowed,
             },
         );
-    let req = rec.request(input);
+    let witness = witness_statement(&rec).is_some();
+    let (req, input) = if witness {
+        (rec.request(Vec::new()), input)
+    } else {
+        (rec.request(input), Vec::new())
+    };
     hub.set_stage(&rec.id, Some(Stage::Trace));
     let progress = {
         let hub = hub.clone();
@@ -365,9 +424,18 @@ fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
     tracing::info!(job = %rec.id, device = %slot.id, attempt = rec.attempts, "proving {} 2^{} rows", rec.circuit, rec.log_rows);
     let start = Instant::now();
     let result = catch_unwind(AssertUnwindSafe(|| {
-        slot.prover
-            .prove(&req, Arc::new(progress))
-            .map(|a| a.to_bytes())
+        if witness {
+            // The chunks submission checked, cut the same way.
+            let chunks = transition::chunks(&input, rec.log_rows)
+                .map_err(|e| ProveError::Transition(e.to_string()))?;
+            slot.prover
+                .prove_transition_chunks(&chunks, rec.fri, Arc::new(progress))
+                .map(|b| b.to_bytes())
+        } else {
+            slot.prover
+                .prove(&req, Arc::new(progress))
+                .map(|a| a.to_bytes())
+        }
     }));
     let proving_ms = start.elapsed().as_millis() as u64;
     let retry_on_cpu = |error: String| {
@@ -375,7 +443,7 @@ fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
             .after_failure(rec.attempts, slot.kind, &rec.route, error, proving_ms)
     };
     let outcome = match result {
-        Ok(Ok(proof)) => match hub.policy.verifier.verify_bytes(&proof) {
+        Ok(Ok(proof)) => match hub.policy.verify(&rec, &proof) {
             Ok(_) => Outcome::Succeeded { proof, proving_ms },
             // The request's parameters are below the floor (refused at submission;
             // a job queued before the floor was raised): not the device's fault.

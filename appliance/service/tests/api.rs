@@ -277,11 +277,13 @@ async fn every_error_is_json_with_a_code() {
             "invalid_body",
             "invalid type",
         ),
+        // Optional in the body (a state transition with a witness derives it),
+        // required of every other job.
         (
             r#"{"circuit":"poseidon2"}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            "missing field `log_rows`",
+            "invalid_request",
+            "log_rows is required",
         ),
         (
             r#"{"circuit":"poseidon2","log_rows":4,"colour":1}"#,

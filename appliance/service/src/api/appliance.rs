@@ -174,7 +174,11 @@ pub(super) async fn circuits(State(state): State<AppState>) -> Json<CircuitsView
             min_log_rows: c.min_log_rows(),
             max_log_rows: c.max_log_rows(),
             input_bytes_per_instance: c.input_bytes_per_instance() as u64,
-            max_input_bytes: proofbox_prover::circuits::MAX_INPUT_BYTES as u64,
+            max_input_bytes: if c == CircuitId::StateTransition {
+                crate::transition::MAX_WITNESS_BYTES
+            } else {
+                proofbox_prover::circuits::MAX_INPUT_BYTES
+            } as u64,
             fields: c.fields().iter().map(|f| f.name().into()).collect(),
             fri_presets: FriPreset::ALL.iter().map(|f| f.name().into()).collect(),
             largest_log_rows_by_device: state

@@ -18,6 +18,7 @@ use super::middleware::{media_type, unsupported_media_type};
 use super::{AppState, RawBytes, body_bytes, query_error};
 use crate::error::AppError;
 use crate::store::{JobRecord, MAX_PRIORITY, MIN_PRIORITY, NewJob, ROUTE_ANY};
+use crate::transition::{self, MAX_WITNESS_BYTES};
 use crate::types::*;
 use crate::worker::DeviceSlot;
 
@@ -57,6 +58,7 @@ fn view(rec: JobRecord, stage: Option<Stage>) -> JobView {
         proving_ms: rec.proving_ms,
         proof_bytes: rec.proof_bytes,
         error: rec.error,
+        statement: rec.statement,
         status: rec.status,
         id: rec.id,
     }
@@ -72,17 +74,87 @@ fn job_view(state: &AppState, rec: JobRecord) -> JobView {
 const MAX_SUBMISSION_BYTES: usize =
     proofbox_prover::circuits::MAX_INPUT_BYTES.div_ceil(3) * 4 + (64 << 10);
 
+/// The largest legitimate submission of a state transition with a witness: the
+/// largest witness in base64 inside JSON, with room for the other fields.
+const MAX_WITNESS_SUBMISSION_BYTES: usize = MAX_WITNESS_BYTES.div_ceil(3) * 4 + (64 << 10);
+
 /// The body limit of a submission: `body_limit_bytes`, or the largest legitimate
-/// submission if smaller.
-fn submission_limit(state: &AppState) -> usize {
-    state
-        .inner
-        .config
-        .body_limit_bytes
-        .min(MAX_SUBMISSION_BYTES)
+/// submission (of a state transition with a witness, or of any other job) if smaller.
+fn submission_limit(state: &AppState, witness: bool) -> usize {
+    state.inner.config.body_limit_bytes.min(if witness {
+        MAX_WITNESS_SUBMISSION_BYTES
+    } else {
+        MAX_SUBMISSION_BYTES
+    })
 }
 
-/// Checks a submission against the circuits, limits and this appliance's devices.
+/// `log_rows` of a state transition with a witness: at most `2^log_rows` rows per
+/// proof (chunk); 0 (not given) is the default, within `max_log_rows`.
+fn witness_log_rows(state: &AppState, asked: u64) -> Result<u8, AppError> {
+    let (min, max) = (transition::MIN_LOG_ROWS, transition::MAX_LOG_ROWS);
+    let cap = state.inner.config.max_log_rows;
+    if asked == 0 {
+        return if cap < min {
+            Err(AppError::invalid(format!(
+                "circuit state-transition needs log_rows {min} or more, above this \
+                 appliance's limit {cap} (max_log_rows)"
+            )))
+        } else {
+            Ok(transition::DEFAULT_LOG_ROWS.min(cap))
+        };
+    }
+    let log_rows = u8::try_from(asked)
+        .ok()
+        .filter(|r| (min..=max).contains(r))
+        .ok_or_else(|| {
+            AppError::invalid(format!(
+                "circuit state-transition: log_rows {asked} (rows per proof of the witness's \
+                 bundle) outside the supported range {min}..={max}"
+            ))
+        })?;
+    if log_rows > cap {
+        return Err(AppError::invalid(format!(
+            "log_rows {log_rows} above this appliance's limit {cap} (max_log_rows)"
+        )));
+    }
+    Ok(log_rows)
+}
+
+/// Checks a submission and, for a state transition with a witness, the witness
+/// (decoded, cut into chunks and checked natively off the runtime; the job then names
+/// its statement), then admits it by memory: the proof (a witness job's largest
+/// chunk) must fit a device.
+async fn check_submission(
+    state: &AppState,
+    s: SubmitJob,
+    raw_input: Option<Bytes>,
+) -> Result<NewJob, AppError> {
+    let mut job = validate_submission(state, s, raw_input)?;
+    let mut log_rows = job.request.log_rows;
+    if is_witness(job.request.circuit, &job.request.input) {
+        let input = std::mem::take(&mut job.request.input);
+        let (input, prepared) = tokio::task::spawn_blocking(move || {
+            let prepared = transition::prepare(&input, log_rows);
+            (input, prepared)
+        })
+        .await
+        .map_err(AppError::internal)?;
+        let prepared = prepared?;
+        job.request.input = input;
+        job.statement = Some(prepared.view());
+        log_rows = prepared.chunk_log_rows;
+    }
+    admit(state, &job, log_rows)?;
+    Ok(job)
+}
+
+/// A state transition whose input is a witness (not the seeded workload).
+fn is_witness(circuit: CircuitId, input: &[u8]) -> bool {
+    circuit == CircuitId::StateTransition && !input.is_empty()
+}
+
+/// Checks a submission against the circuits, limits and this appliance's devices:
+/// everything but the witness and the memory admission ([`check_submission`]).
 fn validate_submission(
     state: &AppState,
     s: SubmitJob,
@@ -97,14 +169,6 @@ fn validate_submission(
         Some(f) => f.parse().map_err(AppError::invalid)?,
         None => FriPreset::default(),
     };
-    let log_rows = u8::try_from(s.log_rows).map_err(|_| {
-        AppError::invalid(format!(
-            "circuit {circuit}: log_rows {} outside the supported range {}..={}",
-            s.log_rows,
-            circuit.min_log_rows(),
-            circuit.max_log_rows()
-        ))
-    })?;
     let input = match (raw_input, &s.input_base64) {
         (Some(_), Some(_)) => {
             return Err(AppError::BadRequest {
@@ -119,6 +183,26 @@ fn validate_submission(
             })?,
         (None, None) => Vec::new(),
     };
+    let witness = is_witness(circuit, &input);
+    let log_rows = if witness {
+        witness_log_rows(state, s.log_rows)?
+    } else if s.log_rows == 0 {
+        return Err(AppError::invalid(format!(
+            "circuit {circuit}: log_rows is required (log2 of the trace rows, {}..={}); only \
+             a state transition with a witness as its input derives it",
+            circuit.min_log_rows(),
+            circuit.max_log_rows()
+        )));
+    } else {
+        u8::try_from(s.log_rows).map_err(|_| {
+            AppError::invalid(format!(
+                "circuit {circuit}: log_rows {} outside the supported range {}..={}",
+                s.log_rows,
+                circuit.min_log_rows(),
+                circuit.max_log_rows()
+            ))
+        })?
+    };
     let request = ProofRequest {
         circuit,
         field,
@@ -127,9 +211,24 @@ fn validate_submission(
         seed: s.seed.unwrap_or(0),
         input,
     };
-    request
-        .validate()
-        .map_err(|e: RequestError| AppError::invalid(e.to_string()))?;
+    if witness {
+        // The witness is checked once the cheap checks pass (`check_submission`).
+        if request.input.len() > MAX_WITNESS_BYTES {
+            return Err(AppError::invalid(format!(
+                "input of {} bytes: a transition witness takes at most {MAX_WITNESS_BYTES} bytes",
+                request.input.len()
+            )));
+        }
+        if !circuit.fields().contains(&field) {
+            return Err(AppError::invalid(
+                RequestError::FieldNotSupported { circuit, field }.to_string(),
+            ));
+        }
+    } else {
+        request
+            .validate()
+            .map_err(|e: RequestError| AppError::invalid(e.to_string()))?;
+    }
     let floor = state.inner.config.min_security_bits;
     let bits = fri.params().conjectured_security_bits();
     if bits < floor {
@@ -218,11 +317,26 @@ fn validate_submission(
             "field {field} is not supported by the chosen devices"
         )));
     }
-    // Admission: the proof's peak memory, estimated from measured figures, must fit
-    // one of the devices that could take it.
-    let refusals: Vec<String> = candidates
+    Ok(NewJob {
+        request,
+        backend: choice.to_string(),
+        device: s.device,
+        priority,
+        route,
+        statement: None,
+    })
+}
+
+/// Admission: the peak memory of a proof of `2^log_rows` rows, estimated from measured
+/// figures, must fit one of the devices that could take `job`.
+fn admit(state: &AppState, job: &NewJob, log_rows: u8) -> Result<(), AppError> {
+    let (circuit, field) = (job.request.circuit, job.request.field);
+    let fri = job.request.fri;
+    let refusals: Vec<String> = state
+        .inner
+        .slots
         .iter()
-        .filter(|d| d.fields.contains(&field))
+        .filter(|d| d.accepts(&job.route) && d.fields.contains(&field))
         .map(|d| {
             let needs = memory::proof_needs(
                 circuit,
@@ -242,13 +356,7 @@ fn validate_submission(
             refusals.join("; ")
         )));
     }
-    Ok(NewJob {
-        request,
-        backend: choice.to_string(),
-        device: s.device,
-        priority,
-        route,
-    })
+    Ok(())
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
@@ -278,6 +386,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
 /// fields are checked too (422 `invalid_request`): `log_rows` within the circuit's
 /// range, a field the circuit supports, the input at most what the circuit absorbs at
 /// that size (`GET /v1/circuits`), and a device that belongs to the backend.
+///
+/// A `state-transition` job whose input is non-empty proves that input, an encoded
+/// transition witness (`PBTW`, at most 64 MiB), as a bundle of chained proofs of at
+/// most `2^log_rows` rows each (`log_rows` optional: 2^17). The witness is decoded and
+/// checked natively against its `pre_root` before the job is queued (422
+/// `invalid_witness`, or `witness_rejected` naming the update); the job's `statement`
+/// says what the bundle will prove.
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs",
     request_body(content = SubmitJob, content_type = "application/json"),
@@ -287,9 +402,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
         (status = 400, description = "`malformed_json`, `bad_request` (a query string, a bad header), `unknown_device`", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused with a different request", body = ErrorBody),
-        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 413, description = "Body over the limit (`body_limit_bytes`; about 1.4 MiB but for a state transition, whose witness may take 64 MiB)", body = ErrorBody),
         (status = 415, description = "Content-Type not application/json", body = ErrorBody),
-        (status = 422, description = "`invalid_body` (wrong type, missing or unknown field, bad base64), `invalid_request` (a limit that depends on other fields)", body = ErrorBody),
+        (status = 422, description = "`invalid_body` (wrong type, missing or unknown field, bad base64), `invalid_request` (a limit that depends on other fields), `invalid_witness` (a state-transition input that is no transition witness), `witness_rejected` (a witness that does not check against its pre-state root; the message names the update)", body = ErrorBody),
         (status = 503, description = "`queue_full`, `shutting_down`, `store_unavailable`", body = ErrorBody)
     ),
     security(("bearer" = []))
@@ -310,7 +425,7 @@ pub(super) async fn submit_job(
         }
         _ => return Err(unsupported_media_type(&headers, "application/json")),
     }
-    let body = body_bytes(body, submission_limit(&state))?;
+    let body = body_bytes(body, submission_limit(&state, true))?;
     let key = idempotency_key(&headers)?;
     if uri.query().is_some_and(|q| !q.is_empty()) {
         return Err(AppError::BadRequest {
@@ -328,17 +443,24 @@ pub(super) async fn submit_job(
             },
         }
     })?;
-    let job = validate_submission(&state, params, None)?;
+    // Only a state transition (with a witness) may take more than other inputs need.
+    let limit = submission_limit(&state, false);
+    if body.len() > limit && params.circuit.parse() != Ok(CircuitId::StateTransition) {
+        return Err(AppError::BodyTooLarge { limit });
+    }
+    let job = check_submission(&state, params, None).await?;
     accept(&state, job, key).await
 }
 
 /// Submit a proof job with its input as the raw body.
 ///
 /// The other fields are query parameters (those of `SubmitJob`, without
-/// `input_base64`); the same checks and idempotency as `POST /v1/jobs`.
+/// `input_base64`); the same checks and idempotency as `POST /v1/jobs`. A
+/// `state-transition` job with a body sends its transition witness here (at most 64
+/// MiB): `POST /v1/jobs/raw?circuit=state-transition`.
 #[utoipa::path(
     post, path = "/v1/jobs/raw", tag = "jobs",
-    request_body(content = RawBytes, content_type = "application/octet-stream", description = "The input bytes (may be empty)"),
+    request_body(content = RawBytes, content_type = "application/octet-stream", description = "The input bytes (may be empty); for `state-transition`, an encoded transition witness"),
     params(
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the same job"),
         RawParams
@@ -348,9 +470,9 @@ pub(super) async fn submit_job(
         (status = 400, description = "`bad_request` (a bad query string or header), `unknown_device`", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused with a different request", body = ErrorBody),
-        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 413, description = "Body over the limit (`body_limit_bytes`; about 1.4 MiB but for a state-transition witness, 64 MiB)", body = ErrorBody),
         (status = 415, description = "Content-Type not application/octet-stream", body = ErrorBody),
-        (status = 422, description = "`invalid_request` (a limit that depends on other fields)", body = ErrorBody),
+        (status = 422, description = "`invalid_request` (a limit that depends on other fields), `invalid_witness` (a state-transition body that is no transition witness), `witness_rejected` (a witness that does not check against its pre-state root; the message names the update)", body = ErrorBody),
         (status = 503, description = "`queue_full`, `shutting_down`, `store_unavailable`", body = ErrorBody)
     ),
     security(("bearer" = []))
@@ -363,7 +485,12 @@ pub(super) async fn submit_raw(
 ) -> Result<Response, AppError> {
     refuse_during_shutdown(&state)?;
     let Query(p) = query.map_err(query_error)?;
-    let body = body_bytes(body, submission_limit(&state))?;
+    let limit = if p.circuit.parse() == Ok(CircuitId::StateTransition) {
+        state.inner.config.body_limit_bytes.min(MAX_WITNESS_BYTES)
+    } else {
+        submission_limit(&state, false)
+    };
+    let body = body_bytes(body, limit)?;
     let key = idempotency_key(&headers)?;
     let params = SubmitJob {
         circuit: p.circuit,
@@ -376,7 +503,7 @@ pub(super) async fn submit_raw(
         device: p.device,
         priority: p.priority,
     };
-    let job = validate_submission(&state, params, Some(body))?;
+    let job = check_submission(&state, params, Some(body)).await?;
     accept(&state, job, key).await
 }
 
@@ -488,12 +615,14 @@ pub(super) async fn get_job(
     Ok(Json(job_view(&state, rec)))
 }
 
-/// Download the proof artifact of a succeeded job.
+/// Download the proof artifact of a succeeded job: for a state transition with a
+/// witness, a bundle of chained proofs (`TransitionProof`, magic `PBOXTRB`) stating the
+/// job's `statement`.
 #[utoipa::path(
     get, path = "/v1/jobs/{id}/proof", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
-        (status = 200, description = "The proof artifact (docs/proof-format.md)", body = RawBytes, content_type = "application/octet-stream"),
+        (status = 200, description = "The proof artifact, or for a state transition with a witness the bundle (docs/proof-format.md)", body = RawBytes, content_type = "application/octet-stream"),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The job has no proof (yet)", body = ErrorBody),

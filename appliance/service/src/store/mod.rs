@@ -39,7 +39,7 @@ use redb::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::types::JobStatus;
+use crate::types::{JobStatus, TransitionStatementView};
 use fault::Slot;
 use file::open_db;
 
@@ -145,6 +145,10 @@ pub struct JobRecord {
     pub error: Option<String>,
     pub proof_bytes: Option<u64>,
     pub idempotency_key: Option<String>,
+    /// A state transition with a witness: its statement, computed at submission
+    /// (absent in records written before witness jobs existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<TransitionStatementView>,
 }
 
 impl JobRecord {
@@ -169,6 +173,8 @@ pub struct NewJob {
     pub device: Option<String>,
     pub priority: i32,
     pub route: String,
+    /// A state transition with a witness: its statement, checked at submission.
+    pub statement: Option<TransitionStatementView>,
 }
 
 /// What a worker reports at the end of an attempt.
@@ -413,6 +419,7 @@ impl Store {
         idempotency_key: Option<&str>,
         max_queued: u64,
     ) -> Result<(JobRecord, bool)> {
+        let input_digest = Sha256::digest(&job.request.input);
         self.with_db(|db| {
             let txn = db.begin_write()?;
             let rec = {
@@ -421,18 +428,16 @@ impl Store {
                     && let Some(seq) = t.idempotency.get(key)?.map(|g| g.value())
                 {
                     let rec = load(&t.jobs, seq)?;
-                    let input = match t.inputs.get(seq)? {
-                        Some(g) => unseal(g.value())
-                            .ok_or_else(|| {
-                                StoreError::Corrupt(format!(
-                                    "the input of job {} failed its checksum",
-                                    rec.id
-                                ))
-                            })?
-                            .to_vec(),
-                        None => Vec::new(),
+                    // Inputs are compared by their stored digest (a witness may be
+                    // tens of MiB): no copy of the stored bytes.
+                    let same_input = match t.inputs.get(seq)? {
+                        Some(g) => g.value().get(..DIGEST_LEN) == Some(&input_digest[..]),
+                        None => job.request.input.is_empty(),
                     };
-                    let same = rec.request(input) == job.request
+                    let r = &job.request;
+                    let same = same_input
+                        && (rec.circuit, rec.field, rec.log_rows, rec.fri, rec.seed)
+                            == (r.circuit, r.field, r.log_rows, r.fri, r.seed)
                         && rec.backend == job.backend
                         && rec.device == job.device
                         && rec.priority == job.priority;
@@ -474,6 +479,7 @@ impl Store {
                     error: None,
                     proof_bytes: None,
                     idempotency_key: idempotency_key.map(str::to_string),
+                    statement: job.statement.clone(),
                 };
                 t.put(None, &rec)?;
                 t.ids.insert(rec.id.as_str(), seq)?;

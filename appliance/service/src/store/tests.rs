@@ -9,6 +9,7 @@ fn job(priority: i32, log_rows: u8) -> NewJob {
         device: None,
         priority,
         route: ROUTE_ANY.into(),
+        statement: None,
     }
 }
 
@@ -51,6 +52,59 @@ fn idempotency_keys_return_the_same_job_or_conflict() {
         s.submit(job(0, 3), None, 1),
         Err(StoreError::QueueFull { max: 1 })
     ));
+}
+
+#[test]
+fn idempotency_compares_input_bytes_by_digest_and_keeps_the_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let with_input = |input: Vec<u8>| {
+        let mut j = job(0, 17);
+        j.request.circuit = CircuitId::StateTransition;
+        j.request.input = input;
+        j.statement = Some(TransitionStatementView {
+            pre_root: "00".repeat(32),
+            post_root: "11".repeat(32),
+            diff_commitment: "22".repeat(32),
+            block_number: 9,
+            updates: 3,
+            chunks: 1,
+            rows_per_chunk: 128,
+        });
+        j
+    };
+    let big = vec![7u8; 3 << 20];
+    let (a, replay) = s.submit(with_input(big.clone()), Some("w"), 100).unwrap();
+    assert!(!replay);
+    assert_eq!(a.statement, with_input(Vec::new()).statement);
+    let (b, replay) = s.submit(with_input(big.clone()), Some("w"), 100).unwrap();
+    assert!(replay && a.id == b.id);
+    let mut other = big.clone();
+    other[1 << 20] ^= 1;
+    for input in [other, Vec::new(), big[1..].to_vec()] {
+        assert!(matches!(
+            s.submit(with_input(input), Some("w"), 100),
+            Err(StoreError::IdempotencyConflict { .. })
+        ));
+    }
+    // The statement is stored with the job, and the input with its digest.
+    let (rec, input) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    assert_eq!((rec.statement, input), (a.statement, big));
+    // A job without an input matches a replay without one.
+    let (c, _) = s.submit(job(0, 3), Some("empty"), 100).unwrap();
+    assert_eq!(s.submit(job(0, 3), Some("empty"), 100).unwrap().0.id, c.id);
+}
+
+#[test]
+fn records_written_before_statements_existed_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let rec = s.submit(job(0, 3), None, 100).unwrap().0;
+    let mut json = serde_json::to_value(&rec).unwrap();
+    assert!(json.get("statement").is_none(), "absent when none: {json}");
+    json.as_object_mut().unwrap().remove("statement");
+    let old: JobRecord = serde_json::from_value(json).unwrap();
+    assert_eq!(old, rec);
 }
 
 #[test]

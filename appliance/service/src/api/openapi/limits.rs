@@ -8,6 +8,8 @@
 use proofbox_backend_api::FieldId;
 use proofbox_prover::circuits::MAX_INPUT_BYTES;
 use proofbox_prover::{CircuitId, FriPreset};
+
+use crate::transition::MAX_WITNESS_BYTES;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
@@ -45,7 +47,6 @@ pub fn document(state: &AppState) -> Result<Value, serde_json::Error> {
         .into_iter()
         .filter(|c| c.min_log_rows() <= cap)
         .collect();
-    let min_rows = circuits.iter().map(|c| c.min_log_rows()).min().unwrap_or(0);
     let max_rows = circuits
         .iter()
         .map(|c| c.max_log_rows().min(cap))
@@ -75,7 +76,9 @@ pub fn document(state: &AppState) -> Result<Value, serde_json::Error> {
         };
         Some(match name {
             "circuit" => json!({ "enum": circuit }),
-            "log_rows" => json!({ "minimum": min_rows, "maximum": max_rows }),
+            // 0 (or absent): derived, for a state transition with a witness only
+            // (`per_circuit` requires it of every other job).
+            "log_rows" => json!({ "minimum": 0, "maximum": max_rows }),
             "field" => json!({ "enum": with_null(&field) }),
             "fri" => json!({ "enum": with_null(&fri) }),
             "backend" => json!({ "enum": with_null(&backend) }),
@@ -84,7 +87,7 @@ pub fn document(state: &AppState) -> Result<Value, serde_json::Error> {
             "priority" => json!({ "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY }),
             "input_base64" => json!({
                 "pattern": BASE64,
-                "maxLength": MAX_INPUT_BYTES.div_ceil(3) * 4,
+                "maxLength": MAX_INPUT_BYTES.max(MAX_WITNESS_BYTES).div_ceil(3) * 4,
             }),
             _ => return None,
         })
@@ -173,33 +176,71 @@ pub fn document(state: &AppState) -> Result<Value, serde_json::Error> {
     Ok(doc)
 }
 
-/// `if circuit is c then log_rows and field are within c's limits`, per circuit.
+/// `if circuit is c then log_rows and field are within c's limits`, per circuit:
+/// `log_rows` required, but for a state transition with a witness (a non-empty
+/// `input_base64`), where 0 means derived; the input within what the circuit absorbs at
+/// that size, or a witness of at most [`MAX_WITNESS_BYTES`].
 fn per_circuit(circuits: &[CircuitId], cap: u8) -> Vec<Value> {
+    let is = |c: CircuitId| json!({ "properties": { "circuit": { "const": c.name() } }, "required": ["circuit"] });
     circuits
         .iter()
-        .map(|c| {
+        .map(|&c| {
             let mut fields: Vec<Value> = c.fields().iter().map(|f| f.name().into()).collect();
             fields.push(Value::Null);
+            let range = json!({ "minimum": c.min_log_rows(), "maximum": c.max_log_rows().min(cap) });
+            if c == CircuitId::StateTransition {
+                return json!({
+                    "if": is(c),
+                    "then": { "properties": {
+                        "log_rows": { "anyOf": [{ "const": 0 }, range] },
+                        "field": { "enum": fields },
+                        "input_base64": base64_at_most(MAX_WITNESS_BYTES)
+                    } }
+                });
+            }
             json!({
-                "if": { "properties": { "circuit": { "const": c.name() } }, "required": ["circuit"] },
-                "then": { "properties": {
-                    "log_rows": { "minimum": c.min_log_rows(), "maximum": c.max_log_rows().min(cap) },
-                    "field": { "enum": fields }
-                } }
+                "if": is(c),
+                "then": { "properties": { "log_rows": range, "field": { "enum": fields } }, "required": ["log_rows"] }
             })
         })
-        .chain(circuits.iter().flat_map(|&c| {
-            (c.min_log_rows()..=c.max_log_rows().min(cap)).map(move |r| {
-                let n = (c.instances(r) * c.input_bytes_per_instance()).min(MAX_INPUT_BYTES);
-                json!({
-                    "if": {
-                        "properties": { "circuit": { "const": c.name() }, "log_rows": { "const": r } },
-                        "required": ["circuit", "log_rows"]
-                    },
-                    "then": { "properties": { "input_base64": base64_at_most(n) } }
-                })
-            })
-        }))
+        .chain(
+            circuits
+                .iter()
+                .filter(|&&c| c == CircuitId::StateTransition)
+                .map(|&c| {
+                    // The seeded workload (no witness) needs its size.
+                    json!({
+                        "if": {
+                            "properties": {
+                                "circuit": { "const": c.name() },
+                                "input_base64": { "anyOf": [{ "type": "null" }, { "type": "string", "maxLength": 0 }] }
+                            },
+                            "required": ["circuit"]
+                        },
+                        "then": {
+                            "properties": { "log_rows": { "minimum": c.min_log_rows(), "maximum": c.max_log_rows().min(cap) } },
+                            "required": ["log_rows"]
+                        }
+                    })
+                }),
+        )
+        .chain(
+            circuits
+                .iter()
+                .filter(|&&c| c != CircuitId::StateTransition)
+                .flat_map(|&c| {
+                    (c.min_log_rows()..=c.max_log_rows().min(cap)).map(move |r| {
+                        let n = (c.instances(r) * c.input_bytes_per_instance()).min(MAX_INPUT_BYTES);
+                        json!({
+                            "if": {
+                                "properties": { "circuit": { "const": c.name() }, "log_rows": { "const": r } },
+                                "required": ["circuit", "log_rows"]
+                            },
+                            "then": { "properties": { "input_base64": base64_at_most(n) } }
+                        })
+                    })
+                }),
+        )
         .collect()
 }
 
