@@ -306,6 +306,12 @@ async fn an_appliance_down_or_restarting_and_a_sequencer_restart_prove_each_batc
     // The sequencer stops abruptly (its proving tasks are dropped mid-flight), and
     // restarts from its data directory: the journal resumes every pending batch.
     transfers(&node, 30, 10).await;
+    let before: Value = node
+        .http(0)
+        .raw_request("proofbox_provingStatus".into(), ())
+        .await
+        .unwrap();
+    eprintln!("before the restart: {before:#}");
     drop(handle);
     drop(node);
     let node = Node::start(sequencer_config(Some(seq_dir.path().to_path_buf()))).await;
@@ -317,6 +323,7 @@ async fn an_appliance_down_or_restarting_and_a_sequencer_restart_prove_each_batc
     // Each batch's attempt is one job; a restart resubmits with the same key and gets
     // the same job back.
     let jobs = appliance_jobs(addr).await;
+    eprintln!("{} batches, {} jobs", batches.len(), jobs.len());
     assert_eq!(jobs.len(), batches.len(), "{jobs:#?}");
     assert!(jobs.iter().all(|j| j["status"] == "succeeded"), "{jobs:#?}");
     handle.stop();
