@@ -332,14 +332,19 @@ impl ShutdownSignal {
     }
 }
 
-/// Runs the service until SIGTERM or SIGINT: opens everything, serves, then stops
-/// taking work, lets running proofs finish for `shutdown_grace_secs` (re-queueing the
-/// rest) and closes the store. `ready` is called with the bound address.
-pub async fn serve(
-    config: Config,
-    ready: impl FnOnce(&Service, std::net::SocketAddr),
-) -> Result<(), ServeError> {
-    let signal = ShutdownSignal::register().map_err(io("registering signal handlers"))?;
+/// A service running on the current Tokio runtime, serving and proving until
+/// [`Running::shutdown`]: what [`serve`] runs, and what `proofbox devnet` embeds.
+pub struct Running {
+    addr: std::net::SocketAddr,
+    service: Service,
+    workers: Option<Workers>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Opens everything ([`Service::open`], off the runtime), binds `config.listen`,
+/// starts the workers and serves.
+pub async fn start(config: Config) -> Result<Running, ServeError> {
     let service = tokio::task::spawn_blocking(move || Service::open(config))
         .await
         .map_err(|e| ServeError::Io {
@@ -359,27 +364,75 @@ pub async fn serve(
         tracing::warn!(job = %id, "was running when the service stopped: out of attempts, failed");
     }
     let workers = service.start_workers();
-    ready(&service, addr);
-    let hub = service.hub.clone();
     let router = app(service.state());
     let limits = server::Limits::from_config(&service.config);
-    let result = server::run(listener, router, limits, async move {
-        signal.recv().await;
-        tracing::info!("shutting down: no new jobs; waiting for running proofs");
-        hub.begin_shutdown();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::run(listener, router, limits, async move {
+        let _ = stopped.await;
+    }));
+    Ok(Running {
+        addr,
+        service,
+        workers: Some(workers),
+        stop: Some(stop),
+        server: Some(server),
     })
-    .await
-    .map_err(io("serving"));
-    let grace = Duration::from_secs(service.config.shutdown_grace_secs);
-    let requeued = tokio::task::spawn_blocking(move || workers.shutdown(grace))
-        .await
-        .map_err(|e| ServeError::Io {
-            context: "stopping workers".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?
-        .map_err(ServeError::StoreAtShutdown)?;
-    for id in &requeued.requeued {
-        tracing::warn!(job = %id, "still running at shutdown: queued again");
+}
+
+impl Running {
+    /// The address it serves on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
-    result
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Stops taking work, lets running proofs finish for `shutdown_grace_secs`
+    /// (re-queueing the rest) and closes the store.
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        tracing::info!("shutting down: no new jobs; waiting for running proofs");
+        self.service.hub.begin_shutdown();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = match self.server.take() {
+            Some(server) => match server.await {
+                Ok(r) => r.map_err(io("serving")),
+                Err(e) => Err(ServeError::Io {
+                    context: "serving".into(),
+                    source: std::io::Error::other(e.to_string()),
+                }),
+            },
+            None => Ok(()),
+        };
+        let grace = Duration::from_secs(self.service.config.shutdown_grace_secs);
+        let workers = self.workers.take().expect("workers run until shutdown");
+        let requeued = tokio::task::spawn_blocking(move || workers.shutdown(grace))
+            .await
+            .map_err(|e| ServeError::Io {
+                context: "stopping workers".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+            .map_err(ServeError::StoreAtShutdown)?;
+        for id in &requeued.requeued {
+            tracing::warn!(job = %id, "still running at shutdown: queued again");
+        }
+        result
+    }
+}
+
+/// Runs the service until SIGTERM or SIGINT: opens everything, serves, then stops
+/// taking work, lets running proofs finish for `shutdown_grace_secs` (re-queueing the
+/// rest) and closes the store. `ready` is called with the bound address.
+pub async fn serve(
+    config: Config,
+    ready: impl FnOnce(&Service, std::net::SocketAddr),
+) -> Result<(), ServeError> {
+    let signal = ShutdownSignal::register().map_err(io("registering signal handlers"))?;
+    let running = start(config).await?;
+    ready(&running.service, running.addr);
+    signal.recv().await;
+    running.shutdown().await
 }

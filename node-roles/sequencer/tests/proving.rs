@@ -21,16 +21,11 @@ use proofbox_sequencer::proving::{self, ProvingConfig};
 use proofbox_sequencer::{Config, dev_accounts};
 use proofbox_verifier::{TransitionProof, Verifier};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 const KEY: &str = "sequencer-test-key-0123456789";
 
-/// An appliance serving on `addr` from `dir`.
-struct Appliance {
-    stop: Option<oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
-    workers: Option<proofbox_service::Workers>,
-}
+/// An appliance (CPU) serving on `addr` from `dir`.
+struct Appliance(proofbox_service::Running);
 
 impl Appliance {
     async fn start(dir: &Path, addr: SocketAddr) -> Self {
@@ -41,38 +36,12 @@ impl Appliance {
             devices: vec!["cpu:0".into()],
             ..proofbox_service::Config::default()
         };
-        let service = tokio::task::spawn_blocking(move || proofbox_service::Service::open(config))
-            .await
-            .unwrap()
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let workers = service.start_workers();
-        let router = proofbox_service::app(service.state());
-        let limits = proofbox_service::server::Limits::from_config(service.config());
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            proofbox_service::server::run(listener, router, limits, async {
-                rx.await.ok();
-            })
-            .await
-            .unwrap();
-        });
-        Self {
-            stop: Some(tx),
-            server,
-            workers: Some(workers),
-        }
+        Self(proofbox_service::start(config).await.unwrap())
     }
 
     /// Stops serving and proving (running proofs go back to the queue).
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        (&mut self.server).await.unwrap();
-        let workers = self.workers.take().unwrap();
-        tokio::task::spawn_blocking(move || workers.shutdown(Duration::from_secs(30)))
-            .await
-            .unwrap()
-            .unwrap();
+    async fn stop(self) {
+        self.0.shutdown().await.unwrap();
     }
 }
 
