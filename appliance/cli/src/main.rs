@@ -4,6 +4,7 @@
 
 mod bench;
 mod client;
+mod devnet;
 mod node;
 mod verify;
 
@@ -111,6 +112,9 @@ enum Command {
     /// Run a node role: `node sequencer`, `node full` (docs/nodes.md).
     #[command(subcommand)]
     Node(node::NodeCommand),
+    /// The whole system on one machine: an appliance, a sequencer proving its blocks
+    /// on it, a full node; endpoints, keys and a live status line (docs/nodes.md).
+    Devnet(devnet::DevnetArgs),
 }
 
 #[derive(Args)]
@@ -227,6 +231,7 @@ fn main() -> ExitCode {
     // The service logs its jobs at `info`; the one-shot commands stay quiet.
     let default_filter = match cli.command {
         Command::Serve { .. } | Command::Node(_) => "info",
+        Command::Devnet(_) => "warn",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -295,6 +300,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => serve(listen, data_dir, config, init),
         Command::Submit(args) => submit(args),
         Command::Node(cmd) => node::run(cmd),
+        Command::Devnet(args) => devnet::run(args),
         Command::Status { id, server, json } => {
             let job = server.client()?.job(&id)?;
             print_job(&job, json);

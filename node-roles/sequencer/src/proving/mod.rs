@@ -239,6 +239,12 @@ impl Proofs {
         s.published.last().map(|p| p.batch.clone())
     }
 
+    /// Published proof `index` without its bundle (nothing is read from disk).
+    pub fn summary(&self, index: u64) -> Option<ProvenBatch> {
+        let s = self.state.lock().unwrap();
+        s.published.get(index as usize).map(|p| p.batch.clone())
+    }
+
     /// Published proof `index`, with its bundle. `Err` if its bundle is no longer
     /// held (no data directory, and more than [`MEMORY_PROOFS`] since) or cannot be
     /// read back.

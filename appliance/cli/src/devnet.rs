@@ -1,0 +1,280 @@
+//! `proofbox devnet`: the whole system on one machine, on loopback, with embedded
+//! defaults: an appliance proving on every device found, a sequencer proving its
+//! blocks on it, and a full node re-executing them. Prints every endpoint and the
+//! prefunded keys, shows a live status line, optionally sends load; Ctrl-C stops
+//! everything cleanly, and a second start on the same data directory resumes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, TxKind, U256};
+use alloy_signer::SignerSync;
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+use proofbox_sequencer::proving::{self, ProvingConfig};
+use proofbox_sequencer::{Config, Sequencer, dev_accounts};
+
+#[derive(Args)]
+pub struct DevnetArgs {
+    /// Every role's data lives here (appliance/, sequencer/, full-node/); a second
+    /// start on it resumes.
+    #[arg(long, default_value = "proofbox-devnet")]
+    data_dir: PathBuf,
+    /// The sequencer listens on this port, the full node on the next, the appliance
+    /// on the one after; 0 lets each pick a free port (they are printed).
+    #[arg(long, default_value_t = 8545)]
+    base_port: u16,
+    /// Transfers per second sent from the prefunded accounts (0: none).
+    #[arg(long, default_value_t = 0)]
+    load: u64,
+    /// Block interval in milliseconds (at least 10).
+    #[arg(long, default_value_t = 100)]
+    block_time_ms: u64,
+    /// The appliance's devices (comma-separated ids, e.g. `cpu:0`); default: every
+    /// device found.
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<String>,
+    /// A batch of blocks is proven after this many blocks (or a second).
+    #[arg(long, default_value_t = 10)]
+    batch_blocks: u64,
+    /// Print a status line every few seconds instead of redrawing one.
+    #[arg(long)]
+    plain: bool,
+    /// Stop by itself after this many seconds.
+    #[arg(long)]
+    duration_secs: Option<u64>,
+}
+
+fn port(base: u16, offset: u16) -> SocketAddr {
+    let p = if base == 0 { 0 } else { base + offset };
+    SocketAddr::from(([127, 0, 0, 1], p))
+}
+
+pub fn run(a: DevnetArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(devnet(a))
+}
+
+async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
+    // Before any device is opened (see proofbox_service::ShutdownSignal).
+    let signal =
+        proofbox_service::ShutdownSignal::register().context("registering signal handlers")?;
+    std::fs::create_dir_all(&a.data_dir)
+        .with_context(|| format!("creating {}", a.data_dir.display()))?;
+
+    let appliance = proofbox_service::start(proofbox_service::Config {
+        listen: port(a.base_port, 2),
+        data_dir: a.data_dir.join("appliance"),
+        allow_keyless_on_loopback: true,
+        devices: a.devices.clone(),
+        ..proofbox_service::Config::default()
+    })
+    .await
+    .context("starting the appliance")?;
+    let appliance_url = format!("http://{}", appliance.addr());
+
+    let config = Config {
+        listen: port(a.base_port, 0),
+        block_time: Duration::from_millis(a.block_time_ms),
+        data_dir: Some(a.data_dir.join("sequencer")),
+        ..Config::default()
+    };
+    let seq = Sequencer::start(config.clone(), true).map_err(|e| anyhow!(e))?;
+    let (seq_addr, seq_rpc) = proofbox_sequencer::rpc::serve(seq.clone(), config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let proving = proving::start(
+        &seq,
+        ProvingConfig {
+            appliances: vec![appliance_url.clone()],
+            batch_blocks: a.batch_blocks,
+            max_in_flight: 2 * appliance.service().devices().len().max(1),
+            ..ProvingConfig::default()
+        },
+    )
+    .map_err(|e| anyhow!(e))?;
+
+    let full = proofbox_full_node::FullNode::open(&a.data_dir.join("full-node"), config.chain_id)
+        .context("opening the full node")?;
+    let (full_addr, full_rpc) = proofbox_full_node::rpc::serve(full.clone(), port(a.base_port, 1))
+        .await
+        .context("starting the full node's RPC")?;
+    let follower = tokio::spawn(full.clone().follow(format!("ws://{seq_addr}")));
+
+    println!("ProofBox devnet, data in {}", a.data_dir.display());
+    println!(
+        "  sequencer  http://{seq_addr}  (Ethereum JSON-RPC, HTTP and WebSocket; chain id {})",
+        config.chain_id
+    );
+    println!("  full node  http://{full_addr}  (re-executes every block)");
+    println!(
+        "  appliance  {appliance_url}  (REST API, keyless on loopback; proves on {})",
+        appliance
+            .service()
+            .devices()
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "development accounts (mnemonic \"{}\"):",
+        proofbox_sequencer::DEV_MNEMONIC
+    );
+    for acc in dev_accounts(config.dev_accounts) {
+        println!("  ({}) {} key {}", acc.index, acc.address, acc.key);
+    }
+    std::io::stdout().flush().ok();
+
+    let load = (a.load > 0).then(|| tokio::spawn(send_load(seq.clone(), a.load)));
+    let deadline = a
+        .duration_secs
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+    let status = tokio::spawn(status_line(
+        seq.clone(),
+        full.clone(),
+        a.plain || !std::io::stdout().is_terminal(),
+    ));
+    tokio::select! {
+        _ = signal.recv() => {}
+        _ = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        } => {}
+    }
+    status.abort();
+    println!();
+    println!("stopping");
+    if let Some(l) = load {
+        l.abort();
+    }
+    follower.abort();
+    proving.stop();
+    let _ = full_rpc.stop();
+    let _ = seq_rpc.stop();
+    let s = seq.clone();
+    tokio::task::spawn_blocking(move || s.stop()).await.ok();
+    appliance
+        .shutdown()
+        .await
+        .context("stopping the appliance")?;
+    println!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends `rate` ETH transfers per second, round-robin from the development accounts,
+/// straight into the sequencer's pool.
+async fn send_load(seq: Sequencer, rate: u64) {
+    let accounts = dev_accounts(seq.config().dev_accounts.max(1));
+    let chain_id = seq.config().chain_id;
+    let fee = seq.config().base_fee as u128 * 2 + 1_000_000_000;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut sent = 0u64;
+    let start = Instant::now();
+    loop {
+        tick.tick().await;
+        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+        while sent < due {
+            let from = &accounts[(sent % accounts.len() as u64) as usize];
+            let tx = TxEip1559 {
+                chain_id,
+                nonce: seq.pending_nonce(&from.address),
+                gas_limit: 21_000,
+                max_fee_per_gas: fee,
+                max_priority_fee_per_gas: 1_000_000_000,
+                to: TxKind::Call(recipient(sent)),
+                value: U256::from(1_000_000_000u64 + sent),
+                ..Default::default()
+            };
+            let Ok(sig) = from.signer().sign_hash_sync(&tx.signature_hash()) else {
+                return;
+            };
+            let raw = TxEnvelope::from(tx.into_signed(sig)).encoded_2718();
+            if let Err(e) = seq.submit(&raw) {
+                tracing::debug!("load transaction refused: {e}");
+            }
+            sent += 1;
+        }
+    }
+}
+
+/// Where load transfer `n` goes: 250 accounts away from the precompiles' addresses
+/// (a 21,000-gas call to a precompile runs out of gas and moves nothing).
+pub fn recipient(n: u64) -> Address {
+    let mut a = [0x55u8; 20];
+    a[19] = (n % 250) as u8;
+    Address::from(a)
+}
+
+/// Redraws one status line (or prints one every five seconds when `plain`).
+async fn status_line(seq: Sequencer, full: proofbox_full_node::FullNode, plain: bool) {
+    let mut seen: VecDeque<(Instant, u64, Option<String>)> = VecDeque::new();
+    let mut last_count = seq.proofs().count();
+    let mut tick = tokio::time::interval(Duration::from_millis(if plain { 5000 } else { 500 }));
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let count = seq.proofs().count();
+        for i in last_count..count {
+            let device = seq
+                .proofs()
+                .summary(i)
+                .and_then(|h| h.proved_by)
+                .and_then(|p| p.rsplit(" on ").next().map(str::to_string));
+            seen.push_back((now, i, device));
+        }
+        last_count = count;
+        while seen
+            .front()
+            .is_some_and(|(t, _, _)| now.duration_since(*t) > Duration::from_secs(10))
+        {
+            seen.pop_front();
+        }
+        let mut by_device: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, _, d) in &seen {
+            *by_device
+                .entry(d.clone().unwrap_or_else(|| "?".into()))
+                .or_default() += 1;
+        }
+        let rates: Vec<String> = by_device
+            .iter()
+            .map(|(d, n)| format!("{d} {:.1}/s", *n as f64 / 10.0))
+            .collect();
+        let latest = seq.read().chain.head();
+        let status = seq.proofs().status();
+        let proven = status.proven_block.map_or("-".into(), |b| b.to_string());
+        let lag = latest.saturating_sub(status.proven_block.unwrap_or(0));
+        let full_head = full.head().map_or("-".into(), |h| h.to_string());
+        let full_state = if full.mismatch().is_some() {
+            " STOPPED (mismatch)"
+        } else {
+            ""
+        };
+        let line = format!(
+            "latest {latest} | proven {proven} (lag {lag} blocks, {} in flight) | full {full_head}{full_state} | proofs {}",
+            status.in_flight.len(),
+            if rates.is_empty() {
+                "-".into()
+            } else {
+                rates.join(", ")
+            },
+        );
+        if plain {
+            println!("{line}");
+        } else {
+            print!("\r\x1b[2K{line}");
+        }
+        std::io::stdout().flush().ok();
+    }
+}
