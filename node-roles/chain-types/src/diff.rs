@@ -328,11 +328,10 @@ mod tests {
         // a deletion), once each.
         assert_eq!(net.len(), 5);
         let mut step = StateTree::new();
-        step.apply(&first.to_state_diff().unwrap(), Parallelism::Sequential);
-        step.apply(&second.to_state_diff().unwrap(), Parallelism::Sequential);
+        let _ = step.apply(&first.to_state_diff().unwrap(), Parallelism::Sequential);
+        let stepwise = step.apply(&second.to_state_diff().unwrap(), Parallelism::Sequential);
         let mut once = StateTree::new();
-        once.apply(&net, Parallelism::Sequential);
-        assert_eq!(once.root(), step.root());
+        assert_eq!(once.apply(&net, Parallelism::Sequential), stepwise);
         assert_eq!(net_diff([&second, &first]).unwrap().len(), 5);
         assert_ne!(
             net_diff([&second, &first]).unwrap(),
