@@ -15,6 +15,7 @@ struct Devnet {
     child: Child,
     sequencer: String,
     full: String,
+    status: String,
     lines: mpsc::Receiver<String>,
 }
 
@@ -59,10 +60,12 @@ fn start(dir: &Path) -> Devnet {
     };
     let sequencer = url(&lines, "sequencer ");
     let full = url(&lines, "full node ");
+    let status = url(&lines, "status ");
     Devnet {
         child,
         sequencer,
         full,
+        status,
         lines,
     }
 }
@@ -127,6 +130,7 @@ async fn the_devnet_builds_proves_and_follows_blocks_stops_on_sigint_and_resumes
     to[19] = 0;
     let to = alloy_primitives::Address::from(to);
     assert!(seq.get_balance(to).await.unwrap() > alloy_primitives::U256::ZERO);
+    status_page_in_a_browser(&d);
     let out = interrupt(d);
     assert!(out.iter().any(|l| l == "stopped"), "{out:#?}");
     assert!(
@@ -146,4 +150,53 @@ async fn the_devnet_builds_proves_and_follows_blocks_stops_on_sigint_and_resumes
     );
     reached(&d, proven + 10).await;
     interrupt(d);
+}
+
+/// The status page loaded twice in headless Chromium: its script ran (it counts its
+/// updates in `data-updates`) and the latest head it shows advanced.
+fn status_page_in_a_browser(d: &Devnet) {
+    let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        if std::env::var("PROOFBOX_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") {
+            panic!("PROOFBOX_REQUIRE_CHROMIUM=1 but no chromium is installed");
+        }
+        proofbox_conformance::skip("devnet status page in a browser: chromium is not installed");
+        return;
+    };
+    let load = || {
+        let out = Command::new(chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+            .arg("--virtual-time-budget=3000")
+            .arg(&d.status)
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+        let updates = between(&dom, "data-updates=\"", "\"");
+        let latest = between(&dom, "<span id=\"latest\">", "<");
+        (
+            updates.parse::<u64>().unwrap_or(0),
+            latest.parse::<u64>().unwrap_or(0),
+            dom,
+        )
+    };
+    let (u1, l1, dom) = load();
+    assert!(u1 >= 1, "the page's script updated it: {dom}");
+    assert!(dom.contains("cpu:0"), "the jobs by device: {dom}");
+    std::thread::sleep(Duration::from_secs(2));
+    let (u2, l2, dom) = load();
+    assert!(
+        u2 >= 1 && l2 > l1,
+        "the latest head advances ({l1} then {l2}): {dom}"
+    );
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    s.split_once(start)
+        .and_then(|(_, rest)| rest.split_once(end))
+        .map_or("", |(v, _)| v)
 }

@@ -20,14 +20,16 @@ use clap::Args;
 use proofbox_sequencer::proving::{self, ProvingConfig};
 use proofbox_sequencer::{Config, Sequencer, dev_accounts};
 
+mod page;
+
 #[derive(Args)]
 pub struct DevnetArgs {
     /// Every role's data lives here (appliance/, sequencer/, full-node/); a second
     /// start on it resumes.
     #[arg(long, default_value = "proofbox-devnet")]
     data_dir: PathBuf,
-    /// The sequencer listens on this port, the full node on the next, the appliance
-    /// on the one after; 0 lets each pick a free port (they are printed).
+    /// The sequencer listens on this port, then the full node, the appliance and the
+    /// status page on the next ones; 0 lets each pick a free port (they are printed).
     #[arg(long, default_value_t = 8545)]
     base_port: u16,
     /// Transfers per second sent from the prefunded accounts (0: none).
@@ -110,6 +112,33 @@ async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
         .context("starting the full node's RPC")?;
     let follower = tokio::spawn(full.clone().follow(format!("ws://{seq_addr}")));
 
+    let status_listener = tokio::net::TcpListener::bind(port(a.base_port, 3))
+        .await
+        .context("listening for the status page")?;
+    let status_url = format!("http://{}", status_listener.local_addr()?);
+    let page = page::Page::new();
+    let sampler = tokio::spawn(page::sample(
+        page.clone(),
+        page::Sources {
+            seq: seq.clone(),
+            full: full.clone(),
+            urls: vec![
+                ("sequencer".into(), format!("http://{seq_addr}")),
+                ("full node".into(), format!("http://{full_addr}")),
+                ("appliance".into(), appliance_url.clone()),
+            ],
+            appliance: appliance_url.clone(),
+        },
+    ));
+    let (page_stop, page_stopped) = tokio::sync::oneshot::channel::<()>();
+    let page_server = tokio::spawn(
+        axum::serve(status_listener, page.router())
+            .with_graceful_shutdown(async {
+                let _ = page_stopped.await;
+            })
+            .into_future(),
+    );
+
     println!("ProofBox devnet, data in {}", a.data_dir.display());
     println!(
         "  sequencer  http://{seq_addr}  (Ethereum JSON-RPC, HTTP and WebSocket; chain id {})",
@@ -126,6 +155,7 @@ async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    println!("  status     {status_url}  (status page: heads, proving lag, jobs, lies)");
     println!(
         "development accounts (mnemonic \"{}\"):",
         proofbox_sequencer::DEV_MNEMONIC
@@ -154,6 +184,9 @@ async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
         } => {}
     }
     status.abort();
+    sampler.abort();
+    let _ = page_stop.send(());
+    let _ = page_server.await;
     println!();
     println!("stopping");
     if let Some(l) = load {

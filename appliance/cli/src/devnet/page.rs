@@ -1,0 +1,304 @@
+//! The devnet's status page: plain server-rendered HTML with a little script that
+//! polls `/status.json` every second and redraws the heads, the proving lag over time
+//! (an inline SVG line), the appliance's jobs by device and state, throughput, and
+//! every detected lie. No front-end build step.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Json};
+use axum::routing::get;
+use proofbox_full_node::FullNode;
+use proofbox_sequencer::Sequencer;
+use serde::Serialize;
+
+/// Samples kept for the lag chart (one a second: five minutes).
+const HISTORY: usize = 300;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// Seconds since the devnet started.
+    pub t: f64,
+    pub latest: u64,
+    pub proven: u64,
+    pub full: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub roles: Vec<RoleView>,
+    pub latest: u64,
+    pub proven: Option<u64>,
+    pub lag_blocks: u64,
+    pub lag_ms: u64,
+    pub proofs: u64,
+    pub in_flight: usize,
+    /// Transactions and blocks per second over the last ten seconds.
+    pub tx_per_sec: f64,
+    pub blocks_per_sec: f64,
+    /// The appliance's jobs: device (or `queued`) -> status -> count.
+    pub jobs: BTreeMap<String, BTreeMap<String, u64>>,
+    pub lies: Vec<String>,
+    pub history: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleView {
+    pub role: String,
+    pub url: String,
+    pub head: Option<u64>,
+    pub note: String,
+}
+
+/// What the page shows, refreshed by [`sample`].
+#[derive(Clone)]
+pub struct Page {
+    inner: Arc<Mutex<Snapshot>>,
+}
+
+pub struct Sources {
+    pub seq: Sequencer,
+    pub full: FullNode,
+    pub urls: Vec<(String, String)>,
+    pub appliance: String,
+}
+
+impl Page {
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Snapshot::default())),
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(index))
+            .route("/status.json", get(status))
+            .with_state(self.clone())
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.inner.lock().unwrap().clone()
+    }
+}
+
+async fn status(State(page): State<Page>) -> impl IntoResponse {
+    Json(page.snapshot())
+}
+
+async fn index(State(page): State<Page>) -> Html<String> {
+    Html(render(&page.snapshot()))
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The page as the server renders it (the script then keeps it live).
+pub fn render(s: &Snapshot) -> String {
+    let mut roles = String::new();
+    for r in &s.roles {
+        let _ = write!(
+            roles,
+            "<tr><td>{}</td><td><a href=\"{url}\">{url}</a></td><td data-role=\"{}\">{}</td><td>{}</td></tr>",
+            esc(&r.role),
+            esc(&r.role),
+            r.head.map_or("-".into(), |h| h.to_string()),
+            esc(&r.note),
+            url = esc(&r.url),
+        );
+    }
+    format!(
+        r##"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ProofBox devnet</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2em;max-width:60em;color:#222}}
+table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}}
+.big{{font-size:1.4em}} .lie{{color:#b00}} svg{{border:1px solid #ccc;background:#fafafa}}
+</style></head>
+<body data-updates="0">
+<h1>ProofBox devnet</h1>
+<p class="big">latest <span id="latest">{latest}</span> · proven <span id="proven">{proven}</span>
+ · lag <span id="lag">{lag}</span> blocks (<span id="lagms">{lagms}</span> ms) · <span id="inflight">{inflight}</span> batches in flight</p>
+<p>throughput: <span id="tps">{tps:.1}</span> tx/s, <span id="bps">{bps:.1}</span> blocks/s · proofs published: <span id="proofs">{proofs}</span></p>
+<h2>Roles</h2>
+<table><thead><tr><th>role</th><th>endpoint</th><th>head</th><th></th></tr></thead><tbody id="roles">{roles}</tbody></table>
+<h2>Proving lag over time (blocks)</h2>
+<svg id="chart" width="600" height="120" viewBox="0 0 600 120"><polyline id="lagline" fill="none" stroke="#06c" stroke-width="2" points=""/></svg>
+<h2>Appliance jobs by device and state</h2>
+<table><thead><tr><th>device</th><th>jobs</th></tr></thead><tbody id="jobs"></tbody></table>
+<h2>Detected lies</h2>
+<ul id="lies"><li>none</li></ul>
+<script>
+let updates = 0;
+function text(id, v) {{ document.getElementById(id).textContent = v; }}
+async function refresh() {{
+  try {{
+    const s = await (await fetch('/status.json', {{cache: 'no-store'}})).json();
+    text('latest', s.latest); text('proven', s.proven ?? '-');
+    text('lag', s.lag_blocks); text('lagms', s.lag_ms); text('inflight', s.in_flight);
+    text('tps', s.tx_per_sec.toFixed(1)); text('bps', s.blocks_per_sec.toFixed(1)); text('proofs', s.proofs);
+    for (const r of s.roles) {{
+      const cell = document.querySelector('[data-role="' + r.role + '"]');
+      if (cell) cell.textContent = r.head ?? '-';
+    }}
+    const h = s.history, max = Math.max(1, ...h.map(x => x.latest - x.proven));
+    const t0 = h.length ? h[0].t : 0, span = Math.max(1, (h.length ? h[h.length - 1].t : 1) - t0);
+    document.getElementById('lagline').setAttribute('points',
+      h.map(x => ((x.t - t0) / span * 590 + 5).toFixed(1) + ',' + (115 - (x.latest - x.proven) / max * 110).toFixed(1)).join(' '));
+    document.getElementById('jobs').innerHTML = Object.entries(s.jobs).map(([d, st]) =>
+      '<tr><td>' + d + '</td><td>' + Object.entries(st).map(([k, n]) => k + ' ' + n).join(', ') + '</td></tr>').join('');
+    document.getElementById('lies').innerHTML = s.lies.length
+      ? s.lies.map(l => '<li class="lie"></li>').join('') : '<li>none</li>';
+    s.lies.forEach((l, i) => document.querySelectorAll('#lies li')[i].textContent = l);
+    document.body.dataset.updates = ++updates;
+  }} catch (e) {{ document.body.dataset.error = String(e); }}
+}}
+refresh(); setInterval(refresh, 1000);
+</script>
+</body></html>
+"##,
+        latest = s.latest,
+        proven = s.proven.map_or("-".into(), |p| p.to_string()),
+        lag = s.lag_blocks,
+        lagms = s.lag_ms,
+        inflight = s.in_flight,
+        tps = s.tx_per_sec,
+        bps = s.blocks_per_sec,
+        proofs = s.proofs,
+    )
+}
+
+/// Refreshes `page` every second from the roles.
+pub async fn sample(page: Page, src: Sources) {
+    let start = Instant::now();
+    let mut history: VecDeque<Sample> = VecDeque::new();
+    let mut window: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut lies: Vec<String> = Vec::new();
+    let http = reqwest::Client::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let latest = src.seq.read().chain.head();
+        let status = src.seq.proofs().status();
+        let full_head = src.full.head();
+        let count_txs = |from: u64, to: u64| -> u64 {
+            let core = src.seq.read();
+            (from..=to)
+                .filter_map(|n| core.chain.block(n))
+                .map(|b| b.transactions.len() as u64)
+                .sum()
+        };
+        window.push_back((now, latest));
+        while window
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(10))
+        {
+            window.pop_front();
+        }
+        let (tx_per_sec, blocks_per_sec) = match window.front() {
+            Some((t, first)) if *first < latest => {
+                let secs = now.duration_since(*t).as_secs_f64().max(1.0);
+                (
+                    count_txs(first + 1, latest) as f64 / secs,
+                    (latest - first) as f64 / secs,
+                )
+            }
+            _ => (0.0, 0.0),
+        };
+        if let Some(m) = src.full.mismatch() {
+            let lie = format!("full node: block {}: {}", m.block, m.difference);
+            if !lies.contains(&lie) {
+                lies.push(lie);
+            }
+        }
+        if let Some(e) = &status.last_error
+            && e.contains("does not verify")
+        {
+            let lie = format!("sequencer: {e}");
+            if !lies.contains(&lie) {
+                lies.push(lie);
+            }
+        }
+        let mut jobs: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        if let Ok(r) = http
+            .get(format!("{}/v1/jobs?limit=1000", src.appliance))
+            .send()
+            .await
+            && let Ok(v) = r.json::<serde_json::Value>().await
+        {
+            for j in v["jobs"].as_array().into_iter().flatten() {
+                let device = j["device_used"]
+                    .as_str()
+                    .unwrap_or("not started")
+                    .to_string();
+                let state = j["status"].as_str().unwrap_or("?").to_string();
+                *jobs.entry(device).or_default().entry(state).or_default() += 1;
+            }
+        }
+        history.push_back(Sample {
+            t: now.duration_since(start).as_secs_f64(),
+            latest,
+            proven: status.proven_block.unwrap_or(0),
+            full: full_head.unwrap_or(0),
+        });
+        if history.len() > HISTORY {
+            history.pop_front();
+        }
+        let lag_ms = {
+            let core = src.seq.read();
+            core.chain
+                .block(status.proven_block.unwrap_or(0) + 1)
+                .map_or(0, |b| now_ms().saturating_sub(b.header.timestamp_ms))
+        };
+        let roles = src
+            .urls
+            .iter()
+            .map(|(role, url)| RoleView {
+                role: role.clone(),
+                url: url.clone(),
+                head: match role.as_str() {
+                    "sequencer" => Some(latest),
+                    "full node" => full_head,
+                    "appliance" => status.proven_block,
+                    _ => None,
+                },
+                note: match role.as_str() {
+                    "sequencer" => "latest block".into(),
+                    "full node" if src.full.mismatch().is_some() => "stopped: mismatch".into(),
+                    "full node" => "re-executed".into(),
+                    "appliance" => "proven block".into(),
+                    _ => String::new(),
+                },
+            })
+            .collect();
+        *page.inner.lock().unwrap() = Snapshot {
+            roles,
+            latest,
+            proven: status.proven_block,
+            lag_blocks: latest.saturating_sub(status.proven_block.unwrap_or(0)),
+            lag_ms,
+            proofs: status.proven_batches,
+            in_flight: status.in_flight.len(),
+            tx_per_sec,
+            blocks_per_sec,
+            jobs,
+            lies: lies.clone(),
+            history: history.iter().cloned().collect(),
+        };
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
