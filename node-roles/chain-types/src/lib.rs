@@ -16,10 +16,13 @@
 //! - [`Block`]: header, transactions, receipts and diff, as the sequencer logs and
 //!   streams it;
 //! - [`net_diff`]: the net tree diff of consecutive blocks, and [`ProvenBatch`]: a
-//!   state-transition proof of such a batch as the sequencer publishes it.
+//!   state-transition proof of such a batch as the sequencer publishes it;
+//! - [`account_proof`]: `eth_getProof`'s answer (Merkle proofs of an account and its
+//!   slots), as a replica serves it and a light client checks it.
 //!
 //! `docs/nodes.md` specifies the encodings.
 
+pub mod account_proof;
 mod block;
 mod diff;
 mod error;
