@@ -235,8 +235,8 @@ fn finish_diff<DB: DatabaseRef>(
     StateDiff::new(accounts).map_err(|e| StateReadError(format!("built a bad diff: {e}")))
 }
 
-/// The receipt of an executed transaction.
-fn receipt(tx: &SignedTx, result: &ExecutionResult, cumulative: u64, base_fee: u64) -> Receipt {
+/// The receipt of an executed transaction (its logs moved out of `result`).
+fn receipt(tx: &SignedTx, result: ExecutionResult, cumulative: u64, base_fee: u64) -> Receipt {
     let success = result.is_success();
     Receipt {
         tx_type: tx.tx_type(),
@@ -250,7 +250,7 @@ fn receipt(tx: &SignedTx, result: &ExecutionResult, cumulative: u64, base_fee: u
             None
         },
         logs: if success {
-            result.logs().to_vec()
+            result.into_logs()
         } else {
             Vec::new()
         },
@@ -284,7 +284,7 @@ pub fn execute_block<DB: DatabaseRef>(
                 gather(&mut touched, &state);
                 evm.ctx.journaled_state.database.commit(state);
                 out.receipts
-                    .push(receipt(&tx, &result, out.gas_used, p.base_fee));
+                    .push(receipt(&tx, result, out.gas_used, p.base_fee));
                 out.included.push(tx);
             }
             Err(e) => {

@@ -1,0 +1,125 @@
+//! Full-node re-execution throughput: a chain of sequencer-built blocks of ETH
+//! transfers imported by a fresh `FullNode` (header and body checks, re-execution with
+//! revm against its redb state, receipts and diff compared, the state tree updated,
+//! the block committed to redb), from decoded blocks and from the JSON the `blocks`
+//! stream delivers (decoding recovers every transaction's sender).
+//!
+//! `cargo bench -p proofbox-full-node --bench reexecution`
+
+use std::time::Duration;
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, TxKind, U256};
+use alloy_signer::SignerSync;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use proofbox_chain_types::Block;
+use proofbox_full_node::FullNode;
+use proofbox_sequencer::rpc::subs::StreamBlock;
+use proofbox_sequencer::{Config, Sequencer, dev_accounts};
+
+/// Recipient `i % 200`: plain addresses (`0x4242..42xx`), none a precompile.
+fn recipient(i: usize) -> Address {
+    let mut a = [0x42; 20];
+    a[19] = (i % 200) as u8;
+    Address::from(a)
+}
+
+const BLOCKS: usize = 20;
+const TXS_PER_BLOCK: usize = 500;
+const SENDERS: usize = 10;
+
+/// Genesis and `BLOCKS` blocks of `TXS_PER_BLOCK` ETH transfers, built by an in-memory
+/// sequencer (no data directory, no producer thread).
+fn chain() -> Vec<Block> {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        dev_accounts: SENDERS as u32,
+        ..Config::default()
+    };
+    let chain_id = config.chain_id;
+    let seq = Sequencer::start(config, false).unwrap();
+    let signers: Vec<_> = dev_accounts(SENDERS as u32)
+        .iter()
+        .map(|a| a.signer())
+        .collect();
+    for b in 0..BLOCKS {
+        for i in 0..TXS_PER_BLOCK {
+            let n = b * TXS_PER_BLOCK + i;
+            let tx = TxEip1559 {
+                chain_id,
+                nonce: (n / SENDERS) as u64,
+                gas_limit: 21_000,
+                max_fee_per_gas: 3_000_000_000,
+                max_priority_fee_per_gas: 1,
+                to: TxKind::Call(recipient(n)),
+                value: U256::from(1 + n),
+                ..Default::default()
+            };
+            let sig = signers[n % SENDERS]
+                .sign_hash_sync(&tx.signature_hash())
+                .unwrap();
+            seq.submit(&TxEnvelope::from(tx.into_signed(sig)).encoded_2718())
+                .unwrap();
+        }
+        let block = seq.produce(false).unwrap().expect("a block");
+        assert_eq!(block.transactions.len(), TXS_PER_BLOCK);
+    }
+    let core = seq.read();
+    (0..=BLOCKS as u64)
+        .map(|n| Block::clone(core.chain.block(n).unwrap()))
+        .collect()
+}
+
+/// A fresh node (its own temporary directory) holding the genesis block.
+fn fresh_node(genesis: &Block, chain_id: u64) -> (tempfile::TempDir, FullNode) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = FullNode::open(dir.path(), chain_id).unwrap();
+    node.import(genesis.clone()).unwrap();
+    (dir, node)
+}
+
+fn bench(c: &mut Criterion) {
+    let chain_id = Config::default().chain_id;
+    let blocks = chain();
+    let (genesis, rest) = blocks.split_first().unwrap();
+    let json: Vec<String> = rest
+        .iter()
+        .map(|b| serde_json::to_string(&StreamBlock::new(b)).unwrap())
+        .collect();
+    let mut g = c.benchmark_group(format!("full_node_{BLOCKS}_blocks_of_{TXS_PER_BLOCK}"));
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    // Transactions per second; blocks per second is that divided by TXS_PER_BLOCK.
+    g.throughput(Throughput::Elements((BLOCKS * TXS_PER_BLOCK) as u64));
+    g.bench_function("import", |b| {
+        b.iter_batched(
+            || (fresh_node(genesis, chain_id), rest.to_vec()),
+            |((dir, node), blocks)| {
+                for block in blocks {
+                    node.import(block).unwrap();
+                }
+                assert_eq!(node.head(), Some(BLOCKS as u64));
+                (dir, node)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("stream_json_decode_and_import", |b| {
+        b.iter_batched(
+            || fresh_node(genesis, chain_id),
+            |(dir, node)| {
+                for text in &json {
+                    let block = serde_json::from_str::<StreamBlock>(text).unwrap();
+                    node.import(block.into_block()).unwrap();
+                }
+                assert_eq!(node.head(), Some(BLOCKS as u64));
+                (dir, node)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
