@@ -74,7 +74,12 @@ fn slot_of(key: &JsonStorageKey) -> U256 {
 }
 
 /// Proves `address` and `slots` in `tree`, the state tree at block `number`.
-pub fn prove(tree: &StateTree, number: u64, address: Address, slots: &[JsonStorageKey]) -> AccountProof {
+pub fn prove(
+    tree: &StateTree,
+    number: u64,
+    address: Address,
+    slots: &[JsonStorageKey],
+) -> AccountProof {
     let (value, proof) = tree.prove(&StateKey::Account(address));
     let info = match value {
         Some(StateValue::Account(a)) => Some(a),

@@ -67,7 +67,9 @@ pub struct LightClient {
 
 impl std::fmt::Debug for LightClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LightClient").field("head", &self.head()).finish()
+        f.debug_struct("LightClient")
+            .field("head", &self.head())
+            .finish()
     }
 }
 
@@ -86,8 +88,8 @@ impl LightClient {
         let head = match &file {
             Some(f) if f.exists() => {
                 let bytes = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
-                let kept: Head = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("{}: {e}", f.display()))?;
+                let kept: Head =
+                    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", f.display()))?;
                 if kept.block < checkpoint.block {
                     checkpoint
                 } else {

@@ -109,7 +109,10 @@ impl Served {
         };
         if p.address != address
             || p.storage_proof.len() != slots.len()
-            || p.storage_proof.iter().zip(slots).any(|(s, k)| U256::from_be_bytes(s.key.as_b256().0) != *k)
+            || p.storage_proof
+                .iter()
+                .zip(slots)
+                .any(|(s, k)| U256::from_be_bytes(s.key.as_b256().0) != *k)
         {
             return Err(lie("it answered for another account or other slots".into()));
         }
@@ -133,18 +136,21 @@ pub fn module(served: Served) -> RpcModule<Served> {
     let ok = |r: Result<(), jsonrpsee::core::RegisterMethodError>| {
         r.expect("method names are unique");
     };
-    ok(m
-        .register_method("eth_chainId", |_, s, _| -> RpcResult<U64> {
+    ok(
+        m.register_method("eth_chainId", |_, s, _| -> RpcResult<U64> {
             Ok(U64::from(s.client.chain_id()))
         })
-        .map(|_| ()));
-    ok(m
-        .register_method("eth_blockNumber", |_, s, _| -> RpcResult<U64> {
+        .map(|_| ()),
+    );
+    ok(
+        m.register_method("eth_blockNumber", |_, s, _| -> RpcResult<U64> {
             Ok(U64::from(s.client.head().block))
         })
-        .map(|_| ()));
-    ok(m
-        .register_method("proofbox_lightStatus", |_, s, _| -> RpcResult<serde_json::Value> {
+        .map(|_| ()),
+    );
+    ok(m.register_method(
+        "proofbox_lightStatus",
+        |_, s, _| -> RpcResult<serde_json::Value> {
             Ok(serde_json::to_value(Status {
                 head: s.client.head(),
                 node: s.node.clone(),
@@ -152,32 +158,36 @@ pub fn module(served: Served) -> RpcModule<Served> {
                 lies: s.client.lies(),
             })
             .expect("serializes"))
-        })
-        .map(|_| ()));
-    ok(m
-        .register_async_method("eth_getBalance", |p, s, _| async move {
+        },
+    )
+    .map(|_| ()));
+    ok(
+        m.register_async_method("eth_getBalance", |p, s, _| async move {
             let (a, tag): (Address, Option<BlockId>) = parse(&p)?;
             at_head(&s.client.head(), tag)?;
             Ok::<U256, ErrorObjectOwned>(s.query(a, &[]).await?.balance)
         })
-        .map(|_| ()));
-    ok(m
-        .register_async_method("eth_getTransactionCount", |p, s, _| async move {
+        .map(|_| ()),
+    );
+    ok(
+        m.register_async_method("eth_getTransactionCount", |p, s, _| async move {
             let (a, tag): (Address, Option<BlockId>) = parse(&p)?;
             at_head(&s.client.head(), tag)?;
             Ok::<U64, ErrorObjectOwned>(s.query(a, &[]).await?.nonce)
         })
-        .map(|_| ()));
-    ok(m
-        .register_async_method("eth_getStorageAt", |p, s, _| async move {
+        .map(|_| ()),
+    );
+    ok(
+        m.register_async_method("eth_getStorageAt", |p, s, _| async move {
             let (a, slot, tag): (Address, U256, Option<BlockId>) = parse(&p)?;
             at_head(&s.client.head(), tag)?;
             let proof = s.query(a, &[slot]).await?;
             Ok::<B256, ErrorObjectOwned>(B256::from(proof.storage_proof[0].value))
         })
-        .map(|_| ()));
-    ok(m
-        .register_async_method("eth_getCode", |p, s, _| async move {
+        .map(|_| ()),
+    );
+    ok(
+        m.register_async_method("eth_getCode", |p, s, _| async move {
             let (a, tag): (Address, Option<BlockId>) = parse(&p)?;
             at_head(&s.client.head(), tag)?;
             let proof = s.query(a, &[]).await?;
@@ -194,18 +204,25 @@ pub fn module(served: Served) -> RpcModule<Served> {
                 .await
                 .map_err(|e| server_error(format!("the node did not answer: {e}")))?;
             if keccak256(&code) != proof.code_hash {
-                let what = format!("code of {a} that does not hash to its proven code hash {}", proof.code_hash);
+                let what = format!(
+                    "code of {a} that does not hash to its proven code hash {}",
+                    proof.code_hash
+                );
                 s.client.report(&s.node, what.clone());
                 return Err(server_error(format!("the node lied: {what}")));
             }
             Ok::<Bytes, ErrorObjectOwned>(code)
         })
-        .map(|_| ()));
+        .map(|_| ()),
+    );
     m
 }
 
 /// Starts the endpoint on `addr` (port 0 picks one).
-pub async fn serve(served: Served, addr: SocketAddr) -> std::io::Result<(SocketAddr, ServerHandle)> {
+pub async fn serve(
+    served: Served,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
     crate::install_tls();
     let server = Server::builder().build(addr).await?;
     let local = server.local_addr()?;
