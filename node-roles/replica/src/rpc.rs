@@ -42,6 +42,37 @@ fn parse<'a, T: serde::Deserialize<'a>>(p: &'a Params<'a>) -> RpcResult<T> {
         .map_err(|e| invalid_params(e.message().to_string()))
 }
 
+/// `count` leading parameters (one value, or a tuple when `count > 1`), then an
+/// optional block id: absent, `null`, or missing from a shorter array.
+fn with_block<T: serde::de::DeserializeOwned>(
+    p: &Params<'_>,
+    count: usize,
+) -> RpcResult<(T, Option<BlockId>)> {
+    let mut v: Vec<serde_json::Value> = parse(p)?;
+    if v.len() < count || v.len() > count + 1 {
+        return Err(invalid_params(format!(
+            "expected {count} parameters and an optional block, got {}",
+            v.len()
+        )));
+    }
+    let block = match v.len() > count {
+        true => match v.pop().expect("present") {
+            serde_json::Value::Null => None,
+            b => Some(
+                serde_json::from_value::<BlockId>(b)
+                    .map_err(|e| invalid_params(format!("block: {e}")))?,
+            ),
+        },
+        false => None,
+    };
+    let args = match count {
+        1 => serde_json::from_value(v.pop().expect("present")),
+        _ => serde_json::from_value(serde_json::Value::Array(v)),
+    }
+    .map_err(|e| invalid_params(e.to_string()))?;
+    Ok((args, block))
+}
+
 /// The head a block id names; `default` when none is given.
 pub fn head_for(c: &Chain, id: Option<BlockId>, default: Head) -> RpcResult<Head> {
     let number = match id {
@@ -150,7 +181,7 @@ pub fn module(replica: Replica) -> RpcModule<Replica> {
     macro_rules! state_method {
         ($name:literal, $args:ty, |$c:ident, $s:ident, $a:ident| -> $t:ty $body:block) => {
             m.register_method($name, |p, r, _| -> RpcResult<$t> {
-                let (a, id): ($args, Option<BlockId>) = parse(&p)?;
+                let (a, id): ($args, Option<BlockId>) = with_block(&p, 1)?;
                 let $c = r.read();
                 let head = head_for(&$c, id, Head::Latest)?;
                 no_state(&$c, head)?;
@@ -192,7 +223,7 @@ pub fn module(replica: Replica) -> RpcModule<Replica> {
         Ok(s.code(&a).map(|c| c.original_bytes()).unwrap_or_default())
     });
     m.register_method("eth_getStorageAt", |p, r, _| -> RpcResult<B256> {
-        let (a, slot, id): (Address, JsonStorageKey, Option<BlockId>) = parse(&p)?;
+        let ((a, slot), id): ((Address, JsonStorageKey), _) = with_block(&p, 2)?;
         let c = r.read();
         let head = head_for(&c, id, Head::Latest)?;
         no_state(&c, head)?;
@@ -201,7 +232,7 @@ pub fn module(replica: Replica) -> RpcModule<Replica> {
     })
     .expect("unique method names");
     m.register_method("eth_getProof", |p, r, _| -> RpcResult<AccountProof> {
-        let (a, slots, id): (Address, Vec<JsonStorageKey>, Option<BlockId>) = parse(&p)?;
+        let ((a, slots), id): ((Address, Vec<JsonStorageKey>), _) = with_block(&p, 2)?;
         if slots.len() > MAX_PROOF_SLOTS {
             return Err(invalid_params(format!(
                 "at most {MAX_PROOF_SLOTS} storage keys a request, got {}",
@@ -260,7 +291,7 @@ pub fn module(replica: Replica) -> RpcModule<Replica> {
         read::logs(r, &filter, MAX_LOG_RANGE)
     });
     m.register_blocking_method("eth_call", |p, r, _| -> RpcResult<Bytes> {
-        let (req, id): (TransactionRequest, Option<BlockId>) = parse(&p)?;
+        let (req, id): (TransactionRequest, _) = with_block(&p, 1)?;
         let c = r.read();
         let head = head_for(&c, id, Head::Latest)?;
         let params = next_block_params(&r, &c, head)?;
@@ -273,7 +304,7 @@ pub fn module(replica: Replica) -> RpcModule<Replica> {
     })
     .expect("unique method names");
     m.register_blocking_method("eth_estimateGas", |p, r, _| -> RpcResult<U64> {
-        let (req, id): (TransactionRequest, Option<BlockId>) = parse(&p)?;
+        let (req, id): (TransactionRequest, _) = with_block(&p, 1)?;
         let c = r.read();
         let head = head_for(&c, id, Head::Latest)?;
         let params = next_block_params(&r, &c, head)?;
