@@ -47,7 +47,7 @@ impl StateImage {
     pub fn capture(state: &MemState) -> Self {
         let mut entries: Vec<(StateKey, StateValue)> =
             state.tree().iter().map(|(k, v)| (*k, *v)).collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_by_key(|e| e.0);
         let mut codes = BTreeMap::new();
         for (k, v) in &entries {
             if let (StateKey::Account(a), StateValue::Account(info)) = (k, v)

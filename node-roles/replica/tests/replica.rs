@@ -11,7 +11,7 @@ use std::sync::Arc;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_provider::Provider;
 use alloy_rpc_types_eth::BlockId;
-use common::{Network, Node, relay, unaltered};
+use common::{Network, Node, Transform, each, relay, unaltered};
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_chain_types::{ProvenBatch, Root, StateDiff, net_diff};
 use proofbox_prover::transition::{TransitionInput, TransitionProof};
@@ -240,13 +240,13 @@ async fn a_forged_diff_and_a_weak_proof_are_refused() {
     let net = Network::start().await;
 
     // A relay that alters block 3's diff: refused at block 3, never applied.
-    let (forged_url, _forged) = relay(net.ws_url(), Arc::new(forge_diff)).await;
+    let (forged_url, _forged) = relay(net.ws_url(), each(forge_diff)).await;
     let dir = tempfile::tempdir().unwrap();
     let forged = Node::start(Config::new(dir.path()), forged_url).await;
 
     // A relay that replaces batch 1's proof with a weak proof of the same statement.
     let seq = net.seq.clone();
-    let weak = Arc::new(move |kind: &str, v: Value| {
+    let weak = each(move |kind: &str, v: Value| {
         if kind != "proofs" || v["index"] != json!(1) {
             return v;
         }
@@ -330,5 +330,129 @@ async fn a_forged_diff_and_a_weak_proof_are_refused() {
     for n in [forged, strict, open, honest] {
         n.stop().await;
     }
+    net.stop().await;
+}
+
+/// Forges a self-consistent chain from block `k` on: block `k` credits an account
+/// out of nothing, and every header from there has the roots, diff commitment and parent
+/// hash of the forged state, so each block checks out on its own; only the proofs
+/// (of the true roots) contradict it.
+struct ForgedChain {
+    seq: Sequencer,
+    k: u64,
+    state: MemState,
+    parent: B256,
+    next: u64,
+}
+
+impl ForgedChain {
+    fn new(seq: Sequencer, k: u64, from: u64) -> Self {
+        let mut f = Self {
+            seq,
+            k,
+            state: MemState::new(),
+            parent: B256::ZERO,
+            next: 0,
+        };
+        while f.next < from {
+            let b = f.seq.read().chain.block(f.next).unwrap().as_ref().clone();
+            f.forge(b);
+        }
+        f
+    }
+
+    fn forge(&mut self, mut b: proofbox_chain_types::Block) -> proofbox_chain_types::Block {
+        assert_eq!(b.number(), self.next);
+        self.next += 1;
+        if b.number() == self.k {
+            // An account no later block touches, so the forgery lasts.
+            let mut accounts = b.diff.accounts().to_vec();
+            accounts.push(proofbox_chain_types::AccountDiff {
+                address: Address::repeat_byte(0xee),
+                nonce: 0,
+                balance: U256::from(1_000_000),
+                code_hash: alloy_primitives::keccak256([]),
+                code: None,
+                storage: vec![],
+                destroyed: false,
+            });
+            accounts.sort_by_key(|a| a.address);
+            b.diff = StateDiff::new(accounts).unwrap();
+        }
+        if b.number() >= self.k {
+            b.header.parent_hash = self.parent;
+            b.header.pre_state_root = self.state.root();
+            b.header.diff_commitment =
+                Root::from_digest(&b.diff.to_state_diff().unwrap().commitment());
+            b.header.post_state_root = self.state.apply(&b.diff).unwrap();
+        } else {
+            self.state.apply(&b.diff).unwrap();
+        }
+        self.parent = b.hash();
+        b
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_consistent_forged_chain_is_applied_but_never_proven() {
+    let net = Network::start().await;
+    const K: u64 = 2;
+    let seq = net.seq.clone();
+    let alter: common::Alter = Arc::new(move |kind: &str, opts: &Value| {
+        if kind != "blocks" {
+            return Box::new(|v| v) as Transform;
+        }
+        let from = opts["fromBlock"].as_u64().unwrap();
+        let mut forged = ForgedChain::new(seq.clone(), K, from);
+        Box::new(move |v: Value| {
+            let b: proofbox_sequencer::rpc::subs::StreamBlock = serde_json::from_value(v).unwrap();
+            let b = forged.forge(b.into_block());
+            serde_json::to_value(proofbox_sequencer::rpc::subs::StreamBlock::new(&b)).unwrap()
+        })
+    });
+    let (url, _relay) = relay(net.ws_url(), alter).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(Config::new(dir.path()), url).await;
+
+    net.transfers(0, 16).await;
+    net.proven_to_head().await;
+    let s = node
+        .wait("the forged chain refused twice", |s| {
+            s["following"] == false
+        })
+        .await;
+    let refused = s["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 2, "refused, re-synced, refused again: {s:#}");
+    let index = refused[0]["batch"].as_u64().unwrap();
+    let batch: ProvenBatch = net
+        .http()
+        .raw_request("proofbox_getProof".into(), (U256::from(index),))
+        .await
+        .unwrap();
+    assert!(
+        batch.covers(K),
+        "the refused batch holds the forged block: {s:#}"
+    );
+    for r in refused {
+        assert_eq!(r["batch"], index);
+        assert_eq!(r["block"], batch.last_block, "{s:#}");
+        let reason = r["reason"].as_str().unwrap();
+        assert!(reason.contains("post-state root"), "{reason}");
+    }
+    // Nothing forged was ever believed: the proven head is before the forged block,
+    // and the latest state went back to it.
+    assert_eq!(at(&s, "proven"), Some(batch.first_block - 1), "{s:#}");
+    assert_eq!(at(&s, "latest"), Some(batch.first_block - 1), "{s:#}");
+    let real = net
+        .seq
+        .read()
+        .chain
+        .block(batch.first_block - 1)
+        .unwrap()
+        .header
+        .post_state_root;
+    assert_eq!(s["provenRoot"], real.hex());
+    assert_eq!(s["latestRoot"], real.hex());
+    node.stop().await;
     net.stop().await;
 }

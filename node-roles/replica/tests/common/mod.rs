@@ -279,8 +279,19 @@ impl Node {
     }
 }
 
-/// What a relay does to each message: `(kind, message) -> message`.
-pub type Alter = Arc<dyn Fn(&str, Value) -> Value + Send + Sync>;
+/// What a relay does to the messages of one subscription.
+pub type Transform = Box<dyn FnMut(Value) -> Value + Send>;
+
+/// For each subscription `(kind, options)`, the transform of its messages.
+pub type Alter = Arc<dyn Fn(&str, &Value) -> Transform + Send + Sync>;
+
+/// The same function for every message: `(kind, message) -> message`.
+pub fn each(f: impl Fn(&str, Value) -> Value + Send + Sync + Clone + 'static) -> Alter {
+    Arc::new(move |kind: &str, _: &Value| {
+        let (f, kind) = (f.clone(), kind.to_string());
+        Box::new(move |v| f(&kind, v)) as Transform
+    })
+}
 
 struct Relay {
     upstream: String,
@@ -302,6 +313,7 @@ pub async fn relay(upstream: String, alter: Alter) -> (String, ServerHandle) {
                 .connect_ws(WsConnect::new(relay.upstream.clone()))
                 .await
                 .map_err(|e| e.to_string())?;
+            let mut transform = (relay.alter)(&kind, &opts);
             let mut sub = p
                 .subscribe::<_, Value>((kind.clone(), opts))
                 .await
@@ -309,11 +321,7 @@ pub async fn relay(upstream: String, alter: Alter) -> (String, ServerHandle) {
             let sink = pending.accept().await?;
             loop {
                 let v = sub.recv().await.map_err(|e| e.to_string())?;
-                let alter = relay.alter.clone();
-                let k = kind.clone();
-                let v = tokio::task::spawn_blocking(move || alter(&k, v))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let v = tokio::task::block_in_place(|| transform(v));
                 let raw = serde_json::value::to_raw_value(&v).unwrap();
                 if sink.send(SubscriptionMessage::from(raw)).await.is_err() {
                     return Ok(());
@@ -332,7 +340,7 @@ pub async fn relay(upstream: String, alter: Alter) -> (String, ServerHandle) {
 
 /// Leaves every message as it is.
 pub fn unaltered() -> Alter {
-    Arc::new(|_, v| v)
+    each(|_, v| v)
 }
 
 /// `json!` shorthand for a status field as `u64`.
