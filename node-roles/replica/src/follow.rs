@@ -9,7 +9,7 @@ use alloy_provider::{Provider, ProviderBuilder, WsConnect};
 use proofbox_chain_types::ProvenBatch;
 use proofbox_sequencer::rpc::subs::StreamBlock;
 
-use crate::replica::{ImportError, Refusal, Replica};
+use crate::replica::{ImportError, Replica};
 
 enum Outcome {
     /// Stopped following after a refusal.
@@ -101,18 +101,27 @@ impl Replica {
                     let v = v.map_err(|e| e.to_string())?;
                     match serde_json::from_value::<ProvenBatch>(v) {
                         Ok(b) => self.queue_batch(b),
-                        Err(e) => {
-                            let reason = format!("undecodable proof from the stream: {e}");
-                            let r = Refusal { block: None, batch: Some(self.read().next_batch), reason };
-                            tracing::warn!(reason = %r.reason, "replica: skipping a proof");
-                            return Err(r.reason);
-                        }
+                        // A transport problem (the sequencer's own encoding): reconnect.
+                        Err(e) => return Err(format!("undecodable proof from the stream: {e}")),
                     }
                 }
             }
             match self.run_blocking(|r| r.check_pending()).await? {
                 Ok(_) => {}
                 Err(e) => return self.outcome(e),
+            }
+            if let Some(from_batch) = self.proofs_gap() {
+                tracing::info!(
+                    from_batch,
+                    "replica: too many proofs waiting; resubscribing to proofs"
+                );
+                proofs = provider
+                    .subscribe::<_, serde_json::Value>((
+                        "proofs",
+                        serde_json::json!({ "fromBatch": format!("{from_batch:#x}") }),
+                    ))
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
         }
     }

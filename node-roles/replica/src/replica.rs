@@ -18,7 +18,8 @@ use tokio::sync::watch;
 
 use crate::snapshot::{Snapshot, SnapshotError, StateImage};
 
-/// The most proofs kept waiting for their blocks.
+/// The most proofs kept waiting for their blocks; beyond, they are dropped and the
+/// proofs stream is resubscribed once the waiting ones are used up.
 pub const MAX_PENDING_PROOFS: usize = 1024;
 
 #[derive(Debug, Clone)]
@@ -91,6 +92,9 @@ pub struct Chain {
     blocks: BTreeMap<u64, Arc<Block>>,
     by_hash: HashMap<B256, u64>,
     pending: BTreeMap<u64, ProvenBatch>,
+    /// A proof was dropped because too many were waiting: once the waiting ones
+    /// are used up the follower resubscribes to proofs from the next batch.
+    proofs_dropped: bool,
     refused: Vec<Refusal>,
     following: bool,
     /// The batch refused last: refused again after a re-sync, the replica stops.
@@ -193,6 +197,7 @@ impl Replica {
             blocks: BTreeMap::new(),
             by_hash: HashMap::new(),
             pending: BTreeMap::new(),
+            proofs_dropped: false,
             refused: Vec::new(),
             following: true,
             last_refused_batch: None,
@@ -416,13 +421,31 @@ impl Replica {
     /// ([`Replica::check_pending`]). Proofs of batches already proven are ignored.
     pub fn queue_batch(&self, batch: ProvenBatch) {
         let mut c = self.write();
-        if batch.index >= c.next_batch && c.pending.len() < MAX_PENDING_PROOFS {
+        if batch.index < c.next_batch {
+            return;
+        }
+        if c.pending.len() < MAX_PENDING_PROOFS || c.pending.contains_key(&batch.index) {
             c.pending.insert(batch.index, batch);
+        } else {
+            c.proofs_dropped = true;
         }
     }
 
-    /// Checks every waiting proof whose blocks are applied, in batch order. Returns
-    /// whether any proof was refused (the replica then re-synced, or stopped).
+    /// Where to resubscribe to proofs, if some were dropped and the next batch's is
+    /// not waiting (the waiting ones are dropped too: the stream brings them again).
+    pub(crate) fn proofs_gap(&self) -> Option<u64> {
+        let mut c = self.write();
+        if !c.proofs_dropped || c.pending.contains_key(&c.next_batch) {
+            return None;
+        }
+        c.proofs_dropped = false;
+        c.pending.clear();
+        Some(c.next_batch)
+    }
+
+    /// Checks every waiting proof whose blocks are applied, in batch order; returns
+    /// how many moved the proven head. A refused one is an error (the replica then
+    /// re-synced, or stopped).
     pub fn check_pending(&self) -> Result<usize, ImportError> {
         let mut proven = 0;
         while let Some(work) = self.next_work()? {
@@ -614,6 +637,7 @@ impl Replica {
         let kept_latest = c.latest_head;
         c.latest_head = proven;
         c.pending.clear();
+        c.proofs_dropped = false;
         c.prune(self.inner.config.block_window);
         c.epoch += 1;
         if c.last_refused_batch.is_some() && c.last_refused_batch == index {
