@@ -154,3 +154,54 @@ pub fn verify(p: &AccountProof, root: &Root) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proof_encoding_is_versioned_and_exact() {
+        let p = StateProof::default();
+        let bytes = encode_proof(&p);
+        assert_eq!(decode_proof(&bytes).unwrap(), p);
+        let mut other = bytes.to_vec();
+        other[0] = 2;
+        assert!(decode_proof(&other).unwrap_err().contains("version 2"));
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(
+            decode_proof(&longer)
+                .unwrap_err()
+                .contains("after the proof")
+        );
+    }
+
+    #[test]
+    fn proofs_of_a_state_check_against_its_root_only() {
+        let mut s = MemState::new();
+        let a = Address::repeat_byte(9);
+        let diff = proofbox_chain_types::StateDiff::new(vec![proofbox_chain_types::AccountDiff {
+            address: a,
+            nonce: 1,
+            balance: U256::from(5),
+            code_hash: revm::primitives::KECCAK_EMPTY,
+            code: None,
+            storage: vec![],
+            destroyed: false,
+        }])
+        .unwrap();
+        let root = s.apply(&diff).unwrap();
+        let slots = [JsonStorageKey::from(U256::from(3))];
+        let p = prove(&s, 1, a, &slots);
+        verify(&p, &root).unwrap();
+        assert_eq!(p.storage_proof[0].value, U256::ZERO);
+        let absent = prove(&s, 1, Address::repeat_byte(8), &slots);
+        assert_eq!(absent.code_hash, B256::ZERO);
+        verify(&absent, &root).unwrap();
+        let empty = Root::from_digest(&proofbox_state::StateTree::empty_root());
+        assert!(verify(&p, &empty).is_err());
+        let mut two = p.clone();
+        two.account_proof.push(two.account_proof[0].clone());
+        assert!(verify(&two, &root).unwrap_err().contains("2 proofs"));
+    }
+}

@@ -196,3 +196,94 @@ impl Snapshot {
         Ok(Some((snap, state)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::keccak256;
+
+    fn state() -> (MemState, Block) {
+        let code = Bytes::from_static(&[0x60, 0x00, 0x00]);
+        let accounts = vec![
+            AccountDiff {
+                address: Address::repeat_byte(1),
+                nonce: 3,
+                balance: U256::from(1000),
+                code_hash: KECCAK_EMPTY,
+                code: None,
+                storage: vec![],
+                destroyed: false,
+            },
+            AccountDiff {
+                address: Address::repeat_byte(2),
+                nonce: 1,
+                balance: U256::ZERO,
+                code_hash: keccak256(&code),
+                code: Some(code),
+                storage: vec![(U256::from(1), U256::from(42)), (U256::from(7), U256::MAX)],
+                destroyed: false,
+            },
+        ];
+        let diff = StateDiff::new(accounts).unwrap();
+        let mut s = MemState::new();
+        let root = s.apply(&diff).unwrap();
+        let core = proofbox_sequencer::chain::genesis(&[], 30_000_000, 1).unwrap();
+        let mut block = core.chain.head_block().as_ref().clone();
+        block.header.post_state_root = root;
+        (s, block)
+    }
+
+    #[test]
+    fn a_snapshot_round_trips_to_the_same_state_and_root() {
+        let (s, block) = state();
+        let dir = tempfile::tempdir().unwrap();
+        let snap = Snapshot {
+            block,
+            next_batch: 5,
+            root: s.root(),
+            state: StateImage::capture(&s),
+        };
+        snap.save(dir.path()).unwrap();
+        let (back, restored) = Snapshot::load(dir.path()).unwrap().unwrap();
+        assert_eq!(back.next_batch, 5);
+        assert_eq!(restored.root(), s.root());
+        let a = Address::repeat_byte(2);
+        assert_eq!(restored.storage_at(&a, &U256::from(7)), U256::MAX);
+        assert_eq!(restored.code(&a), s.code(&a));
+        assert_eq!(restored.nonce(&Address::repeat_byte(1)), 3);
+        assert!(
+            !Snapshot::path(dir.path())
+                .with_extension("snapshot.tmp")
+                .exists()
+        );
+    }
+
+    #[test]
+    fn a_damaged_or_missing_snapshot_is_reported_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Snapshot::load(dir.path()).unwrap().is_none());
+        let (s, block) = state();
+        let snap = Snapshot {
+            block,
+            next_batch: 0,
+            root: s.root(),
+            state: StateImage::capture(&s),
+        };
+        snap.save(dir.path()).unwrap();
+        let path = Snapshot::path(dir.path());
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        let err = Snapshot::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("checksum"), "{err}");
+        // A snapshot whose state is not its root.
+        let wrong = Snapshot {
+            root: Root::from_digest(&proofbox_state::StateTree::empty_root()),
+            ..snap
+        };
+        wrong.save(dir.path()).unwrap();
+        let err = Snapshot::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("is not the proven root"), "{err}");
+    }
+}
