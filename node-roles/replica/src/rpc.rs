@@ -95,9 +95,11 @@ pub fn head_for(c: &Chain, id: Option<BlockId>, default: Head) -> RpcResult<Head
     } else if c.proven_head == Some(number) {
         Ok(Head::Proven)
     } else {
+        let show = |h: Option<u64>| h.map_or("none".to_string(), |n| n.to_string());
         Err(server_error(format!(
-            "state is available at the latest head ({:?}) and the proven head ({:?}) only",
-            c.latest_head, c.proven_head
+            "state is available at the latest head ({}) and the proven head ({}) only",
+            show(c.latest_head),
+            show(c.proven_head)
         )))
     }
 }
