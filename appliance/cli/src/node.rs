@@ -1,5 +1,6 @@
 //! `proofbox node`: run a node role. `node sequencer` executes transactions and
-//! serves Ethereum JSON-RPC; `node full` follows and re-executes (docs/nodes.md).
+//! serves Ethereum JSON-RPC; `node full` follows and re-executes; `node replica`
+//! follows, applies diffs and believes roots once proven (docs/nodes.md).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +23,31 @@ pub enum NodeCommand {
     /// against its own state (redb), stops at the first difference; read-only
     /// JSON-RPC with `proofbox_status`.
     Full(FullArgs),
+    /// The replica: follows a sequencer's blocks and proofs, applies each block's
+    /// state diff without executing, moves its proven head only on verified
+    /// state-transition proofs; read-only JSON-RPC with `eth_getProof` and
+    /// `proofbox_replicaStatus`.
+    Replica(ReplicaArgs),
+}
+
+#[derive(Args)]
+pub struct ReplicaArgs {
+    /// The sequencer's WebSocket endpoint.
+    #[arg(long, default_value = "ws://127.0.0.1:8545")]
+    sequencer: String,
+    /// Address of the read-only JSON-RPC endpoint (HTTP and WebSocket); port 0 picks
+    /// one.
+    #[arg(long, default_value = "127.0.0.1:8547")]
+    listen: SocketAddr,
+    #[arg(long, default_value_t = proofbox_sequencer::config::DEFAULT_CHAIN_ID)]
+    chain_id: u64,
+    /// Directory of the proven snapshot.
+    #[arg(long, default_value = "proofbox-replica")]
+    data_dir: PathBuf,
+    /// The floor, in conjectured bits, every proof must reach (the replica's own,
+    /// never the proof's).
+    #[arg(long, default_value_t = proofbox_verifier::DEFAULT_MIN_SECURITY_BITS)]
+    min_security_bits: u32,
 }
 
 #[derive(Args)]
@@ -93,7 +119,50 @@ pub fn run(cmd: NodeCommand) -> Result<ExitCode> {
     match cmd {
         NodeCommand::Sequencer(a) => sequencer(a),
         NodeCommand::Full(a) => full(a),
+        NodeCommand::Replica(a) => replica(a),
     }
+}
+
+fn replica(a: ReplicaArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let config = proofbox_replica::Config {
+        chain_id: a.chain_id,
+        min_security_bits: a.min_security_bits,
+        ..proofbox_replica::Config::new(&a.data_dir)
+    };
+    let replica = proofbox_replica::Replica::open(config)
+        .map_err(|e| anyhow!(e))
+        .with_context(|| format!("opening {}", a.data_dir.display()))?;
+    {
+        let c = replica.read();
+        println!(
+            "replica: proven head {:?}, proven root {}, security floor {} bits",
+            c.proven_head,
+            c.proven.root(),
+            a.min_security_bits
+        );
+    }
+    let following = runtime.block_on(async {
+        let (addr, handle) = proofbox_replica::rpc::serve(replica.clone(), a.listen)
+            .await
+            .with_context(|| format!("listening on {}", a.listen))?;
+        println!("listening on {addr}, following {}", a.sequencer);
+        use std::io::Write;
+        std::io::stdout().flush().ok();
+        let follower = tokio::spawn(replica.clone().follow(a.sequencer.clone()));
+        tokio::signal::ctrl_c().await.ok();
+        follower.abort();
+        let _ = handle.stop();
+        anyhow::Ok(replica.read().following())
+    })?;
+    Ok(if following {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn full(a: FullArgs) -> Result<ExitCode> {

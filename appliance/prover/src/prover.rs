@@ -154,6 +154,27 @@ impl<B: Backend> Prover<B> {
         self.prove_checked_transition(input, &statement, fri, progress)
     }
 
+    /// Proves a state transition with FRI parameters `fri` as given, however weak: the
+    /// state-transition form of [`Prover::prove_with_insecure_params`], for tests that
+    /// show followers refuse weak proofs of true statements. Neither the CLI nor the
+    /// service reaches it.
+    pub fn prove_transition_with_insecure_params(
+        &self,
+        input: &TransitionInput,
+        fri: FriParams,
+        progress: Arc<dyn Progress>,
+    ) -> Result<ProofArtifact, ProveError> {
+        fri.validate()
+            .map_err(|e| ProveError::Prover(format!("FRI parameters: {e}")))?;
+        check_size(input)?;
+        let statement = input
+            .chunk_statement()
+            .map_err(|e| ProveError::Transition(e.to_string()))?;
+        progress.stage(Stage::Trace);
+        let trace = input.trace(fri.log_blowup as usize);
+        self.prove_transition_trace_with(trace, &statement, fri, progress)
+    }
+
     /// Proves a diff in chunks ([`TransitionInput::build_chunks`]), one proof per
     /// chunk, in order: checks every chunk's witnesses and that the chunks chain into
     /// one diff's transition first ([`transition::check_chunks`]; a failure is a

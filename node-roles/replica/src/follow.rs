@@ -1,0 +1,128 @@
+//! Following the sequencer: one WebSocket connection with two subscriptions, the
+//! `blocks` stream from the block after the latest head and the `proofs` stream from
+//! the next batch to verify. A drop reconnects and resumes from there; a re-sync
+//! (after a refused proof) resubscribes from the proven head; a refused block stops.
+
+use std::time::Duration;
+
+use alloy_provider::{Provider, ProviderBuilder, WsConnect};
+use proofbox_chain_types::ProvenBatch;
+use proofbox_sequencer::rpc::subs::StreamBlock;
+
+use crate::replica::{ImportError, Replica};
+
+enum Outcome {
+    /// Stopped following after a refusal.
+    Stop,
+    /// Re-synced: subscribe again from the proven head.
+    Resync,
+}
+
+impl Replica {
+    /// Follows the sequencer at `ws_url` until a refusal stops the replica,
+    /// reconnecting after drops.
+    pub async fn follow(self, ws_url: String) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.follow_once(&ws_url).await {
+                Ok(Outcome::Stop) => return,
+                Ok(Outcome::Resync) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::warn!(error = %e, "replica: stream lost; reconnecting");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn run_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Replica) -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(this))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn outcome(&self, e: ImportError) -> Result<Outcome, String> {
+        match e {
+            ImportError::Refused(_) | ImportError::Stopped => Ok(if self.read().following() {
+                Outcome::Resync
+            } else {
+                Outcome::Stop
+            }),
+            e => Err(e.to_string()),
+        }
+    }
+
+    async fn follow_once(&self, ws_url: &str) -> Result<Outcome, String> {
+        if !self.read().following() {
+            return Ok(Outcome::Stop);
+        }
+        let provider = ProviderBuilder::new()
+            .connect_ws(WsConnect::new(ws_url))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (from_block, from_batch, epoch) = self.resume_point();
+        let mut blocks = provider
+            .subscribe::<_, serde_json::Value>((
+                "blocks",
+                serde_json::json!({ "fromBlock": from_block }),
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut proofs = provider
+            .subscribe::<_, serde_json::Value>((
+                "proofs",
+                serde_json::json!({ "fromBatch": format!("{from_batch:#x}") }),
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(from_block, from_batch, "replica: following {ws_url}");
+        loop {
+            if self.epoch() != epoch {
+                return Ok(Outcome::Resync);
+            }
+            tokio::select! {
+                v = blocks.recv() => {
+                    let v = v.map_err(|e| e.to_string())?;
+                    let block = match serde_json::from_value::<StreamBlock>(v) {
+                        Ok(b) => b.into_block(),
+                        Err(e) => return Err(format!("undecodable block from the stream: {e}")),
+                    };
+                    match self.run_blocking(move |r| r.import_block(block)).await? {
+                        Ok(()) => {}
+                        Err(e) => return self.outcome(e),
+                    }
+                }
+                v = proofs.recv() => {
+                    let v = v.map_err(|e| e.to_string())?;
+                    match serde_json::from_value::<ProvenBatch>(v) {
+                        Ok(b) => self.queue_batch(b),
+                        // A transport problem (the sequencer's own encoding): reconnect.
+                        Err(e) => return Err(format!("undecodable proof from the stream: {e}")),
+                    }
+                }
+            }
+            match self.run_blocking(|r| r.check_pending()).await? {
+                Ok(_) => {}
+                Err(e) => return self.outcome(e),
+            }
+            if let Some(from_batch) = self.proofs_gap() {
+                tracing::info!(
+                    from_batch,
+                    "replica: too many proofs waiting; resubscribing to proofs"
+                );
+                proofs = provider
+                    .subscribe::<_, serde_json::Value>((
+                        "proofs",
+                        serde_json::json!({ "fromBatch": format!("{from_batch:#x}") }),
+                    ))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}

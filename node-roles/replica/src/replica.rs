@@ -1,0 +1,652 @@
+//! The replica's two heads and the checks that move them: [`Replica::import_block`]
+//! (the latest head: a block's diff applied without executing it) and
+//! [`Replica::import_batch`] (the proven head: a verified state-transition proof of
+//! the blocks applied).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use alloy_primitives::B256;
+use proofbox_chain_types::{Block, ProvenBatch, Root, net_diff};
+use proofbox_circuits::transition::TransitionStatement;
+use proofbox_sequencer::state::MemState;
+use proofbox_state::StateTree;
+use proofbox_verifier::{TransitionProof, Verifier};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::snapshot::{Snapshot, SnapshotError, StateImage};
+
+/// The most proofs kept waiting for their blocks; beyond, they are dropped and the
+/// proofs stream is resubscribed once the waiting ones are used up.
+pub const MAX_PENDING_PROOFS: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the proven snapshot lives.
+    pub data_dir: PathBuf,
+    pub chain_id: u64,
+    /// The security floor every proof must reach, in conjectured bits: the replica's
+    /// own, never taken from the proof.
+    pub min_security_bits: u32,
+    /// Blocks kept for RPC before the proven head (all after it are kept).
+    pub block_window: u64,
+}
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            chain_id: proofbox_sequencer::config::DEFAULT_CHAIN_ID,
+            min_security_bits: proofbox_verifier::DEFAULT_MIN_SECURITY_BITS,
+            block_window: 4096,
+        }
+    }
+}
+
+/// A block or a proof the replica refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refusal {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u64>,
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The block or proof is wrong.
+    #[error("refused: {}", .0.reason)]
+    Refused(Refusal),
+    /// The replica stopped following after a refusal.
+    #[error("not following (stopped after a refusal)")]
+    Stopped,
+    /// Not the next block (a transport problem): resubscribe.
+    #[error("expected block {expected}, got {got}")]
+    OutOfOrder { expected: u64, got: u64 },
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// Which state a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// The applied head: every block whose diff checked out.
+    Latest,
+    /// The proven head: the last block of the newest verified proof.
+    Proven,
+}
+
+/// Everything behind the lock.
+pub struct Chain {
+    /// The state after every applied block.
+    pub latest: MemState,
+    /// The state at the proven head, advanced by each verified batch's blocks.
+    pub proven: MemState,
+    pub latest_head: Option<u64>,
+    pub proven_head: Option<u64>,
+    pub next_batch: u64,
+    blocks: BTreeMap<u64, Arc<Block>>,
+    by_hash: HashMap<B256, u64>,
+    pending: BTreeMap<u64, ProvenBatch>,
+    /// A proof was dropped because too many were waiting: once the waiting ones
+    /// are used up the follower resubscribes to proofs from the next batch.
+    proofs_dropped: bool,
+    refused: Vec<Refusal>,
+    following: bool,
+    /// The batch refused last: refused again after a re-sync, the replica stops.
+    last_refused_batch: Option<u64>,
+    /// Bumped at every re-sync: the follower resubscribes.
+    epoch: u64,
+}
+
+impl Chain {
+    pub fn state(&self, head: Head) -> &MemState {
+        match head {
+            Head::Latest => &self.latest,
+            Head::Proven => &self.proven,
+        }
+    }
+
+    pub fn head(&self, head: Head) -> Option<u64> {
+        match head {
+            Head::Latest => self.latest_head,
+            Head::Proven => self.proven_head,
+        }
+    }
+
+    pub fn block(&self, n: u64) -> Option<Arc<Block>> {
+        self.blocks.get(&n).cloned()
+    }
+
+    pub fn block_by_hash(&self, h: &B256) -> Option<Arc<Block>> {
+        self.by_hash.get(h).and_then(|n| self.block(*n))
+    }
+
+    pub fn refused(&self) -> &[Refusal] {
+        &self.refused
+    }
+
+    pub fn following(&self) -> bool {
+        self.following
+    }
+
+    fn insert_block(&mut self, b: Arc<Block>) {
+        self.by_hash.insert(b.hash(), b.number());
+        self.blocks.insert(b.number(), b);
+    }
+
+    /// Drops blocks after the proven head, and those older than the window.
+    fn prune(&mut self, window: u64) {
+        let proven = self.proven_head.unwrap_or(0);
+        let keep_from = proven.saturating_sub(window);
+        while let Some((&n, _)) = self.blocks.first_key_value() {
+            if n >= keep_from {
+                break;
+            }
+            let (_, b) = self.blocks.pop_first().expect("not empty");
+            self.by_hash.remove(&b.hash());
+        }
+        let latest = self.latest_head.unwrap_or(0);
+        for n in (latest + 1)..=self.blocks.last_key_value().map_or(0, |(n, _)| *n) {
+            if let Some(b) = self.blocks.remove(&n) {
+                self.by_hash.remove(&b.hash());
+            }
+        }
+    }
+}
+
+struct Inner {
+    config: Config,
+    verifier: Verifier,
+    chain: RwLock<Chain>,
+    latest: watch::Sender<Option<u64>>,
+    proven: watch::Sender<Option<u64>>,
+}
+
+/// A replica. Cloning shares it.
+#[derive(Clone)]
+pub struct Replica {
+    inner: Arc<Inner>,
+}
+
+/// A proven batch ready to be checked outside the lock.
+struct Work {
+    batch: ProvenBatch,
+    blocks: Vec<Arc<Block>>,
+    pre_root: Root,
+    epoch: u64,
+}
+
+impl Replica {
+    /// Opens the replica in `config.data_dir`: from its proven snapshot if there is
+    /// one (root checked), else empty (block 0 comes first).
+    pub fn open(config: Config) -> Result<Self, String> {
+        let verifier = Verifier::with_min_security_bits(config.min_security_bits)
+            .map_err(|e| e.to_string())?;
+        let loaded = Snapshot::load(&config.data_dir).map_err(|e| e.to_string())?;
+        let mut chain = Chain {
+            latest: MemState::new(),
+            proven: MemState::new(),
+            latest_head: None,
+            proven_head: None,
+            next_batch: 0,
+            blocks: BTreeMap::new(),
+            by_hash: HashMap::new(),
+            pending: BTreeMap::new(),
+            proofs_dropped: false,
+            refused: Vec::new(),
+            following: true,
+            last_refused_batch: None,
+            epoch: 0,
+        };
+        if let Some((snap, proven)) = loaded {
+            let n = snap.block.number();
+            chain.latest = snap.state.restore()?;
+            chain.proven = proven;
+            chain.latest_head = Some(n);
+            chain.proven_head = Some(n);
+            chain.next_batch = snap.next_batch;
+            chain.insert_block(Arc::new(snap.block));
+            tracing::info!(block = n, root = %snap.root, next_batch = snap.next_batch, "replica: loaded the proven snapshot");
+        }
+        let (latest, proven) = (chain.latest_head, chain.proven_head);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                verifier,
+                chain: RwLock::new(chain),
+                latest: watch::Sender::new(latest),
+                proven: watch::Sender::new(proven),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.inner.config.chain_id
+    }
+
+    /// The chain, for reading.
+    pub fn read(&self) -> RwLockReadGuard<'_, Chain> {
+        self.inner.chain.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Chain> {
+        self.inner.chain.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn watch_latest(&self) -> watch::Receiver<Option<u64>> {
+        self.inner.latest.subscribe()
+    }
+
+    pub fn watch_proven(&self) -> watch::Receiver<Option<u64>> {
+        self.inner.proven.subscribe()
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        self.read().epoch
+    }
+
+    /// Where the follower resumes: the next block and the next batch.
+    pub(crate) fn resume_point(&self) -> (u64, u64, u64) {
+        let c = self.read();
+        (c.latest_head.map_or(0, |h| h + 1), c.next_batch, c.epoch)
+    }
+
+    /// `proofbox_replicaStatus`.
+    pub fn status(&self) -> serde_json::Value {
+        let c = self.read();
+        serde_json::json!({
+            "role": "replica",
+            "latest": c.latest_head,
+            "proven": c.proven_head,
+            "latestRoot": c.latest.root().hex(),
+            "provenRoot": c.proven.root().hex(),
+            "nextBatch": c.next_batch,
+            "pendingProofs": c.pending.len(),
+            "refused": c.refused,
+            "following": c.following,
+            "minSecurityBits": self.inner.config.min_security_bits,
+        })
+    }
+
+    fn record(&self, c: &mut Chain, r: Refusal) -> ImportError {
+        match (r.block, r.batch) {
+            (_, Some(batch)) => {
+                tracing::error!(batch, block = ?r.block, reason = %r.reason, "replica: proof refused");
+                metrics::counter!("replica_refused_proofs_total").increment(1);
+            }
+            (block, None) => {
+                tracing::error!(block = ?block, reason = %r.reason, "replica: block refused; stopped following");
+                metrics::counter!("replica_refused_blocks_total").increment(1);
+            }
+        }
+        c.refused.push(r.clone());
+        ImportError::Refused(r)
+    }
+
+    /// Rebuilds the latest state from the proven one and the kept blocks up to
+    /// `to` (all checked when they were applied).
+    fn rebuild_latest(c: &mut Chain, to: Option<u64>) -> Result<(), String> {
+        let mut latest = StateImage::capture(&c.proven).restore()?;
+        let from = c.proven_head.map_or(0, |p| p + 1);
+        if let Some(to) = to {
+            for n in from..=to {
+                let b = c.blocks.get(&n).ok_or(format!("block {n} is not kept"))?;
+                latest.apply(&b.diff).map_err(|e| e.to_string())?;
+            }
+        }
+        c.latest = latest;
+        Ok(())
+    }
+
+    /// Checks `block` and applies its diff: it must be the next block, its parent
+    /// hash the head's, its header must commit to its body (including the diff
+    /// commitment), its pre-state root must be the latest root, and applying its diff
+    /// must give its post-state root. Block 0 is taken as it comes (roots checked) and
+    /// is proven by being the genesis. A refused block is not applied and the replica
+    /// stops following.
+    pub fn import_block(&self, block: Block) -> Result<(), ImportError> {
+        let mut c = self.write();
+        if !c.following {
+            return Err(ImportError::Stopped);
+        }
+        let n = block.number();
+        let expected = c.latest_head.map_or(0, |h| h + 1);
+        if n != expected {
+            return Err(ImportError::OutOfOrder { expected, got: n });
+        }
+        let refuse = |this: &Self, c: &mut Chain, reason: String| {
+            c.following = false;
+            this.record(
+                c,
+                Refusal {
+                    block: Some(n),
+                    batch: None,
+                    reason,
+                },
+            )
+        };
+        let h = &block.header;
+        if let Some(parent) = c.latest_head.and_then(|p| c.block(p))
+            && h.parent_hash != parent.hash()
+        {
+            let reason = format!(
+                "parent hash {} is not block {}'s {}",
+                h.parent_hash,
+                parent.number(),
+                parent.hash()
+            );
+            return Err(refuse(self, &mut c, reason));
+        }
+        if let Err(e) = block.check_body() {
+            return Err(refuse(
+                self,
+                &mut c,
+                format!("header and body disagree: {e}"),
+            ));
+        }
+        let root = c.latest.root();
+        if n == 0 && h.pre_state_root != Root::from_digest(&StateTree::empty_root()) {
+            let reason = format!(
+                "genesis pre-state root {} is not the empty root",
+                h.pre_state_root
+            );
+            return Err(refuse(self, &mut c, reason));
+        }
+        if h.pre_state_root != root {
+            let reason = format!(
+                "pre-state root {} is not the replica's {root}",
+                h.pre_state_root
+            );
+            return Err(refuse(self, &mut c, reason));
+        }
+        let post = match c.latest.apply(&block.diff) {
+            Ok(p) => p,
+            Err(e) => {
+                let head = c.latest_head;
+                let _ = Self::rebuild_latest(&mut c, head);
+                return Err(refuse(self, &mut c, format!("state diff: {e}")));
+            }
+        };
+        if post != h.post_state_root {
+            // Undo: the latest state is rebuilt without this block.
+            let head = c.latest_head;
+            let rebuilt = Self::rebuild_latest(&mut c, head);
+            let mut reason = format!(
+                "post-state root {} but applying the diff gives {post}",
+                h.post_state_root
+            );
+            if let Err(e) = rebuilt {
+                reason.push_str(&format!(" (and rebuilding the latest state failed: {e})"));
+            }
+            return Err(refuse(self, &mut c, reason));
+        }
+        let block = Arc::new(block);
+        c.insert_block(block.clone());
+        c.latest_head = Some(n);
+        let mut snapshot = None;
+        if n == 0 {
+            // The genesis is trusted: it is the first proven state.
+            if let Err(e) = c.proven.apply(&block.diff) {
+                return Err(refuse(self, &mut c, format!("state diff: {e}")));
+            }
+            c.proven_head = Some(0);
+            snapshot = Some(Snapshot {
+                block: (*block).clone(),
+                next_batch: c.next_batch,
+                root: post,
+                state: StateImage::capture(&c.proven),
+            });
+        }
+        c.prune(self.inner.config.block_window);
+        drop(c);
+        metrics::gauge!("replica_latest_head").set(n as f64);
+        self.inner.latest.send_replace(Some(n));
+        if let Some(s) = snapshot {
+            s.save(&self.inner.config.data_dir)?;
+            self.inner.proven.send_replace(Some(0));
+        }
+        Ok(())
+    }
+
+    /// Takes a proof from the stream: kept until its blocks are applied, then checked
+    /// ([`Replica::check_pending`]). Proofs of batches already proven are ignored.
+    pub fn queue_batch(&self, batch: ProvenBatch) {
+        let mut c = self.write();
+        if batch.index < c.next_batch {
+            return;
+        }
+        if c.pending.len() < MAX_PENDING_PROOFS || c.pending.contains_key(&batch.index) {
+            c.pending.insert(batch.index, batch);
+        } else {
+            c.proofs_dropped = true;
+        }
+    }
+
+    /// Where to resubscribe to proofs, if some were dropped and the next batch's is
+    /// not waiting (the waiting ones are dropped too: the stream brings them again).
+    pub(crate) fn proofs_gap(&self) -> Option<u64> {
+        let mut c = self.write();
+        if !c.proofs_dropped || c.pending.contains_key(&c.next_batch) {
+            return None;
+        }
+        c.proofs_dropped = false;
+        c.pending.clear();
+        Some(c.next_batch)
+    }
+
+    /// Checks every waiting proof whose blocks are applied, in batch order; returns
+    /// how many moved the proven head. A refused one is an error (the replica then
+    /// re-synced, or stopped).
+    pub fn check_pending(&self) -> Result<usize, ImportError> {
+        let mut proven = 0;
+        while let Some(work) = self.next_work()? {
+            self.check(work)?;
+            proven += 1;
+        }
+        Ok(proven)
+    }
+
+    /// Checks `batch` at once (its blocks must be applied): [`Replica::queue_batch`]
+    /// then [`Replica::check_pending`].
+    pub fn import_batch(&self, batch: ProvenBatch) -> Result<usize, ImportError> {
+        self.queue_batch(batch);
+        self.check_pending()
+    }
+
+    fn next_work(&self) -> Result<Option<Work>, ImportError> {
+        let mut c = self.write();
+        if !c.following {
+            return Err(ImportError::Stopped);
+        }
+        let i = c.next_batch;
+        let Some(last) = c.pending.get(&i).map(|b| b.last_block) else {
+            return Ok(None);
+        };
+        if c.latest_head.is_none_or(|h| h < last) {
+            return Ok(None); // Its blocks have not all come yet.
+        }
+        let batch = c.pending.remove(&i).expect("present");
+        let proven = c.proven_head.unwrap_or(0);
+        let refusal = |reason: String| Refusal {
+            block: Some(batch.first_block),
+            batch: Some(i),
+            reason,
+        };
+        if c.proven_head.is_none() || batch.first_block != proven + 1 {
+            let r = refusal(format!(
+                "the batch starts at block {} but the proven head is {:?}",
+                batch.first_block, c.proven_head
+            ));
+            return Err(self.refuse_batch(&mut c, r));
+        }
+        if batch.last_block < batch.first_block {
+            let r = refusal(format!(
+                "the batch ends at block {} before its first",
+                batch.last_block
+            ));
+            return Err(self.refuse_batch(&mut c, r));
+        }
+        let pre_root = c.proven.root();
+        let blocks: Option<Vec<_>> = (batch.first_block..=batch.last_block)
+            .map(|n| c.block(n))
+            .collect();
+        let Some(blocks) = blocks else {
+            let r = refusal("the batch's blocks are not all kept".into());
+            return Err(self.refuse_batch(&mut c, r));
+        };
+        Ok(Some(Work {
+            batch,
+            blocks,
+            pre_root,
+            epoch: c.epoch,
+        }))
+    }
+
+    /// Verifies one batch outside the lock, then moves the proven head.
+    fn check(&self, w: Work) -> Result<(), ImportError> {
+        let b = &w.batch;
+        let first_difference = self.difference(&w);
+        let mut c = self.write();
+        if c.epoch != w.epoch {
+            return Ok(()); // Re-synced meanwhile: the batch comes again.
+        }
+        if let Err((block, reason)) = first_difference {
+            let r = Refusal {
+                block: Some(block),
+                batch: Some(b.index),
+                reason,
+            };
+            return Err(self.refuse_batch(&mut c, r));
+        }
+        for blk in &w.blocks {
+            if let Err(e) = c.proven.apply(&blk.diff) {
+                let r = Refusal {
+                    block: Some(blk.number()),
+                    batch: Some(b.index),
+                    reason: format!("state diff: {e}"),
+                };
+                return Err(self.refuse_batch(&mut c, r));
+            }
+        }
+        let root = c.proven.root();
+        if root != b.post_root {
+            // Cannot happen after the checks above unless the state is corrupt.
+            let r = Refusal {
+                block: Some(b.last_block),
+                batch: Some(b.index),
+                reason: format!(
+                    "the proven state's root {root} is not the batch's {}",
+                    b.post_root
+                ),
+            };
+            return Err(self.refuse_batch(&mut c, r));
+        }
+        c.proven_head = Some(b.last_block);
+        c.next_batch = b.index + 1;
+        c.last_refused_batch = None;
+        c.prune(self.inner.config.block_window);
+        let snap = Snapshot {
+            block: (*w.blocks.last().expect("a batch has blocks"))
+                .as_ref()
+                .clone(),
+            next_batch: c.next_batch,
+            root,
+            state: StateImage::capture(&c.proven),
+        };
+        drop(c);
+        snap.save(&self.inner.config.data_dir)?;
+        metrics::gauge!("replica_proven_head").set(b.last_block as f64);
+        tracing::info!(batch = b.index, blocks = ?(b.first_block..=b.last_block), root = %root, "replica: batch proven");
+        self.inner.proven.send_replace(Some(b.last_block));
+        Ok(())
+    }
+
+    /// The first thing wrong with a batch, and the block it concerns: its roots and
+    /// commitment against what the replica applied, then the proof under the floor.
+    fn difference(&self, w: &Work) -> Result<(), (u64, String)> {
+        let b = &w.batch;
+        if b.pre_root != w.pre_root {
+            return Err((
+                b.first_block,
+                format!(
+                    "pre-state root {} is not the proven root {}",
+                    b.pre_root, w.pre_root
+                ),
+            ));
+        }
+        let last = w.blocks.last().expect("a batch has blocks");
+        let applied_root = last.header.post_state_root;
+        if b.post_root != applied_root {
+            return Err((
+                b.last_block,
+                format!(
+                    "post-state root {} but the applied blocks give {applied_root} at block {}",
+                    b.post_root, b.last_block
+                ),
+            ));
+        }
+        let net = net_diff(w.blocks.iter().map(|blk| &blk.diff))
+            .map_err(|e| (b.first_block, format!("net diff: {e}")))?;
+        let commitment = Root::from_digest(&net.commitment());
+        if b.diff_commitment != commitment {
+            return Err((
+                b.first_block,
+                format!(
+                    "diff commitment {} but the applied diffs of blocks {}..={} give {commitment}",
+                    b.diff_commitment, b.first_block, b.last_block
+                ),
+            ));
+        }
+        let bundle = TransitionProof::from_bytes(&b.bundle)
+            .map_err(|e| (b.last_block, format!("undecodable proof: {e}")))?;
+        // The statement is the replica's own: its proven root, the applied blocks'
+        // root and the diffs it applied.
+        let expected = TransitionStatement {
+            pre_root: w.pre_root.to_digest(),
+            post_root: applied_root.to_digest(),
+            diff_commitment: net.commitment(),
+            block_number: b.last_block,
+        };
+        self.inner
+            .verifier
+            .verify_transition_chunks(&bundle, &expected)
+            .map_err(|e| (b.last_block, format!("the proof does not verify: {e}")))?;
+        Ok(())
+    }
+
+    /// Records a refused proof and re-syncs from the proven state: the latest state
+    /// goes back to it and the follower resubscribes from the proven head. A batch
+    /// refused again right after a re-sync stops the replica.
+    fn refuse_batch(&self, c: &mut Chain, r: Refusal) -> ImportError {
+        let index = r.batch;
+        let err = self.record(c, r);
+        let proven = c.proven_head;
+        if let Err(e) = Self::rebuild_latest(c, proven) {
+            tracing::error!(error = %e, "replica: rebuilding the latest state failed");
+            c.following = false;
+        }
+        let kept_latest = c.latest_head;
+        c.latest_head = proven;
+        c.pending.clear();
+        c.proofs_dropped = false;
+        c.prune(self.inner.config.block_window);
+        c.epoch += 1;
+        if c.last_refused_batch.is_some() && c.last_refused_batch == index {
+            c.following = false;
+            tracing::error!(batch = ?index, "replica: refused again after a re-sync; stopped following");
+        }
+        c.last_refused_batch = index;
+        tracing::warn!(from = ?kept_latest, to = ?proven, "replica: latest head back to the proven head");
+        self.inner.latest.send_replace(proven);
+        err
+    }
+}

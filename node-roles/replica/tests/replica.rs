@@ -1,0 +1,458 @@
+//! The replica against a real sequencer proving through a real appliance, on
+//! loopback: both heads reach the sequencer's, state over RPC agrees at `latest` and
+//! `safe`, `eth_getProof` checks against the proven root, a restart resumes from the
+//! snapshot; a forged diff and a weak proof fed through a relay are refused. Run in
+//! release: `cargo test --release -p proofbox-replica`.
+
+mod common;
+
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_provider::Provider;
+use alloy_rpc_types_eth::BlockId;
+use common::{Network, Node, Transform, each, relay, unaltered};
+use proofbox_backend_cpu::CpuBackend;
+use proofbox_chain_types::{ProvenBatch, Root, StateDiff, net_diff};
+use proofbox_prover::transition::{TransitionInput, TransitionProof};
+use proofbox_prover::{FriParams, FriPreset, Prover};
+use proofbox_replica::getproof::{self, AccountProof};
+use proofbox_replica::{Config, Head};
+use proofbox_sequencer::state::MemState;
+use proofbox_sequencer::{Sequencer, dev_accounts};
+use serde_json::{Value, json};
+
+fn at(v: &Value, k: &str) -> Option<u64> {
+    v[k].as_u64()
+}
+
+/// Waits for both heads to reach `head`.
+async fn caught_up(node: &Node, head: u64) -> Value {
+    node.wait(&format!("both heads at {head}"), |s| {
+        at(s, "latest") == Some(head) && at(s, "proven") == Some(head)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_proves_serves_checkable_proofs_and_restarts_from_its_snapshot() {
+    let net = Network::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(Config::new(dir.path()), net.ws_url()).await;
+
+    net.transfers(0, 12).await;
+    let contract = net.deploy(12).await;
+    net.transfers(13, 8).await;
+    let head = net.proven_to_head().await;
+    let status = caught_up(&node, head).await;
+    assert_eq!(status["following"], true, "{status:#}");
+    assert_eq!(status["refused"], json!([]));
+    let seq_root = net.seq.read().state.root();
+    assert_eq!(status["provenRoot"], seq_root.hex());
+    assert_eq!(status["latestRoot"], seq_root.hex());
+
+    // The replica answers as the sequencer at latest and safe.
+    let rep = node.http();
+    let seq = net.http();
+    let dev0 = dev_accounts(1)[0].address;
+    let mut addresses = vec![dev0, contract, Address::repeat_byte(0x99)];
+    addresses.extend((0..7).map(|i| Address::repeat_byte(0x30 + i)));
+    for a in &addresses {
+        let want = seq.get_balance(*a).await.unwrap();
+        assert_eq!(rep.get_balance(*a).await.unwrap(), want, "{a}");
+        let safe = rep.get_balance(*a).block_id(BlockId::safe()).await.unwrap();
+        assert_eq!(safe, want, "{a} at safe");
+        assert_eq!(
+            rep.get_transaction_count(*a).await.unwrap(),
+            seq.get_transaction_count(*a).await.unwrap()
+        );
+    }
+    assert_eq!(rep.get_block_number().await.unwrap(), head);
+    assert_eq!(rep.get_chain_id().await.unwrap(), 31337);
+    let code = rep
+        .get_code_at(contract)
+        .block_id(BlockId::finalized())
+        .await
+        .unwrap();
+    assert_eq!(code, Bytes::from_static(&[0]));
+    let slot = rep.get_storage_at(contract, U256::from(1)).await.unwrap();
+    assert_eq!(slot, U256::from(42));
+    let blk = rep
+        .get_block_by_number(alloy_rpc_types_eth::BlockNumberOrTag::Safe)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(blk.header.number, head);
+    // A state the replica does not keep is a clear error, not a panic.
+    let err = rep
+        .get_balance(dev0)
+        .number(1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("latest head"), "{err}");
+
+    // eth_getProof against the proven root, as a light client checks it: the root
+    // comes from the sequencer's proofs (proofbox_provenHead), not from the replica.
+    let proven: Value = seq
+        .raw_request("proofbox_provenHead".into(), ())
+        .await
+        .unwrap();
+    let root = Root::from_hex(proven["root"].as_str().unwrap()).unwrap();
+    let slots = json!(["0x1", "0x2"]);
+    for a in &addresses {
+        // Default tag: the proven head.
+        let p: AccountProof = rep
+            .raw_request("eth_getProof".into(), (a, &slots))
+            .await
+            .unwrap();
+        assert_eq!(p.state_root, root);
+        assert_eq!(p.block_number.to::<u64>(), head);
+        getproof::verify(&p, &root).unwrap_or_else(|e| panic!("{a}: {e}"));
+        assert_eq!(p.balance, seq.get_balance(*a).await.unwrap());
+        // Tampered: another balance, another slot value, a flipped proof byte, another root.
+        let mut t = p.clone();
+        t.balance += U256::from(1);
+        assert!(getproof::verify(&t, &root).is_err(), "{a}: balance");
+        let mut t = p.clone();
+        t.storage_proof[0].value += U256::from(1);
+        assert!(getproof::verify(&t, &root).is_err(), "{a}: slot");
+        let mut t = p.clone();
+        let mut bytes = t.account_proof[0].to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        t.account_proof[0] = bytes.into();
+        assert!(getproof::verify(&t, &root).is_err(), "{a}: proof bytes");
+        let other = net
+            .seq
+            .read()
+            .chain
+            .block(1)
+            .unwrap()
+            .header
+            .post_state_root;
+        assert!(getproof::verify(&p, &other).is_err(), "{a}: root");
+    }
+    let p: AccountProof = rep
+        .raw_request("eth_getProof".into(), (contract, &slots, "safe"))
+        .await
+        .unwrap();
+    assert_eq!(p.storage_proof[0].value, U256::from(42));
+    assert_eq!(
+        p.storage_proof[1].value,
+        U256::ZERO,
+        "absent: an exclusion proof"
+    );
+    let absent: AccountProof = rep
+        .raw_request("eth_getProof".into(), (Address::repeat_byte(0x99), &slots))
+        .await
+        .unwrap();
+    assert_eq!(absent.code_hash, B256::ZERO);
+    let mut t = absent.clone();
+    t.code_hash = alloy_primitives::keccak256([]);
+    assert!(
+        getproof::verify(&t, &root).is_err(),
+        "an absent account is not present"
+    );
+    // alloy's own eth_getProof reads the answer.
+    let alloy_proof = rep
+        .get_proof(contract, vec![B256::with_last_byte(1)])
+        .block_id(BlockId::safe())
+        .await
+        .unwrap();
+    assert_eq!(alloy_proof.storage_proof[0].value, U256::from(42));
+    assert_eq!(alloy_proof.storage_hash, root.to_b256());
+
+    // Restart: the replica comes back at its proven snapshot, without block 1..,
+    // and catches up with what was built meanwhile.
+    node.stop().await;
+    net.transfers(21, 10).await;
+    let head2 = net.proven_to_head().await;
+    assert!(head2 > head);
+    let node = Node::start(Config::new(dir.path()), net.ws_url()).await;
+    {
+        let c = node.replica.read();
+        assert!(
+            c.proven_head.is_some_and(|p| p >= head),
+            "resumed at its snapshot"
+        );
+        assert!(c.block(1).is_none(), "no replay from genesis");
+    }
+    let status = caught_up(&node, head2).await;
+    assert_eq!(status["provenRoot"], net.seq.read().state.root().hex());
+    assert!(
+        node.replica.read().block(1).is_none(),
+        "no replay from genesis"
+    );
+    let rep = node.http();
+    assert_eq!(
+        rep.get_balance(dev0)
+            .block_id(BlockId::safe())
+            .await
+            .unwrap(),
+        net.http().get_balance(dev0).await.unwrap()
+    );
+    node.stop().await;
+    net.stop().await;
+}
+
+/// Block 3's diff, with its first account's balance raised.
+fn forge_diff(kind: &str, mut v: Value) -> Value {
+    if kind == "blocks" && v["header"]["number"] == json!(3) {
+        let mut diff: StateDiff = serde_json::from_value(v["diff"].clone()).unwrap();
+        let mut accounts = diff.accounts().to_vec();
+        accounts[0].balance += U256::from(1_000_000);
+        diff = StateDiff::new(accounts).unwrap();
+        v["diff"] = serde_json::to_value(diff).unwrap();
+    }
+    v
+}
+
+/// A genuinely valid proof of batch `b`'s true statement with one FRI query.
+fn weak_bundle(seq: &Sequencer, b: &ProvenBatch) -> Bytes {
+    let block = |n: u64| seq.read().chain.block(n).unwrap().clone();
+    let mut pre = MemState::new();
+    for n in 0..b.first_block {
+        pre.apply(&block(n).diff).unwrap();
+    }
+    let diffs: Vec<_> = (b.first_block..=b.last_block)
+        .map(|n| block(n).diff.clone())
+        .collect();
+    let mut tree = pre.tree().clone();
+    let input = TransitionInput::build(&mut tree, net_diff(&diffs).unwrap(), b.last_block);
+    let fri = FriParams {
+        num_queries: 1,
+        query_proof_of_work_bits: 0,
+        ..FriPreset::Standard.params()
+    };
+    let artifact = Prover::new(CpuBackend::new())
+        .prove_transition_with_insecure_params(&input, fri, Arc::new(()))
+        .unwrap();
+    TransitionProof {
+        chunks: vec![artifact],
+    }
+    .to_bytes()
+    .into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_diff_and_a_weak_proof_are_refused() {
+    let net = Network::start().await;
+
+    // A relay that alters block 3's diff: refused at block 3, never applied.
+    let (forged_url, _forged) = relay(net.ws_url(), each(forge_diff)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let forged = Node::start(Config::new(dir.path()), forged_url).await;
+
+    // A relay that replaces batch 1's proof with a weak proof of the same statement.
+    let seq = net.seq.clone();
+    let weak = each(move |kind: &str, v: Value| {
+        if kind != "proofs" || v["index"] != json!(1) {
+            return v;
+        }
+        let mut b: ProvenBatch = serde_json::from_value(v).unwrap();
+        b.bundle = weak_bundle(&seq, &b);
+        serde_json::to_value(b).unwrap()
+    });
+    let (weak_url, _weak) = relay(net.ws_url(), weak).await;
+    let dir2 = tempfile::tempdir().unwrap();
+    let strict = Node::start(Config::new(dir2.path()), weak_url.clone()).await;
+    // The same weak proof is valid: a replica whose floor is 0 accepts it.
+    let dir3 = tempfile::tempdir().unwrap();
+    let open = Node::start(
+        Config {
+            min_security_bits: 0,
+            ..Config::new(dir3.path())
+        },
+        weak_url,
+    )
+    .await;
+    // And an honest path for comparison.
+    let (plain_url, _plain) = relay(net.ws_url(), unaltered()).await;
+    let dir4 = tempfile::tempdir().unwrap();
+    let honest = Node::start(Config::new(dir4.path()), plain_url).await;
+
+    net.transfers(0, 24).await;
+    let head = net.proven_to_head().await;
+    let batches = net.seq.proofs().status().proven_batches;
+    assert!(batches >= 2, "two batches at least: {batches}");
+
+    let s = forged
+        .wait("the forged block refused", |s| s["following"] == false)
+        .await;
+    assert_eq!(at(&s, "latest"), Some(2), "{s:#}");
+    assert_eq!(s["refused"][0]["block"], 3, "{s:#}");
+    let reason = s["refused"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("diff commitment"), "{reason}");
+    assert_eq!(
+        s["latestRoot"],
+        net.seq
+            .read()
+            .chain
+            .block(2)
+            .unwrap()
+            .header
+            .post_state_root
+            .hex()
+    );
+
+    let s = strict
+        .wait("the weak proof refused twice", |s| s["following"] == false)
+        .await;
+    let refused = s["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 2, "refused, re-synced, refused again: {s:#}");
+    for r in refused {
+        assert_eq!(r["batch"], 1, "{s:#}");
+        let reason = r["reason"].as_str().unwrap();
+        assert!(reason.contains("bits"), "{reason}");
+    }
+    let proven = at(&s, "proven").unwrap();
+    let batch0: ProvenBatch = net
+        .http()
+        .raw_request("proofbox_getProof".into(), (U256::ZERO,))
+        .await
+        .unwrap();
+    assert_eq!(proven, batch0.last_block, "{s:#}");
+    assert_eq!(
+        at(&s, "latest"),
+        Some(proven),
+        "back at the proven head: {s:#}"
+    );
+    {
+        let c = strict.replica.read();
+        assert_eq!(c.state(Head::Latest).root(), c.state(Head::Proven).root());
+    }
+
+    caught_up(&open, head).await;
+    let s = caught_up(&honest, head).await;
+    assert_eq!(s["refused"], json!([]));
+
+    for n in [forged, strict, open, honest] {
+        n.stop().await;
+    }
+    net.stop().await;
+}
+
+/// Forges a self-consistent chain from block `k` on: block `k` credits an account
+/// out of nothing, and every header from there has the roots, diff commitment and parent
+/// hash of the forged state, so each block checks out on its own; only the proofs
+/// (of the true roots) contradict it.
+struct ForgedChain {
+    seq: Sequencer,
+    k: u64,
+    state: MemState,
+    parent: B256,
+    next: u64,
+}
+
+impl ForgedChain {
+    fn new(seq: Sequencer, k: u64, from: u64) -> Self {
+        let mut f = Self {
+            seq,
+            k,
+            state: MemState::new(),
+            parent: B256::ZERO,
+            next: 0,
+        };
+        while f.next < from {
+            let b = f.seq.read().chain.block(f.next).unwrap().as_ref().clone();
+            f.forge(b);
+        }
+        f
+    }
+
+    fn forge(&mut self, mut b: proofbox_chain_types::Block) -> proofbox_chain_types::Block {
+        assert_eq!(b.number(), self.next);
+        self.next += 1;
+        if b.number() == self.k {
+            // An account no later block touches, so the forgery lasts.
+            let mut accounts = b.diff.accounts().to_vec();
+            accounts.push(proofbox_chain_types::AccountDiff {
+                address: Address::repeat_byte(0xee),
+                nonce: 0,
+                balance: U256::from(1_000_000),
+                code_hash: alloy_primitives::keccak256([]),
+                code: None,
+                storage: vec![],
+                destroyed: false,
+            });
+            accounts.sort_by_key(|a| a.address);
+            b.diff = StateDiff::new(accounts).unwrap();
+        }
+        if b.number() >= self.k {
+            b.header.parent_hash = self.parent;
+            b.header.pre_state_root = self.state.root();
+            b.header.diff_commitment =
+                Root::from_digest(&b.diff.to_state_diff().unwrap().commitment());
+            b.header.post_state_root = self.state.apply(&b.diff).unwrap();
+        } else {
+            self.state.apply(&b.diff).unwrap();
+        }
+        self.parent = b.hash();
+        b
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_consistent_forged_chain_is_applied_but_never_proven() {
+    let net = Network::start().await;
+    const K: u64 = 2;
+    let seq = net.seq.clone();
+    let alter: common::Alter = Arc::new(move |kind: &str, opts: &Value| {
+        if kind != "blocks" {
+            return Box::new(|v| v) as Transform;
+        }
+        let from = opts["fromBlock"].as_u64().unwrap();
+        let mut forged = ForgedChain::new(seq.clone(), K, from);
+        Box::new(move |v: Value| {
+            let b: proofbox_sequencer::rpc::subs::StreamBlock = serde_json::from_value(v).unwrap();
+            let b = forged.forge(b.into_block());
+            serde_json::to_value(proofbox_sequencer::rpc::subs::StreamBlock::new(&b)).unwrap()
+        })
+    });
+    let (url, _relay) = relay(net.ws_url(), alter).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(Config::new(dir.path()), url).await;
+
+    net.transfers(0, 16).await;
+    net.proven_to_head().await;
+    let s = node
+        .wait("the forged chain refused twice", |s| {
+            s["following"] == false
+        })
+        .await;
+    let refused = s["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 2, "refused, re-synced, refused again: {s:#}");
+    let index = refused[0]["batch"].as_u64().unwrap();
+    let batch: ProvenBatch = net
+        .http()
+        .raw_request("proofbox_getProof".into(), (U256::from(index),))
+        .await
+        .unwrap();
+    assert!(
+        batch.covers(K),
+        "the refused batch holds the forged block: {s:#}"
+    );
+    for r in refused {
+        assert_eq!(r["batch"], index);
+        assert_eq!(r["block"], batch.last_block, "{s:#}");
+        let reason = r["reason"].as_str().unwrap();
+        assert!(reason.contains("post-state root"), "{reason}");
+    }
+    // Nothing forged was ever believed: the proven head is before the forged block,
+    // and the latest state went back to it.
+    assert_eq!(at(&s, "proven"), Some(batch.first_block - 1), "{s:#}");
+    assert_eq!(at(&s, "latest"), Some(batch.first_block - 1), "{s:#}");
+    let real = net
+        .seq
+        .read()
+        .chain
+        .block(batch.first_block - 1)
+        .unwrap()
+        .header
+        .post_state_root;
+    assert_eq!(s["provenRoot"], real.hex());
+    assert_eq!(s["latestRoot"], real.hex());
+    node.stop().await;
+    net.stop().await;
+}
