@@ -28,6 +28,99 @@ pub enum NodeCommand {
     /// state-transition proofs; read-only JSON-RPC with `eth_getProof` and
     /// `proofbox_replicaStatus`.
     Replica(ReplicaArgs),
+    /// The light client: starts from a trusted checkpoint, follows and checks every
+    /// state-transition proof, and answers state queries from an untrusted node's
+    /// Merkle proofs checked against its proven root.
+    Light(LightArgs),
+}
+
+#[derive(Args)]
+pub struct LightArgs {
+    /// Where proofs come from (WebSocket; a sequencer's `proofs` stream).
+    #[arg(long, default_value = "ws://127.0.0.1:8545")]
+    proofs: String,
+    /// The untrusted node asked for Merkle proofs (`eth_getProof`; a replica, HTTP).
+    #[arg(long, default_value = "http://127.0.0.1:8547")]
+    node: String,
+    /// The trusted checkpoint: `BLOCK:ROOT` (ROOT as 64 hex digits), e.g. block 0 and
+    /// the genesis state root.
+    #[arg(long)]
+    checkpoint: String,
+    /// Address of the local JSON-RPC endpoint; port 0 picks one.
+    #[arg(long, default_value = "127.0.0.1:8548")]
+    listen: SocketAddr,
+    #[arg(long, default_value_t = proofbox_sequencer::config::DEFAULT_CHAIN_ID)]
+    chain_id: u64,
+    /// The floor, in conjectured bits, every proof must reach.
+    #[arg(long, default_value_t = proofbox_verifier::DEFAULT_MIN_SECURITY_BITS)]
+    min_security_bits: u32,
+    /// Keeps the proven head here across restarts.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// Parses `BLOCK:ROOT`.
+pub fn checkpoint(s: &str) -> Result<proofbox_light_client::Head> {
+    let (block, root) = s
+        .split_once(':')
+        .ok_or_else(|| anyhow!("a checkpoint is BLOCK:ROOT, got {s:?}"))?;
+    Ok(proofbox_light_client::Head {
+        block: block
+            .parse()
+            .with_context(|| format!("checkpoint block {block:?}"))?,
+        root: proofbox_chain_types::Root::from_hex(root)
+            .map_err(|e| anyhow!("checkpoint root: {e}"))?,
+        next_batch: None,
+    })
+}
+
+fn light(a: LightArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let client = proofbox_light_client::LightClient::new(
+        checkpoint(&a.checkpoint)?,
+        a.chain_id,
+        a.min_security_bits,
+        a.data_dir.clone(),
+    )
+    .map_err(|e| anyhow!(e))?;
+    let head = client.head();
+    println!(
+        "light client: proven block {}, root {}",
+        head.block, head.root
+    );
+    runtime.block_on(async {
+        let proofs_http = a
+            .proofs
+            .replacen("ws://", "http://", 1)
+            .replacen("wss://", "https://", 1);
+        let served = proofbox_light_client::rpc::Served {
+            client: client.clone(),
+            node: a.node.clone(),
+            proofs: proofs_http,
+        };
+        let (addr, handle) = proofbox_light_client::rpc::serve(served, a.listen)
+            .await
+            .with_context(|| format!("listening on {}", a.listen))?;
+        println!(
+            "listening on {addr}, proofs from {}, state from {}",
+            a.proofs, a.node
+        );
+        use std::io::Write;
+        std::io::stdout().flush().ok();
+        let follower = tokio::spawn(client.clone().follow(a.proofs.clone()));
+        tokio::signal::ctrl_c().await.ok();
+        follower.abort();
+        let _ = handle.stop();
+        anyhow::Ok(())
+    })?;
+    Ok(if client.lies().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[derive(Args)]
@@ -120,6 +213,7 @@ pub fn run(cmd: NodeCommand) -> Result<ExitCode> {
         NodeCommand::Sequencer(a) => sequencer(a),
         NodeCommand::Full(a) => full(a),
         NodeCommand::Replica(a) => replica(a),
+        NodeCommand::Light(a) => light(a),
     }
 }
 

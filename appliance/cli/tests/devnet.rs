@@ -8,28 +8,27 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use alloy_network::{EthereumWallet, TransactionBuilder};
+use alloy_primitives::U256;
 use alloy_provider::{Provider, ProviderBuilder};
+use alloy_rpc_types_eth::TransactionRequest;
+use proofbox_sequencer::dev_accounts;
 use serde_json::Value;
 
 struct Devnet {
     child: Child,
     sequencer: String,
     full: String,
+    replica: String,
+    light: String,
     status: String,
     lines: mpsc::Receiver<String>,
 }
 
-fn start(dir: &Path) -> Devnet {
+fn start(dir: &Path, load: u64) -> Devnet {
     let mut child = Command::new(env!("CARGO_BIN_EXE_proofbox"))
-        .args([
-            "devnet",
-            "--base-port",
-            "0",
-            "--load",
-            "40",
-            "--devices",
-            "cpu:0",
-        ])
+        .args(["devnet", "--load", &load.to_string()])
+        .args(["--base-port", "0", "--devices", "cpu:0"])
         .args([
             "--plain",
             "--block-time-ms",
@@ -60,11 +59,15 @@ fn start(dir: &Path) -> Devnet {
     };
     let sequencer = url(&lines, "sequencer ");
     let full = url(&lines, "full node ");
+    let replica = url(&lines, "replica ");
+    let light = url(&lines, "light ");
     let status = url(&lines, "status ");
     Devnet {
         child,
         sequencer,
         full,
+        replica,
+        light,
         status,
         lines,
     }
@@ -119,27 +122,106 @@ async fn reached(d: &Devnet, block: u64) -> u64 {
     }
 }
 
+/// Waits until every role's head is the sequencer's `head` (the replica's proven
+/// head and the light client's included).
+async fn all_at(d: &Devnet, head: u64) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let replica: Value = provider(&d.replica)
+            .raw_request("proofbox_replicaStatus".into(), ())
+            .await
+            .unwrap();
+        let heads = [
+            provider(&d.full).get_block_number().await.unwrap(),
+            provider(&d.light).get_block_number().await.unwrap(),
+            replica["proven"].as_u64().unwrap_or(0),
+            replica["latest"].as_u64().unwrap_or(0),
+        ];
+        if heads.iter().all(|h| *h == head) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "heads {heads:?}, sequencer {head}: {replica:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_devnet_builds_proves_and_follows_blocks_stops_on_sigint_and_resumes() {
+async fn the_devnet_proves_blocks_every_role_agrees_it_stops_on_sigint_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let d = start(dir.path());
-    let proven = reached(&d, 15).await;
-    // The load moved balances: the transfers' recipients hold ether.
-    let seq = provider(&d.sequencer);
-    let mut to = [0x55u8; 20];
-    to[19] = 0;
-    let to = alloy_primitives::Address::from(to);
-    assert!(seq.get_balance(to).await.unwrap() > alloy_primitives::U256::ZERO);
-    status_page_in_a_browser(&d);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let d = start(dir.path(), 0);
+    // Transfers from development account 0, then quiet: every role reaches the head.
+    let seq = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(dev_accounts(1)[0].signer()))
+        .connect_http(d.sequencer.parse().unwrap());
+    let to = alloy_primitives::Address::repeat_byte(0x66);
+    for i in 0..20u64 {
+        let req = TransactionRequest::default()
+            .with_to(to)
+            .with_value(U256::from(1 + i))
+            .with_nonce(i)
+            .with_gas_limit(21_000)
+            .with_max_fee_per_gas(3_000_000_000)
+            .with_max_priority_fee_per_gas(1);
+        let _ = seq.send_transaction(req).await.unwrap();
+    }
+    while seq
+        .get_transaction_count(dev_accounts(1)[0].address)
+        .await
+        .unwrap()
+        < 20
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let head = seq.get_block_number().await.unwrap();
+    let proven = reached(&d, head).await;
+    all_at(&d, head).await;
+    // The same balances everywhere: the light client's checked against its proven root
+    // through the replica's Merkle proofs.
+    let who = [to, dev_accounts(1)[0].address];
+    for a in who {
+        let b = seq.get_balance(a).await.unwrap();
+        assert_eq!(
+            provider(&d.full).get_balance(a).await.unwrap(),
+            b,
+            "full node, {a}"
+        );
+        let safe: U256 = provider(&d.replica)
+            .raw_request("eth_getBalance".into(), (a, "safe"))
+            .await
+            .unwrap();
+        assert_eq!(safe, b, "replica, {a}");
+        assert_eq!(
+            provider(&d.light).get_balance(a).await.unwrap(),
+            b,
+            "light client, {a}"
+        );
+    }
+    assert_eq!(
+        seq.get_balance(to).await.unwrap(),
+        U256::from((1..=20u64).sum::<u64>())
+    );
+    let light: Value = provider(&d.light)
+        .raw_request("proofbox_lightStatus".into(), ())
+        .await
+        .unwrap();
+    let header: Value = seq
+        .raw_request("eth_getBlockByNumber".into(), (format!("{head:#x}"), false))
+        .await
+        .unwrap();
+    assert_eq!(
+        light["root"], header["postStateRoot"],
+        "the light client's root is the head's"
+    );
+    assert!(light["lies"].as_array().unwrap().is_empty());
     let out = interrupt(d);
     assert!(out.iter().any(|l| l == "stopped"), "{out:#?}");
-    assert!(
-        out.iter().any(|l| l.starts_with("latest ")),
-        "a status line: {out:#?}"
-    );
 
-    // A second start resumes: nothing proven is lost and proving goes on.
-    let d = start(dir.path());
+    // A second start resumes, and under --load every head advances.
+    let d = start(dir.path(), 40);
     let status: Value = provider(&d.sequencer)
         .raw_request("proofbox_provingStatus".into(), ())
         .await
@@ -149,7 +231,16 @@ async fn the_devnet_builds_proves_and_follows_blocks_stops_on_sigint_and_resumes
         "{status:#}"
     );
     reached(&d, proven + 10).await;
-    interrupt(d);
+    let mut recipient = [0x55u8; 20];
+    recipient[19] = 0;
+    let recipient = alloy_primitives::Address::from(recipient);
+    assert!(provider(&d.sequencer).get_balance(recipient).await.unwrap() > U256::ZERO);
+    status_page_in_a_browser(&d);
+    let out = interrupt(d);
+    assert!(
+        out.iter().any(|l| l.starts_with("latest ")),
+        "a status line: {out:#?}"
+    );
 }
 
 /// The status page loaded twice in headless Chromium: its script ran (it counts its

@@ -1,6 +1,8 @@
 //! `proofbox devnet`: the whole system on one machine, on loopback, with embedded
 //! defaults: an appliance proving on every device found, a sequencer proving its
-//! blocks on it, and a full node re-executing them. Prints every endpoint and the
+//! blocks on it, a full node re-executing them, a replica applying their diffs and
+//! believing proven roots, and a light client following the proofs from genesis and
+//! reading state through the replica's Merkle proofs. Prints every endpoint and the
 //! prefunded keys, shows a live status line, optionally sends load; Ctrl-C stops
 //! everything cleanly, and a second start on the same data directory resumes.
 
@@ -28,8 +30,9 @@ pub struct DevnetArgs {
     /// start on it resumes.
     #[arg(long, default_value = "proofbox-devnet")]
     data_dir: PathBuf,
-    /// The sequencer listens on this port, then the full node, the appliance and the
-    /// status page on the next ones; 0 lets each pick a free port (they are printed).
+    /// The sequencer listens on this port, then the full node, the replica, the light
+    /// client, the appliance and the status page on the next ones; 0 lets each pick a
+    /// free port (they are printed).
     #[arg(long, default_value_t = 8545)]
     base_port: u16,
     /// Transfers per second sent from the prefunded accounts (0: none).
@@ -74,7 +77,7 @@ async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
         .with_context(|| format!("creating {}", a.data_dir.display()))?;
 
     let appliance = proofbox_service::start(proofbox_service::Config {
-        listen: port(a.base_port, 2),
+        listen: port(a.base_port, 4),
         data_dir: a.data_dir.join("appliance"),
         allow_keyless_on_loopback: true,
         devices: a.devices.clone(),
@@ -112,7 +115,51 @@ async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
         .context("starting the full node's RPC")?;
     let follower = tokio::spawn(full.clone().follow(format!("ws://{seq_addr}")));
 
-    let status_listener = tokio::net::TcpListener::bind(port(a.base_port, 3))
+    let replica = proofbox_replica::Replica::open(proofbox_replica::Config {
+        chain_id: config.chain_id,
+        ..proofbox_replica::Config::new(a.data_dir.join("replica"))
+    })
+    .map_err(|e| anyhow!(e))
+    .context("opening the replica")?;
+    let (replica_addr, replica_rpc) =
+        proofbox_replica::rpc::serve(replica.clone(), port(a.base_port, 2))
+            .await
+            .context("starting the replica's RPC")?;
+    let replica_follower = tokio::spawn(replica.clone().follow(format!("ws://{seq_addr}")));
+
+    // The light client's checkpoint is this chain's genesis root: the devnet built
+    // the genesis itself, so it is trusted here.
+    let genesis_root = seq
+        .read()
+        .chain
+        .block(0)
+        .expect("a genesis block")
+        .header
+        .post_state_root;
+    let light = proofbox_light_client::LightClient::new(
+        proofbox_light_client::Head {
+            block: 0,
+            root: genesis_root,
+            next_batch: Some(0),
+        },
+        config.chain_id,
+        proofbox_verifier::DEFAULT_MIN_SECURITY_BITS,
+        Some(a.data_dir.join("light-client")),
+    )
+    .map_err(|e| anyhow!(e))?;
+    let (light_addr, light_rpc) = proofbox_light_client::rpc::serve(
+        proofbox_light_client::rpc::Served {
+            client: light.clone(),
+            node: format!("http://{replica_addr}"),
+            proofs: format!("http://{seq_addr}"),
+        },
+        port(a.base_port, 3),
+    )
+    .await
+    .context("starting the light client's RPC")?;
+    let light_follower = tokio::spawn(light.clone().follow(format!("ws://{seq_addr}")));
+
+    let status_listener = tokio::net::TcpListener::bind(port(a.base_port, 5))
         .await
         .context("listening for the status page")?;
     let status_url = format!("http://{}", status_listener.local_addr()?);
@@ -122,9 +169,13 @@ async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
         page::Sources {
             seq: seq.clone(),
             full: full.clone(),
+            replica: replica.clone(),
+            light: light.clone(),
             urls: vec![
                 ("sequencer".into(), format!("http://{seq_addr}")),
                 ("full node".into(), format!("http://{full_addr}")),
+                ("replica".into(), format!("http://{replica_addr}")),
+                ("light client".into(), format!("http://{light_addr}")),
                 ("appliance".into(), appliance_url.clone()),
             ],
             appliance: appliance_url.clone(),
@@ -145,6 +196,12 @@ async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
         config.chain_id
     );
     println!("  full node  http://{full_addr}  (re-executes every block)");
+    println!(
+        "  replica    http://{replica_addr}  (applies diffs, believes proven roots; eth_getProof)"
+    );
+    println!(
+        "  light      http://{light_addr}  (checks proofs from genesis; state from the replica's Merkle proofs)"
+    );
     println!(
         "  appliance  {appliance_url}  (REST API, keyless on loopback; proves on {})",
         appliance
@@ -172,6 +229,8 @@ async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
     let status = tokio::spawn(status_line(
         seq.clone(),
         full.clone(),
+        replica.clone(),
+        light.clone(),
         a.plain || !std::io::stdout().is_terminal(),
     ));
     tokio::select! {
@@ -193,6 +252,10 @@ async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
         l.abort();
     }
     follower.abort();
+    replica_follower.abort();
+    light_follower.abort();
+    let _ = replica_rpc.stop();
+    let _ = light_rpc.stop();
     proving.stop();
     let _ = full_rpc.stop();
     let _ = seq_rpc.stop();
@@ -251,7 +314,13 @@ pub fn recipient(n: u64) -> Address {
 }
 
 /// Redraws one status line (or prints one every five seconds when `plain`).
-async fn status_line(seq: Sequencer, full: proofbox_full_node::FullNode, plain: bool) {
+async fn status_line(
+    seq: Sequencer,
+    full: proofbox_full_node::FullNode,
+    replica: proofbox_replica::Replica,
+    light: proofbox_light_client::LightClient,
+    plain: bool,
+) {
     let mut seen: VecDeque<(Instant, u64, Option<String>)> = VecDeque::new();
     let mut last_count = seq.proofs().count();
     let mut tick = tokio::time::interval(Duration::from_millis(if plain { 5000 } else { 500 }));
@@ -294,9 +363,17 @@ async fn status_line(seq: Sequencer, full: proofbox_full_node::FullNode, plain: 
         } else {
             ""
         };
+        let (replica_latest, replica_proven) = {
+            let c = replica.read();
+            (c.latest_head, c.proven_head)
+        };
+        let show = |h: Option<u64>| h.map_or("-".into(), |h| h.to_string());
         let line = format!(
-            "latest {latest} | proven {proven} (lag {lag} blocks, {} in flight) | full {full_head}{full_state} | proofs {}",
+            "latest {latest} | proven {proven} (lag {lag} blocks, {} in flight) | full {full_head}{full_state} | replica {}/{} | light {} | proofs {}",
             status.in_flight.len(),
+            show(replica_latest),
+            show(replica_proven),
+            light.head().block,
             if rates.is_empty() {
                 "-".into()
             } else {

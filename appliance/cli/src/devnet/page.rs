@@ -63,6 +63,8 @@ pub struct Page {
 pub struct Sources {
     pub seq: Sequencer,
     pub full: FullNode,
+    pub replica: proofbox_replica::Replica,
+    pub light: proofbox_light_client::LightClient,
     pub urls: Vec<(String, String)>,
     pub appliance: String,
 }
@@ -259,6 +261,23 @@ pub async fn sample(page: Page, src: Sources) {
                 .block(status.proven_block.unwrap_or(0) + 1)
                 .map_or(0, |b| now_ms().saturating_sub(b.header.timestamp_ms))
         };
+        let (replica_latest, replica_proven) = {
+            let c = src.replica.read();
+            (c.latest_head, c.proven_head)
+        };
+        for r in src.replica.read().refused() {
+            let lie = format!("replica: {}", serde_json::to_string(r).unwrap_or_default());
+            if !lies.contains(&lie) {
+                lies.push(lie);
+            }
+        }
+        for l in src.light.lies() {
+            let lie = format!("light client: {} lied: {}", l.source, l.what);
+            if !lies.contains(&lie) {
+                lies.push(lie);
+            }
+        }
+        let light_head = src.light.head().block;
         let roles = src
             .urls
             .iter()
@@ -268,6 +287,8 @@ pub async fn sample(page: Page, src: Sources) {
                 head: match role.as_str() {
                     "sequencer" => Some(latest),
                     "full node" => full_head,
+                    "replica" => replica_latest,
+                    "light client" => Some(light_head),
                     "appliance" => status.proven_block,
                     _ => None,
                 },
@@ -275,6 +296,11 @@ pub async fn sample(page: Page, src: Sources) {
                     "sequencer" => "latest block".into(),
                     "full node" if src.full.mismatch().is_some() => "stopped: mismatch".into(),
                     "full node" => "re-executed".into(),
+                    "replica" => format!(
+                        "applied; proven {}",
+                        replica_proven.map_or("-".into(), |p| p.to_string())
+                    ),
+                    "light client" => "proven block".into(),
                     "appliance" => "proven block".into(),
                     _ => String::new(),
                 },
