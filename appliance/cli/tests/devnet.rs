@@ -73,6 +73,16 @@ fn start(dir: &Path, load: u64) -> Devnet {
     }
 }
 
+impl Drop for Devnet {
+    /// A test that fails midway leaves no devnet running.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn provider(url: &str) -> impl Provider + Clone + use<> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     ProviderBuilder::new().connect_http(url.parse().unwrap())

@@ -24,6 +24,16 @@ use serde_json::{Value, json};
 
 const KEY: &str = "proving-kill-test-key-0123456789";
 
+/// A child process killed when dropped, so a failing test leaves none behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -37,7 +47,7 @@ fn tls() {
 }
 
 /// `proofbox serve` on `port` from `dir`, once `/readyz` answers.
-fn appliance(dir: &Path, port: u16) -> Child {
+fn appliance(dir: &Path, port: u16) -> Proc {
     let config = dir.join("proofbox.toml");
     std::fs::write(
         &config,
@@ -68,7 +78,7 @@ fn appliance(dir: &Path, port: u16) -> Child {
             .send()
             .is_ok_and(|r| r.status().is_success())
         {
-            return child;
+            return Proc(child);
         }
         assert!(Instant::now() < deadline, "the appliance is not ready");
         std::thread::sleep(Duration::from_millis(50));
@@ -76,7 +86,7 @@ fn appliance(dir: &Path, port: u16) -> Child {
 }
 
 /// The sequencer proving on the appliance at `port`; returns it and its address.
-fn sequencer(dir: &Path, port: u16) -> (Child, SocketAddr) {
+fn sequencer(dir: &Path, port: u16) -> (Proc, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_proofbox"))
         .args([
             "node",
@@ -105,7 +115,7 @@ fn sequencer(dir: &Path, port: u16) -> (Child, SocketAddr) {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    (Proc(child), addr)
 }
 
 fn provider(addr: SocketAddr) -> impl Provider + Clone {
@@ -143,8 +153,8 @@ async fn kill_9_of_sequencer_and_appliance_proves_every_block_exactly_once() {
     let seq_dir = tempfile::tempdir().unwrap();
     let app_dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut app = appliance(app_dir.path(), port);
-    let (mut seq, addr) = sequencer(seq_dir.path(), port);
+    let app = appliance(app_dir.path(), port);
+    let (seq, addr) = sequencer(seq_dir.path(), port);
     let p = provider(addr);
 
     // Transactions, then SIGKILL while proving is under way.
@@ -159,14 +169,12 @@ async fn kill_9_of_sequencer_and_appliance_proves_every_block_exactly_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     send(&p, 24, 36).await;
-    seq.kill().unwrap();
-    seq.wait().unwrap();
+    drop(seq); // SIGKILL
 
     // The appliance is killed too, and both come back.
-    app.kill().unwrap();
-    app.wait().unwrap();
-    let mut app = appliance(app_dir.path(), port);
-    let (mut seq, addr) = sequencer(seq_dir.path(), port);
+    drop(app);
+    let _app = appliance(app_dir.path(), port);
+    let (_seq, addr) = sequencer(seq_dir.path(), port);
     let p = provider(addr);
     let nonce = p
         .get_transaction_count(dev_accounts(1)[0].address)
@@ -204,6 +212,8 @@ async fn kill_9_of_sequencer_and_appliance_proves_every_block_exactly_once() {
         .unwrap();
     let mut sub = ws
         .subscribe::<_, StreamBlock>(("blocks", json!({ "fromBlock": 0 })))
+        // Room for the stored blocks that arrive at once (alloy's default is 16).
+        .channel_size(4096)
         .await
         .unwrap();
     let mut blocks: Vec<Block> = Vec::new();
@@ -263,7 +273,4 @@ async fn kill_9_of_sequencer_and_appliance_proves_every_block_exactly_once() {
     let jobs = jobs["jobs"].as_array().unwrap();
     assert_eq!(jobs.len() as u64, batches, "{jobs:#?}");
     assert!(jobs.iter().all(|j| j["status"] == "succeeded"), "{jobs:#?}");
-    seq.kill().unwrap();
-    app.kill().unwrap();
-    let _ = (seq.wait(), app.wait());
 }

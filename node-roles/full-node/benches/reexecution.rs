@@ -2,7 +2,10 @@
 //! transfers imported by a fresh `FullNode` (header and body checks, re-execution with
 //! revm against its redb state, receipts and diff compared, the state tree updated,
 //! the block committed to redb), from decoded blocks and from the JSON the `blocks`
-//! stream delivers (decoding recovers every transaction's sender).
+//! stream delivers (decoding recovers every transaction's sender); beside it, in the
+//! same run, a fresh replica applying the same blocks' diffs without executing (header
+//! and body checks, the diff applied to its in-memory state and tree, the roots
+//! compared).
 //!
 //! `cargo bench -p proofbox-full-node --bench reexecution`
 
@@ -100,6 +103,26 @@ fn bench(c: &mut Criterion) {
                 }
                 assert_eq!(node.head(), Some(BLOCKS as u64));
                 (dir, node)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("replica_apply", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let replica =
+                    proofbox_replica::Replica::open(proofbox_replica::Config::new(dir.path()))
+                        .unwrap();
+                replica.import_block(genesis.clone()).unwrap();
+                ((dir, replica), rest.to_vec())
+            },
+            |((dir, replica), blocks)| {
+                for block in blocks {
+                    replica.import_block(block).unwrap();
+                }
+                assert_eq!(replica.read().latest_head, Some(BLOCKS as u64));
+                (dir, replica)
             },
             BatchSize::PerIteration,
         )

@@ -256,6 +256,8 @@ impl LightClient {
         };
         let mut sub = provider
             .subscribe::<_, ProvenBatch>(("proofs", serde_json::json!({ "fromBatch": next })))
+            // Room for the stored proofs that arrive at once (alloy's default is 16).
+            .channel_size(1024)
             .await
             .map_err(|e| e.to_string())?;
         loop {

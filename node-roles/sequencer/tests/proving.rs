@@ -213,6 +213,7 @@ async fn every_block_is_proven_once_and_the_proofs_are_published_in_order() {
     let ws = node.ws(0).await;
     let mut sub = ws
         .subscribe::<_, ProvenBatch>(("proofs", json!({ "fromBatch": 0 })))
+        .channel_size(1024)
         .await
         .unwrap();
 
