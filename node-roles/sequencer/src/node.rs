@@ -72,7 +72,8 @@ impl std::fmt::Debug for Sequencer {
     }
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch (block timestamps, batch ages, lags).
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -189,8 +189,9 @@ pub async fn sample(page: Page, src: Sources) {
     loop {
         tick.tick().await;
         let now = Instant::now();
-        let latest = src.seq.read().chain.head();
-        let status = src.seq.proofs().status();
+        let view = proofbox_sequencer::rpc::proofs::status(&src.seq);
+        let latest = view.latest_block;
+        let status = view.proving;
         let full_head = src.full.head();
         let count_txs = |from: u64, to: u64| -> u64 {
             let core = src.seq.read();
@@ -255,12 +256,6 @@ pub async fn sample(page: Page, src: Sources) {
         if history.len() > HISTORY {
             history.pop_front();
         }
-        let lag_ms = {
-            let core = src.seq.read();
-            core.chain
-                .block(status.proven_block.unwrap_or(0) + 1)
-                .map_or(0, |b| now_ms().saturating_sub(b.header.timestamp_ms))
-        };
         let (replica_latest, replica_proven) = {
             let c = src.replica.read();
             (c.latest_head, c.proven_head)
@@ -310,8 +305,8 @@ pub async fn sample(page: Page, src: Sources) {
             roles,
             latest,
             proven: status.proven_block,
-            lag_blocks: latest.saturating_sub(status.proven_block.unwrap_or(0)),
-            lag_ms,
+            lag_blocks: view.lag_blocks,
+            lag_ms: view.lag_ms,
             proofs: status.proven_batches,
             in_flight: status.in_flight.len(),
             tx_per_sec,
@@ -321,10 +316,4 @@ pub async fn sample(page: Page, src: Sources) {
             history: history.iter().cloned().collect(),
         };
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

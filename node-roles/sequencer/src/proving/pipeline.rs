@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use alloy_primitives::Bytes;
 use proofbox_chain_types::{Block, ProvenBatch, Root, net_diff};
@@ -26,6 +26,7 @@ use super::client::{Appliance, CallError, JobInfo};
 use super::journal::{Entry, Pending};
 use super::{ApplianceStatus, InFlight, Proofs, ProvingConfig};
 use crate::Sequencer;
+use crate::node::now_ms;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -79,12 +80,6 @@ struct Ctx {
     stop: watch::Receiver<bool>,
     done: mpsc::UnboundedSender<(ProvenBatch, String)>,
     tasks: Mutex<Vec<AbortHandle>>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Starts proving `seq`'s blocks (on the current tokio runtime): resumes the batches

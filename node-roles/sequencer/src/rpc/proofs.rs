@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{invalid_params, server_error, subs};
 use crate::Sequencer;
+use crate::node::now_ms;
 use crate::proving::ProvingStatus;
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
@@ -46,7 +47,8 @@ fn number(params: &Params<'_>, what: &str) -> RpcResult<u64> {
     Ok(n.to())
 }
 
-fn status(seq: &Sequencer) -> StatusView {
+/// The pipeline's status beside the chain's head, as `proofbox_provingStatus` answers.
+pub fn status(seq: &Sequencer) -> StatusView {
     let proving = seq.proofs().status();
     let core = seq.read();
     let latest = core.chain.head();
@@ -61,12 +63,6 @@ fn status(seq: &Sequencer) -> StatusView {
         lag_ms,
         proving,
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Debug, Default, Deserialize)]
