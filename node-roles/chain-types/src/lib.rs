@@ -18,7 +18,9 @@
 //! - [`net_diff`]: the net tree diff of consecutive blocks, and [`ProvenBatch`]: a
 //!   state-transition proof of such a batch as the sequencer publishes it;
 //! - [`account_proof`]: `eth_getProof`'s answer (Merkle proofs of an account and its
-//!   slots), as a replica serves it and a light client checks it.
+//!   slots), as a replica serves it and a light client checks it;
+//! - [`params::positional`]: JSON-RPC positional parameters whose trailing optional
+//!   ones (a block tag) may be left out, as Ethereum clients do.
 //!
 //! `docs/nodes.md` specifies the encodings.
 
@@ -27,6 +29,7 @@ mod block;
 mod diff;
 mod error;
 mod header;
+pub mod params;
 mod proof;
 mod receipt;
 mod root;

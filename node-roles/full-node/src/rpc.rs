@@ -26,9 +26,14 @@ fn server_error(m: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32000, m, None::<()>)
 }
 
-fn parse<'a, T: serde::Deserialize<'a>>(p: &'a Params<'a>) -> RpcResult<T> {
-    p.parse::<T>()
-        .map_err(|e| ErrorObjectOwned::owned(-32602, e.message().to_string(), None::<()>))
+/// The parameters as `T`; trailing optional ones (a block tag) may be left out.
+fn parse<T: serde::de::DeserializeOwned>(p: &Params<'_>) -> RpcResult<T> {
+    p.parse::<T>().or_else(|e| {
+        p.parse::<serde_json::Value>()
+            .ok()
+            .and_then(|v| proofbox_chain_types::params::positional(v).ok())
+            .ok_or_else(|| ErrorObjectOwned::owned(-32602, e.message().to_string(), None::<()>))
+    })
 }
 
 fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {

@@ -85,6 +85,17 @@ async fn the_full_node_answers_logs_estimates_calls_and_fees_as_the_sequencer() 
     .expect("the full node catches up")
     .unwrap();
     assert_eq!(full.get_block_number().await.unwrap(), last);
+    // A trailing block tag may be left out, as some clients do: it means `latest`.
+    let untagged: U256 = full
+        .raw_request("eth_getBalance".into(), (owner,))
+        .await
+        .unwrap();
+    assert_eq!(untagged, full.get_balance(owner).await.unwrap());
+    let nonce: alloy_primitives::U64 = full
+        .raw_request("eth_getTransactionCount".into(), (owner,))
+        .await
+        .unwrap();
+    assert_eq!(nonce.to::<u64>(), 4, "the deployment and three transfers");
 
     // eth_getLogs, by range and by block hash.
     let filter = Filter::new()

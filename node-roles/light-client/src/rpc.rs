@@ -126,8 +126,14 @@ impl Served {
     }
 }
 
-fn parse<'a, T: serde::Deserialize<'a>>(p: &'a Params<'a>) -> RpcResult<T> {
-    p.parse::<T>().map_err(|e| invalid(e.message().to_string()))
+/// The parameters as `T`; trailing optional ones (a block tag) may be left out.
+fn parse<T: serde::de::DeserializeOwned>(p: &Params<'_>) -> RpcResult<T> {
+    p.parse::<T>().or_else(|e| {
+        p.parse::<serde_json::Value>()
+            .ok()
+            .and_then(|v| proofbox_chain_types::params::positional(v).ok())
+            .ok_or_else(|| invalid(e.message().to_string()))
+    })
 }
 
 /// Every method of the light client.

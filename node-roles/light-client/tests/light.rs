@@ -172,6 +172,12 @@ async fn the_light_client_follows_proofs_answers_checked_state_and_catches_lies(
     assert_eq!(light.get_chain_id().await.unwrap(), config.chain_id);
     let expected: u64 = (0..12u64).map(|i| 1000 + i).sum();
     assert_eq!(light.get_balance(to).await.unwrap(), U256::from(expected));
+    // The block tag may be left out, as some clients do: it means the proven head.
+    let untagged: U256 = light
+        .raw_request("eth_getBalance".into(), (to,))
+        .await
+        .unwrap();
+    assert_eq!(untagged, U256::from(expected));
     assert_eq!(
         light.get_balance(dev_accounts(1)[0].address).await.unwrap(),
         p.get_balance(dev_accounts(1)[0].address).await.unwrap()

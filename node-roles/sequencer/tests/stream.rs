@@ -191,6 +191,22 @@ async fn malformed_requests_get_json_rpc_errors_and_batches_are_answered() {
     )
     .unwrap();
     assert_eq!(v["result"], Value::Null);
+    // A trailing block tag may be left out (it means `latest`), as clients do; a
+    // missing required parameter is still refused.
+    let funded = format!("{:#x}", node.seq.config().alloc()[0].0);
+    let balance = |params: Value| {
+        let body = call("eth_getBalance", params);
+        let node = &node;
+        async move { serde_json::from_str::<Value>(&post(node, &body).await).unwrap() }
+    };
+    let tagged = balance(json!([funded, "latest"])).await;
+    let untagged = balance(json!([funded])).await;
+    assert!(tagged["result"].is_string(), "{tagged}");
+    assert_eq!(untagged["result"], tagged["result"], "{untagged}");
+    assert_eq!(code(&balance(json!([])).await), -32602);
+    let body = call("eth_getStorageAt", json!([funded, "0x0"]));
+    let v: Value = serde_json::from_str(&post(&node, &body).await).unwrap();
+    assert!(v["result"].is_string(), "{v}");
     // Still serving.
     let p = node.http(0);
     assert_eq!(p.get_chain_id().await.unwrap(), 31337);

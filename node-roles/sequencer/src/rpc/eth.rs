@@ -67,10 +67,15 @@ fn send_raw(seq: &Sequencer, filters: &Filters, raw: &Bytes) -> RpcResult<B256> 
     Ok(hash)
 }
 
-fn parse<'a, T: serde::Deserialize<'a>>(params: &'a Params<'a>) -> RpcResult<T> {
-    params
-        .parse::<T>()
-        .map_err(|e| invalid_params(e.message().to_string()))
+/// The parameters as `T`; trailing optional ones (a block tag) may be left out.
+fn parse<T: serde::de::DeserializeOwned>(params: &Params<'_>) -> RpcResult<T> {
+    params.parse::<T>().or_else(|e| {
+        params
+            .parse::<serde_json::Value>()
+            .ok()
+            .and_then(|v| proofbox_chain_types::params::positional(v).ok())
+            .ok_or_else(|| invalid_params(e.message().to_string()))
+    })
 }
 
 /// Registers every Ethereum method.
