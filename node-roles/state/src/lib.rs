@@ -25,6 +25,7 @@
 //! `docs/trust-model.md` says what the commitment and the proofs built on it
 //! guarantee.
 
+mod alloc;
 pub mod diff;
 pub mod encoding;
 mod error;

@@ -21,16 +21,20 @@
 //! hashed the same way. `docs/state.md` has the layout and
 //! the soundness argument.
 
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashMap};
 
 use rayon::prelude::*;
 
+use crate::alloc::HugePages;
 use crate::diff::{Diff, Entry, PARALLEL_MIN, UpdateWitness};
 use crate::encoding::{StateKey, StateValue};
 use crate::hash::{EMPTY, compress_many};
 use crate::path::{NodeId, Path};
 use crate::proof::{Neighbor, StateProof};
 use crate::{DEPTH, Digest};
+
+/// The tree's maps: SwissTables in huge pages where the OS offers them.
+type Map<K, V> = HashMap<K, V, DefaultHashBuilder, HugePages>;
 
 /// Whether a batch update may split its work across threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -156,8 +160,8 @@ pub(crate) struct Sibling {
 /// The state tree. See the module docs and `docs/state.md`.
 #[derive(Debug, Clone, Default)]
 pub struct StateTree {
-    leaves: HashMap<Path, Leaf>,
-    nodes: HashMap<NodeId, Node>,
+    leaves: Map<Path, Leaf>,
+    nodes: Map<NodeId, Node>,
 }
 
 impl StateTree {
