@@ -9,10 +9,14 @@
 //!
 //! So an update hashes the nodes on its path down to where its key is told apart
 //! from every other key, about `log2(N)` of them for `N` random keys. Two kinds of
-//! node are stored:
+//! node are kept:
 //! - a **branch**: a node whose subtree holds two or more leaves, with its digest;
 //! - a **single**: the highest node whose subtree holds exactly one leaf (a child of a
 //!   branch, or the root), with that leaf's path and digest.
+//!
+//! Each branch's two children (empty, branch or single) are stored together in one
+//! map entry keyed by the branch, and the root on its own: one lookup at random in
+//! memory per level reads a node and its sibling.
 //!
 //! A batch update settles the new structure first (splitting subtrees across cores),
 //! then hashes each new branch once, level by level from the deepest, each level's
@@ -53,10 +57,16 @@ pub(crate) struct Leaf {
     pub digest: Digest,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A stored child of a branch, or the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Node {
+    #[default]
+    Empty,
     Branch(Digest),
-    Single { path: Path, leaf: Digest },
+    Single {
+        path: Path,
+        leaf: Digest,
+    },
 }
 
 /// A subtree: a stored node, the empty subtree, or (while a batch is applied) a new
@@ -88,6 +98,16 @@ impl Sub {
         }
     }
 
+    /// The stored node, with the pending ones read from `hashed`.
+    fn node(&self, hashed: &[Digest]) -> Node {
+        match *self {
+            Sub::Empty => Node::Empty,
+            Sub::Single { path, leaf } => Node::Single { path, leaf },
+            Sub::Branch(d) => Node::Branch(d),
+            Sub::Pending(i) => Node::Branch(hashed[i]),
+        }
+    }
+
     fn shifted(self, offset: usize) -> Sub {
         match self {
             Sub::Pending(i) => Sub::Pending(i + offset),
@@ -105,11 +125,12 @@ struct Pending {
 }
 
 /// What a batch's rebuild produces: the new branches (children before parents) and
-/// the node changes (`Sub::Empty`: remove), applied once all are hashed.
+/// the changes to the stored branches (their new children, or `None`: no longer a
+/// branch), applied once all are hashed.
 #[derive(Default)]
 struct Build {
     pending: Vec<Pending>,
-    changes: Vec<(NodeId, Sub)>,
+    changes: Vec<(NodeId, Option<[Sub; 2]>)>,
 }
 
 impl Build {
@@ -126,7 +147,7 @@ impl Build {
             other
                 .changes
                 .into_iter()
-                .map(|(id, s)| (id, s.shifted(offset))),
+                .map(|(id, c)| (id, c.map(|[l, r]| [l.shifted(offset), r.shifted(offset)]))),
         );
         offset
     }
@@ -135,6 +156,7 @@ impl Build {
 impl From<Node> for Sub {
     fn from(n: Node) -> Self {
         match n {
+            Node::Empty => Sub::Empty,
             Node::Branch(d) => Sub::Branch(d),
             Node::Single { path, leaf } => Sub::Single { path, leaf },
         }
@@ -161,7 +183,9 @@ pub(crate) struct Sibling {
 #[derive(Debug, Clone, Default)]
 pub struct StateTree {
     leaves: Map<Path, Leaf>,
-    nodes: Map<NodeId, Node>,
+    root: Node,
+    /// The two children of every branch, keyed by the branch.
+    branches: Map<NodeId, [Node; 2]>,
 }
 
 impl StateTree {
@@ -188,12 +212,13 @@ impl StateTree {
     /// that grows rehashes everything it holds, once per doubling).
     pub fn reserve(&mut self, keys: usize) {
         self.leaves.reserve(keys);
-        self.nodes.reserve(2 * keys);
+        // About 1.44 branches per key for random keys (`1 / ln 2`).
+        self.branches.reserve(keys + keys / 2);
     }
 
-    /// The number of nodes kept in memory (branches and singles).
+    /// The number of nodes kept in memory: the branches and the singles (one per key).
     pub fn stored_nodes(&self) -> usize {
-        self.nodes.len()
+        self.branches.len() + self.leaves.len()
     }
 
     /// Bytes of memory the tree's maps hold (capacity, not just length), for the
@@ -202,16 +227,20 @@ impl StateTree {
         // hashbrown: one control byte per bucket besides the entry.
         let entry = |k: usize, v: usize| k + v + 1;
         self.leaves.capacity() * entry(size_of::<Path>(), size_of::<Leaf>())
-            + self.nodes.capacity() * entry(size_of::<NodeId>(), size_of::<Node>())
+            + self.branches.capacity() * entry(size_of::<NodeId>(), size_of::<[Node; 2]>())
     }
 
-    fn sub(&self, id: &NodeId) -> Sub {
-        self.nodes.get(id).copied().map_or(Sub::Empty, Sub::from)
+    /// The children of the stored branch `id`.
+    fn children(&self, id: &NodeId) -> [Node; 2] {
+        *self
+            .branches
+            .get(id)
+            .expect("every branch's children are stored")
     }
 
     /// The state root.
     pub fn root(&self) -> Digest {
-        self.sub(&NodeId::ROOT).digest()
+        Sub::from(self.root).digest()
     }
 
     /// The value of `key`, if present.
@@ -270,12 +299,11 @@ impl StateTree {
     pub(crate) fn siblings_of(&self, path: &Path) -> Vec<Sibling> {
         let mut out = Vec::new();
         let mut id = NodeId::ROOT;
-        let mut cur = self.sub(&id);
+        let mut cur = self.root;
         for depth in 0..DEPTH {
             match cur {
-                Sub::Empty => break,
-                Sub::Pending(_) => unreachable!("stored nodes are hashed"),
-                Sub::Single { path: other, leaf } => {
+                Node::Empty => break,
+                Node::Single { path: other, leaf } => {
                     if other != *path {
                         let mut s = self.lone(other, leaf);
                         s.level = other.common_prefix(path);
@@ -283,29 +311,28 @@ impl StateTree {
                     }
                     break;
                 }
-                Sub::Branch(_) => {
+                Node::Branch(_) => {
                     let bit = path.bit(depth);
-                    let other = id.child(!bit);
-                    match self.sub(&other) {
-                        Sub::Empty => {}
-                        Sub::Pending(_) => unreachable!("stored nodes are hashed"),
-                        Sub::Single { path: p, leaf } => {
+                    let children = self.children(&id);
+                    match children[usize::from(!bit)] {
+                        Node::Empty => {}
+                        Node::Single { path: p, leaf } => {
                             let mut s = self.lone(p, leaf);
                             s.level = depth;
                             out.push(s);
                         }
-                        Sub::Branch(d) => out.push(Sibling {
-                            level: depth,
-                            digest: d,
-                            lone: None,
-                            children: Some([
-                                self.sub(&other.child(false)).digest(),
-                                self.sub(&other.child(true)).digest(),
-                            ]),
-                        }),
+                        Node::Branch(d) => {
+                            let [l, r] = self.children(&id.child(!bit));
+                            out.push(Sibling {
+                                level: depth,
+                                digest: d,
+                                lone: None,
+                                children: Some([Sub::from(l).digest(), Sub::from(r).digest()]),
+                            })
+                        }
                     }
                     id = id.child(bit);
-                    cur = self.sub(&id);
+                    cur = children[usize::from(bit)];
                 }
             }
         }
@@ -382,14 +409,7 @@ impl StateTree {
             })
             .collect();
         let mut build = Build::default();
-        let root = self.rebuild(
-            NodeId::ROOT,
-            self.sub(&NodeId::ROOT),
-            &prepared,
-            par,
-            &mut build,
-        );
-        build.changes.push((NodeId::ROOT, root));
+        let root = self.rebuild(NodeId::ROOT, self.root.into(), &prepared, par, &mut build);
         // Hash the new branches, deepest level first, each level's compressions packed
         // into the SIMD lanes and spread over the cores.
         let mut order: Vec<usize> = (0..build.pending.len()).collect();
@@ -407,14 +427,13 @@ impl StateTree {
                 hashed[i] = d;
             }
         }
-        for (id, sub) in build.changes {
-            match sub {
-                Sub::Empty => self.nodes.remove(&id),
-                Sub::Single { path, leaf } => self.nodes.insert(id, Node::Single { path, leaf }),
-                Sub::Branch(d) => self.nodes.insert(id, Node::Branch(d)),
-                Sub::Pending(i) => self.nodes.insert(id, Node::Branch(hashed[i])),
+        for (id, change) in build.changes {
+            match change {
+                None => self.branches.remove(&id),
+                Some([l, r]) => self.branches.insert(id, [l.node(&hashed), r.node(&hashed)]),
             };
         }
+        self.root = root.node(&hashed);
         for p in &prepared {
             let e = p.entry;
             match (e.update.value, p.leaf) {
@@ -436,9 +455,8 @@ impl StateTree {
     }
 
     /// The new state of the subtree `id` (currently `cur`) after `ups` (sorted, all
-    /// under `id`, non-empty paths distinct). Records the new branches and the store
-    /// changes for the nodes strictly below `id` in `out`; the caller records `id`
-    /// itself.
+    /// under `id`, non-empty paths distinct). Records the new branches and the changes
+    /// to the stored branches at and below `id` in `out`.
     fn rebuild(
         &self,
         id: NodeId,
@@ -452,7 +470,10 @@ impl StateTree {
         }
         let depth = id.depth as usize;
         let (left, right) = match cur {
-            Sub::Branch(_) => (self.sub(&id.child(false)), self.sub(&id.child(true))),
+            Sub::Branch(_) => {
+                let [l, r] = self.children(&id);
+                (Sub::from(l), Sub::from(r))
+            }
             Sub::Pending(_) => unreachable!("stored nodes are hashed"),
             Sub::Empty | Sub::Single { .. } => {
                 // At most one leaf below: count the leaves after the updates.
@@ -523,15 +544,14 @@ impl StateTree {
                 Sub::Pending(out.pending.len() - 1)
             }
         };
-        let branch = matches!(result, Sub::Pending(_));
-        for (cid, new, old) in [(lid, l, left), (rid, r, right)] {
-            // The children of a stored branch are stored; those of a former single or
-            // empty node are not.
-            let old = if stored { old } else { Sub::Empty };
-            let new = if branch { new } else { Sub::Empty };
-            if new != old {
-                out.changes.push((cid, new));
+        // A stored branch keeps its entry when its children change, loses it when it
+        // stops being a branch; a new branch gets one.
+        if matches!(result, Sub::Pending(_)) {
+            if !stored || (l, r) != (left, right) {
+                out.changes.push((id, Some([l, r])));
             }
+        } else if stored {
+            out.changes.push((id, None));
         }
         result
     }
