@@ -50,11 +50,11 @@ pub enum Parallelism {
     Parallel,
 }
 
+/// A key and its value (the leaf's digest is kept by its single).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Leaf {
     pub key: StateKey,
     pub value: StateValue,
-    pub digest: Digest,
 }
 
 /// A stored child of a branch, or the root.
@@ -281,7 +281,6 @@ impl StateTree {
 
     fn lone(&self, path: Path, leaf: Digest) -> Sibling {
         let l = self.leaves[&path];
-        debug_assert_eq!(l.digest, leaf);
         Sibling {
             level: 0,
             digest: leaf,
@@ -436,18 +435,12 @@ impl StateTree {
         self.root = root.node(&hashed);
         for p in &prepared {
             let e = p.entry;
-            match (e.update.value, p.leaf) {
-                (Some(value), Some(digest)) => {
-                    self.leaves.insert(
-                        e.path,
-                        Leaf {
-                            key: e.update.key,
-                            value,
-                            digest,
-                        },
-                    );
+            match e.update.value {
+                Some(value) => {
+                    let key = e.update.key;
+                    self.leaves.insert(e.path, Leaf { key, value });
                 }
-                _ => {
+                None => {
                     self.leaves.remove(&e.path);
                 }
             }
