@@ -33,6 +33,7 @@ pub mod hash;
 pub mod path;
 pub mod proof;
 pub mod reference;
+mod store;
 pub mod tree;
 pub mod witness;
 pub mod workload;

@@ -25,20 +25,15 @@
 //! hashed the same way. `docs/state.md` has the layout and
 //! the soundness argument.
 
-use hashbrown::{DefaultHashBuilder, HashMap};
-
 use rayon::prelude::*;
 
-use crate::alloc::HugePages;
 use crate::diff::{Diff, Entry, PARALLEL_MIN, UpdateWitness};
 use crate::encoding::{StateKey, StateValue};
 use crate::hash::{EMPTY, compress_many};
 use crate::path::{NodeId, Path};
 use crate::proof::{Neighbor, StateProof};
+use crate::store::{Branches, Map};
 use crate::{DEPTH, Digest};
-
-/// The tree's maps: SwissTables in huge pages where the OS offers them.
-type Map<K, V> = HashMap<K, V, DefaultHashBuilder, HugePages>;
 
 /// Whether a batch update may split its work across threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -185,7 +180,7 @@ pub struct StateTree {
     leaves: Map<Path, Leaf>,
     root: Node,
     /// The two children of every branch, keyed by the branch.
-    branches: Map<NodeId, [Node; 2]>,
+    branches: Branches<[Node; 2]>,
 }
 
 impl StateTree {
@@ -225,9 +220,7 @@ impl StateTree {
     /// memory-per-key figures.
     pub fn memory_bytes(&self) -> usize {
         // hashbrown: one control byte per bucket besides the entry.
-        let entry = |k: usize, v: usize| k + v + 1;
-        self.leaves.capacity() * entry(size_of::<Path>(), size_of::<Leaf>())
-            + self.branches.capacity() * entry(size_of::<NodeId>(), size_of::<[Node; 2]>())
+        self.leaves.capacity() * (size_of::<(Path, Leaf)>() + 1) + self.branches.memory_bytes()
     }
 
     /// The children of the stored branch `id`.
@@ -426,12 +419,11 @@ impl StateTree {
                 hashed[i] = d;
             }
         }
-        for (id, change) in build.changes {
-            match change {
-                None => self.branches.remove(&id),
-                Some([l, r]) => self.branches.insert(id, [l.node(&hashed), r.node(&hashed)]),
-            };
-        }
+        let changes = build
+            .changes
+            .into_iter()
+            .map(|(id, change)| (id, change.map(|[l, r]| [l.node(&hashed), r.node(&hashed)])));
+        self.branches.apply(changes.collect(), par);
         self.root = root.node(&hashed);
         for p in &prepared {
             let e = p.entry;
