@@ -87,7 +87,7 @@ impl<V: Send + Sync> Branches<V> {
 
     /// Sets (`Some`) or removes (`None`) the children of each branch in `changes`,
     /// each shard's on its own core if `par`.
-    pub fn apply(&mut self, changes: Vec<(NodeId, Option<V>)>, par: bool) {
+    pub fn apply(&mut self, changes: impl IntoIterator<Item = (NodeId, Option<V>)>, par: bool) {
         let mut by_shard: Vec<ShardChanges<V>> = (0..SHARDS).map(|_| Vec::new()).collect();
         for (id, change) in changes {
             match locate(&id) {

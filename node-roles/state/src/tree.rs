@@ -25,6 +25,8 @@
 //! hashed the same way. `docs/state.md` has the layout and
 //! the soundness argument.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use rayon::prelude::*;
 
 use crate::diff::{Diff, Entry, PARALLEL_MIN, UpdateWitness};
@@ -65,13 +67,14 @@ enum Node {
 }
 
 /// A subtree: a stored node, the empty subtree, or (while a batch is applied) a new
-/// branch whose digest is still to be hashed: entry `i` of the batch's pending list.
+/// branch whose digest is still to be hashed: entry `index` of the pending list of
+/// part `part` of the batch's build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sub {
     Empty,
     Single { path: Path, leaf: Digest },
     Branch(Digest),
-    Pending(usize),
+    Pending { part: u32, index: u32 },
 }
 
 impl Sub {
@@ -81,32 +84,25 @@ impl Sub {
             Sub::Empty => EMPTY,
             Sub::Single { leaf, .. } => leaf,
             Sub::Branch(d) => d,
-            Sub::Pending(_) => unreachable!("a pending branch's digest is read once hashed"),
+            Sub::Pending { .. } => unreachable!("a pending branch's digest is read once hashed"),
         }
     }
 
     /// The digest, with the pending ones read from `hashed`.
-    fn resolve(&self, hashed: &[Digest]) -> Digest {
+    fn resolve(&self, hashed: &Hashed) -> Digest {
         match *self {
-            Sub::Pending(i) => hashed[i],
+            Sub::Pending { part, index } => hashed.get(part, index),
             s => s.digest(),
         }
     }
 
     /// The stored node, with the pending ones read from `hashed`.
-    fn node(&self, hashed: &[Digest]) -> Node {
+    fn node(&self, hashed: &Hashed) -> Node {
         match *self {
             Sub::Empty => Node::Empty,
             Sub::Single { path, leaf } => Node::Single { path, leaf },
             Sub::Branch(d) => Node::Branch(d),
-            Sub::Pending(i) => Node::Branch(hashed[i]),
-        }
-    }
-
-    fn shifted(self, offset: usize) -> Sub {
-        match self {
-            Sub::Pending(i) => Sub::Pending(i + offset),
-            s => s,
+            Sub::Pending { part, index } => Node::Branch(hashed.get(part, index)),
         }
     }
 }
@@ -119,32 +115,50 @@ struct Pending {
     right: Sub,
 }
 
-/// What a batch's rebuild produces: the new branches (children before parents) and
-/// the changes to the stored branches (their new children, or `None`: no longer a
-/// branch), applied once all are hashed.
-#[derive(Default)]
+/// What a batch's rebuild produces: the new branches and the changes to the stored
+/// branches (their new children, or `None`: no longer a branch), applied once all are
+/// hashed. A subtree rebuilt on another thread gets a part of its own (numbered from a
+/// shared counter), kept in `parts`, so no part is copied into another.
 struct Build {
+    part: u32,
     pending: Vec<Pending>,
     changes: Vec<(NodeId, Option<[Sub; 2]>)>,
+    parts: Vec<Build>,
 }
 
 impl Build {
-    /// Appends another subtree's build, renumbering its pending entries.
-    fn append(&mut self, other: Build) -> usize {
-        let offset = self.pending.len();
-        self.pending
-            .extend(other.pending.into_iter().map(|p| Pending {
-                depth: p.depth,
-                left: p.left.shifted(offset),
-                right: p.right.shifted(offset),
-            }));
-        self.changes.extend(
-            other
-                .changes
-                .into_iter()
-                .map(|(id, c)| (id, c.map(|[l, r]| [l.shifted(offset), r.shifted(offset)]))),
-        );
-        offset
+    fn new(parts: &AtomicU32) -> Self {
+        Self {
+            part: parts.fetch_add(1, Ordering::Relaxed),
+            pending: Vec::new(),
+            changes: Vec::new(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// This build and all its parts, in the order of their numbers.
+    fn flatten(self) -> Vec<Build> {
+        let mut all = Vec::new();
+        let mut stack = vec![self];
+        while let Some(mut b) = stack.pop() {
+            stack.append(&mut b.parts);
+            all.push(b);
+        }
+        all.sort_unstable_by_key(|b| b.part);
+        debug_assert!(all.iter().enumerate().all(|(i, b)| b.part as usize == i));
+        all
+    }
+}
+
+/// The digests of a batch's new branches: part `p`'s entry `i` at `offsets[p] + i`.
+struct Hashed {
+    digests: Vec<Digest>,
+    offsets: Vec<usize>,
+}
+
+impl Hashed {
+    fn get(&self, part: u32, index: u32) -> Digest {
+        self.digests[self.offsets[part as usize] + index as usize]
     }
 }
 
@@ -400,30 +414,50 @@ impl StateTree {
                     .map(|_| leaves.next().expect("one per write")),
             })
             .collect();
-        let mut build = Build::default();
-        let root = self.rebuild(NodeId::ROOT, self.root.into(), &prepared, par, &mut build);
+        let counter = AtomicU32::new(0);
+        let mut build = Build::new(&counter);
+        let root = self.rebuild(
+            NodeId::ROOT,
+            self.root.into(),
+            &prepared,
+            par,
+            &mut build,
+            &counter,
+        );
+        let parts = build.flatten();
         // Hash the new branches, deepest level first, each level's compressions packed
         // into the SIMD lanes and spread over the cores.
-        let mut order: Vec<usize> = (0..build.pending.len()).collect();
-        order.sort_unstable_by_key(|&i| core::cmp::Reverse(build.pending[i].depth));
-        let mut hashed = vec![EMPTY; build.pending.len()];
-        for level in order.chunk_by(|&a, &b| build.pending[a].depth == build.pending[b].depth) {
+        let mut offsets = Vec::with_capacity(parts.len());
+        let mut levels: Vec<Vec<(u32, u32)>> = vec![Vec::new(); DEPTH + 1];
+        let mut total = 0;
+        for b in &parts {
+            offsets.push(total);
+            total += b.pending.len();
+            for (i, p) in b.pending.iter().enumerate() {
+                levels[usize::from(p.depth)].push((b.part, i as u32));
+            }
+        }
+        let mut hashed = Hashed {
+            digests: vec![EMPTY; total],
+            offsets,
+        };
+        for level in levels.iter().rev().filter(|l| !l.is_empty()) {
             let pairs: Vec<[Digest; 2]> = level
                 .iter()
-                .map(|&i| {
-                    let p = &build.pending[i];
+                .map(|&(part, i)| {
+                    let p = &parts[part as usize].pending[i as usize];
                     [p.left.resolve(&hashed), p.right.resolve(&hashed)]
                 })
                 .collect();
-            for (&i, d) in level.iter().zip(compress_many(&pairs, par)) {
-                hashed[i] = d;
+            for (&(part, i), d) in level.iter().zip(compress_many(&pairs, par)) {
+                hashed.digests[hashed.offsets[part as usize] + i as usize] = d;
             }
         }
-        let changes = build
-            .changes
-            .into_iter()
-            .map(|(id, change)| (id, change.map(|[l, r]| [l.node(&hashed), r.node(&hashed)])));
-        self.branches.apply(changes.collect(), par);
+        let changes = parts
+            .iter()
+            .flat_map(|b| &b.changes)
+            .map(|&(id, change)| (id, change.map(|[l, r]| [l.node(&hashed), r.node(&hashed)])));
+        self.branches.apply(changes, par);
         self.root = root.node(&hashed);
         for p in &prepared {
             let e = p.entry;
@@ -449,6 +483,7 @@ impl StateTree {
         ups: &[Prepared<'_>],
         par: bool,
         out: &mut Build,
+        parts: &AtomicU32,
     ) -> Sub {
         if ups.is_empty() {
             return cur;
@@ -459,7 +494,7 @@ impl StateTree {
                 let [l, r] = self.children(&id);
                 (Sub::from(l), Sub::from(r))
             }
-            Sub::Pending(_) => unreachable!("stored nodes are hashed"),
+            Sub::Pending { .. } => unreachable!("stored nodes are hashed"),
             Sub::Empty | Sub::Single { .. } => {
                 // At most one leaf below: count the leaves after the updates.
                 let kept = match cur {
@@ -501,17 +536,17 @@ impl StateTree {
         let (ul, ur) = ups.split_at(mid);
         let (lid, rid) = (id.child(false), id.child(true));
         let (l, r) = if par && ul.len() >= PARALLEL_MIN && ur.len() >= PARALLEL_MIN {
-            let mut out_r = Build::default();
-            let (l, r) = rayon::join(
-                || self.rebuild(lid, left, ul, par, out),
-                || self.rebuild(rid, right, ur, par, &mut out_r),
+            let mut out_r = Build::new(parts);
+            let lr = rayon::join(
+                || self.rebuild(lid, left, ul, par, out, parts),
+                || self.rebuild(rid, right, ur, par, &mut out_r, parts),
             );
-            let offset = out.append(out_r);
-            (l, r.shifted(offset))
+            out.parts.push(out_r);
+            lr
         } else {
             (
-                self.rebuild(lid, left, ul, par, out),
-                self.rebuild(rid, right, ur, par, out),
+                self.rebuild(lid, left, ul, par, out, parts),
+                self.rebuild(rid, right, ur, par, out, parts),
             )
         };
         let stored = matches!(cur, Sub::Branch(_));
@@ -526,12 +561,15 @@ impl StateTree {
                     left: l,
                     right: r,
                 });
-                Sub::Pending(out.pending.len() - 1)
+                Sub::Pending {
+                    part: out.part,
+                    index: (out.pending.len() - 1) as u32,
+                }
             }
         };
         // A stored branch keeps its entry when its children change, loses it when it
         // stops being a branch; a new branch gets one.
-        if matches!(result, Sub::Pending(_)) {
+        if matches!(result, Sub::Pending { .. }) {
             if !stored || (l, r) != (left, right) {
                 out.changes.push((id, Some([l, r])));
             }
