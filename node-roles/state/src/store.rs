@@ -65,9 +65,11 @@ impl<V: Send + Sync> Branches<V> {
         self.shards.iter().map(Map::len).sum::<usize>() + self.deep.len()
     }
 
-    /// Makes room for `n` more branches (random paths spread them evenly).
+    /// Makes room for `n` more branches. Random paths spread them evenly: a shard's
+    /// share is within a few standard deviations (`sqrt(n / SHARDS)`) of `n / SHARDS`.
     pub fn reserve(&mut self, n: usize) {
-        let per_shard = n / SHARDS + n / (4 * SHARDS) + 64;
+        let mean = n / SHARDS;
+        let per_shard = mean + 4 * mean.isqrt() + 64;
         for s in &mut self.shards {
             s.reserve(per_shard);
         }

@@ -178,8 +178,9 @@ struct Prepared<'a> {
     leaf: Option<Digest>,
 }
 
-/// A non-empty sibling on a key's path: its level, digest, and the key and value of
-/// the leaf when it is a lone leaf, or its children's digests when it is a branch.
+/// A non-empty sibling on a key's path: its level, digest, and, for the deepest one a
+/// walk returns, the key and value of the leaf when it is a lone leaf, or its
+/// children's digests when it is a branch.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sibling {
     pub level: usize,
@@ -274,7 +275,7 @@ impl StateTree {
     pub fn prove(&self, key: &StateKey) -> (Option<StateValue>, StateProof) {
         let path = Path::from_digest(&key.digest());
         let value = self.get_at(&path);
-        let proof = proof_from(&self.siblings_of(&path), value.is_none());
+        let proof = proof_from(&self.siblings_of(&path, |_| true), value.is_none());
         (value, proof)
     }
 
@@ -283,62 +284,75 @@ impl StateTree {
     pub fn unchanged_witness(&self, key: &StateKey) -> UpdateWitness {
         let path = Path::from_digest(&key.digest());
         let value = self.get_at(&path);
-        witness_from(*key, value, value, &self.siblings_of(&path))
+        witness_from(*key, value, value, &self.siblings_of(&path, |_| true))
     }
 
-    fn lone(&self, path: Path, leaf: Digest) -> Sibling {
-        let l = self.leaves[&path];
-        Sibling {
-            level: 0,
-            digest: leaf,
-            lone: Some(Neighbor {
-                key: l.key,
-                value: l.value,
-            }),
-            children: None,
+    /// The non-empty siblings of the nodes on `path` at the levels where `keep(level)`,
+    /// by increasing level: the children off the path of every branch on it, and,
+    /// where the path ends at another key's lone leaf, that leaf as the sibling at the
+    /// level where the two paths split. Only the deepest one carries its lone leaf's
+    /// key and value, or its children's digests (all a proof or witness uses).
+    pub(crate) fn siblings_of(&self, path: &Path, keep: impl Fn(usize) -> bool) -> Vec<Sibling> {
+        // What only the deepest sibling needs (a lone leaf's key and value, a branch's
+        // children) is read once the walk is over, for that sibling alone.
+        enum Deepest {
+            Lone(Path),
+            Branch(NodeId),
         }
-    }
-
-    /// The non-empty siblings of the nodes on `path`, by increasing level: the children
-    /// off the path of every branch on it, and, where the path ends at another key's
-    /// lone leaf, that leaf as the sibling at the level where the two paths split.
-    pub(crate) fn siblings_of(&self, path: &Path) -> Vec<Sibling> {
         let mut out = Vec::new();
+        let mut deepest = None;
         let mut id = NodeId::ROOT;
         let mut cur = self.root;
+        let sibling = |level, digest| Sibling {
+            level,
+            digest,
+            lone: None,
+            children: None,
+        };
         for depth in 0..DEPTH {
             match cur {
                 Node::Empty => break,
                 Node::Single { path: other, leaf } => {
-                    if other != *path {
-                        let mut s = self.lone(other, leaf);
-                        s.level = other.common_prefix(path);
-                        out.push(s);
+                    let level = other.common_prefix(path);
+                    if other != *path && keep(level) {
+                        out.push(sibling(level, leaf));
+                        deepest = Some(Deepest::Lone(other));
                     }
                     break;
                 }
                 Node::Branch(_) => {
                     let bit = path.bit(depth);
                     let children = self.children(&id);
-                    match children[usize::from(!bit)] {
-                        Node::Empty => {}
-                        Node::Single { path: p, leaf } => {
-                            let mut s = self.lone(p, leaf);
-                            s.level = depth;
-                            out.push(s);
-                        }
-                        Node::Branch(d) => {
-                            let [l, r] = self.children(&id.child(!bit));
-                            out.push(Sibling {
-                                level: depth,
-                                digest: d,
-                                lone: None,
-                                children: Some([Sub::from(l).digest(), Sub::from(r).digest()]),
-                            })
+                    if keep(depth) {
+                        match children[usize::from(!bit)] {
+                            Node::Empty => {}
+                            Node::Single { path: p, leaf } => {
+                                out.push(sibling(depth, leaf));
+                                deepest = Some(Deepest::Lone(p));
+                            }
+                            Node::Branch(d) => {
+                                out.push(sibling(depth, d));
+                                deepest = Some(Deepest::Branch(id.child(!bit)));
+                            }
                         }
                     }
                     id = id.child(bit);
                     cur = children[usize::from(bit)];
+                }
+            }
+        }
+        if let Some(last) = out.last_mut() {
+            match deepest.expect("the deepest sibling was recorded") {
+                Deepest::Lone(p) => {
+                    let l = self.leaves[&p];
+                    last.lone = Some(Neighbor {
+                        key: l.key,
+                        value: l.value,
+                    });
+                }
+                Deepest::Branch(b) => {
+                    let [l, r] = self.children(&b);
+                    last.children = Some([Sub::from(l).digest(), Sub::from(r).digest()]);
                 }
             }
         }
@@ -367,7 +381,11 @@ impl StateTree {
     ) -> Vec<UpdateWitness> {
         let par = parallelism == Parallelism::Parallel && diff.len() >= PARALLEL_MIN;
         let entries = diff.entries();
-        let before = |e: &Entry| (self.get_at(&e.path), self.siblings_of(&e.path));
+        // Right siblings (the path goes left) from the tree before the diff.
+        let before = |e: &Entry| {
+            let right = self.siblings_of(&e.path, |level| !e.path.bit(level));
+            (self.get_at(&e.path), right)
+        };
         let old: Vec<_> = if par {
             entries.par_iter().map(before).collect()
         } else {
@@ -376,12 +394,8 @@ impl StateTree {
         self.apply_inner(diff, parallelism);
         let this = &*self;
         let witness = |(e, (old_value, pre)): (&Entry, (Option<StateValue>, Vec<Sibling>))| {
-            let post = this.siblings_of(&e.path);
-            let mut merged: Vec<Sibling> = pre
-                .into_iter()
-                .filter(|s| !e.path.bit(s.level))
-                .chain(post.into_iter().filter(|s| e.path.bit(s.level)))
-                .collect();
+            let post = this.siblings_of(&e.path, |level| e.path.bit(level));
+            let mut merged: Vec<Sibling> = pre.into_iter().chain(post).collect();
             merged.sort_unstable_by_key(|s| s.level);
             witness_from(e.update.key, old_value, e.update.value, &merged)
         };
