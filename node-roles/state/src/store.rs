@@ -75,16 +75,9 @@ impl<V: Send + Sync> Branches<V> {
         }
     }
 
-    /// Bytes the maps hold (capacity, not just length).
+    /// Bytes the maps' tables take (all their buckets, not just the entries).
     pub fn memory_bytes(&self) -> usize {
-        // hashbrown: one control byte per bucket besides the entry.
-        let short = size_of::<(u64, V)>() + 1;
-        let deep = size_of::<(NodeId, V)>() + 1;
-        self.shards
-            .iter()
-            .map(|s| s.capacity() * short)
-            .sum::<usize>()
-            + self.deep.capacity() * deep
+        self.shards.iter().map(Map::allocation_size).sum::<usize>() + self.deep.allocation_size()
     }
 
     /// Sets (`Some`) or removes (`None`) the children of each branch in `changes`,

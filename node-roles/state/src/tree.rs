@@ -231,11 +231,10 @@ impl StateTree {
         self.branches.len() + self.leaves.len()
     }
 
-    /// Bytes of memory the tree's maps hold (capacity, not just length), for the
-    /// memory-per-key figures.
+    /// Bytes of memory the tree's hash tables take (all their buckets, not just the
+    /// entries), for the memory-per-key figures.
     pub fn memory_bytes(&self) -> usize {
-        // hashbrown: one control byte per bucket besides the entry.
-        self.leaves.capacity() * (size_of::<(Path, Leaf)>() + 1) + self.branches.memory_bytes()
+        self.leaves.allocation_size() + self.branches.memory_bytes()
     }
 
     /// The children of the stored branch `id`.
