@@ -1,6 +1,7 @@
 //! State tree benchmarks: batches of 10,000 updates per second on one thread and on
 //! all cores, for states of 2^14 keys up to 2^20 (set `PROOFBOX_STATE_BENCH_MAX_LOG` to
-//! 24 for 2^22 and 2^24; a 2^24-key state holds several GiB), beside the raw Poseidon2
+//! 24 for 2^22 and 2^24; a 2^24-key state's tables take about 10.5 GB, the process
+//! about 14 GB at its peak), beside the raw Poseidon2
 //! permutations per second that bound them (scalar, and packed: one permutation per
 //! SIMD lane). Each state's memory per key is printed. Each run applies the batch to
 //! the one state and then, untimed, the diff that undoes it.
