@@ -1,8 +1,10 @@
 //! State tree benchmarks: batches of 10,000 updates per second on one thread and on
 //! all cores, for states of 2^14 keys up to 2^20 (set `PROOFBOX_STATE_BENCH_MAX_LOG` to
-//! 24 for 2^22 and 2^24; a 2^24-key state holds several GiB), beside the raw Poseidon2
+//! 24 for 2^22 and 2^24; a 2^24-key state's tables take about 10.5 GB, the process
+//! about 14 GB at its peak), beside the raw Poseidon2
 //! permutations per second that bound them (scalar, and packed: one permutation per
-//! SIMD lane). Each state's memory per key is printed.
+//! SIMD lane). Each state's memory per key is printed. Each run applies the batch to
+//! the one state and then, untimed, the diff that undoes it.
 //!
 //! An update hashes its key and leaf (2 + 3 width-24 permutations, the key's in
 //! `Diff::new`) and the nodes on its path below the levels the batch shares, about
@@ -10,9 +12,9 @@
 //! the figures.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_symmetric::Permutation;
 use proofbox_backend_api::BackendField;
@@ -72,84 +74,95 @@ fn max_log() -> u32 {
         .unwrap_or(20)
 }
 
+/// Keys are added to the state in diffs of this many (a 2^24-key state is not built
+/// from one diff of all its keys, which would hold them all twice).
+const BUILD_CHUNK: usize = 1 << 20;
+
 fn updates(c: &mut Criterion) {
     for log in (14..=max_log()).step_by(2) {
         let keys = 1usize << log;
         let mut r = StdRng::seed_from_u64(7);
-        let entries: Vec<(StateKey, StateValue)> = (0..keys)
-            .map(|_| {
-                let k = random_key(&mut r);
-                (k, random_value(&mut r, &k))
-            })
-            .collect();
-        let tree = StateTree::from_entries(entries.iter().copied()).unwrap();
-        // Each run starts from a copy of this tree with room for the batch's keys, as a
-        // tree that has been growing has (its maps double now and then, and that
-        // rehash, amortized over the keys since the last one, is not a batch's cost).
-        let fresh = || {
-            let mut t = tree.clone();
-            t.reserve(BATCH);
-            t
-        };
+        let mut tree = StateTree::new();
+        // Room for the whole state and a batch, as a long-running node's maps have.
+        tree.reserve(keys + BATCH);
+        // The first keys, kept: the batch changes half of them.
+        let mut changed: Vec<(StateKey, StateValue)> = Vec::with_capacity(BATCH / 2);
+        let mut added = 0;
+        while added < keys {
+            let n = BUILD_CHUNK.min(keys - added);
+            let chunk: Vec<Update> = (0..n)
+                .map(|_| {
+                    let k = random_key(&mut r);
+                    let v = random_value(&mut r, &k);
+                    if changed.len() < BATCH / 2 {
+                        changed.push((k, v));
+                    }
+                    Update::set(k, v)
+                })
+                .collect();
+            let _ = tree.apply(&Diff::new(chunk).unwrap(), Parallelism::Parallel);
+            added += n;
+        }
+        assert_eq!(tree.len(), keys, "random keys do not collide");
         println!(
             "state of 2^{log} keys: {} stored nodes, {:.0} bytes per key",
             tree.stored_nodes(),
             tree.memory_bytes() as f64 / keys as f64
         );
-        // Half changes of present keys, half new keys.
-        let mut updates: Vec<Update> = entries[..BATCH / 2]
+        // Half changes of present keys, half new keys; and the diff that undoes it.
+        let mut updates: Vec<Update> = changed
             .iter()
             .map(|(k, _)| Update::set(*k, random_value(&mut r, k)))
             .collect();
+        let mut undo: Vec<Update> = changed.iter().map(|&(k, v)| Update::set(k, v)).collect();
         for _ in 0..BATCH / 2 {
             let k = random_key(&mut r);
             updates.push(Update::set(k, random_value(&mut r, &k)));
+            undo.push(Update::delete(k));
         }
         let diff = Diff::new(updates.iter().copied()).unwrap();
+        let undo = Diff::new(undo).unwrap();
+        let root = tree.root();
 
+        // Each run applies the batch to the state and, untimed, undoes it: every run
+        // starts from the same state, and no copy of it is made (two copies of a
+        // 2^24-key state do not fit in memory).
         let mut g = c.benchmark_group(format!("state_tree_2^{log}_keys"));
         g.sample_size(10).measurement_time(Duration::from_secs(4));
         g.throughput(Throughput::Elements(BATCH as u64));
+        let mut timed = |name: &str, mode: &str, run: &dyn Fn(&mut StateTree)| {
+            g.bench_function(BenchmarkId::new(name, mode), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        run(&mut tree);
+                        total += start.elapsed();
+                        let back = tree.apply(&undo, Parallelism::Parallel);
+                        assert_eq!(back, root, "the undo diff restores the state");
+                    }
+                    total
+                })
+            });
+        };
         for (mode, par) in [
             ("1_thread", Parallelism::Sequential),
             ("all_cores", Parallelism::Parallel),
         ] {
             // The update path alone (the diff's key digests computed before).
-            g.bench_with_input(BenchmarkId::new("apply", mode), &diff, |b, d| {
-                b.iter_batched(
-                    fresh,
-                    |mut t| black_box(t.apply(d, par)),
-                    BatchSize::PerIteration,
-                )
+            timed("apply", mode, &|t| {
+                black_box(&t.apply(&diff, par));
             });
         }
         // What a sequencer pays per block: canonicalizing the updates (key digests)
         // and applying them.
-        g.bench_with_input(
-            BenchmarkId::new("diff_and_apply", "all_cores"),
-            &updates,
-            |b, u| {
-                b.iter_batched(
-                    fresh,
-                    |mut t| {
-                        let d = Diff::new(u.iter().copied()).unwrap();
-                        black_box(t.apply(&d, Parallelism::Parallel))
-                    },
-                    BatchSize::PerIteration,
-                )
-            },
-        );
-        g.bench_with_input(
-            BenchmarkId::new("apply_with_witnesses", "all_cores"),
-            &diff,
-            |b, d| {
-                b.iter_batched(
-                    fresh,
-                    |mut t| black_box(t.apply_with_witnesses(d, Parallelism::Parallel)),
-                    BatchSize::PerIteration,
-                )
-            },
-        );
+        timed("diff_and_apply", "all_cores", &|t| {
+            let d = Diff::new(updates.iter().copied()).unwrap();
+            black_box(&t.apply(&d, Parallelism::Parallel));
+        });
+        timed("apply_with_witnesses", "all_cores", &|t| {
+            black_box(&t.apply_with_witnesses(&diff, Parallelism::Parallel));
+        });
         g.finish();
     }
 }

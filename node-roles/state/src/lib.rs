@@ -11,9 +11,9 @@
 //!   domain-tagged messages, key digests and leaf digests;
 //! - [`Path`]: a key's position, all 248 bits of its 8-element key digest, so two keys
 //!   share a path only if Poseidon2 collides; the leaf also commits to the key digest;
-//! - [`StateTree`]: the tree (about two stored nodes per key), with batch updates that
-//!   hash each touched node once and split subtrees across cores; an update hashes
-//!   about `log2(N)` nodes for `N` keys;
+//! - [`StateTree`]: the tree (each branch's two children stored together, about 1.44
+//!   branches per key), with batch updates that hash each touched node once and split
+//!   subtrees across cores; an update hashes about `log2(N)` nodes for `N` keys;
 //! - [`StateProof`]: inclusion and exclusion proofs, as long as the path is deep,
 //!   checked from the root alone ([`proof::walk`] is the rule they follow);
 //! - [`Diff`]: canonical update sets, their field encoding and Poseidon2
@@ -25,6 +25,7 @@
 //! `docs/trust-model.md` says what the commitment and the proofs built on it
 //! guarantee.
 
+mod alloc;
 pub mod diff;
 pub mod encoding;
 mod error;
@@ -32,6 +33,7 @@ pub mod hash;
 pub mod path;
 pub mod proof;
 pub mod reference;
+mod store;
 pub mod tree;
 pub mod witness;
 pub mod workload;

@@ -9,10 +9,14 @@
 //!
 //! So an update hashes the nodes on its path down to where its key is told apart
 //! from every other key, about `log2(N)` of them for `N` random keys. Two kinds of
-//! node are stored:
+//! node are kept:
 //! - a **branch**: a node whose subtree holds two or more leaves, with its digest;
 //! - a **single**: the highest node whose subtree holds exactly one leaf (a child of a
 //!   branch, or the root), with that leaf's path and digest.
+//!
+//! Each branch's two children (empty, branch or single) are stored together in one
+//! map entry keyed by the branch, and the root on its own: one lookup at random in
+//! memory per level reads a node and its sibling.
 //!
 //! A batch update settles the new structure first (splitting subtrees across cores),
 //! then hashes each new branch once, level by level from the deepest, each level's
@@ -21,7 +25,7 @@
 //! hashed the same way. `docs/state.md` has the layout and
 //! the soundness argument.
 
-use hashbrown::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
@@ -30,6 +34,7 @@ use crate::encoding::{StateKey, StateValue};
 use crate::hash::{EMPTY, compress_many};
 use crate::path::{NodeId, Path};
 use crate::proof::{Neighbor, StateProof};
+use crate::store::{Branches, Map};
 use crate::{DEPTH, Digest};
 
 /// Whether a batch update may split its work across threads.
@@ -42,27 +47,34 @@ pub enum Parallelism {
     Parallel,
 }
 
+/// A key and its value (the leaf's digest is kept by its single).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Leaf {
     pub key: StateKey,
     pub value: StateValue,
-    pub digest: Digest,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A stored child of a branch, or the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Node {
+    #[default]
+    Empty,
     Branch(Digest),
-    Single { path: Path, leaf: Digest },
+    Single {
+        path: Path,
+        leaf: Digest,
+    },
 }
 
 /// A subtree: a stored node, the empty subtree, or (while a batch is applied) a new
-/// branch whose digest is still to be hashed: entry `i` of the batch's pending list.
+/// branch whose digest is still to be hashed: entry `index` of the pending list of
+/// part `part` of the batch's build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sub {
     Empty,
     Single { path: Path, leaf: Digest },
     Branch(Digest),
-    Pending(usize),
+    Pending { part: u32, index: u32 },
 }
 
 impl Sub {
@@ -72,22 +84,25 @@ impl Sub {
             Sub::Empty => EMPTY,
             Sub::Single { leaf, .. } => leaf,
             Sub::Branch(d) => d,
-            Sub::Pending(_) => unreachable!("a pending branch's digest is read once hashed"),
+            Sub::Pending { .. } => unreachable!("a pending branch's digest is read once hashed"),
         }
     }
 
     /// The digest, with the pending ones read from `hashed`.
-    fn resolve(&self, hashed: &[Digest]) -> Digest {
+    fn resolve(&self, hashed: &Hashed) -> Digest {
         match *self {
-            Sub::Pending(i) => hashed[i],
+            Sub::Pending { part, index } => hashed.get(part, index),
             s => s.digest(),
         }
     }
 
-    fn shifted(self, offset: usize) -> Sub {
-        match self {
-            Sub::Pending(i) => Sub::Pending(i + offset),
-            s => s,
+    /// The stored node, with the pending ones read from `hashed`.
+    fn node(&self, hashed: &Hashed) -> Node {
+        match *self {
+            Sub::Empty => Node::Empty,
+            Sub::Single { path, leaf } => Node::Single { path, leaf },
+            Sub::Branch(d) => Node::Branch(d),
+            Sub::Pending { part, index } => Node::Branch(hashed.get(part, index)),
         }
     }
 }
@@ -100,37 +115,57 @@ struct Pending {
     right: Sub,
 }
 
-/// What a batch's rebuild produces: the new branches (children before parents) and
-/// the node changes (`Sub::Empty`: remove), applied once all are hashed.
-#[derive(Default)]
+/// What a batch's rebuild produces: the new branches and the changes to the stored
+/// branches (their new children, or `None`: no longer a branch), applied once all are
+/// hashed. A subtree rebuilt on another thread gets a part of its own (numbered from a
+/// shared counter), kept in `parts`, so no part is copied into another.
 struct Build {
+    part: u32,
     pending: Vec<Pending>,
-    changes: Vec<(NodeId, Sub)>,
+    changes: Vec<(NodeId, Option<[Sub; 2]>)>,
+    parts: Vec<Build>,
 }
 
 impl Build {
-    /// Appends another subtree's build, renumbering its pending entries.
-    fn append(&mut self, other: Build) -> usize {
-        let offset = self.pending.len();
-        self.pending
-            .extend(other.pending.into_iter().map(|p| Pending {
-                depth: p.depth,
-                left: p.left.shifted(offset),
-                right: p.right.shifted(offset),
-            }));
-        self.changes.extend(
-            other
-                .changes
-                .into_iter()
-                .map(|(id, s)| (id, s.shifted(offset))),
-        );
-        offset
+    fn new(parts: &AtomicU32) -> Self {
+        Self {
+            part: parts.fetch_add(1, Ordering::Relaxed),
+            pending: Vec::new(),
+            changes: Vec::new(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// This build and all its parts, in the order of their numbers.
+    fn flatten(self) -> Vec<Build> {
+        let mut all = Vec::new();
+        let mut stack = vec![self];
+        while let Some(mut b) = stack.pop() {
+            stack.append(&mut b.parts);
+            all.push(b);
+        }
+        all.sort_unstable_by_key(|b| b.part);
+        debug_assert!(all.iter().enumerate().all(|(i, b)| b.part as usize == i));
+        all
+    }
+}
+
+/// The digests of a batch's new branches: part `p`'s entry `i` at `offsets[p] + i`.
+struct Hashed {
+    digests: Vec<Digest>,
+    offsets: Vec<usize>,
+}
+
+impl Hashed {
+    fn get(&self, part: u32, index: u32) -> Digest {
+        self.digests[self.offsets[part as usize] + index as usize]
     }
 }
 
 impl From<Node> for Sub {
     fn from(n: Node) -> Self {
         match n {
+            Node::Empty => Sub::Empty,
             Node::Branch(d) => Sub::Branch(d),
             Node::Single { path, leaf } => Sub::Single { path, leaf },
         }
@@ -143,8 +178,9 @@ struct Prepared<'a> {
     leaf: Option<Digest>,
 }
 
-/// A non-empty sibling on a key's path: its level, digest, and the key and value of
-/// the leaf when it is a lone leaf, or its children's digests when it is a branch.
+/// A non-empty sibling on a key's path: its level, digest, and, for the deepest one a
+/// walk returns, the key and value of the leaf when it is a lone leaf, or its
+/// children's digests when it is a branch.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sibling {
     pub level: usize,
@@ -156,8 +192,10 @@ pub(crate) struct Sibling {
 /// The state tree. See the module docs and `docs/state.md`.
 #[derive(Debug, Clone, Default)]
 pub struct StateTree {
-    leaves: HashMap<Path, Leaf>,
-    nodes: HashMap<NodeId, Node>,
+    leaves: Map<Path, Leaf>,
+    root: Node,
+    /// The two children of every branch, keyed by the branch.
+    branches: Branches<[Node; 2]>,
 }
 
 impl StateTree {
@@ -184,30 +222,32 @@ impl StateTree {
     /// that grows rehashes everything it holds, once per doubling).
     pub fn reserve(&mut self, keys: usize) {
         self.leaves.reserve(keys);
-        self.nodes.reserve(2 * keys);
+        // About 1.44 branches per key for random keys (`1 / ln 2`).
+        self.branches.reserve(keys + keys / 2);
     }
 
-    /// The number of nodes kept in memory (branches and singles).
+    /// The number of nodes kept in memory: the branches and the singles (one per key).
     pub fn stored_nodes(&self) -> usize {
-        self.nodes.len()
+        self.branches.len() + self.leaves.len()
     }
 
-    /// Bytes of memory the tree's maps hold (capacity, not just length), for the
-    /// memory-per-key figures.
+    /// Bytes of memory the tree's hash tables take (all their buckets, not just the
+    /// entries), for the memory-per-key figures.
     pub fn memory_bytes(&self) -> usize {
-        // hashbrown: one control byte per bucket besides the entry.
-        let entry = |k: usize, v: usize| k + v + 1;
-        self.leaves.capacity() * entry(size_of::<Path>(), size_of::<Leaf>())
-            + self.nodes.capacity() * entry(size_of::<NodeId>(), size_of::<Node>())
+        self.leaves.allocation_size() + self.branches.memory_bytes()
     }
 
-    fn sub(&self, id: &NodeId) -> Sub {
-        self.nodes.get(id).copied().map_or(Sub::Empty, Sub::from)
+    /// The children of the stored branch `id`.
+    fn children(&self, id: &NodeId) -> [Node; 2] {
+        *self
+            .branches
+            .get(id)
+            .expect("every branch's children are stored")
     }
 
     /// The state root.
     pub fn root(&self) -> Digest {
-        self.sub(&NodeId::ROOT).digest()
+        Sub::from(self.root).digest()
     }
 
     /// The value of `key`, if present.
@@ -234,7 +274,7 @@ impl StateTree {
     pub fn prove(&self, key: &StateKey) -> (Option<StateValue>, StateProof) {
         let path = Path::from_digest(&key.digest());
         let value = self.get_at(&path);
-        let proof = proof_from(&self.siblings_of(&path), value.is_none());
+        let proof = proof_from(&self.siblings_of(&path, |_| true), value.is_none());
         (value, proof)
     }
 
@@ -243,65 +283,75 @@ impl StateTree {
     pub fn unchanged_witness(&self, key: &StateKey) -> UpdateWitness {
         let path = Path::from_digest(&key.digest());
         let value = self.get_at(&path);
-        witness_from(*key, value, value, &self.siblings_of(&path))
+        witness_from(*key, value, value, &self.siblings_of(&path, |_| true))
     }
 
-    fn lone(&self, path: Path, leaf: Digest) -> Sibling {
-        let l = self.leaves[&path];
-        debug_assert_eq!(l.digest, leaf);
-        Sibling {
-            level: 0,
-            digest: leaf,
-            lone: Some(Neighbor {
-                key: l.key,
-                value: l.value,
-            }),
-            children: None,
+    /// The non-empty siblings of the nodes on `path` at the levels where `keep(level)`,
+    /// by increasing level: the children off the path of every branch on it, and,
+    /// where the path ends at another key's lone leaf, that leaf as the sibling at the
+    /// level where the two paths split. Only the deepest one carries its lone leaf's
+    /// key and value, or its children's digests (all a proof or witness uses).
+    pub(crate) fn siblings_of(&self, path: &Path, keep: impl Fn(usize) -> bool) -> Vec<Sibling> {
+        // What only the deepest sibling needs (a lone leaf's key and value, a branch's
+        // children) is read once the walk is over, for that sibling alone.
+        enum Deepest {
+            Lone(Path),
+            Branch(NodeId),
         }
-    }
-
-    /// The non-empty siblings of the nodes on `path`, by increasing level: the children
-    /// off the path of every branch on it, and, where the path ends at another key's
-    /// lone leaf, that leaf as the sibling at the level where the two paths split.
-    pub(crate) fn siblings_of(&self, path: &Path) -> Vec<Sibling> {
         let mut out = Vec::new();
+        let mut deepest = None;
         let mut id = NodeId::ROOT;
-        let mut cur = self.sub(&id);
+        let mut cur = self.root;
+        let sibling = |level, digest| Sibling {
+            level,
+            digest,
+            lone: None,
+            children: None,
+        };
         for depth in 0..DEPTH {
             match cur {
-                Sub::Empty => break,
-                Sub::Pending(_) => unreachable!("stored nodes are hashed"),
-                Sub::Single { path: other, leaf } => {
-                    if other != *path {
-                        let mut s = self.lone(other, leaf);
-                        s.level = other.common_prefix(path);
-                        out.push(s);
+                Node::Empty => break,
+                Node::Single { path: other, leaf } => {
+                    let level = other.common_prefix(path);
+                    if other != *path && keep(level) {
+                        out.push(sibling(level, leaf));
+                        deepest = Some(Deepest::Lone(other));
                     }
                     break;
                 }
-                Sub::Branch(_) => {
+                Node::Branch(_) => {
                     let bit = path.bit(depth);
-                    let other = id.child(!bit);
-                    match self.sub(&other) {
-                        Sub::Empty => {}
-                        Sub::Pending(_) => unreachable!("stored nodes are hashed"),
-                        Sub::Single { path: p, leaf } => {
-                            let mut s = self.lone(p, leaf);
-                            s.level = depth;
-                            out.push(s);
+                    let children = self.children(&id);
+                    if keep(depth) {
+                        match children[usize::from(!bit)] {
+                            Node::Empty => {}
+                            Node::Single { path: p, leaf } => {
+                                out.push(sibling(depth, leaf));
+                                deepest = Some(Deepest::Lone(p));
+                            }
+                            Node::Branch(d) => {
+                                out.push(sibling(depth, d));
+                                deepest = Some(Deepest::Branch(id.child(!bit)));
+                            }
                         }
-                        Sub::Branch(d) => out.push(Sibling {
-                            level: depth,
-                            digest: d,
-                            lone: None,
-                            children: Some([
-                                self.sub(&other.child(false)).digest(),
-                                self.sub(&other.child(true)).digest(),
-                            ]),
-                        }),
                     }
                     id = id.child(bit);
-                    cur = self.sub(&id);
+                    cur = children[usize::from(bit)];
+                }
+            }
+        }
+        if let Some(last) = out.last_mut() {
+            match deepest.expect("the deepest sibling was recorded") {
+                Deepest::Lone(p) => {
+                    let l = self.leaves[&p];
+                    last.lone = Some(Neighbor {
+                        key: l.key,
+                        value: l.value,
+                    });
+                }
+                Deepest::Branch(b) => {
+                    let [l, r] = self.children(&b);
+                    last.children = Some([Sub::from(l).digest(), Sub::from(r).digest()]);
                 }
             }
         }
@@ -330,7 +380,11 @@ impl StateTree {
     ) -> Vec<UpdateWitness> {
         let par = parallelism == Parallelism::Parallel && diff.len() >= PARALLEL_MIN;
         let entries = diff.entries();
-        let before = |e: &Entry| (self.get_at(&e.path), self.siblings_of(&e.path));
+        // Right siblings (the path goes left) from the tree before the diff.
+        let before = |e: &Entry| {
+            let right = self.siblings_of(&e.path, |level| !e.path.bit(level));
+            (self.get_at(&e.path), right)
+        };
         let old: Vec<_> = if par {
             entries.par_iter().map(before).collect()
         } else {
@@ -339,12 +393,8 @@ impl StateTree {
         self.apply_inner(diff, parallelism);
         let this = &*self;
         let witness = |(e, (old_value, pre)): (&Entry, (Option<StateValue>, Vec<Sibling>))| {
-            let post = this.siblings_of(&e.path);
-            let mut merged: Vec<Sibling> = pre
-                .into_iter()
-                .filter(|s| !e.path.bit(s.level))
-                .chain(post.into_iter().filter(|s| e.path.bit(s.level)))
-                .collect();
+            let post = this.siblings_of(&e.path, |level| e.path.bit(level));
+            let mut merged: Vec<Sibling> = pre.into_iter().chain(post).collect();
             merged.sort_unstable_by_key(|s| s.level);
             witness_from(e.update.key, old_value, e.update.value, &merged)
         };
@@ -377,54 +427,59 @@ impl StateTree {
                     .map(|_| leaves.next().expect("one per write")),
             })
             .collect();
-        let mut build = Build::default();
+        let counter = AtomicU32::new(0);
+        let mut build = Build::new(&counter);
         let root = self.rebuild(
             NodeId::ROOT,
-            self.sub(&NodeId::ROOT),
+            self.root.into(),
             &prepared,
             par,
             &mut build,
+            &counter,
         );
-        build.changes.push((NodeId::ROOT, root));
+        let parts = build.flatten();
         // Hash the new branches, deepest level first, each level's compressions packed
         // into the SIMD lanes and spread over the cores.
-        let mut order: Vec<usize> = (0..build.pending.len()).collect();
-        order.sort_unstable_by_key(|&i| core::cmp::Reverse(build.pending[i].depth));
-        let mut hashed = vec![EMPTY; build.pending.len()];
-        for level in order.chunk_by(|&a, &b| build.pending[a].depth == build.pending[b].depth) {
+        let mut offsets = Vec::with_capacity(parts.len());
+        let mut levels: Vec<Vec<(u32, u32)>> = vec![Vec::new(); DEPTH + 1];
+        let mut total = 0;
+        for b in &parts {
+            offsets.push(total);
+            total += b.pending.len();
+            for (i, p) in b.pending.iter().enumerate() {
+                levels[usize::from(p.depth)].push((b.part, i as u32));
+            }
+        }
+        let mut hashed = Hashed {
+            digests: vec![EMPTY; total],
+            offsets,
+        };
+        for level in levels.iter().rev().filter(|l| !l.is_empty()) {
             let pairs: Vec<[Digest; 2]> = level
                 .iter()
-                .map(|&i| {
-                    let p = &build.pending[i];
+                .map(|&(part, i)| {
+                    let p = &parts[part as usize].pending[i as usize];
                     [p.left.resolve(&hashed), p.right.resolve(&hashed)]
                 })
                 .collect();
-            for (&i, d) in level.iter().zip(compress_many(&pairs, par)) {
-                hashed[i] = d;
+            for (&(part, i), d) in level.iter().zip(compress_many(&pairs, par)) {
+                hashed.digests[hashed.offsets[part as usize] + i as usize] = d;
             }
         }
-        for (id, sub) in build.changes {
-            match sub {
-                Sub::Empty => self.nodes.remove(&id),
-                Sub::Single { path, leaf } => self.nodes.insert(id, Node::Single { path, leaf }),
-                Sub::Branch(d) => self.nodes.insert(id, Node::Branch(d)),
-                Sub::Pending(i) => self.nodes.insert(id, Node::Branch(hashed[i])),
-            };
-        }
+        let changes = parts
+            .iter()
+            .flat_map(|b| &b.changes)
+            .map(|&(id, change)| (id, change.map(|[l, r]| [l.node(&hashed), r.node(&hashed)])));
+        self.branches.apply(changes, par);
+        self.root = root.node(&hashed);
         for p in &prepared {
             let e = p.entry;
-            match (e.update.value, p.leaf) {
-                (Some(value), Some(digest)) => {
-                    self.leaves.insert(
-                        e.path,
-                        Leaf {
-                            key: e.update.key,
-                            value,
-                            digest,
-                        },
-                    );
+            match e.update.value {
+                Some(value) => {
+                    let key = e.update.key;
+                    self.leaves.insert(e.path, Leaf { key, value });
                 }
-                _ => {
+                None => {
                     self.leaves.remove(&e.path);
                 }
             }
@@ -432,9 +487,8 @@ impl StateTree {
     }
 
     /// The new state of the subtree `id` (currently `cur`) after `ups` (sorted, all
-    /// under `id`, non-empty paths distinct). Records the new branches and the store
-    /// changes for the nodes strictly below `id` in `out`; the caller records `id`
-    /// itself.
+    /// under `id`, non-empty paths distinct). Records the new branches and the changes
+    /// to the stored branches at and below `id` in `out`.
     fn rebuild(
         &self,
         id: NodeId,
@@ -442,14 +496,18 @@ impl StateTree {
         ups: &[Prepared<'_>],
         par: bool,
         out: &mut Build,
+        parts: &AtomicU32,
     ) -> Sub {
         if ups.is_empty() {
             return cur;
         }
         let depth = id.depth as usize;
         let (left, right) = match cur {
-            Sub::Branch(_) => (self.sub(&id.child(false)), self.sub(&id.child(true))),
-            Sub::Pending(_) => unreachable!("stored nodes are hashed"),
+            Sub::Branch(_) => {
+                let [l, r] = self.children(&id);
+                (Sub::from(l), Sub::from(r))
+            }
+            Sub::Pending { .. } => unreachable!("stored nodes are hashed"),
             Sub::Empty | Sub::Single { .. } => {
                 // At most one leaf below: count the leaves after the updates.
                 let kept = match cur {
@@ -491,17 +549,17 @@ impl StateTree {
         let (ul, ur) = ups.split_at(mid);
         let (lid, rid) = (id.child(false), id.child(true));
         let (l, r) = if par && ul.len() >= PARALLEL_MIN && ur.len() >= PARALLEL_MIN {
-            let mut out_r = Build::default();
-            let (l, r) = rayon::join(
-                || self.rebuild(lid, left, ul, par, out),
-                || self.rebuild(rid, right, ur, par, &mut out_r),
+            let mut out_r = Build::new(parts);
+            let lr = rayon::join(
+                || self.rebuild(lid, left, ul, par, out, parts),
+                || self.rebuild(rid, right, ur, par, &mut out_r, parts),
             );
-            let offset = out.append(out_r);
-            (l, r.shifted(offset))
+            out.parts.push(out_r);
+            lr
         } else {
             (
-                self.rebuild(lid, left, ul, par, out),
-                self.rebuild(rid, right, ur, par, out),
+                self.rebuild(lid, left, ul, par, out, parts),
+                self.rebuild(rid, right, ur, par, out, parts),
             )
         };
         let stored = matches!(cur, Sub::Branch(_));
@@ -516,18 +574,20 @@ impl StateTree {
                     left: l,
                     right: r,
                 });
-                Sub::Pending(out.pending.len() - 1)
+                Sub::Pending {
+                    part: out.part,
+                    index: (out.pending.len() - 1) as u32,
+                }
             }
         };
-        let branch = matches!(result, Sub::Pending(_));
-        for (cid, new, old) in [(lid, l, left), (rid, r, right)] {
-            // The children of a stored branch are stored; those of a former single or
-            // empty node are not.
-            let old = if stored { old } else { Sub::Empty };
-            let new = if branch { new } else { Sub::Empty };
-            if new != old {
-                out.changes.push((cid, new));
+        // A stored branch keeps its entry when its children change, loses it when it
+        // stops being a branch; a new branch gets one.
+        if matches!(result, Sub::Pending { .. }) {
+            if !stored || (l, r) != (left, right) {
+                out.changes.push((id, Some([l, r])));
             }
+        } else if stored {
+            out.changes.push((id, None));
         }
         result
     }
