@@ -314,7 +314,7 @@ fn a_killed_appliance_leaves_its_job_to_another_within_the_lease() {
     }
     let job = heir.wait_for(&id, "succeeded");
     assert_eq!(job["attempts"], 2, "the interrupted attempt counts: {job}");
-    assert_eq!(heir.proved(), [id.clone()]);
+    assert_eq!(heir.proved(), std::slice::from_ref(&id));
     verify_bytes(&heir.proof(&id)).unwrap();
 }
 

@@ -165,7 +165,7 @@ fn an_expired_lease_is_claimed_again_and_only_the_holder_writes_the_result() {
         1
     );
     let rec = b.reap().unwrap();
-    assert_eq!(rec.requeued, [id.clone()]);
+    assert_eq!(rec.requeued, std::slice::from_ref(&id));
     let (rb, _) = b.claim(ANY, "cpu", "cpu:1").unwrap().unwrap();
     assert_eq!((rb.id.as_str(), rb.attempts), (id.as_str(), 2));
     // The late result of `a` is discarded; that of the lease holder is kept.
@@ -188,7 +188,7 @@ fn an_expired_lease_is_claimed_again_and_only_the_holder_writes_the_result() {
         "UPDATE jobs SET lease_until = now() - interval '1 second'",
     );
     let rec = a.reap().unwrap();
-    assert_eq!(rec.failed, [id.clone()]);
+    assert_eq!(rec.failed, std::slice::from_ref(&id));
     let r = a.get(&id).unwrap();
     assert_eq!(r.status, JobStatus::Failed);
     assert!(r.error.unwrap().contains("lease"), "says why");
@@ -229,7 +229,7 @@ fn a_graceful_stop_releases_only_its_own_jobs() {
     a.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
     b.claim(ANY, "cpu", "cpu:1").unwrap().unwrap();
     let rec = a.requeue_running(true).unwrap();
-    assert_eq!(rec.requeued, [x.clone()]);
+    assert_eq!(rec.requeued, std::slice::from_ref(&x));
     assert_eq!(a.get(&x).unwrap().status, JobStatus::Queued);
     assert_eq!(a.get(&y).unwrap().status, JobStatus::Running);
 }
