@@ -82,6 +82,11 @@ enum Command {
         /// or another file): it is moved aside first. A missing store is always created.
         #[arg(long)]
         init: bool,
+        /// Where jobs are kept: `embedded` (jobs.redb in the data directory) or a
+        /// PostgreSQL URL shared by a fleet of appliances, `postgres://user@host/db`
+        /// (docs/fleet.md) [default: embedded].
+        #[arg(long)]
+        store: Option<String>,
     },
     /// Submit a proof job to a running service.
     Submit(SubmitArgs),
@@ -297,7 +302,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data_dir,
             config,
             init,
-        } => serve(listen, data_dir, config, init),
+            store,
+        } => serve(listen, data_dir, config, init, store),
         Command::Submit(args) => submit(args),
         Command::Node(cmd) => node::run(cmd),
         Command::Devnet(args) => devnet::run(args),
@@ -320,6 +326,7 @@ fn serve(
     data_dir: Option<PathBuf>,
     file: Option<PathBuf>,
     init: bool,
+    store: Option<String>,
 ) -> Result<ExitCode> {
     let mut config = proofbox_service::Config::from_file(file.as_deref())?;
     config.apply_env(|k| std::env::var(k).ok())?;
@@ -330,6 +337,9 @@ fn serve(
         config.data_dir = d;
     }
     config.init |= init;
+    if let Some(s) = store {
+        config.store = s;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -342,8 +352,9 @@ fn serve(
             None => format!("{} API key(s) configured", service.config().api_keys.len()),
         };
         println!(
-            "proofbox: serving http://{addr} (data in {}; devices {}; {auth})",
+            "proofbox: serving http://{addr} (data in {}; {}; devices {}; {auth})",
             service.config().data_dir.display(),
+            service.store(),
             devices.join(", ")
         );
         let _ = std::io::stdout().flush();

@@ -85,6 +85,19 @@ pub struct Config {
     /// the job retried (or failed after `max_attempts`) and the device marked faulty
     /// (`PROOFBOX_JOB_DEADLINE_SECS`).
     pub job_deadline_secs: u64,
+    /// Where jobs are kept (`PROOFBOX_STORE`, `proofbox serve --store`): `embedded`
+    /// (`jobs.redb` in `data_dir`, for one appliance) or a PostgreSQL URL
+    /// (`postgres://user:password@host:5432/database`) shared by a fleet of
+    /// appliances (`docs/fleet.md`).
+    pub store: String,
+    /// With a PostgreSQL store: how long a running job stays held by this appliance
+    /// without a heartbeat (renewed every third of it); past it, another appliance
+    /// takes the job again and the interrupted attempt counts (`PROOFBOX_LEASE_SECS`).
+    pub lease_secs: u64,
+    /// With a PostgreSQL store: the schema its tables live in, created if missing
+    /// (letters, digits and `_`); empty: the user's default (`public`). Fleets that
+    /// must not share jobs can share a database this way (`PROOFBOX_STORE_SCHEMA`).
+    pub store_schema: String,
 }
 
 impl Default for Config {
@@ -115,6 +128,9 @@ impl Default for Config {
             min_security_bits: proofbox_verifier::DEFAULT_MIN_SECURITY_BITS,
             verify_concurrency: 2,
             job_deadline_secs: 600,
+            store: "embedded".into(),
+            lease_secs: 30,
+            store_schema: String::new(),
         }
     }
 }
@@ -255,6 +271,15 @@ impl Config {
         if let Some(v) = get("PROOFBOX_JOB_DEADLINE_SECS") {
             self.job_deadline_secs = parsed("PROOFBOX_JOB_DEADLINE_SECS", &v)?;
         }
+        if let Some(v) = get("PROOFBOX_STORE") {
+            self.store = v.trim().to_string();
+        }
+        if let Some(v) = get("PROOFBOX_STORE_SCHEMA") {
+            self.store_schema = v.trim().to_string();
+        }
+        if let Some(v) = get("PROOFBOX_LEASE_SECS") {
+            self.lease_secs = parsed("PROOFBOX_LEASE_SECS", &v)?;
+        }
         if let Some(v) = get("PROOFBOX_OPENCL_BINARY") {
             self.opencl_binary = (!v.trim().is_empty()).then(|| PathBuf::from(v));
         }
@@ -307,6 +332,19 @@ impl Config {
         }
         if self.job_deadline_secs == 0 {
             return invalid("job_deadline_secs", "must be at least 1".into());
+        }
+        if let Err(message) = crate::store::StoreLocation::parse(&self.store) {
+            return invalid("store", message);
+        }
+        if !self
+            .store_schema
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return invalid("store_schema", "letters, digits and _ only".into());
+        }
+        if !(3..=3600).contains(&self.lease_secs) {
+            return invalid("lease_secs", "must be 3..=3600".into());
         }
         if self.body_limit_bytes < 1024 {
             return invalid("body_limit_bytes", "must be at least 1024".into());
@@ -418,6 +456,16 @@ mod tests {
         assert!(err.to_string().contains("PROOFBOX_MAX_ATTEMPTS"), "{err}");
         let err = Config::from_toml("max_atempts = 2").unwrap_err();
         assert!(err.contains("max_atempts"), "{err}");
+
+        let err = c
+            .apply_env(|k| (k == "PROOFBOX_STORE").then(|| "mysql://db".to_string()))
+            .and_then(|_| c.validate())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("store: expected"), "{err}");
+        c.apply_env(|k| (k == "PROOFBOX_STORE").then(|| "postgres://pb@db:5432/jobs".into()))
+            .unwrap();
+        c.validate().unwrap();
 
         c.apply_env(|k| (k == "PROOFBOX_OPENCL_BINARY").then(|| "/nonexistent/k.aocx".into()))
             .unwrap();

@@ -163,13 +163,14 @@ impl From<StoreError> for AppError {
                 code: "proof_corrupt",
                 message: e.to_string(),
             },
-            StoreError::Unavailable { .. } => Self::Unavailable {
+            StoreError::Unavailable { .. } | StoreError::Unreachable { .. } => Self::Unavailable {
                 code: "store_unavailable",
                 message: e.to_string(),
             },
-            StoreError::Db(_) | StoreError::Corrupt(_) | StoreError::Refused { .. } => {
-                Self::internal(e)
-            }
+            StoreError::Db(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Refused { .. }
+            | StoreError::Database { .. } => Self::internal(e),
         }
     }
 }

@@ -1,8 +1,9 @@
-//! The ProofBox appliance service: proof jobs over REST, kept in an embedded,
-//! persistent job store.
+//! The ProofBox appliance service: proof jobs over REST, kept in a persistent job
+//! store: embedded, or a PostgreSQL database shared by a fleet of appliances.
 //!
 //! - [`config`]: settings from defaults, a TOML file and `PROOFBOX_*` variables;
-//! - [`store`]: the `redb` job store (jobs, queue, idempotency keys, proofs), where
+//! - [`store`]: the job store (jobs, queue, idempotency keys, proofs) behind one
+//!   trait: embedded (`redb`) or PostgreSQL, shared by a fleet of appliances; where
 //!   every state change is one durable transaction;
 //! - [`worker`]: worker threads per device, retries and CPU fallback;
 //! - [`server`]: the accept loop (header-read and idle timeouts, a bound on
@@ -41,7 +42,7 @@ use proofbox_prover::registry::{self, BackendChoice};
 pub use api::{ApiDoc, AppState, app};
 pub use config::{Config, ConfigError};
 pub use error::AppError;
-pub use store::{Recovery, Store, StoreError};
+pub use store::{JobStore, PgOptions, PgStore, Recovery, Store, StoreError, StoreLocation};
 pub use worker::{DeviceSlot, Hub, Policy, Workers};
 
 /// Name of the store file in the data directory.
@@ -107,13 +108,7 @@ impl Service {
             let path = config.data_dir.join(KEY_FILE);
             (vec![load_or_create_key(&path)?], Some(path))
         };
-        let (store, recovery) = Store::open_with(
-            &config.data_dir.join(STORE_FILE),
-            config.max_attempts,
-            config.init,
-        )?;
-        store.init()?;
-        let store = Arc::new(store);
+        let (store, recovery) = open_store(&config)?;
         let reports = registry::reports();
         let slots = open_devices(&config, &reports)?;
         let hub = Hub::new(
@@ -152,6 +147,11 @@ impl Service {
         &self.config
     }
 
+    /// The job store, described (the file or the database server).
+    pub fn store(&self) -> String {
+        self.hub.store.describe()
+    }
+
     /// Jobs the previous process left running, now queued again or failed.
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
@@ -170,6 +170,38 @@ impl Service {
     pub fn start_workers(&self) -> Workers {
         Workers::start(self.hub.clone(), &self.slots)
     }
+}
+
+/// Opens the configured job store ([`Config::store`]) and recovers from the previous
+/// process: jobs it left running are queued again (embedded), or jobs whose
+/// appliance stopped renewing their lease are (PostgreSQL).
+pub fn open_store(config: &Config) -> Result<(Arc<dyn JobStore>, Recovery), ServeError> {
+    let location = StoreLocation::parse(&config.store).map_err(|message| {
+        ServeError::Config(ConfigError::Invalid {
+            key: "store",
+            message,
+        })
+    })?;
+    Ok(match location {
+        StoreLocation::Embedded => {
+            let (store, recovery) = Store::open_with(
+                &config.data_dir.join(STORE_FILE),
+                config.max_attempts,
+                config.init,
+            )?;
+            store.init()?;
+            (Arc::new(store), recovery)
+        }
+        StoreLocation::Postgres(url) => {
+            let (store, recovery) = PgStore::open(PgOptions {
+                max_attempts: config.max_attempts,
+                lease: Duration::from_secs(config.lease_secs),
+                schema: (!config.store_schema.is_empty()).then(|| config.store_schema.clone()),
+                ..PgOptions::new(url)
+            })?;
+            (Arc::new(store), recovery)
+        }
+    })
 }
 
 /// Reads the API key at `path`, or writes a new random one there (mode 0600).

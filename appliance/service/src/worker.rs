@@ -24,7 +24,7 @@ use proofbox_backend_api::{BackendKind, FieldId};
 use proofbox_prover::{CircuitId, DynProver, ProveError, Stage};
 use proofbox_verifier::{TransitionProof, Verifier, VerifyError};
 
-use crate::store::{Finished, JobRecord, Outcome, ROUTE_ANY, Recovery, Store, StoreError};
+use crate::store::{Finished, JobRecord, JobStore, Outcome, ROUTE_ANY, Recovery, StoreError};
 use crate::transition;
 use crate::types::TransitionStatementView;
 
@@ -44,6 +44,15 @@ impl DeviceSlot {
         route == ROUTE_ANY
             || route.strip_prefix("backend:") == Some(self.kind.name())
             || route.strip_prefix("device:") == Some(self.id.as_str())
+    }
+
+    /// Every route a worker of this device takes ([`DeviceSlot::accepts`]).
+    pub fn routes(&self) -> [String; 3] {
+        [
+            ROUTE_ANY.to_string(),
+            format!("backend:{}", self.kind.name()),
+            format!("device:{}", self.id),
+        ]
     }
 }
 
@@ -155,7 +164,7 @@ struct Attempt {
 
 /// What workers and the API share: the store, live stages, the wake-up signal.
 pub struct Hub {
-    pub store: Arc<Store>,
+    pub store: Arc<dyn JobStore>,
     pub policy: Policy,
     stages: Mutex<HashMap<String, Stage>>,
     generation: Mutex<u64>,
@@ -167,8 +176,10 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(store: Arc<Store>, policy: Policy) -> Arc<Self> {
-        Arc::new(Self {
+    /// The hub over `store`; jobs queued by other appliances on a shared store wake
+    /// its idle workers ([`JobStore::watch`]).
+    pub fn new(store: Arc<dyn JobStore>, policy: Policy) -> Arc<Self> {
+        let hub = Arc::new(Self {
             store,
             policy,
             stages: Mutex::default(),
@@ -178,7 +189,14 @@ impl Hub {
             running: AtomicUsize::new(0),
             faults: Mutex::default(),
             attempts: Mutex::default(),
-        })
+        });
+        let weak = Arc::downgrade(&hub);
+        hub.store.watch(Arc::new(move || {
+            if let Some(hub) = weak.upgrade() {
+                hub.notify();
+            }
+        }));
+        hub
     }
 
     /// Marks a device faulty: its workers take no more jobs until the process
@@ -309,29 +327,29 @@ impl Workers {
 
 fn worker_loop(hub: &Arc<Hub>, slot: &DeviceSlot) {
     let mut unavailable = false;
+    let routes = slot.routes();
+    let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
+    let idle = hub.store.idle_poll();
     while !hub.is_shutting_down() {
         if let Some(reason) = hub.fault(&slot.id) {
             tracing::warn!(device = %slot.id, "device is faulty, its worker stops: {reason}");
             return;
         }
         let seen = hub.generation();
-        match hub
-            .store
-            .claim(&|route| slot.accepts(route), slot.kind.name(), &slot.id)
-        {
+        match hub.store.claim(&routes, slot.kind.name(), &slot.id) {
             Ok(Some((rec, input))) => {
                 unavailable = false;
                 run_job(hub, slot, rec, input)
             }
             Ok(None) => {
                 unavailable = false;
-                hub.wait(seen, Duration::from_secs(1))
+                hub.wait(seen, idle)
             }
             // Logged once (the store logs the fault itself); polled every second.
-            Err(StoreError::Unavailable { .. }) if unavailable => {
+            Err(StoreError::Unavailable { .. } | StoreError::Unreachable { .. }) if unavailable => {
                 std::thread::sleep(Duration::from_secs(1));
             }
-            Err(e @ StoreError::Unavailable { .. }) => {
+            Err(e @ (StoreError::Unavailable { .. } | StoreError::Unreachable { .. })) => {
                 unavailable = true;
                 tracing::warn!(device = %slot.id, "not taking jobs: {e}");
                 std::thread::sleep(Duration::from_secs(1));
@@ -486,7 +504,7 @@ fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
         tracing::warn!(job = %rec.id, device = %slot.id, "a result after the deadline is discarded");
     }
     let succeeded = matches!(outcome, Outcome::Succeeded { .. });
-    match finish_with_retries(&hub.store, &rec, outcome) {
+    match finish_with_retries(hub.store.as_ref(), &rec, outcome) {
         Ok(Finished::Applied(r)) => {
             if succeeded {
                 metrics::histogram!(
@@ -524,7 +542,7 @@ fn run_job(hub: &Arc<Hub>, slot: &DeviceSlot, rec: JobRecord, input: Vec<u8>) {
 /// so that a finished proof is not lost. If the process stops meanwhile, the job is
 /// still `running` in the store and is queued again at the next start.
 fn finish_with_retries(
-    store: &Store,
+    store: &dyn JobStore,
     rec: &JobRecord,
     outcome: Outcome,
 ) -> Result<Finished, StoreError> {
@@ -538,7 +556,7 @@ fn finish_with_retries(
                 }
                 return Ok(f);
             }
-            Err(e @ StoreError::Unavailable { .. }) => {
+            Err(e @ (StoreError::Unavailable { .. } | StoreError::Unreachable { .. })) => {
                 if !waiting {
                     tracing::warn!(job = %rec.id, "{e}; keeping the result until it is back");
                     waiting = true;

@@ -30,7 +30,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
 use crate::error::{AppError, error_response};
-use crate::store::Store;
+use crate::store::JobStore;
 use crate::worker::{DeviceSlot, Hub};
 use appliance::{circuits, devices, verify};
 use jobs::{cancel_job, get_job, get_proof, list_jobs, submit_job, submit_raw};
@@ -90,17 +90,17 @@ impl AppState {
         &self.inner.hub
     }
 
-    fn store(&self) -> Arc<Store> {
+    fn store(&self) -> Arc<dyn JobStore> {
         self.inner.hub.store.clone()
     }
 
     /// Runs blocking store work off the async runtime.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+        f: impl FnOnce(&dyn JobStore) -> Result<T, crate::store::StoreError> + Send + 'static,
     ) -> Result<T, AppError> {
         let store = self.store();
-        tokio::task::spawn_blocking(move || f(&store))
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
             .await
             .map_err(AppError::internal)?
             .map_err(AppError::from)

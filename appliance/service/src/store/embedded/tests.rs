@@ -2,97 +2,33 @@
 
 use super::*;
 
-fn job(priority: i32, log_rows: u8) -> NewJob {
-    NewJob {
-        request: ProofRequest::new(CircuitId::Poseidon2, log_rows),
-        backend: "auto".into(),
-        device: None,
-        priority,
-        route: ROUTE_ANY.into(),
-        statement: None,
-    }
+use crate::store::suite::{self, ANY, job};
+
+/// Runs each property of [`suite`] on a new embedded store.
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let dir = tempfile::tempdir().unwrap();
+            suite::$name(&open(dir.path()));
+        }
+    )*};
 }
+
+suite!(
+    priority_then_arrival_order,
+    idempotency_keys_return_the_same_job_or_conflict,
+    idempotency_compares_input_bytes_by_digest_and_keeps_the_statement,
+    outcomes_of_cancelled_or_stale_attempts_are_discarded,
+    listing_pages_newest_first,
+    routes_choose_the_workers,
+    counts_follow_every_transition,
+);
 
 fn open(dir: &Path) -> Store {
     let (s, _) = Store::open(&dir.join("jobs.redb"), 2).unwrap();
     s.init().unwrap();
     s
-}
-
-#[test]
-fn priority_then_arrival_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
-    let a = s.submit(job(0, 3), None, 100).unwrap().0;
-    let b = s.submit(job(5, 3), None, 100).unwrap().0;
-    let c = s.submit(job(0, 4), None, 100).unwrap().0;
-    let d = s.submit(job(-3, 3), None, 100).unwrap().0;
-    let any = |_: &str| true;
-    let order: Vec<_> = std::iter::from_fn(|| s.claim(&any, "cpu", "cpu:0").unwrap())
-        .map(|(r, _)| r.id)
-        .collect();
-    assert_eq!(order, [b.id, a.id, c.id, d.id]);
-}
-
-#[test]
-fn idempotency_keys_return_the_same_job_or_conflict() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
-    let (a, replay) = s.submit(job(0, 3), Some("k1"), 100).unwrap();
-    assert!(!replay);
-    let (b, replay) = s.submit(job(0, 3), Some("k1"), 100).unwrap();
-    assert!(replay);
-    assert_eq!(a.id, b.id);
-    assert!(matches!(
-        s.submit(job(0, 4), Some("k1"), 100),
-        Err(StoreError::IdempotencyConflict { .. })
-    ));
-    assert_eq!(s.counts().unwrap().1, 1);
-    assert!(matches!(
-        s.submit(job(0, 3), None, 1),
-        Err(StoreError::QueueFull { max: 1 })
-    ));
-}
-
-#[test]
-fn idempotency_compares_input_bytes_by_digest_and_keeps_the_statement() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
-    let with_input = |input: Vec<u8>| {
-        let mut j = job(0, 17);
-        j.request.circuit = CircuitId::StateTransition;
-        j.request.input = input;
-        j.statement = Some(TransitionStatementView {
-            pre_root: "00".repeat(32),
-            post_root: "11".repeat(32),
-            diff_commitment: "22".repeat(32),
-            block_number: 9,
-            updates: 3,
-            chunks: 1,
-            rows_per_chunk: 128,
-        });
-        j
-    };
-    let big = vec![7u8; 3 << 20];
-    let (a, replay) = s.submit(with_input(big.clone()), Some("w"), 100).unwrap();
-    assert!(!replay);
-    assert_eq!(a.statement, with_input(Vec::new()).statement);
-    let (b, replay) = s.submit(with_input(big.clone()), Some("w"), 100).unwrap();
-    assert!(replay && a.id == b.id);
-    let mut other = big.clone();
-    other[1 << 20] ^= 1;
-    for input in [other, Vec::new(), big[1..].to_vec()] {
-        assert!(matches!(
-            s.submit(with_input(input), Some("w"), 100),
-            Err(StoreError::IdempotencyConflict { .. })
-        ));
-    }
-    // The statement is stored with the job, and the input with its digest.
-    let (rec, input) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
-    assert_eq!((rec.statement, input), (a.statement, big));
-    // A job without an input matches a replay without one.
-    let (c, _) = s.submit(job(0, 3), Some("empty"), 100).unwrap();
-    assert_eq!(s.submit(job(0, 3), Some("empty"), 100).unwrap().0.id, c.id);
 }
 
 #[test]
@@ -113,92 +49,20 @@ fn restart_requeues_running_jobs_and_fails_them_after_max_attempts() {
     let id = {
         let s = open(dir.path());
         let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-        s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+        s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
         id
     };
     let (s, rec) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
     assert_eq!(rec.requeued.as_slice(), std::slice::from_ref(&id));
     let r = s.get(&id).unwrap();
     assert_eq!((r.status, r.attempts), (JobStatus::Queued, 1));
-    s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
     drop(s);
     let (s, rec) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
     assert_eq!(rec.failed.as_slice(), std::slice::from_ref(&id));
     let r = s.get(&id).unwrap();
     assert_eq!(r.status, JobStatus::Failed);
     assert!(r.error.unwrap().contains("2 times"));
-}
-
-#[test]
-fn outcomes_of_cancelled_or_stale_attempts_are_discarded() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
-    let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-    let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
-    assert_eq!(s.cancel(&id).unwrap().status, JobStatus::Cancelled);
-    let out = s
-        .finish(
-            r.seq,
-            r.attempts,
-            Outcome::Succeeded {
-                proof: vec![1, 2, 3],
-                proving_ms: 1,
-            },
-        )
-        .unwrap();
-    assert!(matches!(out, Finished::Discarded(_)));
-    assert_eq!(s.proof(&id).unwrap().1, None);
-    assert_eq!(s.cancel(&id).unwrap().status, JobStatus::Cancelled);
-
-    let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-    let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
-    let out = s
-        .finish(
-            r.seq,
-            r.attempts,
-            Outcome::Succeeded {
-                proof: vec![9; 10],
-                proving_ms: 5,
-            },
-        )
-        .unwrap();
-    assert!(matches!(out, Finished::Applied(_)));
-    let (rec, proof) = s.proof(&id).unwrap();
-    assert_eq!(
-        (rec.status, rec.proof_bytes),
-        (JobStatus::Succeeded, Some(10))
-    );
-    assert_eq!(proof, Some(vec![9; 10]));
-    assert!(matches!(
-        s.cancel(&id),
-        Err(StoreError::NotCancellable { .. })
-    ));
-}
-
-#[test]
-fn listing_pages_newest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
-    let ids: Vec<_> = (0..5)
-        .map(|_| s.submit(job(0, 3), None, 100).unwrap().0)
-        .collect();
-    s.cancel(&ids[1].id).unwrap();
-    let (page, more) = s.list(None, 2, None).unwrap();
-    assert!(more);
-    assert_eq!(page[0].id, ids[4].id);
-    let (page2, more) = s.list(None, 2, Some(page[1].seq)).unwrap();
-    assert!(more);
-    assert_eq!(page2[0].id, ids[2].id);
-    let (rest, more) = s.list(None, 2, Some(page2[1].seq)).unwrap();
-    assert!(!more);
-    assert_eq!(rest.len(), 1);
-    let (q, _) = s.list(Some(JobStatus::Queued), 10, None).unwrap();
-    assert_eq!(q.len(), 4);
-    let (c, _) = s.list(Some(JobStatus::Cancelled), 10, None).unwrap();
-    assert_eq!(c[0].id, ids[1].id);
-    let (counts, depth) = s.counts().unwrap();
-    assert_eq!(depth, 4);
-    assert!(counts.contains(&(JobStatus::Cancelled, 1)));
 }
 
 /// Flips one bit of the stored value of `seq` in `table`.
@@ -223,7 +87,7 @@ fn a_corrupt_proof_is_never_served_and_its_job_is_proved_again() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-    let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
     let done = Outcome::Succeeded {
         proof: vec![7; 100],
         proving_ms: 1,
@@ -238,7 +102,7 @@ fn a_corrupt_proof_is_never_served_and_its_job_is_proved_again() {
     assert!(rec.error.unwrap().contains("checksum"));
     assert_eq!(s.proof(&id).unwrap().1, None);
     // Proved again, and served again.
-    let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
     assert_eq!(r.id, id);
     s.finish(r.seq, r.attempts, done).unwrap();
     assert_eq!(s.proof(&id).unwrap().1, Some(vec![7; 100]));
@@ -253,7 +117,7 @@ fn a_corrupt_input_fails_its_job_and_the_next_job_is_claimed() {
     let bad = s.submit(with_input, None, 100).unwrap().0;
     let good = s.submit(job(0, 3), None, 100).unwrap().0;
     flip_bit(&s, INPUTS, bad.seq);
-    let (r, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
     assert_eq!(r.id, good.id);
     let bad = s.get(&bad.id).unwrap();
     assert_eq!(bad.status, JobStatus::Failed);
@@ -347,7 +211,7 @@ fn a_store_without_checksums_is_upgraded() {
         (rec.id, rec.seq)
     };
     let (s, _) = Store::open(&path, 2).unwrap();
-    let (r, input) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, input) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
     assert_eq!((r.id, r.seq, input), (id, seq, vec![3; 32]));
 }
 
@@ -375,7 +239,7 @@ fn status_counts_follow_every_transition_and_survive_restarts() {
         .map(|_| s.submit(job(0, 3), None, 100).unwrap().0)
         .collect();
     s.cancel(&ids[0].id).unwrap();
-    let (a, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    let (a, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
     s.finish(
         a.seq,
         a.attempts,
@@ -385,7 +249,7 @@ fn status_counts_follow_every_transition_and_survive_restarts() {
         },
     )
     .unwrap();
-    let (b, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    let (b, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
     s.finish(
         b.seq,
         b.attempts,
@@ -395,7 +259,7 @@ fn status_counts_follow_every_transition_and_survive_restarts() {
         },
     )
     .unwrap();
-    let (c, _) = s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    let (c, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
     s.finish(
         c.seq,
         c.attempts,
@@ -405,7 +269,7 @@ fn status_counts_follow_every_transition_and_survive_restarts() {
         },
     )
     .unwrap();
-    s.claim(&|_| true, "cpu", "cpu:0").unwrap().unwrap();
+    s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
     let (counts, _) = s.counts().unwrap();
     assert_eq!(counts, scanned(&s));
     let get = |st| counts.iter().find(|(x, _)| *x == st).unwrap().1;
