@@ -161,7 +161,7 @@ fn bench(c: &mut Criterion) {
             |mut proven| {
                 let net = proofbox_chain_types::net_diff(rest.iter().map(|b| &b.diff)).unwrap();
                 // The statement's diff commitment, as the replica computes it.
-                std::hint::black_box(net.commitment());
+                let _commitment = std::hint::black_box(net.commitment());
                 let root = proven.apply_net(rest.iter().map(|b| &b.diff), &net);
                 assert_eq!(root, rest.last().unwrap().header.post_state_root);
                 proven
