@@ -3,9 +3,15 @@
 //! revm against its redb state, receipts and diff compared, the state tree updated,
 //! the block committed to redb), from decoded blocks and from the JSON the `blocks`
 //! stream delivers (decoding recovers every transaction's sender); beside it, in the
-//! same run, a fresh replica applying the same blocks' diffs without executing (header
-//! and body checks, the diff applied to its in-memory state and tree, the roots
-//! compared).
+//! same run, a fresh replica applying the same blocks' diffs without executing
+//! (`replica_apply`: header and body checks, diff commitment included, each diff
+//! written to its flat state, no tree; `replica_apply_at_once`: the same through
+//! `import_blocks`, the body checks of the 20 blocks in parallel, as the follower does
+//! with blocks already waiting in the stream) and the tree work the replica adds when the
+//! blocks are proven as one batch (`replica_batch_tree`: their net diff, its
+//! commitment, and the net diff applied to the proven state's tree in one update; the
+//! proof's verification, whose cost does not
+//! depend on the blocks, is not included).
 //!
 //! `cargo bench -p proofbox-full-node --bench reexecution`
 
@@ -123,6 +129,42 @@ fn bench(c: &mut Criterion) {
                 }
                 assert_eq!(replica.read().latest_head, Some(BLOCKS as u64));
                 (dir, replica)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("replica_apply_at_once", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let replica =
+                    proofbox_replica::Replica::open(proofbox_replica::Config::new(dir.path()))
+                        .unwrap();
+                replica.import_block(genesis.clone()).unwrap();
+                ((dir, replica), rest.to_vec())
+            },
+            |((dir, replica), blocks)| {
+                replica.import_blocks(blocks).unwrap();
+                assert_eq!(replica.read().latest_head, Some(BLOCKS as u64));
+                (dir, replica)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("replica_batch_tree", |b| {
+        b.iter_batched(
+            || {
+                let mut proven = proofbox_sequencer::state::MemState::new();
+                proven.apply(&genesis.diff).unwrap();
+                proven
+            },
+            |mut proven| {
+                let net = proofbox_chain_types::net_diff(rest.iter().map(|b| &b.diff)).unwrap();
+                // The statement's diff commitment, as the replica computes it.
+                let _commitment = std::hint::black_box(net.commitment());
+                let root = proven.apply_net(rest.iter().map(|b| &b.diff), &net);
+                assert_eq!(root, rest.last().unwrap().header.post_state_root);
+                proven
             },
             BatchSize::PerIteration,
         )

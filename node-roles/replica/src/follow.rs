@@ -1,7 +1,7 @@
 //! Following the sequencer: one WebSocket connection with two subscriptions, the
 //! `blocks` stream from the block after the latest head and the `proofs` stream from
-//! the next batch to verify. A drop reconnects and resumes from there; a re-sync
-//! (after a refused proof) resubscribes from the proven head; a refused block stops.
+//! the next batch to verify. A drop reconnects and resumes from there; after a
+//! refusal the replica waits its back-off, then resubscribes from the proven head.
 
 use std::time::Duration;
 
@@ -9,23 +9,27 @@ use alloy_provider::{Provider, ProviderBuilder, WsConnect};
 use proofbox_chain_types::ProvenBatch;
 use proofbox_sequencer::rpc::subs::StreamBlock;
 
+use rayon::prelude::*;
+
 use crate::replica::{ImportError, Replica};
 
+/// The most blocks taken from the stream at once.
+pub const MAX_BLOCKS_AT_ONCE: usize = 64;
+
+/// Why following stopped without a transport error.
 enum Outcome {
-    /// Stopped following after a refusal.
-    Stop,
-    /// Re-synced: subscribe again from the proven head.
+    /// Re-synced after a refusal: subscribe again from the proven head.
     Resync,
 }
 
 impl Replica {
-    /// Follows the sequencer at `ws_url` until a refusal stops the replica,
-    /// reconnecting after drops.
+    /// Follows the sequencer at `ws_url` for good: reconnecting after drops, and
+    /// re-syncing after refusals (after the back-off).
     pub async fn follow(self, ws_url: String) {
         let mut backoff = Duration::from_millis(100);
         loop {
+            self.wait_resync().await;
             match self.follow_once(&ws_url).await {
-                Ok(Outcome::Stop) => return,
                 Ok(Outcome::Resync) => backoff = Duration::from_millis(100),
                 Err(e) => {
                     tracing::warn!(error = %e, "replica: stream lost; reconnecting");
@@ -48,19 +52,12 @@ impl Replica {
 
     fn outcome(&self, e: ImportError) -> Result<Outcome, String> {
         match e {
-            ImportError::Refused(_) | ImportError::Stopped => Ok(if self.read().following() {
-                Outcome::Resync
-            } else {
-                Outcome::Stop
-            }),
+            ImportError::Refused(_) => Ok(Outcome::Resync),
             e => Err(e.to_string()),
         }
     }
 
     async fn follow_once(&self, ws_url: &str) -> Result<Outcome, String> {
-        if !self.read().following() {
-            return Ok(Outcome::Stop);
-        }
         let provider = ProviderBuilder::new()
             .connect_ws(WsConnect::new(ws_url))
             .await
@@ -87,14 +84,28 @@ impl Replica {
             }
             tokio::select! {
                 v = blocks.recv() => {
-                    let v = v.map_err(|e| e.to_string())?;
-                    let block = match serde_json::from_value::<StreamBlock>(v) {
-                        Ok(b) => b.into_block(),
+                    // The blocks already waiting come too (catching up): decoded and
+                    // body-checked in parallel, then imported in order.
+                    let mut raw = vec![v.map_err(|e| e.to_string())?];
+                    while raw.len() < MAX_BLOCKS_AT_ONCE {
+                        match blocks.try_recv() {
+                            Ok(v) => raw.push(v),
+                            Err(_) => break, // Empty; a lag or close shows at `recv`.
+                        }
+                    }
+                    let imported = self
+                        .run_blocking(move |r| {
+                            let decoded: Result<Vec<_>, _> = raw
+                                .into_par_iter()
+                                .map(|v| serde_json::from_value::<StreamBlock>(v).map(StreamBlock::into_block))
+                                .collect();
+                            decoded.map(|blocks| r.import_blocks(blocks))
+                        })
+                        .await?;
+                    match imported {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return self.outcome(e),
                         Err(e) => return Err(format!("undecodable block from the stream: {e}")),
-                    };
-                    match self.run_blocking(move |r| r.import_block(block)).await? {
-                        Ok(()) => {}
-                        Err(e) => return self.outcome(e),
                     }
                 }
                 v = proofs.recv() => {

@@ -6,18 +6,25 @@
 //!
 //! - **latest**: every block that extends the head (number, parent hash), whose
 //!   header commits to its body (`check_body`: transactions, receipts, gas, diff
-//!   commitment), whose pre-state root is the replica's and whose diff, applied to
-//!   the replica's state (no revm), gives the header's post-state root. A block that
-//!   fails is refused, not applied, and the replica stops following.
+//!   commitment) and whose pre-state root is the previous header's post-state root.
+//!   Its diff is written to a flat state (accounts, storage, code; no tree, no revm):
+//!   the replica computes no root per block, it believes roots only from proofs.
 //! - **proven**: moved by each published [`proofbox_chain_types::ProvenBatch`] once
 //!   its bundle verifies under the replica's own security floor against the
-//!   replica's own statement: its proven root, the root it reached at the batch's
-//!   last block, and the net diff of the diffs it applied. A proof that arrives early
-//!   waits for its blocks; one that does not check out is refused and the replica
-//!   re-syncs from its proven state.
+//!   replica's own statement: its proven root, the root the headers claim at the
+//!   batch's last block, and the net diff of the diffs it applied. The proven state
+//!   (with its tree) then takes the batch's net diff in one tree update, and the
+//!   resulting root must be the proof's `post_root`. A proof that arrives early
+//!   waits for its blocks.
+//!
+//! A block or proof that does not check out is refused (logged, counted, listed in
+//! `DATA_DIR/refusals.json`) and the replica re-syncs by itself: the latest state goes
+//! back to the proven one, and after a back-off (doubling at each refusal until a
+//! batch is proven) it follows again from the proven head.
 //!
 //! Modules:
-//! - [`replica`]: [`Replica`], its heads, import of blocks and proofs, refusals;
+//! - [`replica`]: [`Replica`], its heads, import of blocks and proofs, re-syncs;
+//! - [`refusals`]: the refusals and their file;
 //! - [`follow`]: the streams;
 //! - [`snapshot`]: the proven state on disk (written atomically after each verified
 //!   batch, loaded and root-checked at start);
@@ -32,6 +39,7 @@
 
 pub mod follow;
 pub mod getproof;
+pub mod refusals;
 pub mod replica;
 pub mod rpc;
 pub mod snapshot;

@@ -1,21 +1,24 @@
 //! The replica's two heads and the checks that move them: [`Replica::import_block`]
-//! (the latest head: a block's diff applied without executing it) and
-//! [`Replica::import_batch`] (the proven head: a verified state-transition proof of
-//! the blocks applied).
+//! (the latest head: a block's diff written to the flat state without executing it
+//! or hashing the tree) and [`Replica::import_batch`] (the proven head: a verified
+//! state-transition proof of the blocks applied, then one tree update for the batch).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use proofbox_chain_types::{Block, ProvenBatch, Root, net_diff};
 use proofbox_circuits::transition::TransitionStatement;
-use proofbox_sequencer::state::MemState;
-use proofbox_state::StateTree;
+use proofbox_sequencer::state::{FlatState, MemState};
+use proofbox_state::{Diff, StateTree};
 use proofbox_verifier::{TransitionProof, Verifier};
-use serde::{Deserialize, Serialize};
+use rayon::prelude::*;
 use tokio::sync::watch;
 
+pub use crate::refusals::Refusal;
+use crate::refusals::Refusals;
 use crate::snapshot::{Snapshot, SnapshotError, StateImage};
 
 /// The most proofs kept waiting for their blocks; beyond, they are dropped and the
@@ -32,6 +35,11 @@ pub struct Config {
     pub min_security_bits: u32,
     /// Blocks kept for RPC before the proven head (all after it are kept).
     pub block_window: u64,
+    /// The wait before re-syncing after a refusal, doubled at each refusal until a
+    /// batch is proven again.
+    pub resync_backoff: Duration,
+    /// The longest wait before a re-sync.
+    pub max_resync_backoff: Duration,
 }
 
 impl Config {
@@ -41,19 +49,10 @@ impl Config {
             chain_id: proofbox_sequencer::config::DEFAULT_CHAIN_ID,
             min_security_bits: proofbox_verifier::DEFAULT_MIN_SECURITY_BITS,
             block_window: 4096,
+            resync_backoff: Duration::from_secs(1),
+            max_resync_backoff: Duration::from_secs(60),
         }
     }
-}
-
-/// A block or a proof the replica refused, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Refusal {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub block: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch: Option<u64>,
-    pub reason: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +60,9 @@ pub enum ImportError {
     /// The block or proof is wrong.
     #[error("refused: {}", .0.reason)]
     Refused(Refusal),
-    /// The replica stopped following after a refusal.
-    #[error("not following (stopped after a refusal)")]
-    Stopped,
+    /// The genesis block's diff does not decode.
+    #[error("the genesis block's state diff: {0}")]
+    Genesis(String),
     /// Not the next block (a transport problem): resubscribe.
     #[error("expected block {expected}, got {got}")]
     OutOfOrder { expected: u64, got: u64 },
@@ -82,9 +81,10 @@ pub enum Head {
 
 /// Everything behind the lock.
 pub struct Chain {
-    /// The state after every applied block.
-    pub latest: MemState,
-    /// The state at the proven head, advanced by each verified batch's blocks.
+    /// The state after every applied block: accounts, storage and code, no tree (its
+    /// root is never computed; the header's claim is checked by the batch's proof).
+    pub latest: FlatState,
+    /// The state at the proven head with its tree, advanced by each verified batch.
     pub proven: MemState,
     pub latest_head: Option<u64>,
     pub proven_head: Option<u64>,
@@ -95,20 +95,34 @@ pub struct Chain {
     /// A proof was dropped because too many were waiting: once the waiting ones
     /// are used up the follower resubscribes to proofs from the next batch.
     proofs_dropped: bool,
-    refused: Vec<Refusal>,
-    following: bool,
-    /// The batch refused last: refused again after a re-sync, the replica stops.
-    last_refused_batch: Option<u64>,
+    refused: Refusals,
+    /// Refusals since a batch was last proven: each doubles the wait before a re-sync.
+    strikes: u32,
+    /// Set after a refusal: the follower waits until then before it resubscribes.
+    resync_at: Option<Instant>,
+    /// Re-syncs since start.
+    resyncs: u64,
     /// Bumped at every re-sync: the follower resubscribes.
     epoch: u64,
 }
 
 impl Chain {
-    pub fn state(&self, head: Head) -> &MemState {
+    /// The accounts, storage and code at `head`.
+    pub fn state(&self, head: Head) -> &FlatState {
         match head {
             Head::Latest => &self.latest,
-            Head::Proven => &self.proven,
+            Head::Proven => self.proven.flat(),
         }
+    }
+
+    /// The post-state root the latest block's header claims (checked against a proof
+    /// only when its batch is proven); the empty root before block 0.
+    pub fn latest_root(&self) -> Root {
+        self.latest_head
+            .and_then(|n| self.block(n))
+            .map_or(Root::from_digest(&StateTree::empty_root()), |b| {
+                b.header.post_state_root
+            })
     }
 
     pub fn head(&self, head: Head) -> Option<u64> {
@@ -127,11 +141,18 @@ impl Chain {
     }
 
     pub fn refused(&self) -> &[Refusal] {
-        &self.refused
+        self.refused.list()
     }
 
+    /// False while waiting to re-sync after a refusal.
     pub fn following(&self) -> bool {
-        self.following
+        self.resync_at.is_none()
+    }
+
+    /// How long the follower still waits before it re-syncs.
+    pub fn resync_in(&self) -> Option<Duration> {
+        self.resync_at
+            .map(|t| t.saturating_duration_since(Instant::now()))
     }
 
     fn insert_block(&mut self, b: Arc<Block>) {
@@ -181,15 +202,24 @@ struct Work {
     epoch: u64,
 }
 
+/// The wait before the `strikes`-th re-sync in a row: `base`, doubled each time, at
+/// most `max`.
+pub fn backoff(base: Duration, max: Duration, strikes: u32) -> Duration {
+    base.saturating_mul(1u32 << strikes.saturating_sub(1).min(20))
+        .min(max)
+}
+
 impl Replica {
     /// Opens the replica in `config.data_dir`: from its proven snapshot if there is
-    /// one (root checked), else empty (block 0 comes first).
+    /// one (root checked), else empty (block 0 comes first), with the refusals it
+    /// recorded there.
     pub fn open(config: Config) -> Result<Self, String> {
         let verifier = Verifier::with_min_security_bits(config.min_security_bits)
             .map_err(|e| e.to_string())?;
         let loaded = Snapshot::load(&config.data_dir).map_err(|e| e.to_string())?;
+        let refused = Refusals::load(&config.data_dir).map_err(|e| e.to_string())?;
         let mut chain = Chain {
-            latest: MemState::new(),
+            latest: FlatState::new(),
             proven: MemState::new(),
             latest_head: None,
             proven_head: None,
@@ -198,14 +228,15 @@ impl Replica {
             by_hash: HashMap::new(),
             pending: BTreeMap::new(),
             proofs_dropped: false,
-            refused: Vec::new(),
-            following: true,
-            last_refused_batch: None,
+            refused,
+            strikes: 0,
+            resync_at: None,
+            resyncs: 0,
             epoch: 0,
         };
         if let Some((snap, proven)) = loaded {
             let n = snap.block.number();
-            chain.latest = snap.state.restore()?;
+            chain.latest = proven.flat().clone();
             chain.proven = proven;
             chain.latest_head = Some(n);
             chain.proven_head = Some(n);
@@ -267,72 +298,104 @@ impl Replica {
             "role": "replica",
             "latest": c.latest_head,
             "proven": c.proven_head,
-            "latestRoot": c.latest.root().hex(),
+            "latestRoot": c.latest_root().hex(),
             "provenRoot": c.proven.root().hex(),
             "nextBatch": c.next_batch,
             "pendingProofs": c.pending.len(),
-            "refused": c.refused,
-            "following": c.following,
+            "refused": c.refused(),
+            "following": c.following(),
+            "resyncInMs": c.resync_in().map(|d| d.as_millis() as u64),
+            "resyncs": c.resyncs,
             "minSecurityBits": self.inner.config.min_security_bits,
         })
     }
 
-    fn record(&self, c: &mut Chain, r: Refusal) -> ImportError {
+    /// Waits out the back-off after a refusal; the follower calls it before it
+    /// resubscribes.
+    pub(crate) async fn wait_resync(&self) {
+        let wait = self.read().resync_in();
+        if let Some(d) = wait {
+            tokio::time::sleep(d).await;
+        }
+        let mut c = self.write();
+        if c.resync_at.is_some_and(|t| t <= Instant::now()) {
+            c.resync_at = None;
+            tracing::info!(from = ?c.proven_head, "replica: re-syncing from the proven head");
+        }
+    }
+
+    /// Records a refusal (log, metric, the persisted list) and re-syncs: the latest
+    /// state and head go back to the proven ones (the blocks after the proven head and
+    /// the waiting proofs are dropped), and the follower waits a back-off, then
+    /// resubscribes from the proven head.
+    fn refuse(&self, c: &mut Chain, r: Refusal) -> ImportError {
         match (r.block, r.batch) {
             (_, Some(batch)) => {
                 tracing::error!(batch, block = ?r.block, reason = %r.reason, "replica: proof refused");
                 metrics::counter!("replica_refused_proofs_total").increment(1);
             }
             (block, None) => {
-                tracing::error!(block = ?block, reason = %r.reason, "replica: block refused; stopped following");
+                tracing::error!(block = ?block, reason = %r.reason, "replica: block refused");
                 metrics::counter!("replica_refused_blocks_total").increment(1);
             }
         }
-        c.refused.push(r.clone());
+        c.refused.add(r.clone());
+        if let Err(e) = c.refused.save(&self.inner.config.data_dir) {
+            tracing::error!(error = %e, "replica: recording the refusal on disk failed");
+        }
+        let kept_latest = c.latest_head;
+        c.latest = c.proven.flat().clone();
+        c.latest_head = c.proven_head;
+        c.pending.clear();
+        c.proofs_dropped = false;
+        c.prune(self.inner.config.block_window);
+        c.epoch += 1;
+        c.resyncs += 1;
+        c.strikes = c.strikes.saturating_add(1);
+        let cfg = &self.inner.config;
+        let wait = backoff(cfg.resync_backoff, cfg.max_resync_backoff, c.strikes);
+        c.resync_at = Some(Instant::now() + wait);
+        metrics::counter!("replica_resyncs_total").increment(1);
+        tracing::warn!(from = ?kept_latest, to = ?c.proven_head, wait_ms = wait.as_millis() as u64,
+            "replica: latest head back to the proven head; re-syncing after the wait");
+        self.inner.latest.send_replace(c.latest_head);
         ImportError::Refused(r)
     }
 
-    /// Rebuilds the latest state from the proven one and the kept blocks up to
-    /// `to` (all checked when they were applied).
-    fn rebuild_latest(c: &mut Chain, to: Option<u64>) -> Result<(), String> {
-        let mut latest = StateImage::capture(&c.proven).restore()?;
-        let from = c.proven_head.map_or(0, |p| p + 1);
-        if let Some(to) = to {
-            for n in from..=to {
-                let b = c.blocks.get(&n).ok_or(format!("block {n} is not kept"))?;
-                latest.apply(&b.diff).map_err(|e| e.to_string())?;
-            }
+    /// Checks `block` and writes its diff to the latest state: it must be the next
+    /// block, its parent hash the head's, its header must commit to its body
+    /// (transactions, receipts, gas, and the diff commitment against its diff), and
+    /// its pre-state root must be the post-state root of the head (the proven root
+    /// right after the proven head). Its post-state root is the sequencer's claim
+    /// until its batch's proof checks it. Block 0 is taken as it comes (pre-state root
+    /// the empty root, its diff's root computed and compared) and is proven by being
+    /// the genesis. A refused block is not applied and the replica re-syncs.
+    pub fn import_block(&self, block: Block) -> Result<(), ImportError> {
+        // The body checks (hashing) need no lock.
+        let body = block.check_body();
+        self.import_checked(block, body)
+    }
+
+    /// Imports consecutive blocks as [`Replica::import_block`] does, their body checks
+    /// (the hashing: transactions and receipts roots, diff commitment) run in
+    /// parallel across cores first; stops at the first error.
+    pub fn import_blocks(&self, blocks: Vec<Block>) -> Result<(), ImportError> {
+        let bodies: Vec<Result<(), String>> = blocks.par_iter().map(Block::check_body).collect();
+        for (block, body) in blocks.into_iter().zip(bodies) {
+            self.import_checked(block, body)?;
         }
-        c.latest = latest;
         Ok(())
     }
 
-    /// Checks `block` and applies its diff: it must be the next block, its parent
-    /// hash the head's, its header must commit to its body (including the diff
-    /// commitment), its pre-state root must be the latest root, and applying its diff
-    /// must give its post-state root. Block 0 is taken as it comes (roots checked) and
-    /// is proven by being the genesis. A refused block is not applied and the replica
-    /// stops following.
-    pub fn import_block(&self, block: Block) -> Result<(), ImportError> {
+    fn import_checked(&self, block: Block, body: Result<(), String>) -> Result<(), ImportError> {
         let mut c = self.write();
-        if !c.following {
-            return Err(ImportError::Stopped);
-        }
         let n = block.number();
         let expected = c.latest_head.map_or(0, |h| h + 1);
         if n != expected {
             return Err(ImportError::OutOfOrder { expected, got: n });
         }
         let refuse = |this: &Self, c: &mut Chain, reason: String| {
-            c.following = false;
-            this.record(
-                c,
-                Refusal {
-                    block: Some(n),
-                    batch: None,
-                    reason,
-                },
-            )
+            this.refuse(c, Refusal::new(Some(n), None, reason))
         };
         let h = &block.header;
         if let Some(parent) = c.latest_head.and_then(|p| c.block(p))
@@ -346,14 +409,14 @@ impl Replica {
             );
             return Err(refuse(self, &mut c, reason));
         }
-        if let Err(e) = block.check_body() {
+        if let Err(e) = body {
             return Err(refuse(
                 self,
                 &mut c,
                 format!("header and body disagree: {e}"),
             ));
         }
-        let root = c.latest.root();
+        let root = c.latest_root();
         if n == 0 && h.pre_state_root != Root::from_digest(&StateTree::empty_root()) {
             let reason = format!(
                 "genesis pre-state root {} is not the empty root",
@@ -363,49 +426,39 @@ impl Replica {
         }
         if h.pre_state_root != root {
             let reason = format!(
-                "pre-state root {} is not the replica's {root}",
+                "pre-state root {} is not the post-state root {root} of the head",
                 h.pre_state_root
             );
             return Err(refuse(self, &mut c, reason));
         }
-        let post = match c.latest.apply(&block.diff) {
-            Ok(p) => p,
-            Err(e) => {
-                let head = c.latest_head;
-                let _ = Self::rebuild_latest(&mut c, head);
-                return Err(refuse(self, &mut c, format!("state diff: {e}")));
-            }
-        };
-        if post != h.post_state_root {
-            // Undo: the latest state is rebuilt without this block.
-            let head = c.latest_head;
-            let rebuilt = Self::rebuild_latest(&mut c, head);
-            let mut reason = format!(
-                "post-state root {} but applying the diff gives {post}",
-                h.post_state_root
-            );
-            if let Err(e) = rebuilt {
-                reason.push_str(&format!(" (and rebuilding the latest state failed: {e})"));
-            }
-            return Err(refuse(self, &mut c, reason));
-        }
-        let block = Arc::new(block);
-        c.insert_block(block.clone());
-        c.latest_head = Some(n);
         let mut snapshot = None;
         if n == 0 {
-            // The genesis is trusted: it is the first proven state.
-            if let Err(e) = c.proven.apply(&block.diff) {
-                return Err(refuse(self, &mut c, format!("state diff: {e}")));
+            // The genesis is trusted as it comes: it is the first proven state, its
+            // root computed here.
+            let mut genesis = MemState::new();
+            let post = genesis
+                .apply(&block.diff)
+                .map_err(|e| ImportError::Genesis(e.to_string()))?;
+            if post != h.post_state_root {
+                let reason = format!(
+                    "post-state root {} but applying the diff gives {post}",
+                    h.post_state_root
+                );
+                return Err(refuse(self, &mut c, reason));
             }
+            c.proven = genesis;
             c.proven_head = Some(0);
             snapshot = Some(Snapshot {
-                block: (*block).clone(),
+                block: block.clone(),
                 next_batch: c.next_batch,
                 root: post,
                 state: StateImage::capture(&c.proven),
             });
         }
+        // `check_body` decoded the diff into tree updates: writing it cannot fail.
+        c.latest.apply(&block.diff);
+        c.insert_block(Arc::new(block));
+        c.latest_head = Some(n);
         c.prune(self.inner.config.block_window);
         drop(c);
         metrics::gauge!("replica_latest_head").set(n as f64);
@@ -445,7 +498,7 @@ impl Replica {
 
     /// Checks every waiting proof whose blocks are applied, in batch order; returns
     /// how many moved the proven head. A refused one is an error (the replica then
-    /// re-synced, or stopped).
+    /// re-synced).
     pub fn check_pending(&self) -> Result<usize, ImportError> {
         let mut proven = 0;
         while let Some(work) = self.next_work()? {
@@ -464,9 +517,6 @@ impl Replica {
 
     fn next_work(&self) -> Result<Option<Work>, ImportError> {
         let mut c = self.write();
-        if !c.following {
-            return Err(ImportError::Stopped);
-        }
         let i = c.next_batch;
         let Some(last) = c.pending.get(&i).map(|b| b.last_block) else {
             return Ok(None);
@@ -476,24 +526,20 @@ impl Replica {
         }
         let batch = c.pending.remove(&i).expect("present");
         let proven = c.proven_head.unwrap_or(0);
-        let refusal = |reason: String| Refusal {
-            block: Some(batch.first_block),
-            batch: Some(i),
-            reason,
-        };
+        let refusal = |reason: String| Refusal::new(Some(batch.first_block), Some(i), reason);
         if c.proven_head.is_none() || batch.first_block != proven + 1 {
             let r = refusal(format!(
                 "the batch starts at block {} but the proven head is {:?}",
                 batch.first_block, c.proven_head
             ));
-            return Err(self.refuse_batch(&mut c, r));
+            return Err(self.refuse(&mut c, r));
         }
         if batch.last_block < batch.first_block {
             let r = refusal(format!(
                 "the batch ends at block {} before its first",
                 batch.last_block
             ));
-            return Err(self.refuse_batch(&mut c, r));
+            return Err(self.refuse(&mut c, r));
         }
         let pre_root = c.proven.root();
         let blocks: Option<Vec<_>> = (batch.first_block..=batch.last_block)
@@ -501,7 +547,7 @@ impl Replica {
             .collect();
         let Some(blocks) = blocks else {
             let r = refusal("the batch's blocks are not all kept".into());
-            return Err(self.refuse_batch(&mut c, r));
+            return Err(self.refuse(&mut c, r));
         };
         Ok(Some(Work {
             batch,
@@ -511,48 +557,53 @@ impl Replica {
         }))
     }
 
-    /// Verifies one batch outside the lock, then moves the proven head.
+    /// Verifies one batch outside the lock, then advances the proven state by the
+    /// batch's net diff (one tree update), checks its root against the proof's
+    /// `post_root` and moves the proven head.
     fn check(&self, w: Work) -> Result<(), ImportError> {
         let b = &w.batch;
-        let first_difference = self.difference(&w);
+        let checked = self.difference(&w);
         let mut c = self.write();
         if c.epoch != w.epoch {
             return Ok(()); // Re-synced meanwhile: the batch comes again.
         }
-        if let Err((block, reason)) = first_difference {
-            let r = Refusal {
-                block: Some(block),
-                batch: Some(b.index),
-                reason,
-            };
-            return Err(self.refuse_batch(&mut c, r));
-        }
-        for blk in &w.blocks {
-            if let Err(e) = c.proven.apply(&blk.diff) {
-                let r = Refusal {
-                    block: Some(blk.number()),
-                    batch: Some(b.index),
-                    reason: format!("state diff: {e}"),
-                };
-                return Err(self.refuse_batch(&mut c, r));
+        let net = match checked {
+            Ok(net) => net,
+            Err((block, reason)) => {
+                let r = Refusal::new(Some(block), Some(b.index), reason);
+                return Err(self.refuse(&mut c, r));
             }
-        }
-        let root = c.proven.root();
+        };
+        let root = c
+            .proven
+            .apply_net(w.blocks.iter().map(|blk| &blk.diff), &net);
         if root != b.post_root {
-            // Cannot happen after the checks above unless the state is corrupt.
-            let r = Refusal {
-                block: Some(b.last_block),
-                batch: Some(b.index),
-                reason: format!(
-                    "the proven state's root {root} is not the batch's {}",
-                    b.post_root
-                ),
-            };
-            return Err(self.refuse_batch(&mut c, r));
+            // Only a proof that does not bind its statement gets here: the proven
+            // state goes back to its snapshot.
+            let reason = format!(
+                "post-state root {} but the proven state with the batch's diffs gives {root}",
+                b.post_root
+            );
+            match Snapshot::load(&self.inner.config.data_dir) {
+                Ok(Some((_, state))) if state.root() == w.pre_root => c.proven = state,
+                other => {
+                    let why = match other {
+                        Err(e) => e.to_string(),
+                        _ => "no snapshot of the proven state".into(),
+                    };
+                    tracing::error!(error = %why, "replica: restoring the proven state failed");
+                    return Err(ImportError::Snapshot(SnapshotError::Corrupt {
+                        path: Snapshot::path(&self.inner.config.data_dir),
+                        reason: format!("{reason}; restoring the proven state: {why}"),
+                    }));
+                }
+            }
+            let r = Refusal::new(Some(b.last_block), Some(b.index), reason);
+            return Err(self.refuse(&mut c, r));
         }
         c.proven_head = Some(b.last_block);
         c.next_batch = b.index + 1;
-        c.last_refused_batch = None;
+        c.strikes = 0;
         c.prune(self.inner.config.block_window);
         let snap = Snapshot {
             block: (*w.blocks.last().expect("a batch has blocks"))
@@ -572,7 +623,8 @@ impl Replica {
 
     /// The first thing wrong with a batch, and the block it concerns: its roots and
     /// commitment against what the replica applied, then the proof under the floor.
-    fn difference(&self, w: &Work) -> Result<(), (u64, String)> {
+    /// Returns the batch's net diff.
+    fn difference(&self, w: &Work) -> Result<Diff, (u64, String)> {
         let b = &w.batch;
         if b.pre_root != w.pre_root {
             return Err((
@@ -620,33 +672,20 @@ impl Replica {
             .verifier
             .verify_transition_chunks(&bundle, &expected)
             .map_err(|e| (b.last_block, format!("the proof does not verify: {e}")))?;
-        Ok(())
+        Ok(net)
     }
+}
 
-    /// Records a refused proof and re-syncs from the proven state: the latest state
-    /// goes back to it and the follower resubscribes from the proven head. A batch
-    /// refused again right after a re-sync stops the replica.
-    fn refuse_batch(&self, c: &mut Chain, r: Refusal) -> ImportError {
-        let index = r.batch;
-        let err = self.record(c, r);
-        let proven = c.proven_head;
-        if let Err(e) = Self::rebuild_latest(c, proven) {
-            tracing::error!(error = %e, "replica: rebuilding the latest state failed");
-            c.following = false;
-        }
-        let kept_latest = c.latest_head;
-        c.latest_head = proven;
-        c.pending.clear();
-        c.proofs_dropped = false;
-        c.prune(self.inner.config.block_window);
-        c.epoch += 1;
-        if c.last_refused_batch.is_some() && c.last_refused_batch == index {
-            c.following = false;
-            tracing::error!(batch = ?index, "replica: refused again after a re-sync; stopped following");
-        }
-        c.last_refused_batch = index;
-        tracing::warn!(from = ?kept_latest, to = ?proven, "replica: latest head back to the proven head");
-        self.inner.latest.send_replace(proven);
-        err
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resync_wait_doubles_up_to_its_cap() {
+        let (base, max) = (Duration::from_millis(100), Duration::from_secs(1));
+        let waits: Vec<u128> = (1..=6).map(|s| backoff(base, max, s).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(backoff(base, max, 0), base);
+        assert_eq!(backoff(base, max, u32::MAX), max);
     }
 }

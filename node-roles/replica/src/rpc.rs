@@ -3,6 +3,7 @@
 //! head; a block number is served if it is one of the two heads. Logs, fee history
 //! and calls are answered by the sequencer's own code
 //! (`proofbox_sequencer::rpc::eth::read`) over the replica's blocks and state.
+//! `eth_getProof` is served at the proven head only (the latest state has no tree).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -244,7 +245,16 @@ pub fn module(replica: Replica) -> RpcModule<Replica> {
         let c = r.read();
         let head = head_for(&c, id, Head::Proven)?;
         let n = no_state(&c, head)?;
-        Ok(getproof::prove(c.state(head), n, a, &slots))
+        // Proofs need the tree, which only the proven state has: the latest head is
+        // served when it is the proven head.
+        if c.proven_head != Some(n) {
+            return Err(server_error(format!(
+                "eth_getProof is served at the proven head ({}) only; the latest head's \
+                 root is not computed until its batch is proven",
+                c.proven_head.map_or("none".to_string(), |p| p.to_string())
+            )));
+        }
+        Ok(getproof::prove(&c.proven, n, a, &slots))
     })
     .expect("unique method names");
     method!("eth_getBlockByNumber", |p,

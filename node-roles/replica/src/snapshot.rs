@@ -128,6 +128,27 @@ pub struct Snapshot {
     pub state: StateImage,
 }
 
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new one: a
+/// temporary file beside it (`<name>.tmp`), fsynced, renamed over `path`, and the
+/// directory fsynced. Creates the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = dir.join(name);
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 impl Snapshot {
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(FILE)
@@ -141,24 +162,14 @@ impl Snapshot {
             path: path.clone(),
             source,
         };
-        fs::create_dir_all(dir).map_err(io)?;
         let body =
             postcard::to_stdvec(&(SNAPSHOT_VERSION, self)).map_err(|e| SnapshotError::Corrupt {
                 path: path.clone(),
                 reason: format!("encoding: {e}"),
             })?;
-        let tmp = dir.join(format!("{FILE}.tmp"));
-        {
-            let mut f = fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&Sha256::digest(&body)).map_err(io)?;
-            f.write_all(&body).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        fs::rename(&tmp, &path).map_err(io)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        let mut bytes = Sha256::digest(&body).to_vec();
+        bytes.extend_from_slice(&body);
+        write_atomic(&path, &bytes).map_err(io)
     }
 
     /// Reads the snapshot in `dir`, if there is one, and rebuilds its state, checking

@@ -1,12 +1,16 @@
 //! The replica against a real sequencer proving through a real appliance, on
 //! loopback: both heads reach the sequencer's, state over RPC agrees at `latest` and
 //! `safe`, `eth_getProof` checks against the proven root, a restart resumes from the
-//! snapshot; a forged diff and a weak proof fed through a relay are refused. Run in
-//! release: `cargo test --release -p proofbox-replica`.
+//! snapshot; a forged diff and a weak proof fed through a relay are refused, the
+//! replica re-syncs by itself, refuses the same data again, keeps serving, follows
+//! to the head once the data is honest, and lists its refusals after a restart. Run
+//! in release: `cargo test --release -p proofbox-replica`.
 
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_provider::Provider;
@@ -17,13 +21,46 @@ use proofbox_chain_types::{ProvenBatch, Root, StateDiff, net_diff};
 use proofbox_prover::transition::{TransitionInput, TransitionProof};
 use proofbox_prover::{FriParams, FriPreset, Prover};
 use proofbox_replica::getproof::{self, AccountProof};
-use proofbox_replica::{Config, Head};
+use proofbox_replica::{Config, Head, Replica};
 use proofbox_sequencer::state::MemState;
 use proofbox_sequencer::{Sequencer, dev_accounts};
 use serde_json::{Value, json};
 
 fn at(v: &Value, k: &str) -> Option<u64> {
     v[k].as_u64()
+}
+
+/// A replica configuration in `dir` with a short re-sync back-off.
+fn config(dir: &std::path::Path) -> Config {
+    Config {
+        resync_backoff: Duration::from_millis(200),
+        max_resync_backoff: Duration::from_secs(2),
+        ..Config::new(dir)
+    }
+}
+
+/// The status once the first refusal was repeated (`times` in all) and the replica
+/// is waiting to re-sync (its latest state back at the proven one).
+async fn refused_again(node: &Node, what: &str, times: u64) -> Value {
+    node.wait(what, |s| {
+        s["following"] == false && s["refused"][0]["count"].as_u64() >= Some(times)
+    })
+    .await
+}
+
+/// The replica answers over RPC, and while its latest head is its proven head (after
+/// a re-sync) its latest state is the proven one.
+async fn serving_the_proven_state(node: &Node) {
+    let dev0 = dev_accounts(1)[0].address;
+    node.http().get_balance(dev0).await.unwrap();
+    let c = node.replica.read();
+    if c.latest_head == c.proven_head {
+        for a in [dev0, Address::repeat_byte(0x30), Address::repeat_byte(0xee)] {
+            let (latest, proven) = (c.state(Head::Latest), c.state(Head::Proven));
+            assert_eq!(latest.balance(&a), proven.balance(&a), "{a}");
+            assert_eq!(latest.nonce(&a), proven.nonce(&a), "{a}");
+        }
+    }
 }
 
 /// Waits for both heads to reach `head`.
@@ -242,7 +279,7 @@ async fn a_forged_diff_and_a_weak_proof_are_refused() {
     // A relay that alters block 3's diff: refused at block 3, never applied.
     let (forged_url, _forged) = relay(net.ws_url(), each(forge_diff)).await;
     let dir = tempfile::tempdir().unwrap();
-    let forged = Node::start(Config::new(dir.path()), forged_url).await;
+    let forged = Node::start(config(dir.path()), forged_url).await;
 
     // A relay that replaces batch 1's proof with a weak proof of the same statement.
     let seq = net.seq.clone();
@@ -256,7 +293,7 @@ async fn a_forged_diff_and_a_weak_proof_are_refused() {
     });
     let (weak_url, _weak) = relay(net.ws_url(), weak).await;
     let dir2 = tempfile::tempdir().unwrap();
-    let strict = Node::start(Config::new(dir2.path()), weak_url.clone()).await;
+    let strict = Node::start(config(dir2.path()), weak_url.clone()).await;
     // The same weak proof is valid: a replica whose floor is 0 accepts it.
     let dir3 = tempfile::tempdir().unwrap();
     let open = Node::start(
@@ -277,35 +314,41 @@ async fn a_forged_diff_and_a_weak_proof_are_refused() {
     let batches = net.seq.proofs().status().proven_batches;
     assert!(batches >= 2, "two batches at least: {batches}");
 
-    let s = forged
-        .wait("the forged block refused", |s| s["following"] == false)
-        .await;
-    assert_eq!(at(&s, "latest"), Some(2), "{s:#}");
-    assert_eq!(s["refused"][0]["block"], 3, "{s:#}");
-    let reason = s["refused"][0]["reason"].as_str().unwrap();
+    // Refused at block 3, re-synced from the proven head (before block 3: its batch
+    // is never proven), refused again; still serving.
+    let s = refused_again(&forged, "the forged block refused twice", 2).await;
+    let refused = s["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "the same refusal, counted: {s:#}");
+    assert_eq!(refused[0]["block"], 3, "{s:#}");
+    let reason = refused[0]["reason"].as_str().unwrap();
     assert!(reason.contains("diff commitment"), "{reason}");
+    let latest = at(&s, "latest").unwrap();
+    assert!(latest < 3, "{s:#}");
+    assert_eq!(
+        at(&s, "proven"),
+        Some(latest),
+        "back at the proven head: {s:#}"
+    );
     assert_eq!(
         s["latestRoot"],
         net.seq
             .read()
             .chain
-            .block(2)
+            .block(latest)
             .unwrap()
             .header
             .post_state_root
             .hex()
     );
+    assert!(at(&s, "resyncs").unwrap() >= 2, "{s:#}");
+    serving_the_proven_state(&forged).await;
 
-    let s = strict
-        .wait("the weak proof refused twice", |s| s["following"] == false)
-        .await;
+    let s = refused_again(&strict, "the weak proof refused twice", 2).await;
     let refused = s["refused"].as_array().unwrap();
-    assert_eq!(refused.len(), 2, "refused, re-synced, refused again: {s:#}");
-    for r in refused {
-        assert_eq!(r["batch"], 1, "{s:#}");
-        let reason = r["reason"].as_str().unwrap();
-        assert!(reason.contains("bits"), "{reason}");
-    }
+    assert_eq!(refused.len(), 1, "the same refusal, counted: {s:#}");
+    assert_eq!(refused[0]["batch"], 1, "{s:#}");
+    let reason = refused[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("bits"), "{reason}");
     let proven = at(&s, "proven").unwrap();
     let batch0: ProvenBatch = net
         .http()
@@ -318,18 +361,56 @@ async fn a_forged_diff_and_a_weak_proof_are_refused() {
         Some(proven),
         "back at the proven head: {s:#}"
     );
-    {
-        let c = strict.replica.read();
-        assert_eq!(c.state(Head::Latest).root(), c.state(Head::Proven).root());
-    }
 
     caught_up(&open, head).await;
     let s = caught_up(&honest, head).await;
     assert_eq!(s["refused"], json!([]));
 
-    for n in [forged, strict, open, honest] {
+    // The refusals outlive a restart.
+    forged.stop().await;
+    let reopened = Replica::open(config(dir.path())).unwrap();
+    let s = reopened.status();
+    assert_eq!(s["refused"][0]["block"], 3, "{s:#}");
+    assert!(s["refused"][0]["count"].as_u64() >= Some(2), "{s:#}");
+    drop(reopened);
+    for n in [strict, open, honest] {
         n.stop().await;
     }
+    net.stop().await;
+}
+
+/// A relay that forges block 3's diff on its first `blocks` subscription only: the
+/// replica refuses it, re-syncs by itself and then follows the honest stream to the
+/// head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_refusal_the_replica_resyncs_and_follows_honest_data() {
+    let net = Network::start().await;
+    let subscriptions = Arc::new(AtomicUsize::new(0));
+    let count = subscriptions.clone();
+    let alter: common::Alter = Arc::new(move |kind: &str, _: &Value| {
+        let first = kind == "blocks" && count.fetch_add(1, Ordering::SeqCst) == 0;
+        let kind = kind.to_string();
+        Box::new(move |v| if first { forge_diff(&kind, v) } else { v }) as Transform
+    });
+    let (url, _relay) = relay(net.ws_url(), alter).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(config(dir.path()), url).await;
+    net.transfers(0, 16).await;
+    let head = net.proven_to_head().await;
+    let s = caught_up(&node, head).await;
+    assert_eq!(s["following"], true, "{s:#}");
+    let refused = s["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{s:#}");
+    assert_eq!(refused[0]["block"], 3, "{s:#}");
+    assert_eq!(refused[0]["count"], 1, "{s:#}");
+    assert!(subscriptions.load(Ordering::SeqCst) >= 2);
+    assert_eq!(s["provenRoot"], net.seq.read().state.root().hex());
+    node.stop().await;
+    // Restarted, it still lists the refusal.
+    let node = Node::start(config(dir.path()), net.ws_url()).await;
+    let s = node.status().await;
+    assert_eq!(s["refused"][0]["block"], 3, "{s:#}");
+    node.stop().await;
     net.stop().await;
 }
 
@@ -412,17 +493,13 @@ async fn a_self_consistent_forged_chain_is_applied_but_never_proven() {
     });
     let (url, _relay) = relay(net.ws_url(), alter).await;
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(Config::new(dir.path()), url).await;
+    let node = Node::start(config(dir.path()), url).await;
 
     net.transfers(0, 16).await;
     net.proven_to_head().await;
-    let s = node
-        .wait("the forged chain refused twice", |s| {
-            s["following"] == false
-        })
-        .await;
+    let s = refused_again(&node, "the forged chain refused twice", 2).await;
     let refused = s["refused"].as_array().unwrap();
-    assert_eq!(refused.len(), 2, "refused, re-synced, refused again: {s:#}");
+    assert_eq!(refused.len(), 1, "refused, re-synced, refused again: {s:#}");
     let index = refused[0]["batch"].as_u64().unwrap();
     let batch: ProvenBatch = net
         .http()
@@ -453,6 +530,7 @@ async fn a_self_consistent_forged_chain_is_applied_but_never_proven() {
         .post_state_root;
     assert_eq!(s["provenRoot"], real.hex());
     assert_eq!(s["latestRoot"], real.hex());
+    serving_the_proven_state(&node).await;
     node.stop().await;
     net.stop().await;
 }

@@ -261,7 +261,14 @@ pub async fn sample(page: Page, src: Sources) {
             (c.latest_head, c.proven_head)
         };
         for r in src.replica.read().refused() {
-            let lie = format!("replica: {}", serde_json::to_string(r).unwrap_or_default());
+            // Without the count: the same refusal repeated is one lie.
+            let what = match (r.batch, r.block) {
+                (Some(i), Some(b)) => format!("batch {i} at block {b}"),
+                (Some(i), None) => format!("batch {i}"),
+                (None, Some(b)) => format!("block {b}"),
+                (None, None) => "-".into(),
+            };
+            let lie = format!("replica refused {what}: {}", r.reason);
             if !lies.contains(&lie) {
                 lies.push(lie);
             }
