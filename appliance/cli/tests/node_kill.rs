@@ -2,23 +2,24 @@
 //! comes back with the same blocks, state root and height, and goes on from there;
 //! `proofbox node full` killed the same way resumes from its database and catches up.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use alloy_network::{EthereumWallet, TransactionBuilder};
+use alloy_network::TransactionBuilder;
 use alloy_primitives::{Address, B256, U256};
-use alloy_provider::{Provider, ProviderBuilder};
+use alloy_provider::Provider;
 use alloy_rpc_types_eth::{BlockNumberOrTag, TransactionRequest};
 use proofbox_sequencer::dev_accounts;
 use serde_json::Value;
 
+mod common;
+use common::{Proc, provider, spawn_node};
+
 /// Starts the sequencer on port 0 and returns it with the address it printed.
-fn start(dir: &Path) -> (Child, SocketAddr) {
+fn start(dir: &Path) -> (Proc, SocketAddr) {
     let dir = dir.to_str().unwrap();
-    spawn(&[
+    spawn_node(&[
         "node",
         "sequencer",
         "--listen",
@@ -28,35 +29,6 @@ fn start(dir: &Path) -> (Child, SocketAddr) {
         "--data-dir",
         dir,
     ])
-}
-
-/// Runs `proofbox ARGS` and returns it with the address it printed.
-fn spawn(args: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_proofbox"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("the node prints its address").unwrap();
-        if let Some(rest) = line.strip_prefix("listening on ") {
-            let addr = rest.split_whitespace().next().unwrap();
-            break addr.trim_end_matches(',').parse().unwrap();
-        }
-    };
-    // Keep draining stdout so the child never blocks on it.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
-}
-
-fn provider(addr: SocketAddr) -> impl Provider + Clone {
-    // reqwest is built without a default TLS provider in this workspace.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    ProviderBuilder::new()
-        .wallet(EthereumWallet::from(dev_accounts(1)[0].signer()))
-        .connect_http(format!("http://{addr}").parse().unwrap())
 }
 
 async fn status(p: &impl Provider) -> Value {
@@ -98,8 +70,8 @@ async fn kill_9_and_restart_loses_no_announced_block() {
         }
     }
     let before = status(&p).await;
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     assert!(
         !seen.is_empty(),
         "some transactions were mined before the kill"
@@ -142,13 +114,13 @@ async fn kill_9_and_restart_loses_no_announced_block() {
 
     // A second kill and restart after a quiet period: exactly the same state.
     let quiet = status(&p).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     let (mut child, addr) = start(dir.path());
     let p = provider(addr);
     assert_eq!(status(&p).await, quiet);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 }
 
 async fn head(p: &impl Provider) -> u64 {
@@ -185,7 +157,7 @@ async fn full_node_killed_and_restarted_catches_up_to_the_same_root() {
         ]
     };
     let args = full_args(full_dir.path());
-    let (mut full, full_addr) = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (mut full, full_addr) = spawn_node(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let p = provider(seq_addr);
     for i in 0..20 {
         let _pending = p.send_transaction(transfer(i)).await.unwrap();
@@ -201,8 +173,8 @@ async fn full_node_killed_and_restarted_catches_up_to_the_same_root() {
     }
     caught_up(&f, &p).await;
     // SIGKILL the full node while the sequencer goes on.
-    full.kill().unwrap();
-    full.wait().unwrap();
+    full.0.kill().unwrap();
+    full.0.wait().unwrap();
     for i in 20..30 {
         let _pending = p.send_transaction(transfer(i)).await.unwrap();
     }
@@ -214,7 +186,7 @@ async fn full_node_killed_and_restarted_catches_up_to_the_same_root() {
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let (mut full, full_addr) = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (mut full, full_addr) = spawn_node(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let f = provider(full_addr);
     caught_up(&f, &p).await;
     let (fs, ss) = (status(&f).await, status(&p).await);
@@ -224,8 +196,8 @@ async fn full_node_killed_and_restarted_catches_up_to_the_same_root() {
         f.get_balance(Address::repeat_byte(0x21)).await.unwrap(),
         p.get_balance(Address::repeat_byte(0x21)).await.unwrap()
     );
-    full.kill().unwrap();
-    full.wait().unwrap();
-    seq.kill().unwrap();
-    seq.wait().unwrap();
+    full.0.kill().unwrap();
+    full.0.wait().unwrap();
+    seq.0.kill().unwrap();
+    seq.0.wait().unwrap();
 }

@@ -8,10 +8,10 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alloy_network::{EthereumWallet, TransactionBuilder};
+use alloy_network::TransactionBuilder;
 use alloy_primitives::{Address, U256};
 use alloy_provider::{Provider, ProviderBuilder, WsConnect};
 use alloy_rpc_types_eth::TransactionRequest;
@@ -22,29 +22,10 @@ use proofbox_sequencer::rpc::subs::StreamBlock;
 use proofbox_verifier::{TransitionProof, Verifier};
 use serde_json::{Value, json};
 
+mod common;
+use common::{Proc, free_port, provider, tls};
+
 const KEY: &str = "proving-kill-test-key-0123456789";
-
-/// A child process killed when dropped, so a failing test leaves none behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tls() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
 
 /// `proofbox serve` on `port` from `dir`, once `/readyz` answers.
 fn appliance(dir: &Path, port: u16) -> Proc {
@@ -116,13 +97,6 @@ fn sequencer(dir: &Path, port: u16) -> (Proc, SocketAddr) {
     };
     std::thread::spawn(move || for _ in lines {});
     (Proc(child), addr)
-}
-
-fn provider(addr: SocketAddr) -> impl Provider + Clone {
-    tls();
-    ProviderBuilder::new()
-        .wallet(EthereumWallet::from(dev_accounts(1)[0].signer()))
-        .connect_http(format!("http://{addr}").parse().unwrap())
 }
 
 /// Sends transfers with nonces `from..to` without waiting for receipts.

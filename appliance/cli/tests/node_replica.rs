@@ -3,56 +3,23 @@
 //! with SIGKILL it restarts from its data directory (the genesis snapshot) and
 //! catches up; SIGINT stops it with exit status 0.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use alloy_network::{EthereumWallet, TransactionBuilder};
+use alloy_network::TransactionBuilder;
 use alloy_primitives::{Address, U256};
-use alloy_provider::{Provider, ProviderBuilder};
+use alloy_provider::Provider;
 use alloy_rpc_types_eth::TransactionRequest;
 use proofbox_sequencer::dev_accounts;
 use serde_json::Value;
 
-/// A child process killed when dropped, so a failing test leaves none behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Runs `proofbox ARGS` and returns it with the address it printed.
-fn spawn(args: &[&str]) -> (Proc, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_proofbox"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let child = Proc(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines.next().expect("the node prints its address").unwrap();
-        if let Some(rest) = line.strip_prefix("listening on ") {
-            let addr = rest.split_whitespace().next().unwrap();
-            break addr.trim_end_matches(',').parse().unwrap();
-        }
-    };
-    // Keep draining stdout so the child never blocks on it.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
-}
+mod common;
+use common::{Proc, provider, spawn_node};
 
 fn replica(seq: SocketAddr, dir: &Path) -> (Proc, SocketAddr) {
-    spawn(&[
+    spawn_node(&[
         "node",
         "replica",
         "--sequencer",
@@ -62,14 +29,6 @@ fn replica(seq: SocketAddr, dir: &Path) -> (Proc, SocketAddr) {
         "--data-dir",
         dir.to_str().unwrap(),
     ])
-}
-
-fn provider(addr: SocketAddr) -> impl Provider + Clone {
-    // reqwest is built without a default TLS provider in this workspace.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    ProviderBuilder::new()
-        .wallet(EthereumWallet::from(dev_accounts(1)[0].signer()))
-        .connect_http(format!("http://{addr}").parse().unwrap())
 }
 
 async fn status(p: &impl Provider, method: &str) -> Value {
@@ -138,7 +97,7 @@ async fn same_state(rep: &impl Provider, seq: &impl Provider) {
 async fn the_replica_follows_restarts_after_kill_9_and_exits_cleanly() {
     let seq_dir = tempfile::tempdir().unwrap();
     let rep_dir = tempfile::tempdir().unwrap();
-    let (_seq, seq_addr) = spawn(&[
+    let (_seq, seq_addr) = spawn_node(&[
         "node",
         "sequencer",
         "--listen",
