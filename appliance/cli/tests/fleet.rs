@@ -13,6 +13,9 @@ use proofbox_prover::verify_bytes;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
+mod common;
+use common::{free_port, tls};
+
 const KEY: &str = "fleet-test-key-0123456789";
 /// The database restart test takes it for writing, the others for reading: a restart
 /// must not disturb the tests that do not expect one.
@@ -39,16 +42,8 @@ fn skip_or_fail(reason: &str) {
     proofbox_conformance::skip(reason);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn http() -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    tls();
     Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
