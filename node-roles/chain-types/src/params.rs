@@ -13,17 +13,19 @@ use serde_json::Value;
 /// The most trailing parameters that may be left out of one call.
 const MAX_OMITTED: usize = 3;
 
-/// `params` (a JSON array, `null` or absent) as `T`, the trailing parameters that are
-/// left out taken as `null`.
-pub fn positional<T: DeserializeOwned>(params: Value) -> Result<T, serde_json::Error> {
-    let mut items = match params {
-        Value::Array(items) => items,
-        Value::Null => Vec::new(),
-        other => return serde_json::from_value(other),
-    };
-    let first = match serde_json::from_value(Value::Array(items.clone())) {
+/// The raw parameters of a call (a JSON array, `null`, or `None` when absent) as `T`,
+/// the trailing parameters that are left out taken as `null`. On failure, the error of
+/// reading them as given.
+pub fn positional<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, serde_json::Error> {
+    let raw = raw.unwrap_or("null");
+    let first = match serde_json::from_str(raw) {
         Ok(t) => return Ok(t),
         Err(e) => e,
+    };
+    let mut items = match serde_json::from_str(raw) {
+        Ok(Value::Array(items)) => items,
+        Ok(Value::Null) => Vec::new(),
+        _ => return Err(first),
     };
     for _ in 0..MAX_OMITTED {
         items.push(Value::Null);
@@ -38,9 +40,13 @@ pub fn positional<T: DeserializeOwned>(params: Value) -> Result<T, serde_json::E
 mod tests {
     use alloy_eips::BlockId;
     use alloy_primitives::{Address, U256};
+    use serde::de::DeserializeOwned;
     use serde_json::{Value, json};
 
-    use super::positional;
+    /// `positional` over the text of `params`.
+    fn positional<T: DeserializeOwned>(params: Value) -> Result<T, serde_json::Error> {
+        super::positional(Some(&params.to_string()))
+    }
 
     const A: &str = "0x0000000000000000000000000000000000000001";
 
@@ -65,6 +71,7 @@ mod tests {
     fn a_missing_required_parameter_is_refused() {
         assert!(positional::<(Address, Option<BlockId>)>(json!([])).is_err());
         assert!(positional::<(Address, Option<BlockId>)>(Value::Null).is_err());
+        assert!(super::positional::<(Address, Option<BlockId>)>(None).is_err());
         let e = positional::<(Address, U256, Option<BlockId>)>(json!([A])).unwrap_err();
         assert!(e.to_string().contains("length"), "{e}");
     }

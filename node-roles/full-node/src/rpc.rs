@@ -9,6 +9,7 @@ use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, FeeHistory, Filter, TransactionRequest};
 use jsonrpsee::RpcModule;
 use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::types::error::INVALID_PARAMS_MSG;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use proofbox_chain_types::Block;
 use proofbox_sequencer::exec::{BlockParams, CallOutcome, call, estimate_gas};
@@ -28,12 +29,8 @@ fn server_error(m: impl Into<String>) -> ErrorObjectOwned {
 
 /// The parameters as `T`; trailing optional ones (a block tag) may be left out.
 fn parse<T: serde::de::DeserializeOwned>(p: &Params<'_>) -> RpcResult<T> {
-    p.parse::<T>().or_else(|e| {
-        p.parse::<serde_json::Value>()
-            .ok()
-            .and_then(|v| proofbox_chain_types::params::positional(v).ok())
-            .ok_or_else(|| ErrorObjectOwned::owned(-32602, e.message().to_string(), None::<()>))
-    })
+    proofbox_chain_types::params::positional(p.as_str())
+        .map_err(|_| ErrorObjectOwned::owned(-32602, INVALID_PARAMS_MSG, None::<()>))
 }
 
 fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {

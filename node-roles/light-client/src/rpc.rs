@@ -16,6 +16,7 @@ use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag};
 use alloy_serde::JsonStorageKey;
 use jsonrpsee::RpcModule;
 use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::types::error::INVALID_PARAMS_MSG;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use proofbox_chain_types::account_proof::{AccountProof, verify};
 use serde::Serialize;
@@ -128,12 +129,7 @@ impl Served {
 
 /// The parameters as `T`; trailing optional ones (a block tag) may be left out.
 fn parse<T: serde::de::DeserializeOwned>(p: &Params<'_>) -> RpcResult<T> {
-    p.parse::<T>().or_else(|e| {
-        p.parse::<serde_json::Value>()
-            .ok()
-            .and_then(|v| proofbox_chain_types::params::positional(v).ok())
-            .ok_or_else(|| invalid(e.message().to_string()))
-    })
+    proofbox_chain_types::params::positional(p.as_str()).map_err(|_| invalid(INVALID_PARAMS_MSG))
 }
 
 /// Every method of the light client.

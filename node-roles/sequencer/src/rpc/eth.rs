@@ -13,6 +13,7 @@ use std::time::Duration;
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, FeeHistory, Filter, TransactionRequest};
 use jsonrpsee::RpcModule;
+use jsonrpsee::types::error::INVALID_PARAMS_MSG;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use proofbox_chain_types::Block;
 
@@ -69,13 +70,8 @@ fn send_raw(seq: &Sequencer, filters: &Filters, raw: &Bytes) -> RpcResult<B256> 
 
 /// The parameters as `T`; trailing optional ones (a block tag) may be left out.
 fn parse<T: serde::de::DeserializeOwned>(params: &Params<'_>) -> RpcResult<T> {
-    params.parse::<T>().or_else(|e| {
-        params
-            .parse::<serde_json::Value>()
-            .ok()
-            .and_then(|v| proofbox_chain_types::params::positional(v).ok())
-            .ok_or_else(|| invalid_params(e.message().to_string()))
-    })
+    proofbox_chain_types::params::positional(params.as_str())
+        .map_err(|_| invalid_params(INVALID_PARAMS_MSG))
 }
 
 /// Registers every Ethereum method.
