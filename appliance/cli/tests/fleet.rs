@@ -2,7 +2,9 @@
 //! database (`PROOFBOX_TEST_POSTGRES`, started by `.ci/postgres`), each test in a
 //! schema of its own. A batch completes with no job lost and none proved twice; an
 //! appliance killed with SIGKILL mid-job leaves its job to another within the lease;
-//! the database restarting under running appliances loses nothing. Without a server
+//! the database restarting under running appliances loses nothing; a job runs only on
+//! an appliance whose device takes it, and waits with a reason while none is live.
+//! Without a server
 //! the tests say `skipped`, and fail when `PROOFBOX_REQUIRE_POSTGRES=1`.
 
 use std::path::{Path, PathBuf};
@@ -61,6 +63,11 @@ impl Appliance {
     /// Starts an appliance on `database` (in `schema`) with a data directory of its
     /// own under `dir`, and waits until `/readyz` answers 200.
     fn start(dir: &Path, database: &str, schema: &str) -> Self {
+        Self::start_with(dir, database, schema, "")
+    }
+
+    /// [`Appliance::start`] with `extra` lines of configuration.
+    fn start_with(dir: &Path, database: &str, schema: &str, extra: &str) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("proofbox.toml");
         std::fs::write(
@@ -68,7 +75,7 @@ impl Appliance {
             format!(
                 "api_keys = [\"{KEY}\"]\ndevices = [\"cpu:0\"]\nstore = \"{database}\"\n\
                  store_schema = \"{schema}\"\nlease_secs = {LEASE_SECS}\n\
-                 shutdown_grace_secs = 0\n"
+                 shutdown_grace_secs = 0\n{extra}"
             ),
         )
         .unwrap();
@@ -194,6 +201,17 @@ impl Appliance {
         let r = self.get(&format!("/v1/jobs/{id}/proof"));
         assert_eq!(r.status(), 200);
         r.bytes().unwrap().to_vec()
+    }
+
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the process: a frozen appliance
+    /// neither claims nor renews its advertisement, as if cut off by a partition.
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
     }
 
     fn sigkill(mut self) {
@@ -353,4 +371,100 @@ fn the_database_restarting_under_running_appliances_loses_nothing() {
         assert!(job["attempts"].as_u64().unwrap() >= 1, "{job}");
         verify_bytes(&fleet[i % 2].proof(id)).unwrap();
     }
+}
+
+#[test]
+fn a_job_runs_where_it_fits_and_waits_with_a_reason_while_nothing_fits() {
+    let Some(db) = database() else { return };
+    let _shared = DATABASE.read().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema();
+    let small = Appliance::start_with(&dir.path().join("small"), &db, &s, "max_log_rows = 10\n");
+    let large = Appliance::start_with(&dir.path().join("large"), &db, &s, "max_log_rows = 14\n");
+    // Each appliance sees both, with the largest job each device takes.
+    let fleet: Value = small.get("/v1/fleet").json().unwrap();
+    let apps = fleet["appliances"].as_array().unwrap();
+    assert_eq!(apps.len(), 2, "{fleet}");
+    let largest: Vec<u64> = apps
+        .iter()
+        .map(|a| {
+            a["devices"][0]["largest_log_rows"]["poseidon2/koalabear/standard"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(largest, [10, 14], "{fleet}");
+    let without_age = |fleet: Value| -> Value {
+        let mut apps = fleet["appliances"].clone();
+        for a in apps.as_array_mut().unwrap() {
+            a.as_object_mut().unwrap().remove("seen_ms_ago");
+        }
+        apps
+    };
+    assert_eq!(
+        without_age(large.get("/v1/fleet").json().unwrap()),
+        without_age(fleet.clone()),
+        "the same fleet from either appliance: {fleet}"
+    );
+
+    // Too large for the appliance it is submitted to, not for the fleet: it runs on
+    // the other one.
+    let id = small.submit(json!({"circuit": "poseidon2", "log_rows": 12, "seed": 1}));
+    let job = small.wait_for(&id, "succeeded");
+    assert_eq!(job["attempts"], 1, "{job}");
+    assert_eq!(large.proved(), std::slice::from_ref(&id));
+    assert!(small.proved().is_empty());
+    verify_bytes(&small.proof(&id)).unwrap();
+
+    // Too large for every appliance, or for a backend none has: refused.
+    let r = http()
+        .post(format!("{}/v1/jobs", small.url))
+        .bearer_auth(KEY)
+        .json(&json!({"circuit": "poseidon2", "log_rows": 16}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let text = r.text().unwrap();
+    assert!(text.contains("fits no device of the fleet"), "{text}");
+    let r = http()
+        .post(format!("{}/v1/jobs", small.url))
+        .bearer_auth(KEY)
+        .json(&json!({"circuit": "poseidon2", "log_rows": 8, "backend": "cuda"}))
+        .send()
+        .unwrap();
+    let text = r.text().unwrap();
+    assert!(
+        text.contains("backend cuda has no device on the fleet"),
+        "{text}"
+    );
+
+    // The only appliance it fits goes quiet (frozen, as in a partition): the job,
+    // accepted while it was live, stays queued and says why, until it is back.
+    large.signal("-STOP");
+    let id = small.submit(json!({"circuit": "poseidon2", "log_rows": 13, "seed": 2}));
+    let deadline = Instant::now() + Duration::from_secs(LEASE_SECS * 4 + 10);
+    let waiting = loop {
+        let job = small.job(&id);
+        assert_eq!(job["status"], "queued", "{job}");
+        if let Some(why) = job["waiting"].as_str() {
+            break why.to_string();
+        }
+        assert!(Instant::now() < deadline, "no reason given: {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(waiting.contains("2^13 rows"), "{waiting}");
+    let listed: Value = small.get("/v1/jobs?status=queued").json().unwrap();
+    assert_eq!(
+        listed["jobs"][0]["waiting"].as_str(),
+        Some(waiting.as_str()),
+        "{listed}"
+    );
+    large.signal("-CONT");
+    let job = small.wait_for(&id, "succeeded");
+    assert!(job["waiting"].is_null(), "{job}");
+    assert_eq!(large.proved().len(), 2);
+    assert!(
+        small.proved().is_empty(),
+        "never taken by a device too small"
+    );
 }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use proofbox_prover::{CircuitId, ProofRequest};
-use proofbox_service::store::{JobStore, NewJob, PgOptions, PgStore, ROUTE_ANY, Store};
+use proofbox_prover::{CircuitId, FriPreset, ProofRequest};
+use proofbox_service::fleet::{Capacity, shape};
+use proofbox_service::store::{Claimant, JobStore, NewJob, PgOptions, PgStore, ROUTE_ANY, Store};
 
 fn job() -> NewJob {
     NewJob {
@@ -20,6 +21,7 @@ fn job() -> NewJob {
         priority: 0,
         route: ROUTE_ANY.into(),
         statement: None,
+        chunk_log_rows: None,
     }
 }
 
@@ -50,13 +52,28 @@ fn claim_all(store: &Arc<dyn JobStore>, workers: usize, jobs: u64) -> Duration {
     for _ in 0..jobs {
         store.submit(job(), None, u64::MAX).unwrap();
     }
+    // A worker that takes every shape at every size.
+    let capacity = Capacity(
+        CircuitId::ALL
+            .into_iter()
+            .flat_map(|c| c.fields().iter().map(move |&f| (c, f)))
+            .flat_map(|(c, f)| FriPreset::ALL.map(|fri| (shape(c, f, fri), 30)))
+            .collect(),
+    );
     let start = Instant::now();
     std::thread::scope(|scope| {
         for w in 0..workers {
             let store = store.clone();
+            let capacity = &capacity;
             scope.spawn(move || {
                 let device = format!("cpu:{w}");
-                while store.claim(&[ROUTE_ANY], "cpu", &device).unwrap().is_some() {}
+                let who = Claimant {
+                    routes: &[ROUTE_ANY],
+                    backend: "cpu",
+                    device: &device,
+                    capacity,
+                };
+                while store.claim(&who).unwrap().is_some() {}
             });
         }
     });

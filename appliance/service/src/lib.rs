@@ -24,6 +24,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod fleet;
 pub mod metrics;
 pub mod server;
 pub mod store;
@@ -42,7 +43,9 @@ use proofbox_prover::registry::{self, BackendChoice};
 pub use api::{ApiDoc, AppState, app};
 pub use config::{Config, ConfigError};
 pub use error::AppError;
-pub use store::{JobStore, PgOptions, PgStore, Recovery, Store, StoreError, StoreLocation};
+pub use store::{
+    Claimant, JobStore, PgOptions, PgStore, Recovery, Store, StoreError, StoreLocation,
+};
 pub use worker::{DeviceSlot, Hub, Policy, Workers};
 
 /// Name of the store file in the data directory.
@@ -122,6 +125,7 @@ impl Service {
             },
         );
         self_test_devices(&hub, &slots);
+        hub.cap_log_rows(config.max_log_rows);
         let state = AppState::new(
             config.clone(),
             api_keys,
@@ -129,6 +133,7 @@ impl Service {
             slots.clone(),
             reports,
         );
+        hub.store.advertise(state.advert());
         Ok(Self {
             config,
             state,

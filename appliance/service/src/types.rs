@@ -198,6 +198,11 @@ pub struct JobView {
     /// computed from the witness at submission; the proof is checked against it.
     #[serde(default)]
     pub statement: Option<TransitionStatementView>,
+    /// While queued: why no device takes it now, when no live appliance sharing the
+    /// job store has a healthy device its route, shape and size fit (it stays queued
+    /// until one does; `GET /v1/fleet`).
+    #[serde(default)]
+    pub waiting: Option<String>,
 }
 
 /// The statement of a state-transition job with a witness, checked natively at
@@ -307,6 +312,15 @@ pub struct BackendView {
     pub available: bool,
     pub reason: Option<String>,
     pub devices: Vec<DeviceView>,
+}
+
+/// `GET /v1/fleet`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FleetView {
+    /// The name of the appliance that answered.
+    pub this_appliance: String,
+    /// Every live appliance sharing the job store, the one that answered included.
+    pub appliances: Vec<crate::fleet::ApplianceAd>,
 }
 
 /// `GET /v1/devices`.

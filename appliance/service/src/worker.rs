@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,7 +24,10 @@ use proofbox_backend_api::{BackendKind, FieldId};
 use proofbox_prover::{CircuitId, DynProver, ProveError, Stage};
 use proofbox_verifier::{TransitionProof, Verifier, VerifyError};
 
-use crate::store::{Finished, JobRecord, JobStore, Outcome, ROUTE_ANY, Recovery, StoreError};
+use crate::fleet::Capacity;
+use crate::store::{
+    Claimant, Finished, JobRecord, JobStore, Outcome, ROUTE_ANY, Recovery, StoreError,
+};
 use crate::transition;
 use crate::types::TransitionStatementView;
 
@@ -44,6 +47,16 @@ impl DeviceSlot {
         route == ROUTE_ANY
             || route.strip_prefix("backend:") == Some(self.kind.name())
             || route.strip_prefix("device:") == Some(self.id.as_str())
+    }
+
+    /// The largest size of each shape this device takes ([`Capacity::of`]), capped at
+    /// `max_log_rows`.
+    pub fn capacity(&self, max_log_rows: u8) -> Capacity {
+        Capacity::of(
+            self.prover.device(),
+            proofbox_prover::memory::host_memory_bytes(),
+            max_log_rows,
+        )
     }
 
     /// Every route a worker of this device takes ([`DeviceSlot::accepts`]).
@@ -173,6 +186,8 @@ pub struct Hub {
     running: AtomicUsize,
     faults: Mutex<BTreeMap<String, String>>,
     attempts: Mutex<HashMap<String, Attempt>>,
+    /// The appliance's `max_log_rows`: no device takes a larger job.
+    max_log_rows: AtomicU8,
 }
 
 impl Hub {
@@ -189,6 +204,7 @@ impl Hub {
             running: AtomicUsize::new(0),
             faults: Mutex::default(),
             attempts: Mutex::default(),
+            max_log_rows: AtomicU8::new(u8::MAX),
         });
         let weak = Arc::downgrade(&hub);
         hub.store.watch(Arc::new(move || {
@@ -197,6 +213,17 @@ impl Hub {
             }
         }));
         hub
+    }
+
+    /// Caps the size of the jobs this appliance's workers take (its `max_log_rows`);
+    /// set before the workers start.
+    pub fn cap_log_rows(&self, max_log_rows: u8) {
+        self.max_log_rows.store(max_log_rows, Ordering::SeqCst);
+    }
+
+    /// The cap of [`Hub::cap_log_rows`] (`u8::MAX` when none was set).
+    pub fn max_log_rows(&self) -> u8 {
+        self.max_log_rows.load(Ordering::SeqCst)
     }
 
     /// Marks a device faulty: its workers take no more jobs until the process
@@ -315,6 +342,10 @@ impl Workers {
     /// still running back in the queue (their attempt does not count).
     pub fn shutdown(self, grace: Duration) -> Result<Recovery, StoreError> {
         self.hub.begin_shutdown();
+        // The others stop counting on this appliance's devices at once.
+        if let Err(e) = self.hub.store.withdraw() {
+            tracing::warn!("withdrawing this appliance's advertisement: {e}");
+        }
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && self.handles.iter().any(|h| !h.is_finished()) {
             std::thread::sleep(Duration::from_millis(50));
@@ -329,6 +360,13 @@ fn worker_loop(hub: &Arc<Hub>, slot: &DeviceSlot) {
     let mut unavailable = false;
     let routes = slot.routes();
     let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
+    let capacity = slot.capacity(hub.max_log_rows());
+    let who = Claimant {
+        routes: &routes,
+        backend: slot.kind.name(),
+        device: &slot.id,
+        capacity: &capacity,
+    };
     let idle = hub.store.idle_poll();
     while !hub.is_shutting_down() {
         if let Some(reason) = hub.fault(&slot.id) {
@@ -336,7 +374,7 @@ fn worker_loop(hub: &Arc<Hub>, slot: &DeviceSlot) {
             return;
         }
         let seen = hub.generation();
-        match hub.store.claim(&routes, slot.kind.name(), &slot.id) {
+        match hub.store.claim(&who) {
             Ok(Some((rec, input))) => {
                 unavailable = false;
                 run_job(hub, slot, rec, input)

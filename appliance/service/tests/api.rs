@@ -38,6 +38,7 @@ async fn every_route_works() {
         "/v1/jobs/raw",
         "/v1/verify",
         "/v1/devices",
+        "/v1/fleet",
         "/v1/circuits",
         "/healthz",
         "/readyz",
@@ -558,6 +559,7 @@ async fn every_v1_route_needs_a_valid_key() {
         (Method::POST, "/v1/jobs/x/cancel"),
         (Method::POST, "/v1/verify"),
         (Method::GET, "/v1/devices"),
+        (Method::GET, "/v1/fleet"),
         (Method::GET, "/v1/circuits"),
     ];
     let bad: &[&[(&str, &str)]] = &[

@@ -145,6 +145,26 @@ pub(super) async fn devices(State(state): State<AppState>) -> Json<DevicesView> 
     Json(DevicesView { backends })
 }
 
+/// The appliances sharing this one's job store, live now (their advertisement renewed
+/// within the lease), each with its devices, the largest job each takes and which are
+/// faulty. On the embedded store, this appliance alone.
+#[utoipa::path(
+    get, path = "/v1/fleet", tag = "appliance",
+    responses(
+        (status = 200, body = FleetView),
+        (status = 401, body = ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn fleet(State(state): State<AppState>) -> Result<Json<FleetView>, AppError> {
+    let appliances = state.fleet().await?;
+    Ok(Json(FleetView {
+        this_appliance: state.inner.appliance.clone(),
+        appliances,
+    }))
+}
+
 /// The largest size of `circuit` that `device` takes: KoalaBear (or the circuit's
 /// first field), the standard preset.
 fn largest(circuit: CircuitId, device: &DeviceInfo, host: Option<u64>) -> Option<u8> {

@@ -17,10 +17,10 @@ use proofbox_prover::{
 use super::middleware::{media_type, unsupported_media_type};
 use super::{AppState, RawBytes, body_bytes, query_error};
 use crate::error::AppError;
+use crate::fleet::{ApplianceAd, DeviceAd};
 use crate::store::{JobRecord, MAX_PRIORITY, MIN_PRIORITY, NewJob, ROUTE_ANY};
 use crate::transition::{self, MAX_WITNESS_BYTES};
 use crate::types::*;
-use crate::worker::DeviceSlot;
 
 /// Largest page of `GET /v1/jobs`.
 pub const MAX_LIST_LIMIT: u32 = 1000;
@@ -32,7 +32,7 @@ fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
-fn view(rec: JobRecord, stage: Option<Stage>) -> JobView {
+fn view(rec: JobRecord, stage: Option<Stage>, waiting: Option<String>) -> JobView {
     JobView {
         stage: if rec.status == JobStatus::Running {
             stage.map(|s| s.name().to_string())
@@ -59,14 +59,20 @@ fn view(rec: JobRecord, stage: Option<Stage>) -> JobView {
         proof_bytes: rec.proof_bytes,
         error: rec.error,
         statement: rec.statement,
+        waiting,
         status: rec.status,
         id: rec.id,
     }
 }
 
-fn job_view(state: &AppState, rec: JobRecord) -> JobView {
+/// `rec` as answered; `fleet`: the live appliances, to say why a queued job waits.
+fn job_view(state: &AppState, rec: JobRecord, fleet: Option<&[ApplianceAd]>) -> JobView {
     let stage = state.inner.hub.stage(&rec.id);
-    view(rec, stage)
+    let waiting = match fleet {
+        Some(fleet) if rec.status == JobStatus::Queued => crate::fleet::waiting_reason(fleet, &rec),
+        _ => None,
+    };
+    view(rec, stage, waiting)
 }
 
 /// The largest legitimate submission: the largest input (`MAX_INPUT_BYTES`) in base64
@@ -129,7 +135,8 @@ async fn check_submission(
     s: SubmitJob,
     raw_input: Option<Bytes>,
 ) -> Result<NewJob, AppError> {
-    let mut job = validate_submission(state, s, raw_input)?;
+    let fleet = state.fleet().await?;
+    let mut job = validate_submission(state, &fleet, s, raw_input)?;
     let mut log_rows = job.request.log_rows;
     if is_witness(job.request.circuit, &job.request.input) {
         let input = std::mem::take(&mut job.request.input);
@@ -143,8 +150,9 @@ async fn check_submission(
         job.request.input = input;
         job.statement = Some(prepared.view());
         log_rows = prepared.chunk_log_rows;
+        job.chunk_log_rows = (log_rows != job.request.log_rows).then_some(log_rows);
     }
-    admit(state, &job, log_rows)?;
+    admit(state, &fleet, &job, log_rows)?;
     Ok(job)
 }
 
@@ -157,6 +165,7 @@ fn is_witness(circuit: CircuitId, input: &[u8]) -> bool {
 /// everything but the witness and the memory admission ([`check_submission`]).
 fn validate_submission(
     state: &AppState,
+    fleet: &[ApplianceAd],
     s: SubmitJob,
     raw_input: Option<Bytes>,
 ) -> Result<NewJob, AppError> {
@@ -238,8 +247,10 @@ fn validate_submission(
             fri.name()
         )));
     }
+    // Alone, this appliance's limit; in a fleet, each device advertises the largest
+    // job it takes (its appliance's limit included) and admission asks the fleet.
     let cap = state.inner.config.max_log_rows;
-    if log_rows > cap {
+    if log_rows > cap && fleet.len() <= 1 {
         return Err(AppError::invalid(format!(
             "log_rows {log_rows} above this appliance's limit {cap} (max_log_rows)"
         )));
@@ -256,37 +267,44 @@ fn validate_submission(
         .unwrap_or("auto")
         .parse()
         .map_err(AppError::invalid)?;
-    let slots = &state.inner.slots;
-    let served: Vec<&str> = slots.iter().map(|d| d.id.as_str()).collect();
-    let (route, candidates): (String, Vec<&DeviceSlot>) = match (&s.device, choice) {
+    let devices: Vec<&DeviceAd> = fleet.iter().flat_map(|a| &a.devices).collect();
+    let whom = whom(fleet);
+    let served = || {
+        let mut ids: Vec<&str> = devices.iter().map(|d| d.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.join(", ")
+    };
+    let (route, candidates): (String, Vec<&DeviceAd>) = match (&s.device, choice) {
         (Some(dev), choice) => {
-            let slot =
-                slots
-                    .iter()
-                    .find(|d| &d.id == dev)
-                    .ok_or_else(|| AppError::UnknownDevice {
-                        message: format!(
-                            "unknown device {dev:?}: this appliance proves on {}",
-                            served.join(", ")
-                        ),
-                    })?;
+            let named: Vec<&DeviceAd> = devices.iter().copied().filter(|d| &d.id == dev).collect();
+            if named.is_empty() {
+                return Err(AppError::UnknownDevice {
+                    message: format!("unknown device {dev:?}: {whom} proves on {}", served()),
+                });
+            }
             if let BackendChoice::Kind(k) = choice
-                && k != slot.kind
+                && !named.iter().any(|d| d.backend == k.name())
             {
                 return Err(AppError::invalid(format!(
                     "device {dev} belongs to backend {}, not {k}",
-                    slot.kind
+                    named[0].backend
                 )));
             }
-            (format!("device:{dev}"), vec![slot])
+            (format!("device:{dev}"), named)
         }
-        (None, BackendChoice::Auto) => (ROUTE_ANY.to_string(), slots.iter().collect()),
+        (None, BackendChoice::Auto) => (ROUTE_ANY.to_string(), devices.clone()),
         (None, BackendChoice::Kind(k)) => {
-            let of_kind: Vec<_> = slots.iter().filter(|d| d.kind == k).collect();
+            let of_kind: Vec<_> = devices
+                .iter()
+                .copied()
+                .filter(|d| d.backend == k.name())
+                .collect();
             if of_kind.is_empty() {
                 return Err(AppError::invalid(format!(
-                    "backend {k} has no device on this appliance (it proves on {}; see GET /v1/devices)",
-                    served.join(", ")
+                    "backend {k} has no device on {whom} (it proves on {}; see GET /v1/devices \
+                     and GET /v1/fleet)",
+                    served()
                 )));
             }
             (format!("backend:{}", k.name()), of_kind)
@@ -295,14 +313,13 @@ fn validate_submission(
     if candidates.is_empty() {
         return Err(AppError::Unavailable {
             code: "no_device",
-            message: "this appliance has no device to prove on".into(),
+            message: format!("{whom} has no device to prove on"),
         });
     }
-    let faults = state.inner.hub.faults();
-    if candidates.iter().all(|d| faults.contains_key(&d.id)) {
+    if candidates.iter().all(|d| d.fault.is_some()) {
         let why: Vec<String> = candidates
             .iter()
-            .map(|d| format!("{}: {}", d.id, faults[&d.id]))
+            .map(|d| format!("{}: {}", d.id, d.fault.as_deref().unwrap_or_default()))
             .collect();
         return Err(AppError::Unavailable {
             code: "device_faulty",
@@ -312,7 +329,10 @@ fn validate_submission(
             ),
         });
     }
-    if !candidates.iter().any(|d| d.fields.contains(&field)) {
+    if !candidates
+        .iter()
+        .any(|d| d.fields.iter().any(|f| f == field.name()))
+    {
         return Err(AppError::invalid(format!(
             "field {field} is not supported by the chosen devices"
         )));
@@ -324,39 +344,83 @@ fn validate_submission(
         priority,
         route,
         statement: None,
+        chunk_log_rows: None,
     })
 }
 
-/// Admission: the peak memory of a proof of `2^log_rows` rows, estimated from measured
-/// figures, must fit one of the devices that could take `job`.
-fn admit(state: &AppState, job: &NewJob, log_rows: u8) -> Result<(), AppError> {
-    let (circuit, field) = (job.request.circuit, job.request.field);
-    let fri = job.request.fri;
-    let refusals: Vec<String> = state
-        .inner
-        .slots
-        .iter()
-        .filter(|d| d.accepts(&job.route) && d.fields.contains(&field))
-        .map(|d| {
-            let needs = memory::proof_needs(
-                circuit,
-                field,
-                log_rows,
-                &fri.params(),
-                d.kind != BackendKind::Cpu,
-            );
-            memory::does_not_fit(needs, d.prover.device(), state.inner.host_memory)
-        })
-        .collect::<Option<Vec<String>>>()
-        .unwrap_or_default();
-    if !refusals.is_empty() {
-        return Err(AppError::invalid(format!(
-            "{circuit} at 2^{log_rows} rows fits no device of this appliance: {} (GET /v1/devices \
-             gives the largest size each device takes)",
-            refusals.join("; ")
-        )));
+/// Who a refusal speaks of: this appliance, or the fleet sharing its store.
+fn whom(fleet: &[ApplianceAd]) -> &'static str {
+    if fleet.len() > 1 {
+        "the fleet"
+    } else {
+        "this appliance"
     }
-    Ok(())
+}
+
+/// Admission: a healthy device of the fleet (this appliance alone, on the embedded
+/// store) that takes the job's route and field must take its shape at its size: the
+/// peak memory of a proof of `2^log_rows` rows, estimated from measured figures, fits
+/// the device, and `log_rows` is within its appliance's `max_log_rows`.
+fn admit(
+    state: &AppState,
+    fleet: &[ApplianceAd],
+    job: &NewJob,
+    log_rows: u8,
+) -> Result<(), AppError> {
+    let (circuit, field, fri) = (job.request.circuit, job.request.field, job.request.fri);
+    let shape = crate::fleet::shape(circuit, field, fri);
+    let candidates: Vec<(&ApplianceAd, &DeviceAd)> = fleet
+        .iter()
+        .flat_map(|a| a.devices.iter().map(move |d| (a, d)))
+        .filter(|(_, d)| {
+            d.fault.is_none() && d.accepts(&job.route) && d.fields.iter().any(|f| f == field.name())
+        })
+        .collect();
+    if candidates
+        .iter()
+        .any(|(_, d)| d.largest_log_rows.takes(&shape, log_rows))
+    {
+        return Ok(());
+    }
+    let local = state.inner.appliance.as_str();
+    let refusals: Vec<String> = candidates
+        .iter()
+        .map(|(a, d)| {
+            let slot = state.inner.slots.iter().find(|s| s.id == d.id);
+            let estimate = (a.appliance == local)
+                .then_some(slot)
+                .flatten()
+                .and_then(|s| {
+                    memory::does_not_fit(
+                        memory::proof_needs(
+                            circuit,
+                            field,
+                            log_rows,
+                            &fri.params(),
+                            s.kind != BackendKind::Cpu,
+                        ),
+                        s.prover.device(),
+                        state.inner.host_memory,
+                    )
+                });
+            let place = if fleet.len() > 1 {
+                format!("{} on {}", d.id, a.host)
+            } else {
+                d.id.clone()
+            };
+            match (estimate, d.largest_log_rows.largest(&shape)) {
+                (Some(why), _) => why,
+                (None, Some(l)) => format!("{place} takes {shape} up to 2^{l} rows"),
+                (None, None) => format!("{place} does not take {shape}"),
+            }
+        })
+        .collect();
+    Err(AppError::invalid(format!(
+        "{circuit} at 2^{log_rows} rows fits no device of {}: {} (GET /v1/devices gives the \
+         largest size each device takes, GET /v1/fleet every appliance's)",
+        whom(fleet),
+        refusals.join("; ")
+    )))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
@@ -528,7 +592,7 @@ async fn accept(state: &AppState, job: NewJob, key: Option<String>) -> Result<Re
         state.inner.hub.notify();
     }
     let location = format!("/v1/jobs/{}", rec.id);
-    let mut resp = (StatusCode::ACCEPTED, Json(job_view(state, rec))).into_response();
+    let mut resp = (StatusCode::ACCEPTED, Json(job_view(state, rec, None))).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
@@ -596,7 +660,15 @@ pub(super) async fn list_jobs(
     } else {
         None
     };
-    let jobs = recs.into_iter().map(|r| job_view(&state, r)).collect();
+    let fleet = if recs.iter().any(|r| r.status == JobStatus::Queued) {
+        Some(state.fleet().await?)
+    } else {
+        None
+    };
+    let jobs = recs
+        .into_iter()
+        .map(|r| job_view(&state, r, fleet.as_deref()))
+        .collect();
     Ok(Json(JobList { jobs, next_cursor }))
 }
 
@@ -612,7 +684,12 @@ pub(super) async fn get_job(
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, AppError> {
     let rec = state.blocking(move |s| s.get(&id)).await?;
-    Ok(Json(job_view(&state, rec)))
+    let fleet = if rec.status == JobStatus::Queued {
+        Some(state.fleet().await?)
+    } else {
+        None
+    };
+    Ok(Json(job_view(&state, rec, fleet.as_deref())))
 }
 
 /// Download the proof artifact of a succeeded job: for a state transition with a
@@ -694,5 +771,5 @@ pub(super) async fn cancel_job(
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, AppError> {
     let rec = state.blocking(move |s| s.cancel(&id)).await?;
-    Ok(Json(job_view(&state, rec)))
+    Ok(Json(job_view(&state, rec, None)))
 }

@@ -30,9 +30,10 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
 use crate::error::{AppError, error_response};
-use crate::store::JobStore;
+use crate::fleet::{ApplianceAd, DeviceAd};
+use crate::store::{Advert, JobStore};
 use crate::worker::{DeviceSlot, Hub};
-use appliance::{circuits, devices, verify};
+use appliance::{circuits, devices, fleet, verify};
 use jobs::{cancel_job, get_job, get_proof, list_jobs, submit_job, submit_raw};
 use middleware::{KeyDigest, http_metrics, json_errors, octet_stream_body, require_key};
 use openapi::openapi_json;
@@ -58,6 +59,10 @@ struct Inner {
     verify_slots: Arc<tokio::sync::Semaphore>,
     /// This host's memory, for the admission estimate.
     host_memory: Option<u64>,
+    /// This appliance's name in the fleet ([`JobStore::appliance`]).
+    appliance: String,
+    /// This appliance's advertisement, faults left out ([`AppState::local_ad`]).
+    local: ApplianceAd,
 }
 
 impl AppState {
@@ -71,6 +76,23 @@ impl AppState {
         reports: Vec<BackendReport>,
     ) -> Self {
         let config_verify_slots = config.verify_concurrency.max(1);
+        let host_memory = proofbox_prover::memory::host_memory_bytes();
+        let appliance = hub.store.appliance();
+        let local = ApplianceAd {
+            appliance: appliance.clone(),
+            host: crate::fleet::host_name(),
+            devices: slots
+                .iter()
+                .map(|s| DeviceAd {
+                    id: s.id.clone(),
+                    backend: s.kind.name().to_string(),
+                    fields: s.fields.iter().map(|f| f.name().to_string()).collect(),
+                    fault: None,
+                    largest_log_rows: s.capacity(config.max_log_rows),
+                })
+                .collect(),
+            seen_ms_ago: 0,
+        };
         Self {
             inner: Arc::new(Inner {
                 keyless: config.keyless(),
@@ -81,13 +103,49 @@ impl AppState {
                 reports,
                 metrics: crate::metrics::handle(),
                 verify_slots: Arc::new(tokio::sync::Semaphore::new(config_verify_slots)),
-                host_memory: proofbox_prover::memory::host_memory_bytes(),
+                host_memory,
+                appliance,
+                local,
             }),
         }
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.inner.hub
+    }
+
+    /// This appliance's advertisement now: its devices, the largest job each takes,
+    /// and which are faulty.
+    pub fn local_ad(&self) -> ApplianceAd {
+        local_ad(&self.inner.local, &self.inner.hub)
+    }
+
+    /// This appliance's advertisement as the store publishes it: read afresh at every
+    /// renewal (faults change). Holds the hub weakly: the store it lives in must not
+    /// keep the hub alive.
+    pub fn advert(&self) -> Advert {
+        let template = self.inner.local.clone();
+        let hub = Arc::downgrade(&self.inner.hub);
+        Arc::new(move || match hub.upgrade() {
+            Some(hub) => local_ad(&template, &hub),
+            None => template.clone(),
+        })
+    }
+
+    /// The live appliances sharing the job store, this one included: the store's
+    /// list, or this appliance alone on a store of one.
+    pub(crate) async fn fleet(&self) -> Result<Vec<ApplianceAd>, AppError> {
+        let shared = self.blocking(|s| s.fleet()).await?;
+        Ok(match shared {
+            Some(mut fleet) => {
+                // This appliance is live, even if its advertisement is late.
+                if !fleet.iter().any(|a| a.appliance == self.inner.appliance) {
+                    fleet.push(self.local_ad());
+                }
+                fleet
+            }
+            None => vec![self.local_ad()],
+        })
     }
 
     fn store(&self) -> Arc<dyn JobStore> {
@@ -107,6 +165,16 @@ impl AppState {
     }
 }
 
+/// `template` with the faults `hub` records now.
+fn local_ad(template: &ApplianceAd, hub: &Hub) -> ApplianceAd {
+    let faults = hub.faults();
+    let mut ad = template.clone();
+    for d in &mut ad.devices {
+        d.fault = faults.get(&d.id).cloned();
+    }
+    ad
+}
+
 /// The router: every route, layer and fallback.
 pub fn app(state: AppState) -> Router {
     let cfg = &state.inner.config;
@@ -124,6 +192,7 @@ pub fn app(state: AppState) -> Router {
             post(verify).route_layer(axum::middleware::from_fn(octet_stream_body)),
         )
         .route("/devices", get(devices))
+        .route("/fleet", get(fleet))
         .route("/circuits", get(circuits))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

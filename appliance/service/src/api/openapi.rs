@@ -26,7 +26,8 @@ pub(super) use limits::document;
         description = "STARK proofs on this appliance's devices: submit jobs, follow them, download and verify proofs. See docs/api.md."
     ),
     paths(
-        submit_job, submit_raw, list_jobs, get_job, get_proof, cancel_job, verify, devices, circuits,
+        submit_job, submit_raw, list_jobs, get_job, get_proof, cancel_job, verify, devices, fleet,
+        circuits,
         healthz, readyz, prometheus, openapi_json
     ),
     components(schemas(ErrorBody, ErrorDetail, JobStatus)),

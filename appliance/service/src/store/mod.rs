@@ -29,6 +29,7 @@ use proofbox_prover::{CircuitId, FriPreset, ProofRequest};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::fleet::ApplianceAd;
 use crate::types::{JobStatus, TransitionStatementView};
 
 pub mod embedded;
@@ -140,9 +141,23 @@ pub struct JobRecord {
     /// (absent in records written before witness jobs existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement: Option<TransitionStatementView>,
+    /// The `log_rows` its proofs have, when not `log_rows` (a witness job's largest
+    /// chunk): what a device must take ([`crate::fleet`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_log_rows: Option<u8>,
 }
 
 impl JobRecord {
+    /// Its shape: circuit, field and FRI preset ([`crate::fleet::shape`]).
+    pub fn shape(&self) -> String {
+        crate::fleet::shape(self.circuit, self.field, self.fri)
+    }
+
+    /// The size a device must take: `log_rows`, or a witness job's largest chunk.
+    pub fn fit_log_rows(&self) -> u8 {
+        self.chunk_log_rows.unwrap_or(self.log_rows)
+    }
+
     /// The prover request (the input bytes are stored apart).
     pub fn request(&self, input: Vec<u8>) -> ProofRequest {
         ProofRequest {
@@ -166,6 +181,28 @@ pub struct NewJob {
     pub route: String,
     /// A state transition with a witness: its statement, checked at submission.
     pub statement: Option<TransitionStatementView>,
+    /// A witness job's largest chunk, when its proofs are smaller than `log_rows`.
+    pub chunk_log_rows: Option<u8>,
+}
+
+/// Who takes a job: a worker of one device.
+#[derive(Debug, Clone, Copy)]
+pub struct Claimant<'a> {
+    /// The routes it takes ([`crate::worker::DeviceSlot::routes`]).
+    pub routes: &'a [&'a str],
+    pub backend: &'a str,
+    pub device: &'a str,
+    /// The largest size of each shape its device takes: a job it does not take is
+    /// left for another.
+    pub capacity: &'a crate::fleet::Capacity,
+}
+
+impl Claimant<'_> {
+    /// Whether it takes `rec`.
+    pub fn takes(&self, rec: &JobRecord) -> bool {
+        self.routes.contains(&rec.route.as_str())
+            && self.capacity.takes(&rec.shape(), rec.fit_log_rows())
+    }
 }
 
 /// What a worker reports at the end of an attempt.
@@ -230,6 +267,9 @@ pub(crate) fn decode(seq: u64, bytes: &[u8]) -> Result<JobRecord> {
 /// A function that wakes idle workers.
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
+/// A function that gives this appliance's current advertisement.
+pub type Advert = Arc<dyn Fn() -> ApplianceAd + Send + Sync>;
+
 /// The store's operations, as the API and the workers use them. Every method blocks
 /// (disk I/O, fsync, a database round trip): call them from worker threads or
 /// `spawn_blocking`.
@@ -261,15 +301,11 @@ pub trait JobStore: Send + Sync {
         before: Option<u64>,
     ) -> Result<(Vec<JobRecord>, bool)>;
 
-    /// Takes the first queued job (priority, then arrival) whose route is one of
-    /// `routes`, marks it running on `backend`/`device` and counts the attempt. A job
-    /// whose stored input fails its checksum fails, and the next one is taken.
-    fn claim(
-        &self,
-        routes: &[&str],
-        backend: &str,
-        device: &str,
-    ) -> Result<Option<(JobRecord, Vec<u8>)>>;
+    /// Takes the first queued job (priority, then arrival) that `who` takes (its
+    /// route is one of `who.routes` and its shape and size fit `who.capacity`), marks
+    /// it running on `who.backend`/`who.device` and counts the attempt. A job whose
+    /// stored input fails its checksum fails, and the next one is taken.
+    fn claim(&self, who: &Claimant<'_>) -> Result<Option<(JobRecord, Vec<u8>)>>;
 
     /// Records the outcome of attempt `attempt` of job `seq`, unless the job was
     /// cancelled, re-queued or claimed again meanwhile ([`Finished::Discarded`]).
@@ -300,6 +336,30 @@ pub trait JobStore: Send + Sync {
     /// again.
     fn idle_poll(&self) -> std::time::Duration {
         std::time::Duration::from_secs(1)
+    }
+
+    /// Publishes this appliance's advertisement to the others sharing the store:
+    /// `ad` is called now and whenever the store renews it (a shared store keeps it
+    /// live with its heartbeat). The embedded store has no one to tell.
+    fn advertise(&self, ad: Advert) {
+        let _ = ad;
+    }
+
+    /// The live appliances sharing this store, as they advertise themselves (`None`:
+    /// a store of one appliance, whose fleet is itself).
+    fn fleet(&self) -> Result<Option<Vec<ApplianceAd>>> {
+        Ok(None)
+    }
+
+    /// This appliance's name among those sharing the store (`local` on a store of
+    /// one).
+    fn appliance(&self) -> String {
+        "local".to_string()
+    }
+
+    /// Withdraws this appliance's advertisement (a graceful shutdown).
+    fn withdraw(&self) -> Result<()> {
+        Ok(())
     }
 
     /// What the store is, for logs: the file or the database server.
@@ -382,6 +442,7 @@ pub(crate) fn new_record(seq: u64, job: NewJob, idempotency_key: Option<&str>) -
         proof_bytes: None,
         idempotency_key: idempotency_key.map(str::to_string),
         statement: job.statement,
+        chunk_log_rows: job.chunk_log_rows,
     }
 }
 

@@ -2,6 +2,7 @@
 //! implementation ([`super::embedded`] and [`super::postgres`]).
 
 use super::*;
+use crate::fleet::Capacity;
 
 /// The routes a worker that takes every job passes to [`JobStore::claim`].
 pub const ANY: &[&str] = &[ROUTE_ANY];
@@ -14,6 +15,46 @@ pub fn job(priority: i32, log_rows: u8) -> NewJob {
         priority,
         route: ROUTE_ANY.into(),
         statement: None,
+        chunk_log_rows: None,
+    }
+}
+
+/// A device that takes every shape up to `log_rows`.
+pub fn capacity(log_rows: u8) -> Capacity {
+    let mut map = std::collections::BTreeMap::new();
+    for circuit in CircuitId::ALL {
+        for &field in circuit.fields() {
+            for fri in FriPreset::ALL {
+                map.insert(crate::fleet::shape(circuit, field, fri), log_rows);
+            }
+        }
+    }
+    Capacity(map)
+}
+
+/// Claims on behalf of a device that takes every size.
+pub trait ClaimAs {
+    fn claim_as(
+        &self,
+        routes: &[&str],
+        backend: &str,
+        device: &str,
+    ) -> Result<Option<(JobRecord, Vec<u8>)>>;
+}
+
+impl<T: JobStore + ?Sized> ClaimAs for T {
+    fn claim_as(
+        &self,
+        routes: &[&str],
+        backend: &str,
+        device: &str,
+    ) -> Result<Option<(JobRecord, Vec<u8>)>> {
+        self.claim(&Claimant {
+            routes,
+            backend,
+            device,
+            capacity: &capacity(30),
+        })
     }
 }
 
@@ -22,7 +63,7 @@ pub fn priority_then_arrival_order(s: &dyn JobStore) {
     let b = s.submit(job(5, 3), None, 100).unwrap().0;
     let c = s.submit(job(0, 4), None, 100).unwrap().0;
     let d = s.submit(job(-3, 3), None, 100).unwrap().0;
-    let order: Vec<_> = std::iter::from_fn(|| s.claim(ANY, "cpu", "cpu:0").unwrap())
+    let order: Vec<_> = std::iter::from_fn(|| s.claim_as(ANY, "cpu", "cpu:0").unwrap())
         .map(|(r, _)| r.id)
         .collect();
     assert_eq!(order, [b.id, a.id, c.id, d.id]);
@@ -76,7 +117,7 @@ pub fn idempotency_compares_input_bytes_by_digest_and_keeps_the_statement(s: &dy
         ));
     }
     // The statement is stored with the job, and the input with its digest.
-    let (rec, input) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (rec, input) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     assert_eq!((rec.statement, input), (a.statement, big));
     // A job without an input matches a replay without one.
     let (c, _) = s.submit(job(0, 3), Some("empty"), 100).unwrap();
@@ -85,7 +126,7 @@ pub fn idempotency_compares_input_bytes_by_digest_and_keeps_the_statement(s: &dy
 
 pub fn outcomes_of_cancelled_or_stale_attempts_are_discarded(s: &dyn JobStore) {
     let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-    let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     assert_eq!(s.cancel(&id).unwrap().status, JobStatus::Cancelled);
     let out = s
         .finish(
@@ -102,7 +143,7 @@ pub fn outcomes_of_cancelled_or_stale_attempts_are_discarded(s: &dyn JobStore) {
     assert_eq!(s.cancel(&id).unwrap().status, JobStatus::Cancelled);
 
     let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-    let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     let out = s
         .finish(
             r.seq,
@@ -155,21 +196,50 @@ pub fn routes_choose_the_workers(s: &dyn JobStore) {
     let gpu = s.submit(gpu, None, 100).unwrap().0;
     let any = s.submit(job(0, 3), None, 100).unwrap().0;
     let (r, _) = s
-        .claim(&[ROUTE_ANY, "backend:cpu"], "cpu", "cpu:0")
+        .claim_as(&[ROUTE_ANY, "backend:cpu"], "cpu", "cpu:0")
         .unwrap()
         .unwrap();
     assert_eq!(r.id, any.id);
     assert!(
-        s.claim(&[ROUTE_ANY, "backend:cpu"], "cpu", "cpu:0")
+        s.claim_as(&[ROUTE_ANY, "backend:cpu"], "cpu", "cpu:0")
             .unwrap()
             .is_none()
     );
     let (r, _) = s
-        .claim(&[ROUTE_ANY, "backend:wgpu"], "wgpu", "wgpu:0")
+        .claim_as(&[ROUTE_ANY, "backend:wgpu"], "wgpu", "wgpu:0")
         .unwrap()
         .unwrap();
     assert_eq!((r.id, r.attempts), (gpu.id, 1));
     assert_eq!(r.device_used.as_deref(), Some("wgpu:0"));
+}
+
+pub fn a_worker_claims_only_what_its_device_takes(s: &dyn JobStore) {
+    let big = s.submit(job(5, 12), None, 100).unwrap().0;
+    // A witness job of 2^20 rows proven in chunks of 2^6.
+    let mut chunked = job(0, 20);
+    chunked.chunk_log_rows = Some(6);
+    let chunked = s.submit(chunked, None, 100).unwrap().0;
+    let claim = |capacity: &Capacity| {
+        s.claim(&Claimant {
+            routes: ANY,
+            backend: "cpu",
+            device: "cpu:0",
+            capacity,
+        })
+        .unwrap()
+        .map(|(r, _)| r.id)
+    };
+    // The first job in order is too large for a device of 2^8 rows, the chunked one
+    // is not.
+    assert_eq!(claim(&capacity(8)), Some(chunked.id));
+    assert_eq!(claim(&capacity(8)), None);
+    // A device that takes no shape takes nothing; one of 2^12 rows takes the job.
+    assert_eq!(claim(&Capacity::default()), None);
+    let mut other_shape = Capacity::default();
+    other_shape.0.insert("no-such/shape/x".into(), 30);
+    assert_eq!(claim(&other_shape), None);
+    assert_eq!(claim(&capacity(12)), Some(big.id.clone()));
+    assert_eq!(s.get(&big.id).unwrap().status, JobStatus::Running);
 }
 
 pub fn counts_follow_every_transition(s: &dyn JobStore) {
@@ -178,7 +248,7 @@ pub fn counts_follow_every_transition(s: &dyn JobStore) {
         .collect();
     s.cancel(&ids[0].id).unwrap();
     let finish = |outcome| {
-        let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+        let (r, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
         assert!(matches!(
             s.finish(r.seq, r.attempts, outcome).unwrap(),
             Finished::Applied(_)
@@ -196,7 +266,7 @@ pub fn counts_follow_every_transition(s: &dyn JobStore) {
         error: "x".into(),
         route: None,
     });
-    s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     let (counts, depth) = s.counts().unwrap();
     let get = |st| counts.iter().find(|(x, _)| *x == st).unwrap().1;
     assert_eq!(

@@ -36,9 +36,9 @@ use redb::{
 use sha2::{Digest, Sha256};
 
 use super::{
-    DIGEST_LEN, Finished, JobRecord, JobStore, MAX_PRIORITY, MIN_PRIORITY, NewJob, Outcome,
-    Recovery, Result, StoreError, apply_outcome, decode, fail_corrupt_input, new_record, now_ms,
-    release, requeue_corrupt_proof, same_request, seal, start_attempt, unseal,
+    Claimant, DIGEST_LEN, Finished, JobRecord, JobStore, MAX_PRIORITY, MIN_PRIORITY, NewJob,
+    Outcome, Recovery, Result, StoreError, apply_outcome, decode, fail_corrupt_input, new_record,
+    now_ms, release, requeue_corrupt_proof, same_request, seal, start_attempt, unseal,
 };
 use crate::types::JobStatus;
 use fault::Slot;
@@ -352,12 +352,7 @@ impl JobStore for Store {
 
     /// Takes the first queued job (priority, then arrival) whose route `accepts`,
     /// marks it running on `backend`/`device` and counts the attempt.
-    fn claim(
-        &self,
-        routes: &[&str],
-        backend: &str,
-        device: &str,
-    ) -> Result<Option<(JobRecord, Vec<u8>)>> {
+    fn claim(&self, who: &Claimant<'_>) -> Result<Option<(JobRecord, Vec<u8>)>> {
         self.with_db(|db| {
             let txn = db.begin_write()?;
             let mut changed = false;
@@ -367,7 +362,9 @@ impl JobStore for Store {
                     let mut pick = None;
                     for item in t.queue.iter()? {
                         let (k, v) = item?;
-                        if routes.contains(&v.value()) {
+                        if who.routes.contains(&v.value())
+                            && who.takes(&load(&t.jobs, k.value().1)?)
+                        {
                             pick = Some(k.value());
                             break;
                         }
@@ -386,7 +383,7 @@ impl JobStore for Store {
                         t.put(Some(old), &rec)?;
                         continue;
                     };
-                    start_attempt(&mut rec, backend, device);
+                    start_attempt(&mut rec, who.backend, who.device);
                     t.put(Some(old), &rec)?;
                     break Some((rec, input));
                 }

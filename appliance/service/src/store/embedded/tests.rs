@@ -2,7 +2,7 @@
 
 use super::*;
 
-use crate::store::suite::{self, ANY, job};
+use crate::store::suite::{self, ANY, ClaimAs, job};
 
 /// Runs each property of [`suite`] on a new embedded store.
 macro_rules! suite {
@@ -22,6 +22,7 @@ suite!(
     outcomes_of_cancelled_or_stale_attempts_are_discarded,
     listing_pages_newest_first,
     routes_choose_the_workers,
+    a_worker_claims_only_what_its_device_takes,
     counts_follow_every_transition,
 );
 
@@ -49,14 +50,14 @@ fn restart_requeues_running_jobs_and_fails_them_after_max_attempts() {
     let id = {
         let s = open(dir.path());
         let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-        s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+        s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
         id
     };
     let (s, rec) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
     assert_eq!(rec.requeued.as_slice(), std::slice::from_ref(&id));
     let r = s.get(&id).unwrap();
     assert_eq!((r.status, r.attempts), (JobStatus::Queued, 1));
-    s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     drop(s);
     let (s, rec) = Store::open(&dir.path().join("jobs.redb"), 2).unwrap();
     assert_eq!(rec.failed.as_slice(), std::slice::from_ref(&id));
@@ -87,7 +88,7 @@ fn a_corrupt_proof_is_never_served_and_its_job_is_proved_again() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-    let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     let done = Outcome::Succeeded {
         proof: vec![7; 100],
         proving_ms: 1,
@@ -102,7 +103,7 @@ fn a_corrupt_proof_is_never_served_and_its_job_is_proved_again() {
     assert!(rec.error.unwrap().contains("checksum"));
     assert_eq!(s.proof(&id).unwrap().1, None);
     // Proved again, and served again.
-    let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     assert_eq!(r.id, id);
     s.finish(r.seq, r.attempts, done).unwrap();
     assert_eq!(s.proof(&id).unwrap().1, Some(vec![7; 100]));
@@ -117,7 +118,7 @@ fn a_corrupt_input_fails_its_job_and_the_next_job_is_claimed() {
     let bad = s.submit(with_input, None, 100).unwrap().0;
     let good = s.submit(job(0, 3), None, 100).unwrap().0;
     flip_bit(&s, INPUTS, bad.seq);
-    let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     assert_eq!(r.id, good.id);
     let bad = s.get(&bad.id).unwrap();
     assert_eq!(bad.status, JobStatus::Failed);
@@ -211,7 +212,7 @@ fn a_store_without_checksums_is_upgraded() {
         (rec.id, rec.seq)
     };
     let (s, _) = Store::open(&path, 2).unwrap();
-    let (r, input) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, input) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     assert_eq!((r.id, r.seq, input), (id, seq, vec![3; 32]));
 }
 
@@ -239,7 +240,7 @@ fn status_counts_follow_every_transition_and_survive_restarts() {
         .map(|_| s.submit(job(0, 3), None, 100).unwrap().0)
         .collect();
     s.cancel(&ids[0].id).unwrap();
-    let (a, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (a, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     s.finish(
         a.seq,
         a.attempts,
@@ -249,7 +250,7 @@ fn status_counts_follow_every_transition_and_survive_restarts() {
         },
     )
     .unwrap();
-    let (b, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (b, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     s.finish(
         b.seq,
         b.attempts,
@@ -259,7 +260,7 @@ fn status_counts_follow_every_transition_and_survive_restarts() {
         },
     )
     .unwrap();
-    let (c, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (c, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     s.finish(
         c.seq,
         c.attempts,
@@ -269,7 +270,7 @@ fn status_counts_follow_every_transition_and_survive_restarts() {
         },
     )
     .unwrap();
-    s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     let (counts, _) = s.counts().unwrap();
     assert_eq!(counts, scanned(&s));
     let get = |st| counts.iter().find(|(x, _)| *x == st).unwrap().1;

@@ -29,6 +29,7 @@
 //! itself.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -37,10 +38,11 @@ use tokio::runtime::Runtime;
 use tokio_postgres::NoTls;
 
 use super::{
-    DIGEST_LEN, Finished, JobRecord, JobStore, NewJob, Outcome, Recovery, Result, StoreError, Wake,
-    apply_outcome, decode, fail_corrupt_input, new_record, release, requeue_corrupt_proof,
-    same_request, seal, start_attempt, unseal,
+    Advert, Claimant, DIGEST_LEN, Finished, JobRecord, JobStore, NewJob, Outcome, Recovery, Result,
+    StoreError, Wake, apply_outcome, decode, fail_corrupt_input, new_record, release,
+    requeue_corrupt_proof, same_request, seal, start_attempt, unseal,
 };
+use crate::fleet::ApplianceAd;
 use crate::types::JobStatus;
 
 pub mod schema;
@@ -88,6 +90,8 @@ pub struct PgStore {
     opts: PgOptions,
     channel: String,
     describe: String,
+    /// This appliance's advertisement, renewed by the heartbeat once set.
+    advert: Arc<Mutex<Option<Advert>>>,
 }
 
 /// Maps a database error: a lost or refused connection is [`StoreError::Unreachable`].
@@ -248,6 +252,7 @@ impl PgStore {
             },
             channel,
             describe,
+            advert: Arc::default(),
         };
         store.block_on(async {
             let mut c = store.pool.get().await.map_err(pool_error)?;
@@ -305,6 +310,7 @@ impl PgStore {
         let owner = self.owner.clone();
         let lease = self.opts.lease;
         let queue = self.queue();
+        let advert = self.advert.clone();
         self.rt().spawn(async move {
             let mut failing = false;
             loop {
@@ -318,6 +324,10 @@ impl PgStore {
                     )
                     .await
                     .map_err(pg)?;
+                    let ad = advert.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    if let Some(ad) = ad {
+                        publish(&pool, &owner, &ad).await?;
+                    }
                     queue.reap().await.map(drop)
                 }
                 .await;
@@ -464,8 +474,8 @@ impl JobStore for PgStore {
             let rec = new_record(seq as u64, job, idempotency_key);
             t.execute(
                 "INSERT INTO jobs (seq, id, status, priority, route, attempts, idempotency_key,
-                                   record)
-                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7::text::jsonb)",
+                                   record, shape, fit_log_rows)
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7::text::jsonb, $8, $9)",
                 &[
                     &seq,
                     &rec.id,
@@ -474,6 +484,8 @@ impl JobStore for PgStore {
                     &rec.route,
                     &idempotency_key,
                     &json(&rec)?,
+                    &rec.shape(),
+                    &i32::from(rec.fit_log_rows()),
                 ],
             )
             .await
@@ -578,24 +590,24 @@ impl JobStore for PgStore {
         })
     }
 
-    fn claim(
-        &self,
-        routes: &[&str],
-        backend: &str,
-        device: &str,
-    ) -> Result<Option<(JobRecord, Vec<u8>)>> {
+    fn claim(&self, who: &Claimant<'_>) -> Result<Option<(JobRecord, Vec<u8>)>> {
+        let (shapes, sizes) = who.capacity.columns();
         self.block_on(async {
             let mut c = self.client().await?;
             loop {
                 let t = c.transaction().await.map_err(pg)?;
+                // A job written before shapes were recorded (shape '') fits any device.
                 let Some(row) = t
                     .query_opt(
                         "SELECT j.seq, j.record::text, i.sealed
                          FROM jobs j LEFT JOIN inputs i ON i.seq = j.seq
                          WHERE j.status = 'queued' AND j.route = ANY($1)
+                           AND (j.shape = '' OR EXISTS (
+                                SELECT 1 FROM unnest($2::text[], $3::int[]) AS cap(shape, size)
+                                WHERE cap.shape = j.shape AND j.fit_log_rows <= cap.size))
                          ORDER BY j.priority DESC, j.seq
                          LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
-                        &[&routes],
+                        &[&who.routes, &shapes, &sizes],
                     )
                     .await
                     .map_err(pg)?
@@ -615,7 +627,7 @@ impl JobStore for PgStore {
                     t.commit().await.map_err(pg)?;
                     continue;
                 };
-                start_attempt(&mut rec, backend, device);
+                start_attempt(&mut rec, who.backend, who.device);
                 put(&t, &rec, Some((&self.owner, self.opts.lease))).await?;
                 t.commit().await.map_err(pg)?;
                 return Ok(Some((rec, input)));
@@ -746,9 +758,85 @@ impl JobStore for PgStore {
         IDLE_POLL
     }
 
+    fn advertise(&self, ad: Advert) {
+        *self.advert.lock().unwrap_or_else(|p| p.into_inner()) = Some(ad.clone());
+        if let Err(e) = self.block_on(publish(&self.pool, &self.owner, &ad)) {
+            tracing::warn!(
+                "advertising this appliance's devices: {e}; retried at the next heartbeat"
+            );
+        }
+    }
+
+    fn fleet(&self) -> Result<Option<Vec<ApplianceAd>>> {
+        self.block_on(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT advert::text,
+                            (extract(epoch FROM now() - seen_at) * 1000)::bigint
+                     FROM appliances
+                     WHERE seen_at > now() - make_interval(secs => $1)
+                     ORDER BY started_at, owner",
+                    &[&self.opts.lease.as_secs_f64()],
+                )
+                .await
+                .map_err(pg)?;
+            rows.iter()
+                .map(|row| {
+                    let text: String = row.get(0);
+                    let ago: i64 = row.get(1);
+                    let mut ad: ApplianceAd = serde_json::from_str(&text).map_err(|e| {
+                        StoreError::Corrupt(format!("an appliance's advertisement: {e}"))
+                    })?;
+                    ad.seen_ms_ago = ago.max(0) as u64;
+                    Ok(ad)
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some)
+        })
+    }
+
+    fn appliance(&self) -> String {
+        self.owner.clone()
+    }
+
+    fn withdraw(&self) -> Result<()> {
+        self.advert.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.block_on(async {
+            let c = self.client().await?;
+            c.execute("DELETE FROM appliances WHERE owner = $1", &[&self.owner])
+                .await
+                .map_err(pg)?;
+            Ok(())
+        })
+    }
+
     fn describe(&self) -> String {
         self.describe.clone()
     }
+}
+
+/// Writes (or renews) `owner`'s advertisement, and forgets appliances silent for ten
+/// leases or more.
+async fn publish(pool: &Pool, owner: &str, ad: &Advert) -> Result<()> {
+    let mut ad = ad();
+    ad.appliance = owner.to_string();
+    let text = serde_json::to_string(&ad).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let c = pool.get().await.map_err(pool_error)?;
+    c.execute(
+        "INSERT INTO appliances (owner, advert) VALUES ($1, $2::text::jsonb)
+         ON CONFLICT (owner) DO UPDATE SET advert = EXCLUDED.advert, seen_at = now()",
+        &[&owner, &text],
+    )
+    .await
+    .map_err(pg)?;
+    c.execute(
+        "DELETE FROM appliances WHERE seen_at < now() - interval '1 hour'",
+        &[],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
 }
 
 /// Listens on `channel` and calls `wake` on every notification, connecting again

@@ -14,9 +14,10 @@ use crate::store::{Result, StoreError};
 const MIGRATE_LOCK: i64 = 0x7072_6f6f_6662_0002;
 
 /// The migrations, in order: version, then SQL.
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE jobs (
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE jobs (
          seq bigserial PRIMARY KEY,
          id text NOT NULL UNIQUE,
          status text NOT NULL,
@@ -39,7 +40,21 @@ pub const MIGRATIONS: &[(i32, &str)] = &[(
          seq bigint PRIMARY KEY REFERENCES jobs (seq) ON DELETE CASCADE,
          sealed bytea NOT NULL
      );",
-)];
+    ),
+    (
+        2,
+        // A job's shape and size, for claims that fit the claiming device; every
+        // appliance's advertisement (its devices and the largest job each takes).
+        "ALTER TABLE jobs ADD COLUMN shape text NOT NULL DEFAULT '',
+                         ADD COLUMN fit_log_rows integer NOT NULL DEFAULT 0;
+         CREATE TABLE appliances (
+             owner text PRIMARY KEY,
+             advert jsonb NOT NULL,
+             started_at timestamptz NOT NULL DEFAULT now(),
+             seen_at timestamptz NOT NULL DEFAULT now()
+         );",
+    ),
+];
 
 /// The newest schema version this build knows.
 pub fn latest() -> i32 {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::store::suite::{self, ANY, job};
+use crate::store::suite::{self, ANY, ClaimAs, job};
 
 /// The test server's URL, or `None` after saying why the test is skipped.
 pub(crate) fn server() -> Option<String> {
@@ -102,6 +102,7 @@ suite!(
     outcomes_of_cancelled_or_stale_attempts_are_discarded,
     listing_pages_newest_first,
     routes_choose_the_workers,
+    a_worker_claims_only_what_its_device_takes,
     counts_follow_every_transition,
 );
 
@@ -122,7 +123,7 @@ fn stores_on_one_database_share_jobs_and_never_claim_one_twice() {
                 let claimed = &claimed;
                 scope.spawn(move || {
                     let device = format!("cpu:{k}{w}");
-                    while let Some((r, _)) = s.claim(ANY, "cpu", &device).unwrap() {
+                    while let Some((r, _)) = s.claim_as(ANY, "cpu", &device).unwrap() {
                         let done = Outcome::Succeeded {
                             proof: r.id.as_bytes().to_vec(),
                             proving_ms: 1,
@@ -155,7 +156,7 @@ fn an_expired_lease_is_claimed_again_and_only_the_holder_writes_the_result() {
     let Some(db) = Schema::new() else { return };
     let (a, b) = (db.open(), db.open());
     let id = a.submit(job(0, 3), None, 100).unwrap().0.id;
-    let (ra, _) = a.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (ra, _) = a.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     // `a` goes quiet: its lease runs out.
     assert_eq!(
         sql(
@@ -166,7 +167,7 @@ fn an_expired_lease_is_claimed_again_and_only_the_holder_writes_the_result() {
     );
     let rec = b.reap().unwrap();
     assert_eq!(rec.requeued, std::slice::from_ref(&id));
-    let (rb, _) = b.claim(ANY, "cpu", "cpu:1").unwrap().unwrap();
+    let (rb, _) = b.claim_as(ANY, "cpu", "cpu:1").unwrap().unwrap();
     assert_eq!((rb.id.as_str(), rb.attempts), (id.as_str(), 2));
     // The late result of `a` is discarded; that of the lease holder is kept.
     let late = Outcome::Succeeded {
@@ -202,16 +203,16 @@ fn a_dead_stores_job_is_taken_again_within_the_lease() {
     let id = {
         let dead = db.open_with(lease, 3);
         let id = dead.submit(job(0, 3), None, 100).unwrap().0.id;
-        dead.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+        dead.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
         // The heartbeat keeps the lease past its length while the holder lives.
         std::thread::sleep(lease * 2);
-        assert!(live.claim(ANY, "cpu", "cpu:1").unwrap().is_none());
+        assert!(live.claim_as(ANY, "cpu", "cpu:1").unwrap().is_none());
         id
         // Dropped without releasing its job: the heartbeat stops, as in a crash.
     };
     let start = std::time::Instant::now();
     let claimed = loop {
-        if let Some((r, _)) = live.claim(ANY, "cpu", "cpu:1").unwrap() {
+        if let Some((r, _)) = live.claim_as(ANY, "cpu", "cpu:1").unwrap() {
             break r;
         }
         assert!(start.elapsed() < lease * 5, "not taken again");
@@ -226,8 +227,8 @@ fn a_graceful_stop_releases_only_its_own_jobs() {
     let (a, b) = (db.open(), db.open());
     let x = a.submit(job(0, 3), None, 100).unwrap().0.id;
     let y = a.submit(job(0, 3), None, 100).unwrap().0.id;
-    a.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
-    b.claim(ANY, "cpu", "cpu:1").unwrap().unwrap();
+    a.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    b.claim_as(ANY, "cpu", "cpu:1").unwrap().unwrap();
     let rec = a.requeue_running(true).unwrap();
     assert_eq!(rec.requeued, std::slice::from_ref(&x));
     assert_eq!(a.get(&x).unwrap().status, JobStatus::Queued);
@@ -239,7 +240,7 @@ fn corrupt_proofs_are_never_served_and_corrupt_inputs_fail_their_job() {
     let Some(db) = Schema::new() else { return };
     let s = db.open();
     let id = s.submit(job(0, 3), None, 100).unwrap().0.id;
-    let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     let done = Outcome::Succeeded {
         proof: vec![7; 100],
         proving_ms: 1,
@@ -260,7 +261,7 @@ fn corrupt_proofs_are_never_served_and_corrupt_inputs_fail_their_job() {
     let rec = s.get(&id).unwrap();
     assert_eq!((rec.status, rec.proof_bytes), (JobStatus::Queued, None));
     assert_eq!(s.proof(&id).unwrap().1, None);
-    let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     s.finish(r.seq, r.attempts, done).unwrap();
     assert_eq!(s.proof(&id).unwrap().1, Some(vec![7; 100]));
 
@@ -269,7 +270,7 @@ fn corrupt_proofs_are_never_served_and_corrupt_inputs_fail_their_job() {
     let bad = s.submit(with_input, None, 100).unwrap().0;
     let good = s.submit(job(0, 3), None, 100).unwrap().0;
     assert_eq!(flip("inputs", bad.seq), 1);
-    let (r, _) = s.claim(ANY, "cpu", "cpu:0").unwrap().unwrap();
+    let (r, _) = s.claim_as(ANY, "cpu", "cpu:0").unwrap().unwrap();
     assert_eq!(r.id, good.id);
     let bad = s.get(&bad.id).unwrap();
     assert_eq!(bad.status, JobStatus::Failed);
@@ -335,4 +336,79 @@ fn an_unreachable_server_is_a_retryable_error() {
         .err()
         .unwrap();
     assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
+}
+
+#[test]
+fn appliances_advertise_their_devices_until_they_stop_or_go_quiet() {
+    use crate::fleet::{ApplianceAd, DeviceAd};
+    use std::sync::atomic::AtomicBool;
+
+    let Some(db) = Schema::new() else { return };
+    // A short lease: the heartbeat renews advertisements every second.
+    let (a, b) = (
+        db.open_with(Duration::from_secs(3), 2),
+        db.open_with(Duration::from_secs(3), 2),
+    );
+    let faulty = Arc::new(AtomicBool::new(false));
+    let ad = |host: &'static str, log_rows: u8, faulty: Arc<AtomicBool>| -> Advert {
+        Arc::new(move || ApplianceAd {
+            appliance: "filled in by the store".into(),
+            host: host.into(),
+            devices: vec![DeviceAd {
+                id: "cpu:0".into(),
+                backend: "cpu".into(),
+                fields: vec!["koalabear".into()],
+                fault: faulty.load(Ordering::SeqCst).then(|| "bad proofs".into()),
+                largest_log_rows: suite::capacity(log_rows),
+            }],
+            seen_ms_ago: 0,
+        })
+    };
+    assert_ne!(a.appliance(), b.appliance());
+    a.advertise(ad("host-a", 10, faulty.clone()));
+    b.advertise(ad("host-b", 20, Arc::default()));
+    let fleet = |s: &PgStore| s.fleet().unwrap().expect("a shared store lists its fleet");
+    let seen = fleet(&b);
+    let hosts: Vec<_> = seen
+        .iter()
+        .map(|x| (x.appliance.clone(), x.host.clone()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            (a.appliance(), "host-a".to_string()),
+            (b.appliance(), "host-b".to_string())
+        ]
+    );
+    assert_eq!(seen[1].devices[0].largest_log_rows, suite::capacity(20));
+    // The heartbeat publishes what changes (a device found faulty).
+    faulty.store(true, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = fleet(&b);
+        if seen[0].devices[0].fault.as_deref() == Some("bad proofs") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fault never published: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A graceful stop withdraws the advertisement.
+    b.withdraw().unwrap();
+    assert_eq!(fleet(&a).len(), 1);
+    // An appliance that goes quiet (killed: its heartbeat stops) drops out after a
+    // lease.
+    let owner = a.appliance();
+    drop(a);
+    let c = db.open_with(Duration::from_secs(3), 2);
+    assert_eq!(fleet(&c).len(), 1, "a quiet appliance counts for a lease");
+    sql(
+        &c,
+        &format!(
+            "UPDATE appliances SET seen_at = now() - interval '4 seconds' WHERE owner = '{owner}'"
+        ),
+    );
+    assert!(fleet(&c).is_empty(), "gone after its lease");
 }
