@@ -23,48 +23,9 @@ use proofbox_verifier::{TransitionProof, Verifier};
 use serde_json::{Value, json};
 
 mod common;
-use common::{Proc, free_port, provider, tls};
+use common::{Proc, appliance, free_port, provider};
 
 const KEY: &str = "proving-kill-test-key-0123456789";
-
-/// `proofbox serve` on `port` from `dir`, once `/readyz` answers.
-fn appliance(dir: &Path, port: u16) -> Proc {
-    let config = dir.join("proofbox.toml");
-    std::fs::write(
-        &config,
-        format!("api_keys = [\"{KEY}\"]\ndevices = [\"cpu:0\"]\n"),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_proofbox"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir.join("data"))
-        .arg("--config")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    tls();
-    let client = reqwest::blocking::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        assert!(child.try_wait().unwrap().is_none(), "the appliance exited");
-        if client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Proc(child);
-        }
-        assert!(Instant::now() < deadline, "the appliance is not ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// The sequencer proving on the appliance at `port`; returns it and its address.
 fn sequencer(dir: &Path, port: u16) -> (Proc, SocketAddr) {
@@ -127,7 +88,7 @@ async fn kill_9_of_sequencer_and_appliance_proves_every_block_exactly_once() {
     let seq_dir = tempfile::tempdir().unwrap();
     let app_dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let app = appliance(app_dir.path(), port);
+    let app = appliance(app_dir.path(), port, KEY);
     let (seq, addr) = sequencer(seq_dir.path(), port);
     let p = provider(addr);
 
@@ -147,7 +108,7 @@ async fn kill_9_of_sequencer_and_appliance_proves_every_block_exactly_once() {
 
     // The appliance is killed too, and both come back.
     drop(app);
-    let _app = appliance(app_dir.path(), port);
+    let _app = appliance(app_dir.path(), port, KEY);
     let (_seq, addr) = sequencer(seq_dir.path(), port);
     let p = provider(addr);
     let nonce = p
