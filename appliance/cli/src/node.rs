@@ -182,7 +182,8 @@ pub struct SequencerArgs {
     /// Ether each development account starts with.
     #[arg(long, default_value_t = 10_000)]
     prefund_eth: u64,
-    /// Directory of the block log; without it nothing survives a restart.
+    /// Directory of the block log and the pool journal; without it nothing survives
+    /// a restart.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// A ProofBox appliance to prove batches of blocks on (`http://host:port`);

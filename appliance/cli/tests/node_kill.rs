@@ -1,14 +1,16 @@
 //! `proofbox node sequencer` killed with SIGKILL and restarted on its data directory
-//! comes back with the same blocks, state root and height, and goes on from there;
-//! `proofbox node full` killed the same way resumes from its database and catches up.
+//! comes back with the same blocks, state root and height, and every transaction it
+//! acknowledged, and goes on from there; `proofbox node full` killed the same way
+//! resumes from its database and catches up.
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alloy_network::TransactionBuilder;
+use alloy_network::{EthereumWallet, TransactionBuilder};
 use alloy_primitives::{Address, B256, U256};
-use alloy_provider::Provider;
+use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_types_eth::{BlockNumberOrTag, TransactionRequest};
 use proofbox_sequencer::dev_accounts;
 use serde_json::Value;
@@ -16,8 +18,13 @@ use serde_json::Value;
 mod common;
 use common::{Proc, provider, spawn_node};
 
-/// Starts the sequencer on port 0 and returns it with the address it printed.
+/// Starts the sequencer on port 0 (10 ms blocks) and returns it with the address it
+/// printed.
 fn start(dir: &Path) -> (Proc, SocketAddr) {
+    start_with(dir, "10")
+}
+
+fn start_with(dir: &Path, block_time_ms: &str) -> (Proc, SocketAddr) {
     let dir = dir.to_str().unwrap();
     spawn_node(&[
         "node",
@@ -25,7 +32,7 @@ fn start(dir: &Path) -> (Proc, SocketAddr) {
         "--listen",
         "127.0.0.1:0",
         "--block-time-ms",
-        "10",
+        block_time_ms,
         "--data-dir",
         dir,
     ])
@@ -86,6 +93,11 @@ async fn kill_9_and_restart_loses_no_announced_block() {
     }
     let head = after["head"].as_u64().unwrap();
     assert!(head >= before["head"].as_u64().unwrap());
+    // Every acknowledged transaction is mined: from the block log, or from the pool
+    // journal after the restart.
+    for h in &hashes {
+        wait_mined(&p, *h).await;
+    }
     // The restarted head's root is the root the block header carries.
     let block: Value = p
         .raw_request(
@@ -95,22 +107,15 @@ async fn kill_9_and_restart_loses_no_announced_block() {
         .await
         .unwrap();
     assert_eq!(block["postStateRoot"], after["stateRoot"]);
-    // Transactions sent but not in a logged block are gone with the pool; the nonce
-    // goes on from the restored state.
+    // The nonce goes on from the restored state.
     let nonce = p
         .get_transaction_count(dev_accounts(1)[0].address)
         .await
         .unwrap();
+    assert_eq!(nonce, 40);
+    let head = status(&p).await["head"].as_u64().unwrap();
     let h = *p.send_transaction(transfer(nonce)).await.unwrap().tx_hash();
-    let mut at = None;
-    for _ in 0..1000 {
-        at = mined(&p, h).await;
-        if at.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(at.unwrap().0, head + 1);
+    assert_eq!(wait_mined(&p, h).await.0, head + 1);
 
     // A second kill and restart after a quiet period: exactly the same state.
     let quiet = status(&p).await;
@@ -119,6 +124,79 @@ async fn kill_9_and_restart_loses_no_announced_block() {
     let (mut child, addr) = start(dir.path());
     let p = provider(addr);
     assert_eq!(status(&p).await, quiet);
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+}
+
+/// Polls until `hash` is in a block.
+async fn wait_mined(p: &impl Provider, hash: B256) -> (u64, B256) {
+    for _ in 0..2000 {
+        if let Some(at) = mined(p, hash).await {
+            return at;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("{hash} is not mined");
+}
+
+/// A provider signing with development account `i`.
+fn sender(addr: SocketAddr, i: u32) -> impl Provider + Clone {
+    common::tls();
+    ProviderBuilder::new()
+        .wallet(EthereumWallet::from(
+            dev_accounts(i + 1)[i as usize].signer(),
+        ))
+        .connect_http(format!("http://{addr}").parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_acknowledged_pending_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    // Blocks a minute apart: what is sent is still pending at the kill.
+    let (mut child, addr) = start_with(dir.path(), "60000");
+    // Four senders submit back to back; the SIGKILL lands while some are in flight.
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let senders: Vec<_> = (0..4)
+        .map(|i| {
+            let acked = acked.clone();
+            tokio::spawn(async move {
+                let p = sender(addr, i);
+                for n in 0.. {
+                    match p.send_transaction(transfer(n)).await {
+                        Ok(pending) => acked.lock().unwrap().push(*pending.tx_hash()),
+                        Err(_) => return, // the sequencer is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    while acked.lock().unwrap().len() < 40 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+    for s in senders {
+        s.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    // Restarted (blocks still a minute apart): no block, every one of them pending.
+    let (mut child, addr) = start_with(dir.path(), "60000");
+    let p = provider(addr);
+    assert_eq!(head(&p).await, 0);
+    for h in &acked {
+        let tx = p.get_transaction_by_hash(*h).await.unwrap();
+        assert_eq!(tx.map(|t| t.block_number), Some(None), "{h} is pending");
+    }
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+
+    // Restarted with 10 ms blocks: every one of them is mined.
+    let (mut child, addr) = start(dir.path());
+    let p = provider(addr);
+    for h in &acked {
+        wait_mined(&p, *h).await;
+    }
     child.0.kill().unwrap();
     child.0.wait().unwrap();
 }

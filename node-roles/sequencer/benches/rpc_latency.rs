@@ -1,11 +1,14 @@
 //! JSON-RPC latency under load on loopback: a sequencer (producing blocks every
-//! 100 ms, no data directory) serves HTTP on 127.0.0.1; `--clients` concurrent
+//! 100 ms; with `--durable`, on a data directory in a temporary folder, so that
+//! every block and every admitted transaction is synced to disk, without it on
+//! none) serves HTTP on 127.0.0.1; `--clients` concurrent
 //! clients, each with its own keep-alive connection, alternate pre-signed
 //! `eth_sendRawTransaction` (distinct senders and nonces, so every one is admitted)
 //! and `eth_getBalance` for `--seconds`; then p50, p99, max and requests per second
 //! per method, and a check that every admitted transaction reached a block.
 //!
-//! `cargo bench -p proofbox-sequencer --bench rpc_latency -- --clients 8 --seconds 5`
+//! `cargo bench -p proofbox-sequencer --bench rpc_latency -- --clients 8 --seconds 5
+//! [--durable]`
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +36,8 @@ struct Args {
     /// Transactions signed per client before the run (a client that runs out sends
     /// only balance queries, and says so).
     txs_per_client: usize,
+    /// Run on a data directory (block log and pool journal, synced).
+    durable: bool,
 }
 
 fn args() -> Args {
@@ -40,6 +45,7 @@ fn args() -> Args {
         clients: 8,
         seconds: 5.0,
         txs_per_client: 3000,
+        durable: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -48,6 +54,7 @@ fn args() -> Args {
             "--clients" => a.clients = value() as usize,
             "--seconds" => a.seconds = value(),
             "--txs-per-client" => a.txs_per_client = value() as usize,
+            "--durable" => a.durable = true,
             // `cargo bench` passes `--bench`; other flags are not ours.
             _ => {}
         }
@@ -152,7 +159,13 @@ async fn main() {
     let a = args();
     let senders = a.clients * SENDERS_PER_CLIENT;
     let prefund = U256::from(10u64).pow(U256::from(20u64));
+    // In the temporary folder (`TMPDIR`): it must be on a disk, not in memory, for
+    // the syncs to cost what they do in production.
+    let data = a
+        .durable
+        .then(|| tempfile::tempdir().expect("a temporary data directory"));
     let config = Config {
+        data_dir: data.as_ref().map(|d| d.path().to_path_buf()),
         listen: "127.0.0.1:0".parse().unwrap(),
         extra_alloc: (0..senders)
             .map(|i| (signer(i).address(), prefund))
@@ -175,11 +188,15 @@ async fn main() {
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     eprintln!(
-        "signed {} transactions in {:.1} s; {} clients for {} s against {url}",
+        "signed {} transactions in {:.1} s; {} clients for {} s against {url} ({})",
         a.clients * a.txs_per_client,
         signing.elapsed().as_secs_f64(),
         a.clients,
-        a.seconds
+        a.seconds,
+        match &data {
+            Some(d) => format!("data directory {}", d.path().display()),
+            None => "no data directory".into(),
+        }
     );
     let queried: Vec<Address> = (0..senders).map(|i| signer(i).address()).collect();
 
@@ -200,7 +217,16 @@ async fn main() {
     let wall = started.elapsed().as_secs_f64();
     let admitted = all.send.len();
 
-    println!("{} clients, {wall:.2} s, {} errors", a.clients, all.errors);
+    println!(
+        "{} clients, {wall:.2} s, {} errors, {}",
+        a.clients,
+        all.errors,
+        if a.durable {
+            "durable (data directory)"
+        } else {
+            "no data directory"
+        }
+    );
     println!("| method | requests | rate | p50 | p99 | max |");
     println!("|---|---|---|---|---|---|");
     report("eth_sendRawTransaction", all.send, wall);

@@ -67,7 +67,8 @@ pub struct Config {
     pub prefund: U256,
     /// Further prefunded accounts.
     pub extra_alloc: Vec<(Address, U256)>,
-    /// The block log's directory; `None` keeps nothing (a restart starts over).
+    /// The directory of the block log, the pool journal and the proving journal;
+    /// `None` keeps nothing (a restart starts over).
     pub data_dir: Option<PathBuf>,
     /// How long `realtime_sendRawTransaction` waits for the receipt.
     pub realtime_timeout: Duration,

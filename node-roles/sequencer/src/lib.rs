@@ -4,6 +4,8 @@
 //! - [`config`]: settings and the development genesis (the standard mnemonic's first
 //!   accounts, prefunded);
 //! - [`pool`]: admission with Ethereum's checks and messages, per-sender nonce queues;
+//! - [`pool_log`]: the pool journal, every admitted transaction synced before its
+//!   hash is returned, replayed through admission at start;
 //! - [`exec`]: block execution with revm over any `DatabaseRef` (the full node runs
 //!   the same code), `eth_call` and gas estimation;
 //! - [`state`]: the in-memory state (maps for accounts, storage and code, and the
@@ -26,6 +28,7 @@ pub mod exec;
 pub mod log;
 pub mod node;
 pub mod pool;
+pub mod pool_log;
 pub mod proving;
 pub mod state;
 

@@ -1,5 +1,6 @@
 //! The block log: every block appended (and synced to disk) before it is announced,
-//! replayed at start; and the record framing it shares with the proving journal.
+//! replayed at start; and the record framing it shares with the proving journal and
+//! the pool journal.
 //!
 //! The file `blocks.log` is a sequence of records, each
 //! `[payload length: u32 LE][checksum: first 8 bytes of SHA-256(payload)][payload]`,
@@ -14,7 +15,8 @@ use std::path::{Path, PathBuf};
 use proofbox_chain_types::Block;
 use sha2::{Digest, Sha256};
 
-const HEADER: usize = 12;
+/// Length and checksum before each payload.
+pub(crate) const HEADER: usize = 12;
 /// No block record is larger (a full block of calldata is far smaller).
 const MAX_RECORD: u32 = 256 << 20;
 
@@ -37,8 +39,18 @@ fn checksum(payload: &[u8]) -> [u8; 8] {
     Sha256::digest(payload)[..8].try_into().unwrap()
 }
 
+/// `payload` framed as a record: length, checksum, payload.
+pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut record = Vec::with_capacity(HEADER + payload.len());
+    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    record.extend_from_slice(&checksum(payload));
+    record.extend_from_slice(payload);
+    record
+}
+
 /// A file of checksummed records (the framing above), positioned at its end: the
-/// block log's, and the proving journal's ([`crate::proving`]).
+/// block log's, the proving journal's ([`crate::proving`]) and the pool journal's
+/// ([`crate::pool_log`]).
 #[derive(Debug)]
 pub(crate) struct RecordFile {
     path: PathBuf,
@@ -118,10 +130,7 @@ impl RecordFile {
     /// Appends a record and syncs the file's data to disk; returns where its payload
     /// starts.
     pub(crate) fn append(&mut self, payload: &[u8]) -> Result<u64, LogError> {
-        let mut record = Vec::with_capacity(HEADER + payload.len());
-        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        record.extend_from_slice(&checksum(payload));
-        record.extend_from_slice(payload);
+        let record = frame(payload);
         let io = |source| LogError::Io {
             path: self.path.clone(),
             source,
@@ -164,6 +173,11 @@ impl RecordFile {
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The open file, positioned at its end (for a writer of its own framing).
+    pub(crate) fn into_file(self) -> File {
+        self.file
     }
 }
 

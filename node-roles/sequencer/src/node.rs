@@ -1,5 +1,5 @@
-//! The running sequencer: admission into the pool, block production on a thread of
-//! its own, the block log, and the head that subscribers watch.
+//! The running sequencer: admission into the pool (and its journal), block production
+//! on a thread of its own, the block log, and the head that subscribers watch.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::exec::{BlockParams, execute_block};
 use crate::log::{BlockLog, LogError};
 use crate::pool::{Mempool, PoolError, Rules};
+use crate::pool_log::{Entry, JournalError, PoolJournal};
 
 /// Why the sequencer does not start.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,8 @@ pub enum StartError {
     Log(#[from] LogError),
     #[error("replaying the block log: {0}")]
     Replay(String),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 /// Why a block could not be produced. After one, the sequencer stops producing.
@@ -49,6 +52,9 @@ struct Shared {
     pool_gas: Mutex<u64>,
     rejected: Mutex<std::collections::HashMap<B256, String>>,
     log: Mutex<Option<BlockLog>>,
+    /// The pool journal (with a data directory). Records are queued under the
+    /// `pool` lock, in the order of the pool's changes.
+    journal: Option<PoolJournal>,
     produce: Mutex<()>,
     head: watch::Sender<u64>,
     halted: AtomicBool,
@@ -80,8 +86,9 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 impl Sequencer {
-    /// Builds the genesis state, replays the block log (if `data_dir` is set) and, if
-    /// `produce` is true, starts producing blocks every `block_time`.
+    /// Builds the genesis state, replays the block log and then the pool journal (if
+    /// `data_dir` is set) and, if `produce` is true, starts producing blocks every
+    /// `block_time`.
     pub fn start(config: Config, produce: bool) -> Result<Self, StartError> {
         config.validate().map_err(StartError::Config)?;
         let mut core = genesis(&config.alloc(), config.gas_limit, config.base_fee)
@@ -100,6 +107,16 @@ impl Sequencer {
             }
             None => None,
         };
+        let (pool, journal) = match &config.data_dir {
+            Some(dir) => {
+                let (journal, entries) = PoolJournal::open(dir)?;
+                let pool = restore_pool(&core, &Rules::of(&config), entries);
+                // The journal now holds exactly the pool (and is known to exist).
+                journal.compact(pool.in_arrival_order())?;
+                (pool, Some(journal))
+            }
+            None => (Mempool::default(), None),
+        };
         let proofs = Arc::new(crate::proving::Proofs::open(config.data_dir.as_deref())?);
         if let Some(p) = proofs.head() {
             tracing::info!(
@@ -113,10 +130,11 @@ impl Sequencer {
         let shared = Arc::new(Shared {
             config,
             core: RwLock::new(core),
-            pool: Mutex::new(Mempool::default()),
-            pool_gas: Mutex::new(0),
+            pool_gas: Mutex::new(pool.total_gas()),
+            pool: Mutex::new(pool),
             rejected: Mutex::new(Default::default()),
             log: Mutex::new(log),
+            journal,
             produce: Mutex::new(()),
             head: watch::Sender::new(head),
             halted: AtomicBool::new(false),
@@ -225,22 +243,23 @@ impl Sequencer {
         self.shared.rejected.lock().unwrap().get(hash).cloned()
     }
 
-    /// Decodes, checks and queues a raw transaction.
+    /// Decodes, checks and queues a raw transaction. With a data directory it returns
+    /// once the transaction is in the pool journal, synced (it blocks for the sync).
     pub fn submit(&self, raw: &[u8]) -> Result<B256, PoolError> {
         let tx = SignedTx::decode(raw)?;
         self.submit_tx(tx)
     }
 
+    /// [`Sequencer::submit`] of a decoded transaction.
     pub fn submit_tx(&self, tx: SignedTx) -> Result<B256, PoolError> {
         let c = &self.shared.config;
-        let rules = Rules {
-            chain_id: c.chain_id,
-            gas_limit: c.gas_limit,
-            base_fee: c.base_fee,
-            limit: c.pool_limit,
-            max_nonce_gap: c.max_nonce_gap,
-        };
+        let rules = Rules::of(c);
         let gas = tx.gas_limit();
+        let journal = self.shared.journal.as_ref();
+        if let Some(j) = journal {
+            j.check()?;
+        }
+        let raw = journal.map(|_| tx.encoded());
         let (nonce, balance) = {
             let core = self.read();
             (
@@ -248,12 +267,21 @@ impl Sequencer {
                 core.state.balance(&tx.sender()),
             )
         };
-        let hash = self
-            .shared
-            .pool
-            .lock()
-            .unwrap()
-            .add(tx, &rules, nonce, balance)?;
+        let (hash, ticket) = {
+            let mut pool = self.shared.pool.lock().unwrap();
+            let hash = pool.add(tx, &rules, nonce, balance)?;
+            let ticket = journal
+                .zip(raw)
+                .map(|(j, raw)| j.enqueue(&Entry::Added(raw)));
+            (hash, ticket)
+        };
+        if let (Some(j), Some(ticket)) = (journal, ticket)
+            && let Err(e) = j.wait(ticket)
+        {
+            // Not acknowledged, so not kept.
+            self.shared.pool.lock().unwrap().remove(&hash);
+            return Err(e.into());
+        }
         metrics::counter!("sequencer_transactions_admitted_total").increment(1);
         let mut pool_gas = self.shared.pool_gas.lock().unwrap();
         *pool_gas += gas;
@@ -306,6 +334,12 @@ impl Sequencer {
             }
             drop(core);
             *self.shared.pool_gas.lock().unwrap() = pool.total_gas();
+            if let Some(j) = &self.shared.journal
+                && j.wants_compaction(pool.len())
+                && let Err(e) = j.compact(pool.in_arrival_order())
+            {
+                tracing::error!(error = %e, "the pool journal could not be rewritten");
+            }
         }
         self.forget(&executed.rejected);
         metrics::counter!("sequencer_blocks_total").increment(1);
@@ -326,10 +360,21 @@ impl Sequencer {
         if kept.len() + rejected.len() > REJECTIONS_KEPT {
             kept.clear();
         }
+        let mut ticket = None;
         for (tx, why) in rejected {
             tracing::debug!(tx = %tx.hash(), reason = %why, "execution refused a pooled transaction");
             pool.remove(&tx.hash());
             kept.insert(tx.hash(), why.clone());
+            if let Some(j) = &self.shared.journal {
+                ticket = Some(j.enqueue(&Entry::Dropped(tx.hash())));
+            }
+        }
+        drop((pool, kept));
+        // Synced so that a refused transaction does not come back at restart.
+        if let (Some(j), Some(t)) = (&self.shared.journal, ticket)
+            && let Err(e) = j.wait(t)
+        {
+            tracing::error!(error = %e, "recording refused transactions in the pool journal");
         }
     }
 
@@ -387,4 +432,48 @@ impl Sequencer {
             let _ = h.join();
         }
     }
+}
+
+/// The pool the journal's `entries` leave, replayed in order through admission
+/// against the replayed state: a transaction already mined (its nonce below its
+/// sender's) is dropped, as is one that no longer passes the checks (with a log line).
+fn restore_pool(core: &Core, rules: &Rules, entries: Vec<Entry>) -> Mempool {
+    let mut pool = Mempool::default();
+    let (mut records, mut mined, mut refused) = (0usize, 0usize, 0usize);
+    for entry in entries {
+        records += 1;
+        match entry {
+            Entry::Added(raw) => {
+                let tx = match SignedTx::decode(&raw) {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a journaled transaction no longer decodes; dropped");
+                        refused += 1;
+                        continue;
+                    }
+                };
+                let (hash, sender) = (tx.hash(), tx.sender());
+                let (nonce, balance) = (core.state.nonce(&sender), core.state.balance(&sender));
+                match pool.add(tx, rules, nonce, balance) {
+                    Ok(_) | Err(PoolError::AlreadyKnown) => {}
+                    Err(PoolError::NonceTooLow { .. }) => mined += 1,
+                    Err(e) => {
+                        tracing::warn!(tx = %hash, reason = %e, "a journaled transaction no longer passes admission; dropped");
+                        refused += 1;
+                    }
+                }
+            }
+            Entry::Dropped(hash) => pool.remove(&hash),
+        }
+    }
+    if records > 0 {
+        tracing::info!(
+            records,
+            pending = pool.len(),
+            mined,
+            refused,
+            "replayed the pool journal"
+        );
+    }
+    pool
 }

@@ -39,6 +39,9 @@ pub enum PoolError {
     ReplacementUnderpriced,
     #[error("txpool is full")]
     Full,
+    /// The transaction could not be made durable: it is not pending.
+    #[error("{0}")]
+    Journal(#[from] crate::pool_log::JournalError),
 }
 
 /// What admission needs to know of the state and the chain.
@@ -49,6 +52,19 @@ pub struct Rules {
     pub base_fee: u64,
     pub limit: usize,
     pub max_nonce_gap: u64,
+}
+
+impl Rules {
+    /// The sequencer's admission rules.
+    pub fn of(c: &crate::Config) -> Self {
+        Self {
+            chain_id: c.chain_id,
+            gas_limit: c.gas_limit,
+            base_fee: c.base_fee,
+            limit: c.pool_limit,
+            max_nonce_gap: c.max_nonce_gap,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +253,14 @@ impl Mempool {
         }
     }
 
+    /// Every pooled transaction's EIP-2718 bytes, in order of arrival (what the pool
+    /// journal is rewritten with).
+    pub fn in_arrival_order(&self) -> Vec<alloy_primitives::Bytes> {
+        let mut all: Vec<&Entry> = self.by_sender.values().flat_map(|q| q.values()).collect();
+        all.sort_by_key(|e| e.seq);
+        all.into_iter().map(|e| e.tx.encoded()).collect()
+    }
+
     /// The sum of the gas limits of every pooled transaction.
     pub fn total_gas(&self) -> u64 {
         self.by_sender
@@ -293,6 +317,12 @@ mod tests {
         assert_eq!(pool.candidates(|_| 5).len(), 0);
         assert_eq!(pool.pending_nonce(&crate::dev_accounts(1)[0].address, 0), 2);
         assert_eq!(pool.total_gas(), 63_000);
+        let arrived: Vec<B256> = pool
+            .in_arrival_order()
+            .iter()
+            .map(|raw| SignedTx::decode(raw).unwrap().hash())
+            .collect();
+        assert_eq!(arrived, vec![a1, b0, a0]);
         pool.prune(&crate::dev_accounts(1)[0].address, 1);
         assert!(!pool.contains(&a0) && pool.contains(&a1));
         pool.remove(&b0);

@@ -20,7 +20,7 @@ use alloy_signer::SignerSync;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use proofbox_sequencer::proving::{self, ProvingConfig};
-use proofbox_sequencer::{Config, Sequencer, dev_accounts};
+use proofbox_sequencer::{Config, DevAccount, Sequencer, dev_accounts};
 
 mod page;
 
@@ -270,39 +270,53 @@ async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
 }
 
 /// Sends `rate` ETH transfers per second, round-robin from the development accounts,
-/// straight into the sequencer's pool.
+/// straight into the sequencer's pool. Each tick's transfers are submitted on tokio's
+/// blocking threads: a submission waits for the pool journal's sync.
 async fn send_load(seq: Sequencer, rate: u64) {
-    let accounts = dev_accounts(seq.config().dev_accounts.max(1));
-    let chain_id = seq.config().chain_id;
-    let fee = seq.config().base_fee as u128 * 2 + 1_000_000_000;
+    let accounts = std::sync::Arc::new(dev_accounts(seq.config().dev_accounts.max(1)));
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut sent = 0u64;
     let start = Instant::now();
     loop {
         tick.tick().await;
         let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
-        while sent < due {
-            let from = &accounts[(sent % accounts.len() as u64) as usize];
-            let tx = TxEip1559 {
-                chain_id,
-                nonce: seq.pending_nonce(&from.address),
-                gas_limit: 21_000,
-                max_fee_per_gas: fee,
-                max_priority_fee_per_gas: 1_000_000_000,
-                to: TxKind::Call(recipient(sent)),
-                value: U256::from(1_000_000_000u64 + sent),
-                ..Default::default()
-            };
-            let Ok(sig) = from.signer().sign_hash_sync(&tx.signature_hash()) else {
-                return;
-            };
-            let raw = TxEnvelope::from(tx.into_signed(sig)).encoded_2718();
-            if let Err(e) = seq.submit(&raw) {
-                tracing::debug!("load transaction refused: {e}");
-            }
-            sent += 1;
+        if sent >= due {
+            continue;
+        }
+        let (seq, accounts) = (seq.clone(), accounts.clone());
+        match tokio::task::spawn_blocking(move || send_transfers(&seq, &accounts, sent..due)).await
+        {
+            Ok(true) => sent = due,
+            _ => return,
         }
     }
+}
+
+/// Submits load transfers `range`; false if one cannot be signed.
+fn send_transfers(seq: &Sequencer, accounts: &[DevAccount], range: std::ops::Range<u64>) -> bool {
+    let chain_id = seq.config().chain_id;
+    let fee = seq.config().base_fee as u128 * 2 + 1_000_000_000;
+    for n in range {
+        let from = &accounts[(n % accounts.len() as u64) as usize];
+        let tx = TxEip1559 {
+            chain_id,
+            nonce: seq.pending_nonce(&from.address),
+            gas_limit: 21_000,
+            max_fee_per_gas: fee,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(recipient(n)),
+            value: U256::from(1_000_000_000u64 + n),
+            ..Default::default()
+        };
+        let Ok(sig) = from.signer().sign_hash_sync(&tx.signature_hash()) else {
+            return false;
+        };
+        let raw = TxEnvelope::from(tx.into_signed(sig)).encoded_2718();
+        if let Err(e) = seq.submit(&raw) {
+            tracing::debug!("load transaction refused: {e}");
+        }
+    }
+    true
 }
 
 /// Where load transfer `n` goes: 250 accounts away from the precompiles' addresses

@@ -74,8 +74,9 @@ fn parse<T: serde::de::DeserializeOwned>(params: &Params<'_>) -> RpcResult<T> {
         .map_err(|_| invalid_params(INVALID_PARAMS_MSG))
 }
 
-/// Registers every Ethereum method.
-pub fn register(m: &mut RpcModule<Sequencer>) {
+/// Registers every Ethereum method. With `durable` (a data directory), sending a
+/// transaction waits for the pool journal's sync, on tokio's blocking threads.
+pub fn register(m: &mut RpcModule<Sequencer>, durable: bool) {
     let ok = |r: Result<_, jsonrpsee::core::RegisterMethodError>| {
         r.expect("method names are unique");
     };
@@ -196,21 +197,39 @@ pub fn register(m: &mut RpcModule<Sequencer>) {
         })
         .map(|_| ()),
     );
-    ok(m.register_method("eth_sendRawTransaction", {
-        let filters = filters.clone();
-        move |p, s, _| -> RpcResult<B256> {
-            let (raw,): (Bytes,) = parse(&p)?;
-            send_raw(s, &filters, &raw)
-        }
-    })
-    .map(|_| ()));
+    if durable {
+        ok(m.register_blocking_method("eth_sendRawTransaction", {
+            let filters = filters.clone();
+            move |p, s, _| -> RpcResult<B256> {
+                let (raw,): (Bytes,) = parse(&p)?;
+                send_raw(&s, &filters, &raw)
+            }
+        })
+        .map(|_| ()));
+    } else {
+        ok(m.register_method("eth_sendRawTransaction", {
+            let filters = filters.clone();
+            move |p, s, _| -> RpcResult<B256> {
+                let (raw,): (Bytes,) = parse(&p)?;
+                send_raw(s, &filters, &raw)
+            }
+        })
+        .map(|_| ()));
+    }
     ok(m.register_async_method("realtime_sendRawTransaction", {
         let filters = filters.clone();
         move |p, s, _| {
             let filters = filters.clone();
             async move {
                 let (raw,): (Bytes,) = parse(&p)?;
-                let hash = send_raw(&s, &filters, &raw)?;
+                let hash = if durable {
+                    let s = s.clone();
+                    tokio::task::spawn_blocking(move || send_raw(&s, &filters, &raw))
+                        .await
+                        .map_err(|e| server_error(e.to_string()))??
+                } else {
+                    send_raw(&s, &filters, &raw)?
+                };
                 wait_receipt(&s, hash, s.config().realtime_timeout).await
             }
         }

@@ -42,8 +42,9 @@ pub(crate) fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
 
 /// Every method of the sequencer.
 pub fn module(seq: Sequencer) -> RpcModule<Sequencer> {
+    let durable = seq.config().data_dir.is_some();
     let mut m = RpcModule::new(seq);
-    eth::register(&mut m);
+    eth::register(&mut m, durable);
     subs::register(&mut m);
     proofs::register(&mut m);
     m
