@@ -3,8 +3,9 @@
 //!
 //! - **Proving lag**: for each load, the sequencer's `proofbox_provingStatus`
 //!   (`lagBlocks`, `lagMs`: blocks and time between the latest and the proven head)
-//!   sampled every 250 ms; the lag of the second half of the run against the first
-//!   says whether it stays bounded or grows (proving falls behind).
+//!   sampled every 250 ms; the trend of the lag (least-squares slope, seconds of lag
+//!   per second) says whether it stays bounded or grows (above 0.1 s/s: proving
+//!   falls behind).
 //! - **Light-client answers**: `eth_getBalance` through the light client (the Merkle
 //!   proof fetched from the replica and checked against its proven root) beside the
 //!   same question to the replica directly (trusted, no proof), sequential requests
@@ -206,16 +207,51 @@ fn lag(d: &Devnet, client: &Client, device: &str, load: u64, seconds: u64) {
         last["provenBatches"].as_f64().unwrap() - first["provenBatches"].as_f64().unwrap();
     let proven =
         last["provenBlock"].as_f64().unwrap_or(0.0) - first["provenBlock"].as_f64().unwrap_or(0.0);
+    // The transfers the sequencer actually included (what the load generator sent
+    // may fall short of the load asked for).
+    let (from, to) = (
+        first["latestBlock"].as_u64().unwrap() + 1,
+        last["latestBlock"].as_u64().unwrap(),
+    );
+    let included: usize = (from..=to)
+        .filter_map(|n| {
+            rpc(
+                client,
+                &d.sequencer,
+                "eth_getBlockByNumber",
+                json!([format!("{n:#x}"), false]),
+            )
+            .ok()
+        })
+        .map(|b| b["transactions"].as_array().map_or(0, Vec::len))
+        .sum();
     let half = samples.len() / 2;
     let (a, b) = samples.split_at(half);
     let lag_blocks = |s: &[(f64, f64, f64)]| mean(&s.iter().map(|x| x.1).collect::<Vec<_>>());
     let lag_ms = |s: &[(f64, f64, f64)]| mean(&s.iter().map(|x| x.2).collect::<Vec<_>>());
     let max_ms = samples.iter().map(|x| x.2).fold(0.0, f64::max);
-    let grows = lag_ms(b) > 1.5 * lag_ms(a) + 1000.0;
+    // The lag's trend: least-squares slope of lag (s) over time (s). A lag that
+    // keeps pace with the clock (nothing proven) grows at 1 s/s; a bounded one at 0.
+    let n = samples.len() as f64;
+    let (mt, ml) = (
+        samples.iter().map(|x| x.0).sum::<f64>() / n,
+        samples.iter().map(|x| x.2 / 1e3).sum::<f64>() / n,
+    );
+    let slope = samples
+        .iter()
+        .map(|x| (x.0 - mt) * (x.2 / 1e3 - ml))
+        .sum::<f64>()
+        / samples
+            .iter()
+            .map(|x| (x.0 - mt).powi(2))
+            .sum::<f64>()
+            .max(1e-9);
+    let grows = slope > 0.1;
     println!(
-        "lag {device} load {load}/s: {blocks:.0} blocks built, {proven:.0} proven in {batches:.0} \
-         batches over {elapsed:.1} s; lag blocks {:.1} -> {:.1}, lag ms {:.0} -> {:.0} (max {max_ms:.0}); {} \
+        "lag {device} load {load}/s ({:.0} transactions/s included): {blocks:.0} blocks built, {proven:.0} proven in {batches:.0} \
+         batches over {elapsed:.1} s; lag blocks {:.1} -> {:.1}, lag ms {:.0} -> {:.0} (max {max_ms:.0}), trend {slope:+.3} s/s; {} \
          [load average {}]",
+        included as f64 / elapsed,
         lag_blocks(a),
         lag_blocks(b),
         lag_ms(a),
