@@ -3,9 +3,10 @@
 //! backend in the same run.
 //!
 //! Every device found is measured, CPU drivers of device APIs (PoCL, lavapipe) too:
-//! there the figures show a backend's overheads, not accelerator speed. For wgpu the
-//! transfers of one call are printed as well (`uploads`/`readbacks`: the caller's
-//! data; `aux`: per-call tables and parameters).
+//! there the figures show a backend's overheads, not accelerator speed. What one call
+//! moves is printed as well ([`Backend::transfer_stats`]: bytes and copies each way,
+//! the part of the host-to-device bytes that are the backend's own tables, waits for
+//! the device, kernel launches).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -46,23 +47,25 @@ fn bench_on<B: Backend>(
         backend
             .lde_and_merkle_tree(input.clone(), 1, KoalaBear::GENERATOR)
             .unwrap();
-        if let Some(wgpu) = (&backend as &dyn std::any::Any).downcast_ref::<WgpuBackend>() {
-            wgpu.reset_transfer_stats();
-            wgpu.lde_and_merkle_tree(input.clone(), 1, KoalaBear::GENERATOR)
-                .unwrap();
-            let t = wgpu.reset_transfer_stats();
-            eprintln!(
-                "{} ({}) 2^{log} x 16: {} uploads / {} bytes, {} readbacks / {} bytes, {} aux uploads / {} bytes per call",
-                info.id,
-                info.name,
-                t.uploads,
-                t.upload_bytes,
-                t.readbacks,
-                t.readback_bytes,
-                t.aux_uploads,
-                t.aux_upload_bytes
-            );
-        }
+        let before = backend.transfer_stats();
+        backend
+            .lde_and_merkle_tree(input.clone(), 1, KoalaBear::GENERATOR)
+            .unwrap();
+        let t = backend.transfer_stats().since(&before);
+        eprintln!(
+            "{} ({}) 2^{log} x 16 per call: to device {} copies / {} bytes ({} / {} of them tables), \
+             to host {} copies / {} bytes, {} waits, {} kernel launches",
+            info.id,
+            info.name,
+            t.host_to_device_copies,
+            t.host_to_device_bytes,
+            t.table_copies,
+            t.table_bytes,
+            t.device_to_host_copies,
+            t.device_to_host_bytes,
+            t.sync_waits,
+            t.kernel_launches
+        );
         g.bench_with_input(
             BenchmarkId::new(info.id.replace(':', "_"), log),
             input,

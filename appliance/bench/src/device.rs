@@ -9,7 +9,7 @@ use p3_baby_bear::BabyBear;
 use p3_koala_bear::KoalaBear;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::{
-    Backend, BackendError, BackendField, BackendKind, DeviceInfo, Digest, FieldId,
+    Backend, BackendError, BackendField, BackendKind, DeviceInfo, Digest, FieldId, TransferStats,
 };
 use proofbox_prover::transition::TransitionInput;
 use proofbox_prover::{ProofArtifact, ProofRequest, ProveError, Prover};
@@ -49,19 +49,6 @@ pub enum KernelOutput {
     BabyBear(Output<BabyBear>),
 }
 
-/// Bytes moved between host and device by one call, where a backend counts them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Transfers {
-    /// Uploads of the caller's data.
-    pub uploads: u64,
-    pub upload_bytes: u64,
-    /// Uploads of per-call tables and parameters.
-    pub aux_uploads: u64,
-    pub aux_upload_bytes: u64,
-    pub readbacks: u64,
-    pub readback_bytes: u64,
-}
-
 /// A device the suite measures: a backend's kernels and a prover on it.
 ///
 /// Implemented for every [`Prover<B>`]; tests wrap backends (a deliberately faulty
@@ -89,9 +76,10 @@ pub trait BenchDevice: Send + Sync {
         chunks: &[TransitionInput],
     ) -> Result<proofbox_prover::transition::TransitionProof, ProveError>;
 
-    /// Resets the backend's transfer counters and returns what they held, where the
-    /// backend counts transfers (wgpu); `None` elsewhere.
-    fn take_transfers(&self) -> Option<Transfers>;
+    /// The backend's transfer counters so far ([`Backend::transfer_stats`]): bytes and
+    /// copies each way, waits for the device, kernel launches. All zeros on the CPU
+    /// backend, whose data never leaves host memory.
+    fn transfer_stats(&self) -> TransferStats;
 
     /// Turns the backend's kernel timing on or off
     /// ([`Backend::set_kernel_timing`]); whether the device measures it.
@@ -200,23 +188,8 @@ impl<B: Backend> BenchDevice for Prover<B> {
         Prover::prove_transition_chunks(self, chunks, crate::workload::PROOF_FRI, Arc::new(()))
     }
 
-    fn take_transfers(&self) -> Option<Transfers> {
-        #[cfg(feature = "wgpu")]
-        if let Some(w) =
-            (self.backend() as &dyn Any).downcast_ref::<proofbox_backend_wgpu::WgpuBackend>()
-        {
-            let t = w.reset_transfer_stats();
-            return Some(Transfers {
-                uploads: t.uploads,
-                upload_bytes: t.upload_bytes,
-                aux_uploads: t.aux_uploads,
-                aux_upload_bytes: t.aux_upload_bytes,
-                readbacks: t.readbacks,
-                readback_bytes: t.readback_bytes,
-            });
-        }
-        let _ = self.backend() as &dyn Any;
-        None
+    fn transfer_stats(&self) -> TransferStats {
+        self.backend().transfer_stats()
     }
 
     fn set_kernel_timing(&self, on: bool) -> bool {

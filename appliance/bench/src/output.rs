@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use proofbox_backend_api::{BackendKind, DeviceType};
+use proofbox_backend_api::{BackendKind, DeviceType, TransferStats};
 
 use crate::error::BenchError;
 use crate::report::{Measurement, Report, SCHEMA, Status};
@@ -18,7 +18,7 @@ pub const SCHEMA_FILE: &str = "results.schema.json";
 pub const CHART_DIR: &str = "charts";
 
 /// The CSV header, one column per field of a row.
-pub const CSV_COLUMNS: [&str; 26] = [
+pub const CSV_COLUMNS: [&str; 32] = [
     "framework",
     "suite_version",
     "machine",
@@ -43,6 +43,12 @@ pub const CSV_COLUMNS: [&str; 26] = [
     "throughput_unit",
     "memory_bytes",
     "proof_bytes",
+    "host_to_device_bytes",
+    "device_to_host_bytes",
+    "host_to_device_copies",
+    "device_to_host_copies",
+    "sync_waits",
+    "kernel_launches",
     "seed",
     "reason",
 ];
@@ -65,6 +71,7 @@ pub fn csv(report: &Report) -> String {
     out.push('\n');
     for m in &report.measurements {
         let e2e = m.end_to_end.as_ref().filter(|_| m.status == Status::Passed);
+        let moved = m.data_movement.as_ref();
         let cells = [
             "proofbox".to_string(),
             report.suite_version.to_string(),
@@ -90,6 +97,12 @@ pub fn csv(report: &Report) -> String {
             opt(m.throughput.as_ref().map(|t| t.unit.clone())),
             opt(m.memory.host_peak_delta_bytes()),
             opt(m.proof_bytes),
+            opt(moved.map(|t| t.host_to_device_bytes)),
+            opt(moved.map(|t| t.device_to_host_bytes)),
+            opt(moved.map(|t| t.host_to_device_copies)),
+            opt(moved.map(|t| t.device_to_host_copies)),
+            opt(moved.map(|t| t.sync_waits)),
+            opt(moved.map(|t| t.kernel_launches)),
             m.seed.to_string(),
             opt(m.reason.clone()),
         ];
@@ -140,6 +153,26 @@ fn fmt_bytes(b: u64) -> String {
         format!("{gib:.1} GiB")
     } else {
         format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64)
+    }
+}
+
+/// Bytes in the largest binary unit that keeps a whole number in front (`0 B`,
+/// `256 KiB`, `1.5 MiB`).
+fn fmt_size(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
     }
 }
 
@@ -336,7 +369,7 @@ pub fn markdown(report: &Report, charts: &[PathBuf]) -> String {
     }
     let _ = writeln!(
         s,
-        "Times are end to end (transfers included), median of the repetitions with min and max; \"device\" is the median time the device spent in kernels (see the device table for how each device measures it; for proofs, the part of the proof spent in the backend's kernels); throughput at the end-to-end median; \"vs CPU\" is the CPU backend's median over this one's (above 1: faster than the CPU backend).\n"
+        "Times are end to end (transfers included), median of the repetitions with min and max; \"device\" is the median time the device spent in kernels (see the device table for how each device measures it; for proofs, the part of the proof spent in the backend's kernels); throughput at the end-to-end median; \"vs CPU\" is the CPU backend's median over this one's (above 1: faster than the CPU backend); \"to device\", \"to host\" and \"waits\" are the bytes copied each way and the times the host blocked on the device during the last repetition (zero on the CPU backend, whose data never leaves host memory).\n"
     );
     let cpu = cpu_medians(report);
     for suite in Suite::ALL {
@@ -352,12 +385,12 @@ pub fn markdown(report: &Report, charts: &[PathBuf]) -> String {
         let proofs = suite == Suite::Proofs;
         let _ = writeln!(
             s,
-            "| workload | device | median | min | max | device | throughput | vs CPU |{}",
+            "| workload | device | median | min | max | device | throughput | vs CPU | to device | to host | waits |{}",
             if proofs { " proof size |" } else { "" }
         );
         let _ = writeln!(
             s,
-            "|---|---|---|---|---|---|---|---|{}",
+            "|---|---|---|---|---|---|---|---|---|---|---|{}",
             if proofs { "---|" } else { "" }
         );
         for m in rows {
@@ -370,9 +403,12 @@ pub fn markdown(report: &Report, charts: &[PathBuf]) -> String {
                 .as_ref()
                 .map(|t| fmt_rate(t.value, &t.unit))
                 .unwrap_or_default();
+            let moved = |f: fn(&TransferStats) -> String| {
+                m.data_movement.as_ref().map_or_else(|| "-".into(), f)
+            };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |{}",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |{}",
                 m.workload,
                 m.device,
                 fmt_time(e.median_s),
@@ -385,6 +421,9 @@ pub fn markdown(report: &Report, charts: &[PathBuf]) -> String {
                 speedup(m, &cpu)
                     .map(|x| format!("{x:.2}"))
                     .unwrap_or_else(|| "-".into()),
+                moved(|t| fmt_size(t.host_to_device_bytes)),
+                moved(|t| fmt_size(t.device_to_host_bytes)),
+                moved(|t| t.sync_waits.to_string()),
                 if proofs {
                     format!(
                         " {} |",
@@ -467,6 +506,15 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
+    }
+
+    #[test]
+    fn sizes_pick_a_unit() {
+        assert_eq!(fmt_size(0), "0 B");
+        assert_eq!(fmt_size(1023), "1023 B");
+        assert_eq!(fmt_size(256 << 10), "256 KiB");
+        assert_eq!(fmt_size(3 << 19), "1.5 MiB");
+        assert_eq!(fmt_size(5 << 30), "5 GiB");
     }
 
     #[test]

@@ -3,18 +3,18 @@
 
 use std::path::Path;
 
-use proofbox_backend_api::{BackendKind, FieldId};
+use proofbox_backend_api::{BackendKind, FieldId, TransferStats};
 use proofbox_prover::CircuitId;
 use serde::{Deserialize, Serialize};
 
-use crate::device::{SkippedBackend, Transfers};
+use crate::device::SkippedBackend;
 use crate::env::Environment;
 use crate::error::BenchError;
 use crate::workload::Suite;
 
 /// The version of the JSON layout. A reader accepts reports of the same major
 /// version; fields are only added within one.
-pub const SCHEMA_VERSION: &str = "1.1";
+pub const SCHEMA_VERSION: &str = "1.2";
 
 /// The JSON Schema of [`Report`] (draft 2020-12).
 pub const SCHEMA: &str = include_str!("../../../docs/benchmarking.schema.json");
@@ -180,8 +180,12 @@ pub struct Measurement {
     pub memory: MemoryUse,
     /// Bytes of the proof artifact (proof workloads).
     pub proof_bytes: Option<u64>,
-    /// Host-device transfers of one call, where the backend counts them (wgpu).
-    pub transfers: Option<Transfers>,
+    /// What the last repetition moved between host and device memory: bytes and
+    /// copies each way, waits for the device, kernel launches (all zeros on the CPU
+    /// backend). `null` unless passed, and for workloads without a backend
+    /// (`state/apply`). Added in 1.2 (absent, read as `null`, before).
+    #[serde(default)]
+    pub data_movement: Option<TransferStats>,
 }
 
 impl Measurement {

@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use proofbox_backend_api::{
     Backend, BackendError, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, FieldId,
+    TransferStats,
 };
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_prover::transition::{self, TransitionInput, TransitionStatement};
@@ -304,7 +305,8 @@ struct Calls {
     /// Kernel time of each timed call, when the device measured every one.
     device_samples: Option<Vec<f64>>,
     memory: MemoryUse,
-    transfers: Option<crate::device::Transfers>,
+    /// What the last call moved (see [`BenchDevice::transfer_stats`]).
+    transfers: Option<TransferStats>,
     proof_bytes: Option<u64>,
 }
 
@@ -338,9 +340,7 @@ fn repeat(
             }
         }
         let last = i + 1 == total;
-        if last {
-            device.take_transfers();
-        }
+        let counted_from = device.transfer_stats();
         let kernel_time = |i: u32| {
             device
                 .take_kernel_time()
@@ -351,7 +351,7 @@ fn repeat(
         let (t, bytes) = call().map_err(|e| (i + 1, e))?;
         let kernels = kernel_time(i)?;
         if last {
-            transfers = device.take_transfers();
+            transfers = Some(device.transfer_stats().since(&counted_from));
         }
         if i >= warmup {
             samples.push(t);
@@ -441,7 +441,7 @@ impl Run<'_> {
             throughput: None,
             memory: MemoryUse::default(),
             proof_bytes: None,
-            transfers: None,
+            data_movement: None,
         }
     }
 
@@ -504,11 +504,11 @@ impl Run<'_> {
                 });
                 if !matches!(w.spec, Spec::StateApply { .. }) {
                     m.device_time = calls.device_samples.as_deref().and_then(Stats::of);
+                    m.data_movement = calls.transfers;
                 }
                 m.end_to_end = stats;
                 m.memory.host_rss_before_bytes = calls.memory.host_rss_before_bytes;
                 m.memory.host_peak_rss_bytes = calls.memory.host_peak_rss_bytes;
-                m.transfers = calls.transfers;
                 m.proof_bytes = calls.proof_bytes;
             }
             Err((call, CallError::Wrong(why))) => {

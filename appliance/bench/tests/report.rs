@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use proofbox_backend_api::BackendKind;
+use proofbox_backend_api::{BackendKind, TransferStats};
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_bench::compare::{Cell, compare};
 use proofbox_bench::device::{BenchDevice, Opened, SkippedBackend};
@@ -230,6 +230,41 @@ fn the_report_round_trips_and_matches_its_schema() {
     )
     .unwrap();
     assert_eq!(docs, SCHEMA);
+}
+
+#[test]
+fn data_movement_is_zero_on_the_cpu_and_absent_without_a_backend() {
+    let r = report();
+    for m in r.measurements.iter().filter(|m| m.status == Status::Passed) {
+        if m.workload.starts_with("state/apply") {
+            assert_eq!(m.data_movement, None, "{}", m.workload);
+        } else {
+            assert_eq!(
+                m.data_movement,
+                Some(TransferStats::default()),
+                "{}: the CPU backend moves nothing",
+                m.workload
+            );
+        }
+    }
+}
+
+#[test]
+fn a_1_1_report_with_the_old_transfers_object_still_reads() {
+    let mut v: Value = serde_json::from_str(&report().to_json()).unwrap();
+    v["schema_version"] = "1.1".into();
+    for m in v["measurements"].as_array_mut().unwrap() {
+        let m = m.as_object_mut().unwrap();
+        m.remove("data_movement");
+        m.insert(
+            "transfers".into(),
+            serde_json::json!({ "uploads": 1, "upload_bytes": 4, "aux_uploads": 0,
+                "aux_upload_bytes": 0, "readbacks": 1, "readback_bytes": 8 }),
+        );
+    }
+    let old = Report::from_json(&v.to_string()).unwrap();
+    assert!(old.measurements.iter().all(|m| m.data_movement.is_none()));
+    assert_eq!(old.measurements.len(), report().measurements.len());
 }
 
 #[test]

@@ -76,7 +76,7 @@ fn quick_runs_on_every_backend_present_and_every_check_passes() {
 
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(v["schema_version"], "1.1");
+    assert_eq!(v["schema_version"], "1.2");
     assert_eq!(v["run"]["quick"], true);
     let ms = v["measurements"].as_array().unwrap();
     for m in ms {

@@ -23,6 +23,7 @@ mod info;
 pub mod kernel_tables;
 pub mod readback;
 pub mod timing;
+pub mod transfer;
 pub mod validate;
 
 pub use error::BackendError;
@@ -32,6 +33,7 @@ use std::time::Duration;
 
 use p3_matrix::dense::RowMajorMatrix;
 pub use timing::KernelClock;
+pub use transfer::{TransferCounters, TransferStats};
 
 /// An extension (bit-reversed rows) and the digest layers of its Merkle tree.
 pub type LdeAndTree<F> = (RowMajorMatrix<F>, Vec<Vec<Digest<F>>>);
@@ -52,7 +54,9 @@ pub type LdeAndTree<F> = (RowMajorMatrix<F>, Vec<Vec<Digest<F>>>);
 /// [`Backend::lde_and_merkle_tree`] have default implementations built on them that a
 /// device backend overrides to keep data resident on the device. Kernel timing
 /// ([`Backend::set_kernel_timing`], [`Backend::take_kernel_time`]) defaults to "not
-/// measured"; see [`timing`].
+/// measured"; see [`timing`]. Transfer accounting ([`Backend::transfer_counters`],
+/// [`Backend::transfer_stats`]) defaults to "nothing crosses a device boundary" (all
+/// zeros), which is true of the CPU backend only; see [`transfer`].
 pub trait Backend: Send + Sync + 'static {
     /// Which family this backend belongs to.
     const KIND: BackendKind;
@@ -170,6 +174,25 @@ pub trait Backend: Send + Sync + 'static {
     /// several threads at once are counted once, not summed.
     fn take_kernel_time(&self) -> Result<Option<Duration>, BackendError> {
         Ok(None)
+    }
+
+    /// The counters of the data this backend moves between host and device memory,
+    /// the times it waits for the device and the kernels it launches ([`transfer`]);
+    /// `None` for a backend whose data never leaves host memory (the CPU backend). A
+    /// device backend returns its counters and counts every copy, wait and launch of
+    /// every call in them.
+    fn transfer_counters(&self) -> Option<&TransferCounters> {
+        None
+    }
+
+    /// A snapshot of [`Backend::transfer_counters`] (they only grow: subtract two
+    /// snapshots with [`TransferStats::since`]). All zeros for a backend without
+    /// counters: the CPU backend moves nothing between host and device and never
+    /// waits for one.
+    fn transfer_stats(&self) -> TransferStats {
+        self.transfer_counters()
+            .map(TransferCounters::snapshot)
+            .unwrap_or_default()
     }
 }
 

@@ -15,6 +15,10 @@
 //! quotient chunks onto other cosets), and every layer of every Merkle tree, not only
 //! the root (openings read every layer).
 //!
+//! Device backends also count what they move between host and device memory
+//! ([`check_transfer_accounting`]): exactly a call's input one way and its output the
+//! other, with at least one wait before results reach the host.
+//!
 //! The CPU backend itself is checked against references that share none of its code
 //! paths (Plonky3's naive DFT, its Bowers DFT, and the stock `MerkleTreeMmcs`), in
 //! this crate's own tests. [`faulty::FaultyBackend`] is the CPU backend with one fault
@@ -26,6 +30,9 @@
 //! makes sure the backends it has drivers for are really tested.
 
 pub mod faulty;
+mod transfers;
+
+pub use transfers::check_transfer_accounting;
 
 use p3_commit::Mmcs;
 use p3_matrix::dense::RowMajorMatrix;
@@ -474,6 +481,15 @@ pub fn run_timing_check<B: Backend>(backend: &B) {
     }
 }
 
+/// Runs [`check_transfer_accounting`] (in KoalaBear and BabyBear).
+pub fn run_transfer_check<B: Backend>(backend: &B) {
+    let checked = check_transfer_accounting::<B, KoalaBear>(backend)
+        .and_then(|()| check_transfer_accounting::<B, BabyBear>(backend));
+    if let Err(Mismatch(m)) = checked {
+        panic!("{} backend ({}): {m}", B::KIND, backend.device().id);
+    }
+}
+
 /// Declares the conformance tests for a backend: `$name` is the module the tests go
 /// in, `$open` an expression giving `Result<impl Backend, BackendError>`.
 #[macro_export]
@@ -515,6 +531,13 @@ macro_rules! backend_conformance_tests {
             fn kernel_timing() {
                 if let Some(b) = $crate::open_or_skip($open) {
                     $crate::run_timing_check(&b);
+                }
+            }
+
+            #[test]
+            fn transfer_accounting() {
+                if let Some(b) = $crate::open_or_skip($open) {
+                    $crate::run_transfer_check(&b);
                 }
             }
         }

@@ -34,7 +34,12 @@
 //! - Kernel time ([`Backend::take_kernel_time`]): while timing is on, every kernel
 //!   launch records a CUDA event before and after it on the stream; the time is the
 //!   sum of the pairs' elapsed times (launches on one stream never overlap). Transfers
-//!   are not counted.
+//!   are not part of it.
+//! - Transfers ([`Backend::transfer_stats`]): every `memcpy` to or from the device
+//!   (each pinned chunk its own copy; the twiddle and coset-scale tables counted as
+//!   tables) and every wait of the host: stream synchronisations, the wait for a
+//!   pinned buffer's last copy, and copies into pageable host memory, which return
+//!   only once complete; every kernel launch.
 
 pub mod kernels;
 mod tables;
@@ -53,7 +58,7 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
-    FieldId, KernelClock, readback, validate,
+    FieldId, KernelClock, TransferCounters, readback, validate,
 };
 
 /// Words of one digest.
@@ -93,6 +98,8 @@ pub struct CudaBackend {
     clock: KernelClock,
     /// The start and end events of the launches since the clock was last read.
     launched: Mutex<Vec<(CudaEvent, CudaEvent)>>,
+    /// Copies and waits (see `proofbox_backend_api::transfer`).
+    transfers: TransferCounters,
 }
 
 impl core::fmt::Debug for CudaBackend {
@@ -365,6 +372,7 @@ impl CudaBackend {
         self.stream
             .memcpy_htod(&words, &mut buf)
             .map_err(|e| self.kernel_error("twiddle upload", e))?;
+        self.transfers.table_to_device(words.len() as u64 * 4);
         let buf = Arc::new(buf);
         self.twiddles
             .lock()
@@ -388,8 +396,10 @@ impl CudaBackend {
                 let buf = &mut bufs[i % 2];
                 // Waits until the DMA that last read this buffer has finished.
                 buf.as_mut_slice().map_err(err)?.copy_from_slice(chunk);
+                self.transfers.sync_wait();
                 let mut view = dst.slice_mut(done..done + CHUNK_WORDS);
                 self.stream.memcpy_htod(&*buf, &mut view).map_err(err)?;
+                self.transfers.host_to_device(CHUNK_WORDS as u64 * 4);
                 done += CHUNK_WORDS;
             }
         }
@@ -398,6 +408,7 @@ impl CudaBackend {
             self.stream
                 .memcpy_htod(&src[done..], &mut view)
                 .map_err(err)?;
+            self.transfers.host_to_device((src.len() - done) as u64 * 4);
         }
         Ok(())
     }
@@ -415,7 +426,12 @@ impl CudaBackend {
             self.stream
                 .memcpy_dtoh(&src.slice(..dst.len()), dst)
                 .map_err(err)?;
-            return self.stream.synchronize().map_err(err);
+            // A copy into pageable memory returns once complete, then the stream.
+            self.transfers.device_to_host(dst.len() as u64 * 4);
+            self.transfers.sync_wait();
+            self.stream.synchronize().map_err(err)?;
+            self.transfers.sync_wait();
+            return Ok(());
         };
         let chunks: Vec<(usize, usize)> = (0..dst.len())
             .step_by(CHUNK_WORDS)
@@ -425,14 +441,18 @@ impl CudaBackend {
             self.stream
                 .memcpy_dtoh(&src.slice(at..at + len), &mut bufs[i % 2])
                 .map_err(err)?;
+            self.transfers.device_to_host(len as u64 * 4);
             if i > 0 {
                 let (pat, plen) = chunks[i - 1];
+                // Waits for the previous chunk's copy.
                 let prev = bufs[(i - 1) % 2].as_slice().map_err(err)?;
+                self.transfers.sync_wait();
                 dst[pat..pat + plen].copy_from_slice(&prev[..plen]);
             }
         }
         if let Some(&(at, len)) = chunks.last() {
             let last = bufs[(chunks.len() - 1) % 2].as_slice().map_err(err)?;
+            self.transfers.sync_wait();
             dst[at..at + len].copy_from_slice(&last[..len]);
         }
         Ok(())
@@ -467,6 +487,7 @@ impl CudaBackend {
         }
         // SAFETY: the caller's guarantee.
         let events = unsafe { launch.launch(cfg) }.map_err(|e| self.kernel_error(name, e))?;
+        self.transfers.kernel_launch();
         if let Some(pair) = events {
             let pending = {
                 let mut launched = self.launched.lock().unwrap_or_else(|e| e.into_inner());
@@ -575,6 +596,7 @@ impl CudaBackend {
         self.stream
             .memcpy_htod(&scale_words, &mut scale)
             .map_err(|e| self.kernel_error("coset scale upload", e))?;
+        self.transfers.table_to_device(scale_words.len() as u64 * 4);
         let mut src = self.alloc(h * w)?;
         self.upload(pinned, words, &mut src)?;
         self.dif(k, &mut src, w, log_h, log_h, &inv, log_h)?;
@@ -703,11 +725,14 @@ impl CudaBackend {
         Ok(())
     }
 
+    /// Waits for the stream (counted as one wait) and checks the context for errors.
     fn check(&self, what: &str) -> Result<(), BackendError> {
         self.stream
             .synchronize()
             .and_then(|()| self.ctx.check_err())
-            .map_err(|e| self.kernel_error(what, e))
+            .map_err(|e| self.kernel_error(what, e))?;
+        self.transfers.sync_wait();
+        Ok(())
     }
 
     fn to_elems<F: BackendField>(
@@ -796,6 +821,7 @@ impl Backend for CudaBackend {
             call: Mutex::new(None),
             clock: KernelClock::new(),
             launched: Mutex::new(Vec::new()),
+            transfers: TransferCounters::new(),
         })
     }
 
@@ -914,6 +940,9 @@ impl Backend for CudaBackend {
             self.stream
                 .memcpy_dtoh(&results, &mut words[..c * DIGEST_WORDS])
                 .map_err(|e| self.kernel_error("device to host copy", e))?;
+            // Into pageable memory: returns once complete.
+            self.transfers.device_to_host((c * DIGEST_WORDS * 4) as u64);
+            self.transfers.sync_wait();
             self.check("compress_pairs")?;
             let elems = self.to_elems::<F>("compress_pairs", words[..c * DIGEST_WORDS].to_vec())?;
             outs.as_flattened_mut().copy_from_slice(&elems);
@@ -1008,6 +1037,10 @@ impl Backend for CudaBackend {
         let _guard = self.call.lock().unwrap_or_else(|e| e.into_inner());
         self.collect_kernel_time()?;
         Ok(self.clock.take())
+    }
+
+    fn transfer_counters(&self) -> Option<&TransferCounters> {
+        Some(&self.transfers)
     }
 }
 

@@ -33,7 +33,11 @@
 //! - Kernel time ([`Backend::take_kernel_time`]): the queue is created with profiling
 //!   enabled; while timing is on, every kernel launch records an event, and the time
 //!   is the sum of the events' `CL_PROFILING_COMMAND_START`..`END` spans (the queue is
-//!   in order, so kernels never overlap). Transfers are not counted.
+//!   in order, so kernels never overlap). Transfers are not part of it.
+//! - Transfers ([`Backend::transfer_stats`]): every buffer write (the caller's data,
+//!   and the twiddle and coset-scale tables) and every buffer read is a blocking copy,
+//!   counted as one copy and one wait; every `clFinish` that ends a call is one more
+//!   wait; every kernel enqueued is one launch.
 
 pub mod kernels;
 mod tables;
@@ -52,7 +56,7 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
-    FieldId, KernelClock, readback, validate,
+    FieldId, KernelClock, TransferCounters, readback, validate,
 };
 
 /// Words of one digest.
@@ -107,6 +111,17 @@ pub struct OpenclBackend {
     clock: KernelClock,
     /// Events of the kernels launched since the clock was last read.
     launched: Mutex<Vec<Event>>,
+    /// Copies and waits (see `proofbox_backend_api::transfer`).
+    transfers: TransferCounters,
+}
+
+/// What a host-to-device copy carries, for the transfer counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Payload {
+    /// The caller's data.
+    Data,
+    /// A table the backend computed (twiddles, coset scale factors).
+    Table,
 }
 
 impl core::fmt::Debug for OpenclBackend {
@@ -343,6 +358,7 @@ impl OpenclBackend {
             call: Mutex::new(()),
             clock: KernelClock::new(),
             launched: Mutex::new(Vec::new()),
+            transfers: TransferCounters::new(),
         };
         backend.check_kernels()?;
         Ok(backend)
@@ -455,33 +471,55 @@ impl OpenclBackend {
     }
 
     /// A buffer holding `words`.
-    fn upload(&self, words: &[u32]) -> Result<Buffer<u32>, BackendError> {
+    fn upload(&self, words: &[u32], payload: Payload) -> Result<Buffer<u32>, BackendError> {
         let buf = self.alloc(words.len())?;
         if !words.is_empty() {
-            self.write(&buf, 0, words)?;
+            self.write(&buf, 0, words, payload)?;
         }
         Ok(buf)
     }
 
-    fn write(&self, buf: &Buffer<u32>, offset: usize, words: &[u32]) -> Result<(), BackendError> {
+    /// A blocking write (counted as one copy and one wait).
+    fn write(
+        &self,
+        buf: &Buffer<u32>,
+        offset: usize,
+        words: &[u32],
+        payload: Payload,
+    ) -> Result<(), BackendError> {
         buf.write(words)
             .offset(offset)
             .enq()
-            .map_err(|e| self.cl_error("host to device copy", e))
+            .map_err(|e| self.cl_error("host to device copy", e))?;
+        let bytes = words.len() as u64 * 4;
+        match payload {
+            Payload::Data => self.transfers.host_to_device(bytes),
+            Payload::Table => self.transfers.table_to_device(bytes),
+        }
+        self.transfers.sync_wait();
+        Ok(())
     }
 
+    /// A blocking read (counted as one copy and one wait).
     fn read(&self, buf: &Buffer<u32>, offset: usize, out: &mut [u32]) -> Result<(), BackendError> {
         if out.is_empty() {
             return Ok(());
         }
+        let bytes = out.len() as u64 * 4;
         buf.read(out)
             .offset(offset)
             .enq()
-            .map_err(|e| self.cl_error("device to host copy", e))
+            .map_err(|e| self.cl_error("device to host copy", e))?;
+        self.transfers.device_to_host(bytes);
+        self.transfers.sync_wait();
+        Ok(())
     }
 
+    /// Waits for the queue (counted as one wait).
     fn finish(&self, what: &str) -> Result<(), BackendError> {
-        self.queue.finish().map_err(|e| self.cl_error(what, e))
+        self.queue.finish().map_err(|e| self.cl_error(what, e))?;
+        self.transfers.sync_wait();
+        Ok(())
     }
 
     /// A kernel builder for `name` of `field`, on the backend's queue.
@@ -499,11 +537,14 @@ impl OpenclBackend {
             // SAFETY: each caller sets arguments matching the kernel's signature, and
             // buffers large enough for every index the kernel forms (documented at each
             // call).
-            return unsafe { k.enq() }.map_err(|e| self.cl_error(name, e));
+            unsafe { k.enq() }.map_err(|e| self.cl_error(name, e))?;
+            self.transfers.kernel_launch();
+            return Ok(());
         }
         let mut event = Event::empty();
         // SAFETY: as above.
         unsafe { k.cmd().enew(&mut event).enq() }.map_err(|e| self.cl_error(name, e))?;
+        self.transfers.kernel_launch();
         let pending = {
             let mut launched = self.launched.lock().unwrap_or_else(|e| e.into_inner());
             launched.push(event);
@@ -522,7 +563,10 @@ impl OpenclBackend {
         if events.is_empty() {
             return Ok(());
         }
-        self.finish("kernel timing")?;
+        // Kernel timing's own wait: not a transfer-counter wait.
+        self.queue
+            .finish()
+            .map_err(|e| self.cl_error("kernel timing", e))?;
         let mut total_ns = 0u64;
         for event in &events {
             let at = |info| {
@@ -548,7 +592,7 @@ impl OpenclBackend {
             return Ok(t.clone());
         }
         let words = tables::twiddles::<F>(log_n, inverse);
-        let buf = Arc::new(self.upload(&words)?);
+        let buf = Arc::new(self.upload(&words, Payload::Table)?);
         self.twiddles
             .lock()
             .expect("twiddle cache")
@@ -638,8 +682,8 @@ impl OpenclBackend {
         let n = 1usize << log_n;
         let inv = self.twiddles::<F>(log_h, true)?;
         let fwd = self.twiddles::<F>(log_n, false)?;
-        let scale = self.upload(&tables::coset_scale::<F>(log_h, shift))?;
-        let src = self.upload(words)?;
+        let scale = self.upload(&tables::coset_scale::<F>(log_h, shift), Payload::Table)?;
+        let src = self.upload(words, Payload::Data)?;
         self.dif::<F>(&src, w, log_h, log_h, &inv, log_h)?;
         let dst = self.alloc(n * w)?;
         let (w64, log_h32, added32) = (w as u64, log_h as u32, added_bits as u32);
@@ -758,7 +802,7 @@ impl OpenclBackend {
         };
         for r0 in (0..rows).step_by(per_batch) {
             let r = per_batch.min(rows - r0);
-            self.write(&msgs, 0, &words[r0 * len..(r0 + r) * len])?;
+            self.write(&msgs, 0, &words[r0 * len..(r0 + r) * len], Payload::Data)?;
             match (device_out, &scratch) {
                 (Some(out), _) => self.hash_on_device(field, &msgs, r, len, out, r0)?,
                 (None, Some(tmp)) => {
@@ -932,6 +976,7 @@ impl Backend for OpenclBackend {
                 &buf,
                 0,
                 F::as_monty_words(pairs.as_flattened().as_flattened()),
+                Payload::Data,
             )?;
             self.compress_on_device(F::ID, &buf, 0, 2 * c, c)?;
             self.read(&buf, 2 * c * DIGEST_WORDS, &mut words[..c * DIGEST_WORDS])?;
@@ -1033,6 +1078,10 @@ impl Backend for OpenclBackend {
         let _guard = self.call.lock().expect("call lock");
         self.collect_kernel_time()?;
         Ok(self.clock.take())
+    }
+
+    fn transfer_counters(&self) -> Option<&TransferCounters> {
+        Some(&self.transfers)
     }
 }
 

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use proofbox_backend_api::{BackendError, FieldId, KernelClock};
+use proofbox_backend_api::{BackendError, FieldId, KernelClock, TransferCounters};
 use wgpu::util::DeviceExt;
 
 use crate::tables::{Poseidon2Tables, field_prelude, poseidon2_prelude, poseidon2_tables};
@@ -23,22 +23,6 @@ const PARAMS_BYTES: u64 = 32;
 const PASSES_PER_QUERY_SET: u32 = wgpu::QUERY_SET_MAX_QUERIES / 2;
 /// Submissions whose timestamps may wait unread before they are collected.
 const MAX_PENDING_TIMESTAMPS: usize = 256;
-
-/// Host <-> device traffic of one backend instance since its last reset.
-///
-/// `uploads` counts writes of caller data (matrices, messages, digests) into device
-/// buffers; `aux_uploads` counts everything else the host writes (DFT twiddles, coset
-/// scale factors, Poseidon2 constants, per-dispatch parameter blocks). `readbacks`
-/// counts buffers mapped for reading.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TransferStats {
-    pub uploads: u64,
-    pub upload_bytes: u64,
-    pub aux_uploads: u64,
-    pub aux_upload_bytes: u64,
-    pub readbacks: u64,
-    pub readback_bytes: u64,
-}
 
 /// The limits the kernels plan their buffers and dispatches against. They start as the
 /// device's own limits and can only be lowered (see
@@ -176,7 +160,8 @@ pub(crate) struct Gpu {
     baby: FieldKernels,
     lost: Arc<Mutex<Option<String>>>,
     uncaptured: Arc<Mutex<Vec<String>>>,
-    stats: Mutex<TransferStats>,
+    /// Uploads, readbacks and waits (see `proofbox_backend_api::transfer`).
+    pub counters: TransferCounters,
     /// The largest twiddle tables built so far, per field and direction: a table for
     /// order `T` serves every order dividing `T` by striding.
     twiddles: Mutex<Vec<TwiddleTable>>,
@@ -288,19 +273,16 @@ impl Gpu {
             baby,
             lost,
             uncaptured,
-            stats: Mutex::new(TransferStats::default()),
+            counters: TransferCounters::new(),
             twiddles: Mutex::new(Vec::new()),
             timestamps,
             timestamp_period_ns,
             clock: KernelClock::new(),
             pending_timestamps: Mutex::new(Vec::new()),
         };
-        {
-            let mut s = lock(&gpu.stats);
-            for k in [&gpu.koala, &gpu.baby] {
-                s.aux_uploads += 2;
-                s.aux_upload_bytes += k.rc16.size() + k.rc24.size();
-            }
+        for k in [&gpu.koala, &gpu.baby] {
+            gpu.counters.table_to_device(k.rc16.size());
+            gpu.counters.table_to_device(k.rc24.size());
         }
         Ok(gpu)
     }
@@ -310,14 +292,6 @@ impl Gpu {
             FieldId::KoalaBear => &self.koala,
             FieldId::BabyBear => &self.baby,
         }
-    }
-
-    pub fn stats(&self) -> TransferStats {
-        *lock(&self.stats)
-    }
-
-    pub fn reset_stats(&self) -> TransferStats {
-        core::mem::take(&mut *lock(&self.stats))
     }
 
     fn oom(&self, needed_bytes: u64, available_bytes: u64) -> BackendError {
@@ -401,26 +375,23 @@ impl Gpu {
         }))
     }
 
-    /// Writes caller data into a device buffer (counted as an upload).
+    /// Writes caller data into a device buffer (counted as a host-to-device copy; the
+    /// queue orders it before later submissions without the host waiting).
     pub fn upload(&self, buffer: &wgpu::Buffer, offset: u64, words: &[u32]) {
         if words.is_empty() {
             return;
         }
         self.queue
             .write_buffer(buffer, offset, bytemuck::cast_slice(words));
-        let mut s = lock(&self.stats);
-        s.uploads += 1;
-        s.upload_bytes += words.len() as u64 * 4;
+        self.counters.host_to_device(words.len() as u64 * 4);
     }
 
-    /// A storage buffer holding a host-computed table (counted as an auxiliary upload).
+    /// A storage buffer holding a host-computed table (counted as a table copy).
     pub fn table(&self, label: &str, words: &[u32]) -> Result<wgpu::Buffer, BackendError> {
         let buffer = self.storage(label, words.len() as u64 * 4)?;
         self.queue
             .write_buffer(&buffer, 0, bytemuck::cast_slice(words));
-        let mut s = lock(&self.stats);
-        s.aux_uploads += 1;
-        s.aux_upload_bytes += words.len() as u64 * 4;
+        self.counters.table_to_device(words.len() as u64 * 4);
         Ok(buffer)
     }
 
@@ -498,10 +469,7 @@ impl Gpu {
                 let at = c * self.uniform_align as usize;
                 bytes[at..at + PARAMS_BYTES as usize].copy_from_slice(bytemuck::cast_slice(&words));
             }
-            let mut s = lock(&self.stats);
-            s.aux_uploads += 1;
-            s.aux_upload_bytes += bytes.len() as u64;
-            drop(s);
+            self.counters.table_to_device(bytes.len() as u64);
             Some(
                 self.device
                     .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -611,6 +579,7 @@ impl Gpu {
                             let (_, _, _, x, y) = chunks[next_chunk];
                             pass.set_bind_group(0, &bind_groups[next_chunk], &[]);
                             pass.dispatch_workgroups(x, y, 1);
+                            self.counters.kernel_launch();
                             next_chunk += 1;
                         }
                         i += 1;
@@ -683,7 +652,7 @@ impl Gpu {
     }
 
     /// Waits for `index`, maps `staging` and returns its first `bytes` bytes as words
-    /// (counted as one readback).
+    /// (counted as one device-to-host copy and one wait).
     pub fn read(
         &self,
         staging: &wgpu::Buffer,
@@ -699,9 +668,8 @@ impl Gpu {
             index,
             bytemuck::pod_collect_to_vec::<u8, u32>,
         )?;
-        let mut s = lock(&self.stats);
-        s.readbacks += 1;
-        s.readback_bytes += bytes;
+        self.counters.device_to_host(bytes);
+        self.counters.sync_wait();
         Ok(words)
     }
 

@@ -26,6 +26,11 @@
 //!   its end while timing is on; the time is the sum of the passes' spans (buffer
 //!   copies between passes, uploads and readbacks excluded). Without the feature the
 //!   backend says it does not measure kernel time.
+//! - Transfers ([`Backend::transfer_stats`]): every `write_buffer` of the caller's
+//!   data, every table written (twiddles, coset scale factors, Poseidon2 constants,
+//!   parameter blocks) and every readback (one staging buffer mapped after one wait
+//!   for the device) is counted, and every dispatch as a kernel launch; submissions
+//!   themselves do not block the host.
 //!
 //! Devices are the adapters wgpu enumerates, in its order, as `wgpu:0`, `wgpu:1`, ...
 //! `WGPU_BACKEND` (e.g. `vulkan`) restricts which APIs are enumerated.
@@ -40,11 +45,11 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
-    FieldId, readback, validate,
+    FieldId, TransferCounters, readback, validate,
 };
 
+pub use gpu::KernelLimits;
 use gpu::{FieldKernels, Gpu, Recorder};
-pub use gpu::{KernelLimits, TransferStats};
 
 /// Bytes of one digest on the device.
 const DIGEST_BYTES: u64 = (DIGEST_ELEMS * 4) as u64;
@@ -78,16 +83,6 @@ impl WgpuBackend {
     /// What wgpu reports about the adapter.
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
         &self.adapter_info
-    }
-
-    /// Transfers since the device was opened or the stats were last reset.
-    pub fn transfer_stats(&self) -> TransferStats {
-        self.gpu.stats()
-    }
-
-    /// Resets the transfer counters, returning their values before the reset.
-    pub fn reset_transfer_stats(&self) -> TransferStats {
-        self.gpu.reset_stats()
     }
 
     /// The limits the kernels currently plan against.
@@ -663,6 +658,10 @@ impl Backend for WgpuBackend {
 
     fn set_kernel_timing(&self, on: bool) -> bool {
         self.gpu.set_kernel_timing(on)
+    }
+
+    fn transfer_counters(&self) -> Option<&TransferCounters> {
+        Some(&self.gpu.counters)
     }
 
     fn take_kernel_time(&self) -> Result<Option<Duration>, BackendError> {

@@ -4,7 +4,9 @@
 
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_matrix::Matrix;
-use proofbox_backend_api::{Backend, BackendError, BackendKind, DIGEST_ELEMS, merkle_root};
+use proofbox_backend_api::{
+    Backend, BackendError, BackendKind, DIGEST_ELEMS, TransferStats, merkle_root,
+};
 use proofbox_backend_wgpu::{KernelLimits, WgpuBackend};
 use proofbox_conformance::{
     BabyBear, CpuBackend, KoalaBear, check_hash_kernels, check_lde, check_lde_and_merkle,
@@ -18,6 +20,12 @@ proofbox_conformance::backend_conformance_tests!(
 
 fn open() -> Option<WgpuBackend> {
     open_or_skip(WgpuBackend::open(0))
+}
+
+/// The backend's transfer counters now.
+fn stats(b: &WgpuBackend) -> TransferStats {
+    assert!(b.transfer_counters().is_some(), "wgpu counts its transfers");
+    b.transfer_stats()
 }
 
 #[test]
@@ -90,21 +98,31 @@ fn lowered_limits_split_work_and_still_match_the_cpu() {
 
     // Row batches of the leaf hashing: 2 uploads of messages, one readback of the tree.
     let mats = [random_matrix::<BabyBear>(8, 1 << 9, 24)];
-    b.reset_transfer_stats();
+    let before = stats(&b);
     let layers = b.merkle_tree(&[&mats[0]]).unwrap();
-    let s = b.transfer_stats();
-    assert_eq!((s.uploads, s.readbacks), (2, 1), "{s:?}");
+    let s = stats(&b).since(&before);
+    assert_eq!(
+        (s.data_to_device_copies(), s.device_to_host_copies),
+        (2, 1),
+        "{s:?}"
+    );
     assert_eq!(layers, CpuBackend::new().merkle_tree(&[&mats[0]]).unwrap());
 
     // The splits really happened: 9 column batches for 33 columns, each one upload
     // and one readback.
-    b.reset_transfer_stats();
+    let before = stats(&b);
     let m = random_matrix::<KoalaBear>(5, 1 << 10, 33);
     b.coset_lde_batch(m, 1, KoalaBear::GENERATOR).unwrap();
-    let s = b.transfer_stats();
-    assert_eq!((s.uploads, s.readbacks), (9, 9), "{s:?}");
-    assert_eq!(s.upload_bytes, (1 << 10) * 33 * 4);
-    assert_eq!(s.readback_bytes, (2 << 10) * 33 * 4);
+    let s = stats(&b).since(&before);
+    assert_eq!(
+        (s.data_to_device_copies(), s.device_to_host_copies),
+        (9, 9),
+        "{s:?}"
+    );
+    assert_eq!(s.data_to_device_bytes(), (1 << 10) * 33 * 4);
+    assert_eq!(s.device_to_host_bytes, (2 << 10) * 33 * 4);
+    // One wait per readback.
+    assert_eq!(s.sync_waits, 9, "{s:?}");
 }
 
 #[test]
@@ -142,20 +160,21 @@ fn fused_lde_and_merkle_uploads_once_and_reads_back_lde_and_layers() {
     let (log_h, width, added_bits) = (8usize, 5usize, 2usize);
     let m = random_matrix::<BabyBear>(3, 1 << log_h, width);
     let n = 1usize << (log_h + added_bits);
-    b.reset_transfer_stats();
+    let before = stats(&b);
     let (lde, layers) = b
         .lde_and_merkle_tree(m.clone(), added_bits, BabyBear::GENERATOR)
         .unwrap();
-    let s = b.transfer_stats();
-    assert_eq!(s.uploads, 1, "{s:?}");
-    assert_eq!(s.upload_bytes, (m.values.len() * 4) as u64);
+    let s = stats(&b).since(&before);
+    assert_eq!(s.data_to_device_copies(), 1, "{s:?}");
+    assert_eq!(s.data_to_device_bytes(), (m.values.len() * 4) as u64);
     let layer_digests: usize = layers.iter().map(Vec::len).sum();
     assert_eq!(layer_digests, 2 * n - 1);
-    assert_eq!(s.readbacks, 1, "{s:?}");
+    assert_eq!(s.device_to_host_copies, 1, "{s:?}");
     assert_eq!(
-        s.readback_bytes,
+        s.device_to_host_bytes,
         (n * width * 4 + layer_digests * DIGEST_ELEMS * 4) as u64
     );
+    assert_eq!(s.sync_waits, 1, "{s:?}");
 
     let cpu = CpuBackend::new();
     let (want_lde, want_layers) = cpu
@@ -167,7 +186,7 @@ fn fused_lde_and_merkle_uploads_once_and_reads_back_lde_and_layers() {
     assert_eq!(merkle_root(&layers), merkle_root(&want_layers));
 
     // The separate calls move the extension back to the device for hashing.
-    b.reset_transfer_stats();
+    let before = stats(&b);
     let lde = b
         .coset_lde_batch(
             random_matrix::<BabyBear>(3, 1 << log_h, width),
@@ -176,14 +195,18 @@ fn fused_lde_and_merkle_uploads_once_and_reads_back_lde_and_layers() {
         )
         .unwrap();
     b.merkle_tree(&[&lde]).unwrap();
-    let s = b.transfer_stats();
-    assert_eq!((s.uploads, s.readbacks), (2, 2), "{s:?}");
+    let s = stats(&b).since(&before);
+    assert_eq!(
+        (s.data_to_device_copies(), s.device_to_host_copies),
+        (2, 2),
+        "{s:?}"
+    );
 }
 
 #[test]
 fn invalid_shapes_are_refused_before_touching_the_device() {
     let Some(b) = open() else { return };
-    b.reset_transfer_stats();
+    let before = stats(&b);
     let odd = p3_matrix::dense::RowMajorMatrix::new(vec![KoalaBear::ONE; 3], 1);
     assert!(matches!(
         b.coset_lde_batch(odd.clone(), 1, KoalaBear::GENERATOR),
@@ -198,5 +221,5 @@ fn invalid_shapes_are_refused_before_touching_the_device() {
         b.hash_rows(&[KoalaBear::ONE; 10], &mut out),
         Err(BackendError::InvalidInput(_))
     ));
-    assert_eq!(b.transfer_stats().uploads, 0);
+    assert_eq!(stats(&b).since(&before), TransferStats::default());
 }
