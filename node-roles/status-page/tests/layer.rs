@@ -40,6 +40,8 @@ impl Role for Counter {
 
 #[tokio::test]
 async fn the_page_and_json_rpc_share_the_port() {
+    // reqwest's TLS provider is the application's to install.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let head = Arc::new(AtomicU64::new(7));
     let page = StatusPage::new(Counter(head.clone()));
     let server = Server::builder()
