@@ -351,6 +351,16 @@ async fn the_status_page_shows_the_head_throughput_and_the_mismatch() {
     );
     assert_eq!(s["mismatch"], serde_json::Value::Null);
     assert_eq!(s["lies"], serde_json::json!([]));
+    // The page's first sample (at head 0) is taken before the blocks come.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while page_status(&http, addr).await["history"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "no sample taken");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     node.import(blocks[1].clone()).unwrap();
     node.import(blocks[2].clone()).unwrap();
     assert_eq!(page_status(&http, addr).await["head"], 2);

@@ -36,6 +36,16 @@ async fn the_status_page_follows_the_head_beside_json_rpc() {
     assert_eq!(s["proving"], "off (no appliance)", "{s}");
     assert_eq!(s["inFlight"], 0, "{s}");
     assert_eq!(s["lies"], json!([]), "{s}");
+    // The page's first sample (at block 0) is taken before the transfers come.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while page_status(&http, &node).await["history"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "no sample taken");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Transfers over JSON-RPC (HTTP POST on the same port), then a WebSocket client.
     let p = node.http(0);

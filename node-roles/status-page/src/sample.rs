@@ -11,13 +11,17 @@ pub const HISTORY: usize = 300;
 /// Throughput window: rates are taken over the last ten seconds.
 pub const WINDOW: Duration = Duration::from_secs(10);
 
+/// One sample: when, the head, and the transactions counted up to it since the first
+/// sample (`None` where transactions are not counted).
+type Seen = (Instant, u64, Option<u64>);
+
 /// Heads (and transactions) seen over a sliding window, from which rates are taken.
 #[derive(Debug, Clone)]
 pub struct Throughput {
     window: Duration,
     /// When, the head, and the transactions counted up to it since the first sample
     /// (`None` where transactions are not counted).
-    seen: VecDeque<(Instant, u64, Option<u64>)>,
+    seen: VecDeque<Seen>,
 }
 
 impl Default for Throughput {
@@ -67,13 +71,7 @@ impl Throughput {
 
     /// Seconds between the oldest and the newest sample (at least one), if there are
     /// two.
-    fn span(
-        &self,
-    ) -> Option<(
-        f64,
-        &(Instant, u64, Option<u64>),
-        &(Instant, u64, Option<u64>),
-    )> {
+    fn span(&self) -> Option<(f64, &Seen, &Seen)> {
         if self.seen.len() < 2 {
             return None;
         }
