@@ -246,6 +246,7 @@ async fn the_devnet_proves_blocks_every_role_agrees_it_stops_on_sigint_and_resum
     let recipient = alloy_primitives::Address::from(recipient);
     assert!(provider(&d.sequencer).get_balance(recipient).await.unwrap() > U256::ZERO);
     status_page_in_a_browser(&d);
+    role_page_in_a_browser(&d);
     let out = interrupt(d);
     assert!(
         out.iter().any(|l| l.starts_with("latest ")),
@@ -253,47 +254,94 @@ async fn the_devnet_proves_blocks_every_role_agrees_it_stops_on_sigint_and_resum
     );
 }
 
-/// The status page loaded twice in headless Chromium: its script ran (it counts its
-/// updates in `data-updates`) and the latest head it shows advanced.
-fn status_page_in_a_browser(d: &Devnet) {
-    let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| {
+/// Headless Chromium, if installed (`PROOFBOX_REQUIRE_CHROMIUM=1` makes its absence a
+/// failure); otherwise `what` is reported skipped.
+fn chromium(what: &str) -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"].into_iter().find(|c| {
         Command::new(c)
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success())
-    }) else {
+    });
+    if found.is_none() {
         if std::env::var("PROOFBOX_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") {
             panic!("PROOFBOX_REQUIRE_CHROMIUM=1 but no chromium is installed");
         }
-        proofbox_conformance::skip("devnet status page in a browser: chromium is not installed");
+        proofbox_conformance::skip(format!("{what}: chromium is not installed"));
+    }
+    found
+}
+
+/// The DOM of `url` after its scripts ran for three seconds of virtual time, and the
+/// number of updates the page's script counted (`data-updates`).
+fn load(chromium: &str, url: &str) -> (u64, String) {
+    let out = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg("--virtual-time-budget=3000")
+        .arg(url)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    let updates = between(&dom, "data-updates=\"", "\"").parse().unwrap_or(0);
+    (updates, dom)
+}
+
+/// The devnet's status page loaded twice in headless Chromium: its script ran (it
+/// counts its updates in `data-updates`) and the latest head it shows advanced.
+fn status_page_in_a_browser(d: &Devnet) {
+    let Some(chromium) = chromium("devnet status page in a browser") else {
         return;
     };
-    let load = || {
-        let out = Command::new(chromium)
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-            .arg("--virtual-time-budget=3000")
-            .arg(&d.status)
-            .stderr(Stdio::null())
-            .output()
-            .unwrap();
-        let dom = String::from_utf8_lossy(&out.stdout).into_owned();
-        let updates = between(&dom, "data-updates=\"", "\"");
-        let latest = between(&dom, "<span id=\"latest\">", "<");
-        (
-            updates.parse::<u64>().unwrap_or(0),
-            latest.parse::<u64>().unwrap_or(0),
-            dom,
-        )
+    let latest = |dom: &str| -> u64 {
+        between(dom, "<span id=\"latest\">", "<")
+            .parse()
+            .unwrap_or(0)
     };
-    let (u1, l1, dom) = load();
+    let (u1, dom) = load(chromium, &d.status);
+    let l1 = latest(&dom);
     assert!(u1 >= 1, "the page's script updated it: {dom}");
     assert!(dom.contains("cpu:0"), "the jobs by device: {dom}");
     std::thread::sleep(Duration::from_secs(2));
-    let (u2, l2, dom) = load();
+    let (u2, dom) = load(chromium, &d.status);
+    let l2 = latest(&dom);
     assert!(
         u2 >= 1 && l2 > l1,
         "the latest head advances ({l1} then {l2}): {dom}"
     );
+}
+
+/// The sequencer's own status page, on its JSON-RPC port, loaded twice in headless
+/// Chromium: its script ran and drew the lag chart, and the latest head it shows
+/// advanced; the proven head it shows is one the sequencer had proven.
+fn role_page_in_a_browser(d: &Devnet) {
+    let Some(chromium) = chromium("the sequencer's status page in a browser") else {
+        return;
+    };
+    let figure = |dom: &str, key: &str| -> Option<u64> {
+        between(dom, &format!("data-key=\"{key}\">"), "<")
+            .parse()
+            .ok()
+    };
+    let (u1, dom) = load(chromium, &d.sequencer);
+    assert!(u1 >= 1, "the page's script updated it: {dom}");
+    assert!(dom.contains("<title>ProofBox sequencer</title>"), "{dom}");
+    let line = between(&dom, "<polyline id=\"line\"", ">");
+    assert!(
+        !between(line, "points=\"", "\"").is_empty(),
+        "the script drew the chart: {dom}"
+    );
+    let l1 = figure(&dom, "latest").expect("a latest head");
+    let p1 = figure(&dom, "proven").expect("a proven head");
+    assert!(p1 <= l1, "proven {p1}, latest {l1}");
+    std::thread::sleep(Duration::from_secs(2));
+    let (u2, dom) = load(chromium, &d.sequencer);
+    let l2 = figure(&dom, "latest").expect("a latest head");
+    assert!(
+        u2 >= 1 && l2 > l1,
+        "the latest head advances ({l1} then {l2}): {dom}"
+    );
+    assert!(figure(&dom, "proven") >= Some(p1), "{dom}");
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {

@@ -13,12 +13,14 @@
 //!   transaction per block;
 //! - [`verify`]: re-execution and the first difference;
 //! - [`node`]: [`FullNode`]: import and following;
-//! - [`rpc`]: the read-only JSON-RPC methods.
+//! - [`rpc`]: the read-only JSON-RPC methods;
+//! - [`page`]: the status page's view of the node (served beside JSON-RPC).
 //!
 //! What it trusts: the genesis block (block 0) as the stream delivers it, and the
 //! chain id it is configured with.
 
 pub mod node;
+pub mod page;
 pub mod rpc;
 pub mod store;
 pub mod verify;

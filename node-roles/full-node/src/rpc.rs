@@ -1,4 +1,5 @@
-//! The full node's read-only JSON-RPC (HTTP and WebSocket on one port), answered from
+//! The full node's read-only JSON-RPC (HTTP and WebSocket on one port, with the
+//! status page, [`crate::page`], on `GET /` and `GET /status.json`), answered from
 //! its own verified state and blocks. Logs, fee history and calls are answered by the
 //! sequencer's own code (`proofbox_sequencer::rpc::eth::read`) over the node's store.
 
@@ -248,12 +249,18 @@ pub fn module(node: FullNode) -> RpcModule<FullNode> {
     m
 }
 
-/// Starts the server on `addr`; returns its address and handle.
+/// Starts the server on `addr`, with the status page; returns its address and handle.
 pub async fn serve(
     node: FullNode,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let server = Server::builder().build(addr).await?;
+    let page = proofbox_status_page::StatusPage::new(crate::page::FullNodePage(node.clone()));
+    let server = Server::builder()
+        .set_http_middleware(page.middleware())
+        .build(addr)
+        .await?;
     let local = server.local_addr()?;
-    Ok((local, server.start(module(node))))
+    let handle = server.start(module(node));
+    page.sample_until(handle.clone().stopped());
+    Ok((local, handle))
 }

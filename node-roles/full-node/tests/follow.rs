@@ -316,3 +316,108 @@ fn altered_diffs_receipts_and_roots_are_caught_with_the_first_difference() {
     ));
     assert_eq!(node.mismatch(), None);
 }
+
+/// `GET /status.json` on the node's JSON-RPC port.
+async fn page_status(http: &reqwest::Client, addr: std::net::SocketAddr) -> serde_json::Value {
+    http.get(format!("http://{addr}/status.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The status page on the JSON-RPC port follows the node: its head as blocks are
+/// imported, throughput, and the mismatch (the lie) once an altered block comes;
+/// JSON-RPC still answers on the same port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_the_head_throughput_and_the_mismatch() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let blocks = honest_chain();
+    let dir = tempfile::tempdir().unwrap();
+    let node = FullNode::open(dir.path(), 31337).unwrap();
+    node.import(blocks[0].clone()).unwrap();
+    let (addr, server) =
+        proofbox_full_node::rpc::serve(node.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    let http = reqwest::Client::new();
+    let s = page_status(&http, addr).await;
+    assert_eq!(
+        (&s["role"], &s["head"], &s["following"]),
+        (&"full node".into(), &0.into(), &true.into()),
+        "{s}"
+    );
+    assert_eq!(s["mismatch"], serde_json::Value::Null);
+    assert_eq!(s["lies"], serde_json::json!([]));
+    // The page's first sample (at head 0) is taken before the blocks come.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while page_status(&http, addr).await["history"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "no sample taken");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node.import(blocks[1].clone()).unwrap();
+    node.import(blocks[2].clone()).unwrap();
+    assert_eq!(page_status(&http, addr).await["head"], 2);
+    // Two blocks of two transfers each, seen by the next sample (once a second).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        let s = page_status(&http, addr).await;
+        if s["blocksPerSec"].as_f64().is_some_and(|r| r > 0.0) {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "no throughput: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Two transactions a block (up to the JSON numbers' rounding).
+    let (tx, bl) = (
+        s["txPerSec"].as_f64().unwrap(),
+        s["blocksPerSec"].as_f64().unwrap(),
+    );
+    assert!((tx - 2.0 * bl).abs() <= 1e-9 * tx, "{s}");
+
+    // An altered receipt: a mismatch at block 3.
+    let mut lie = blocks[3].clone();
+    lie.receipts[0].gas_used += 1;
+    let e = node.import(lie).unwrap_err();
+    assert!(matches!(e, ImportError::Mismatch(_)), "{e}");
+    let s = page_status(&http, addr).await;
+    assert_eq!(s["following"], false, "{s}");
+    assert!(
+        s["mismatch"].as_str().unwrap().starts_with("block 3: "),
+        "{s}"
+    );
+    assert_eq!(s["lies"].as_array().unwrap().len(), 1, "{s}");
+    let html = http
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<title>ProofBox full node</title>"), "{html}");
+    assert!(html.contains("data-key=\"head\">2</td>"), "{html}");
+    assert!(
+        html.contains("<li class=\"lie\">the sequencer&#39;s block 3: ")
+            || html.contains("<li class=\"lie\">the sequencer's block 3: "),
+        "{html}"
+    );
+    // JSON-RPC over HTTP POST on the same port.
+    let r: serde_json::Value = http
+        .post(format!("http://{addr}/"))
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "proofbox_status"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["result"]["head"], 2, "{r}");
+    server.stop().unwrap();
+}

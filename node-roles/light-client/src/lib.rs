@@ -12,10 +12,12 @@
 //!   and `eth_blockNumber` at the proven head from an untrusted node's `eth_getProof`
 //!   answers, each checked against the proven root
 //!   (`proofbox_chain_types::account_proof`). A lie is reported and answered with an
-//!   error that says so, never passed on.
+//!   error that says so, never passed on;
+//! - [`page`]: the status page's view of the client (served beside JSON-RPC).
 //!
 //! `docs/nodes.md` ("Light client") describes the checks and the methods.
 
+pub mod page;
 pub mod rpc;
 
 use std::path::PathBuf;

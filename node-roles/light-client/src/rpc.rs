@@ -2,7 +2,8 @@
 //! `eth_chainId`, `eth_blockNumber` (the proven block), `eth_getBalance`,
 //! `eth_getTransactionCount`, `eth_getStorageAt`, `eth_getCode`, answered at the
 //! proven head from an untrusted node's `eth_getProof` and checked against the proven
-//! root; `proofbox_lightStatus`.
+//! root; `proofbox_lightStatus`. The status page ([`crate::page`]) is served on the
+//! same port: `GET /` and `GET /status.json`.
 //!
 //! Errors: -32602 for bad parameters; -32000 for what cannot be answered (the node is
 //! unreachable or behind, a block other than the proven head) and, with a message
@@ -220,13 +221,19 @@ pub fn module(served: Served) -> RpcModule<Served> {
     m
 }
 
-/// Starts the endpoint on `addr` (port 0 picks one).
+/// Starts the endpoint on `addr` (port 0 picks one), with the status page.
 pub async fn serve(
     served: Served,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     crate::install_tls();
-    let server = Server::builder().build(addr).await?;
+    let page = proofbox_status_page::StatusPage::new(crate::page::LightPage(served.clone()));
+    let server = Server::builder()
+        .set_http_middleware(page.middleware())
+        .build(addr)
+        .await?;
     let local = server.local_addr()?;
-    Ok((local, server.start(module(served))))
+    let handle = server.start(module(served));
+    page.sample_until(handle.clone().stopped());
+    Ok((local, handle))
 }

@@ -2,7 +2,8 @@
 //! process), over JSON-RPC with alloy's provider: it follows the proofs from genesis,
 //! answers balances, nonces, storage and code from an untrusted node's Merkle proofs,
 //! and catches that node when it serves a wrong balance or a forged proof; it refuses a
-//! skipped block and a proof below its floor. Run in release.
+//! skipped block and a proof below its floor. Its status page, on the same port, shows
+//! the proven height advance and the lies. Run in release.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,6 +69,17 @@ async fn untrusted_node(seq: Sequencer, mode: Arc<AtomicU8>) -> SocketAddr {
     addr
 }
 
+/// `GET /status.json` on the light client's JSON-RPC port (`base`).
+async fn page_status(http: &reqwest::Client, base: &str) -> serde_json::Value {
+    let r = http
+        .get(format!("{base}/status.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_light_client_follows_proofs_answers_checked_state_and_catches_lies() {
     proofbox_light_client::install_tls();
@@ -117,6 +129,25 @@ async fn the_light_client_follows_proofs_answers_checked_state_and_catches_lies(
     .unwrap();
     tokio::spawn(client.clone().follow(format!("ws://{seq_addr}")));
 
+    // Its endpoint, with the status page on the same port.
+    let mode = Arc::new(AtomicU8::new(HONEST));
+    let node = format!("http://{}", untrusted_node(seq.clone(), mode.clone()).await);
+    let (light_addr, _light_rpc) = serve(
+        Served {
+            client: client.clone(),
+            node,
+            proofs: format!("http://{seq_addr}"),
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let page = format!("http://{light_addr}");
+    let before = page_status(&http, &page).await;
+    assert_eq!(before["role"], "light client", "{before}");
+    assert_eq!(before["root"], genesis.hex(), "{before}");
+
     // Traffic, then quiet until everything is proven.
     let wallet = EthereumWallet::from(dev_accounts(1)[0].signer());
     let p = ProviderBuilder::new()
@@ -154,21 +185,15 @@ async fn the_light_client_follows_proofs_answers_checked_state_and_catches_lies(
         "its root is the sequencer's"
     );
 
-    let mode = Arc::new(AtomicU8::new(HONEST));
-    let node = format!("http://{}", untrusted_node(seq.clone(), mode.clone()).await);
-    let (light_addr, _light_rpc) = serve(
-        Served {
-            client: client.clone(),
-            node,
-            proofs: format!("http://{seq_addr}"),
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
     let light =
         ProviderBuilder::new().connect_http(format!("http://{light_addr}").parse().unwrap());
     assert_eq!(light.get_block_number().await.unwrap(), head);
+    // The page's proven height advanced to the one eth_blockNumber answers.
+    let s = page_status(&http, &page).await;
+    assert!(before["proven"].as_u64().unwrap() < head, "{before}");
+    assert_eq!(s["proven"], head, "{s}");
+    assert_eq!(s["root"], client.head().root.hex(), "{s}");
+    assert_eq!(s["lies"], serde_json::json!([]), "{s}");
     assert_eq!(light.get_chain_id().await.unwrap(), config.chain_id);
     let expected: u64 = (0..12u64).map(|i| 1000 + i).sum();
     assert_eq!(light.get_balance(to).await.unwrap(), U256::from(expected));
@@ -214,6 +239,25 @@ async fn the_light_client_follows_proofs_answers_checked_state_and_catches_lies(
         .await
         .unwrap();
     assert_eq!(status["lies"].as_array().unwrap().len(), 2);
+    // Both lies on the status page, as JSON and in the HTML.
+    let s = page_status(&http, &page).await;
+    assert_eq!(s["liesDetected"], 2, "{s}");
+    let lies = s["lies"].as_array().unwrap();
+    assert_eq!(lies.len(), 2, "{s}");
+    assert!(
+        lies.iter().all(|l| l.as_str().unwrap().contains(" lied: ")),
+        "{s}"
+    );
+    let html = http.get(&page).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("<title>ProofBox light client</title>"),
+        "{html}"
+    );
+    assert_eq!(html.matches("<li class=\"lie\">").count(), 2, "{html}");
+    assert!(
+        html.contains(&format!("data-key=\"proven\">{head}</td>")),
+        "{html}"
+    );
     mode.store(HONEST, Ordering::SeqCst);
     assert_eq!(light.get_balance(to).await.unwrap(), U256::from(expected));
 

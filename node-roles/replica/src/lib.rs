@@ -30,7 +30,8 @@
 //!   batch, loaded and root-checked at start);
 //! - [`getproof`]: `eth_getProof`'s answer and its proofs' encoding and check;
 //! - [`rpc`]: the read-only JSON-RPC (`latest` = applied, `safe`/`finalized` =
-//!   proven), `proofbox_replicaStatus` and `eth_getProof`.
+//!   proven), `proofbox_replicaStatus` and `eth_getProof`;
+//! - [`page`]: the status page's view of the replica (served beside JSON-RPC).
 //!
 //! What it trusts: the genesis block as the stream delivers it (roots checked), the
 //! STARK's soundness at its floor and Poseidon2 for the proven head; for the latest
@@ -39,6 +40,7 @@
 
 pub mod follow;
 pub mod getproof;
+pub mod page;
 pub mod refusals;
 pub mod replica;
 pub mod rpc;

@@ -1,4 +1,5 @@
-//! The replica's read-only JSON-RPC (HTTP and WebSocket on one port). Block tags:
+//! The replica's read-only JSON-RPC (HTTP and WebSocket on one port, with the status
+//! page, [`crate::page`], on `GET /` and `GET /status.json`). Block tags:
 //! `latest` and `pending` read the applied head, `safe` and `finalized` the proven
 //! head; a block number is served if it is one of the two heads. Logs, fee history
 //! and calls are answered by the sequencer's own code
@@ -331,12 +332,19 @@ pub fn module(replica: Replica) -> RpcModule<Replica> {
     m
 }
 
-/// Starts the server on `addr` (port 0 picks one); returns its address and handle.
+/// Starts the server on `addr` (port 0 picks one), with the status page; returns its
+/// address and handle.
 pub async fn serve(
     replica: Replica,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let server = Server::builder().build(addr).await?;
+    let page = proofbox_status_page::StatusPage::new(crate::page::ReplicaPage(replica.clone()));
+    let server = Server::builder()
+        .set_http_middleware(page.middleware())
+        .build(addr)
+        .await?;
     let local = server.local_addr()?;
-    Ok((local, server.start(module(replica))))
+    let handle = server.start(module(replica));
+    page.sample_until(handle.clone().stopped());
+    Ok((local, handle))
 }

@@ -63,6 +63,22 @@ async fn serving_the_proven_state(node: &Node) {
     }
 }
 
+/// The status page on the replica's RPC port: `GET /status.json` and `GET /`.
+async fn page(node: &Node) -> (Value, String) {
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", node.addr);
+    let status = http
+        .get(format!("{base}/status.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let html = http.get(&base).send().await.unwrap().text().await.unwrap();
+    (status, html)
+}
+
 /// Waits for both heads to reach `head`.
 async fn caught_up(node: &Node, head: u64) -> Value {
     node.wait(&format!("both heads at {head}"), |s| {
@@ -395,6 +411,8 @@ async fn after_a_refusal_the_replica_resyncs_and_follows_honest_data() {
     let (url, _relay) = relay(net.ws_url(), alter).await;
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(config(dir.path()), url).await;
+    let (before, _) = page(&node).await;
+    assert_eq!(before["role"], "replica", "{before:#}");
     net.transfers(0, 16).await;
     let head = net.proven_to_head().await;
     let s = caught_up(&node, head).await;
@@ -403,6 +421,36 @@ async fn after_a_refusal_the_replica_resyncs_and_follows_honest_data() {
     assert_eq!(refused.len(), 1, "{s:#}");
     assert_eq!(refused[0]["block"], 3, "{s:#}");
     assert_eq!(refused[0]["count"], 1, "{s:#}");
+    // The status page on the RPC port shows the heads that moved, the re-sync and the
+    // refusal (the lie).
+    let (after, html) = page(&node).await;
+    assert!(at(&before, "latest") < Some(head), "{before:#}");
+    assert_eq!(
+        (
+            at(&after, "latest"),
+            at(&after, "proven"),
+            at(&after, "lagBlocks")
+        ),
+        (Some(head), Some(head), Some(0)),
+        "{after:#}"
+    );
+    assert_eq!(at(&after, "refusals"), Some(1), "{after:#}");
+    assert!(at(&after, "resyncs") >= Some(1), "{after:#}");
+    let lies = after["lies"].as_array().unwrap();
+    assert_eq!(lies.len(), 1, "{after:#}");
+    assert!(
+        lies[0].as_str().unwrap().starts_with("refused block 3: "),
+        "{after:#}"
+    );
+    assert!(html.contains("<title>ProofBox replica</title>"), "{html}");
+    assert!(
+        html.contains(&format!("data-key=\"latest\">{head}</td>")),
+        "{html}"
+    );
+    assert!(
+        html.contains("<li class=\"lie\">refused block 3: "),
+        "{html}"
+    );
     assert!(subscriptions.load(Ordering::SeqCst) >= 2);
     assert_eq!(s["provenRoot"], net.seq.read().state.root().hex());
     node.stop().await;

@@ -1,9 +1,10 @@
 //! The devnet's status page: plain server-rendered HTML with a little script that
 //! polls `/status.json` every second and redraws the heads, the proving lag over time
 //! (an inline SVG line), the appliance's jobs by device and state, throughput, and
-//! every detected lie. No front-end build step.
+//! every detected lie. No front-end build step; built from the pieces every role's
+//! own page uses ([`proofbox_status_page`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,10 +15,9 @@ use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
 use proofbox_full_node::FullNode;
 use proofbox_sequencer::Sequencer;
+use proofbox_status_page::html::{self, esc};
+use proofbox_status_page::{History, Throughput};
 use serde::Serialize;
-
-/// Samples kept for the lag chart (one a second: five minutes).
-const HISTORY: usize = 300;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
@@ -96,14 +96,8 @@ async fn index(State(page): State<Page>) -> Html<String> {
     Html(render(&page.snapshot()))
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The page as the server renders it (the script then keeps it live).
+/// The page as the server renders it (the script then keeps it live), from the
+/// shared pieces of [`proofbox_status_page::html`].
 pub fn render(s: &Snapshot) -> String {
     let mut roles = String::new();
     for r in &s.roles {
@@ -117,56 +111,19 @@ pub fn render(s: &Snapshot) -> String {
             url = esc(&r.url),
         );
     }
-    format!(
-        r##"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>ProofBox devnet</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2em;max-width:60em;color:#222}}
-table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}}
-.big{{font-size:1.4em}} .lie{{color:#b00}} svg{{border:1px solid #ccc;background:#fafafa}}
-</style></head>
-<body data-updates="0">
-<h1>ProofBox devnet</h1>
-<p class="big">latest <span id="latest">{latest}</span> · proven <span id="proven">{proven}</span>
+    let body = format!(
+        r#"<p class="big">latest <span id="latest">{latest}</span> · proven <span id="proven">{proven}</span>
  · lag <span id="lag">{lag}</span> blocks (<span id="lagms">{lagms}</span> ms) · <span id="inflight">{inflight}</span> batches in flight</p>
 <p>throughput: <span id="tps">{tps:.1}</span> tx/s, <span id="bps">{bps:.1}</span> blocks/s · proofs published: <span id="proofs">{proofs}</span></p>
 <h2>Roles</h2>
+<p>Each role's endpoint serves its own status page.</p>
 <table><thead><tr><th>role</th><th>endpoint</th><th>head</th><th></th></tr></thead><tbody id="roles">{roles}</tbody></table>
 <h2>Proving lag over time (blocks)</h2>
-<svg id="chart" width="600" height="120" viewBox="0 0 600 120"><polyline id="lagline" fill="none" stroke="#06c" stroke-width="2" points=""/></svg>
+{chart}
 <h2>Appliance jobs by device and state</h2>
 <table><thead><tr><th>device</th><th>jobs</th></tr></thead><tbody id="jobs"></tbody></table>
 <h2>Detected lies</h2>
-<ul id="lies"><li>none</li></ul>
-<script>
-let updates = 0;
-function text(id, v) {{ document.getElementById(id).textContent = v; }}
-async function refresh() {{
-  try {{
-    const s = await (await fetch('/status.json', {{cache: 'no-store'}})).json();
-    text('latest', s.latest); text('proven', s.proven ?? '-');
-    text('lag', s.lag_blocks); text('lagms', s.lag_ms); text('inflight', s.in_flight);
-    text('tps', s.tx_per_sec.toFixed(1)); text('bps', s.blocks_per_sec.toFixed(1)); text('proofs', s.proofs);
-    for (const r of s.roles) {{
-      const cell = document.querySelector('[data-role="' + r.role + '"]');
-      if (cell) cell.textContent = r.head ?? '-';
-    }}
-    const h = s.history, max = Math.max(1, ...h.map(x => x.latest - x.proven));
-    const t0 = h.length ? h[0].t : 0, span = Math.max(1, (h.length ? h[h.length - 1].t : 1) - t0);
-    document.getElementById('lagline').setAttribute('points',
-      h.map(x => ((x.t - t0) / span * 590 + 5).toFixed(1) + ',' + (115 - (x.latest - x.proven) / max * 110).toFixed(1)).join(' '));
-    document.getElementById('jobs').innerHTML = Object.entries(s.jobs).map(([d, st]) =>
-      '<tr><td>' + d + '</td><td>' + Object.entries(st).map(([k, n]) => k + ' ' + n).join(', ') + '</td></tr>').join('');
-    document.getElementById('lies').innerHTML = s.lies.length
-      ? s.lies.map(l => '<li class="lie"></li>').join('') : '<li>none</li>';
-    s.lies.forEach((l, i) => document.querySelectorAll('#lies li')[i].textContent = l);
-    document.body.dataset.updates = ++updates;
-  }} catch (e) {{ document.body.dataset.error = String(e); }}
-}}
-refresh(); setInterval(refresh, 1000);
-</script>
-</body></html>
-"##,
+{lies}"#,
         latest = s.latest,
         proven = s.proven.map_or("-".into(), |p| p.to_string()),
         lag = s.lag_blocks,
@@ -175,14 +132,36 @@ refresh(); setInterval(refresh, 1000);
         tps = s.tx_per_sec,
         bps = s.blocks_per_sec,
         proofs = s.proofs,
-    )
+        chart = html::chart("lagline"),
+        lies = html::lies("lies", &s.lies),
+    );
+    html::document("ProofBox devnet", &body, UPDATE)
 }
+
+/// The script's update: the devnet's status onto the page.
+const UPDATE: &str = r#"s => {
+  pb.text('latest', s.latest); pb.text('proven', pb.show(s.proven));
+  pb.text('lag', s.lag_blocks); pb.text('lagms', s.lag_ms); pb.text('inflight', s.in_flight);
+  pb.text('tps', s.tx_per_sec.toFixed(1)); pb.text('bps', s.blocks_per_sec.toFixed(1)); pb.text('proofs', s.proofs);
+  for (const r of s.roles) {
+    const cell = document.querySelector('[data-role="' + r.role + '"]');
+    if (cell) cell.textContent = pb.show(r.head);
+  }
+  pb.line('lagline', s.history.map(x => [x.t, x.latest - x.proven]));
+  const jobs = document.getElementById('jobs');
+  jobs.replaceChildren(...Object.entries(s.jobs).map(([d, st]) => {
+    const tr = document.createElement('tr');
+    for (const t of [d, pb.show(st)]) { const td = document.createElement('td'); td.textContent = t; tr.append(td); }
+    return tr;
+  }));
+  pb.lies('lies', s.lies);
+}"#;
 
 /// Refreshes `page` every second from the roles.
 pub async fn sample(page: Page, src: Sources) {
     let start = Instant::now();
-    let mut history: VecDeque<Sample> = VecDeque::new();
-    let mut window: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut history: History<Sample> = History::default();
+    let mut throughput = Throughput::default();
     let mut lies: Vec<String> = Vec::new();
     let http = reqwest::Client::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -193,40 +172,25 @@ pub async fn sample(page: Page, src: Sources) {
         let latest = view.latest_block;
         let status = view.proving;
         let full_head = src.full.head();
-        let count_txs = |from: u64, to: u64| -> u64 {
+        let txs = {
             let core = src.seq.read();
-            (from..=to)
+            throughput
+                .new_blocks(latest)
                 .filter_map(|n| core.chain.block(n))
                 .map(|b| b.transactions.len() as u64)
                 .sum()
         };
-        window.push_back((now, latest));
-        while window
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(10))
-        {
-            window.pop_front();
-        }
-        let (tx_per_sec, blocks_per_sec) = match window.front() {
-            Some((t, first)) if *first < latest => {
-                let secs = now.duration_since(*t).as_secs_f64().max(1.0);
-                (
-                    count_txs(first + 1, latest) as f64 / secs,
-                    (latest - first) as f64 / secs,
-                )
-            }
-            _ => (0.0, 0.0),
-        };
+        throughput.record(now, latest, Some(txs));
+        let tx_per_sec = throughput.tx_per_sec().unwrap_or(0.0);
+        let blocks_per_sec = throughput.blocks_per_sec().unwrap_or(0.0);
         if let Some(m) = src.full.mismatch() {
             let lie = format!("full node: block {}: {}", m.block, m.difference);
             if !lies.contains(&lie) {
                 lies.push(lie);
             }
         }
-        if let Some(e) = &status.last_error
-            && e.contains("does not verify")
-        {
-            let lie = format!("sequencer: {e}");
+        for e in &status.lies {
+            let lie = format!("sequencer: an appliance lied: {e}");
             if !lies.contains(&lie) {
                 lies.push(lie);
             }
@@ -247,28 +211,23 @@ pub async fn sample(page: Page, src: Sources) {
                 *jobs.entry(device).or_default().entry(state).or_default() += 1;
             }
         }
-        history.push_back(Sample {
+        history.push(Sample {
             t: now.duration_since(start).as_secs_f64(),
             latest,
             proven: status.proven_block.unwrap_or(0),
             full: full_head.unwrap_or(0),
         });
-        if history.len() > HISTORY {
-            history.pop_front();
-        }
         let (replica_latest, replica_proven) = {
             let c = src.replica.read();
             (c.latest_head, c.proven_head)
         };
         for r in src.replica.read().refused() {
             // Without the count: the same refusal repeated is one lie.
-            let what = match (r.batch, r.block) {
-                (Some(i), Some(b)) => format!("batch {i} at block {b}"),
-                (Some(i), None) => format!("batch {i}"),
-                (None, Some(b)) => format!("block {b}"),
-                (None, None) => "-".into(),
+            let r = proofbox_replica::Refusal {
+                count: 1,
+                ..r.clone()
             };
-            let lie = format!("replica refused {what}: {}", r.reason);
+            let lie = format!("replica {}", proofbox_replica::page::describe(&r));
             if !lies.contains(&lie) {
                 lies.push(lie);
             }
@@ -320,7 +279,7 @@ pub async fn sample(page: Page, src: Sources) {
             blocks_per_sec,
             jobs,
             lies: lies.clone(),
-            history: history.iter().cloned().collect(),
+            history: history.to_vec(),
         };
     }
 }

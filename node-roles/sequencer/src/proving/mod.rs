@@ -162,6 +162,23 @@ pub struct ProvingStatus {
     pub appliances: Vec<ApplianceStatus>,
     /// The last problem, if proving is held up.
     pub last_error: Option<String>,
+    /// Lies the appliances told since start, the newest [`LIES_KEPT`]: proofs that
+    /// did not verify, jobs that named another statement than their batch's.
+    #[serde(default)]
+    pub lies: Vec<String>,
+}
+
+/// Lies kept in [`ProvingStatus::lies`] (all are logged).
+pub const LIES_KEPT: usize = 100;
+
+impl ProvingStatus {
+    /// Records a lie an appliance told (the oldest dropped beyond [`LIES_KEPT`]).
+    pub fn lie(&mut self, what: String) {
+        if self.lies.len() == LIES_KEPT {
+            self.lies.remove(0);
+        }
+        self.lies.push(what);
+    }
 }
 
 struct State {

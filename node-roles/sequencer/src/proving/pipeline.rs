@@ -556,10 +556,13 @@ impl Ctx {
             Ok(Err(e)) => {
                 metrics::counter!("sequencer_proofs_refused_total").increment(1);
                 tracing::error!(batch = b.index, job = %info.id, appliance = url, "the appliance's proof does not verify: {e}");
-                Followed::Failed(format!(
+                let why = format!(
                     "the proof of job {} from {url} does not verify: {e}",
                     info.id
-                ))
+                );
+                let lie = format!("batch {}: {why}", b.index);
+                self.proofs.update_status(|s| s.lie(lie));
+                Followed::Failed(why)
             }
             Err(e) => Followed::Failed(e.to_string()),
         }
@@ -620,6 +623,8 @@ async fn prove_batch(
                     Ok(info) => {
                         ctx.seen(at, true, None);
                         if let Err(why) = names(&info, &b.expected) {
+                            let lie = format!("{}: batch {}: {why}", app.url, b.index);
+                            ctx.proofs.update_status(|s| s.lie(lie));
                             ctx.fail(&b, attempt, why).await;
                             (attempt, at) = (attempt + 1, (at + 1) % n);
                             continue;

@@ -1,5 +1,6 @@
 //! The JSON-RPC server: HTTP and WebSocket on one port (jsonrpsee), batch requests
-//! included.
+//! included, and the sequencer's status page on the same port (`GET /`,
+//! `GET /status.json`).
 //!
 //! - [`eth`]: the Ethereum methods (`eth_*`, `net_version`, `web3_clientVersion`) and
 //!   MegaETH's `realtime_sendRawTransaction`;
@@ -7,13 +8,15 @@
 //!   `stateChanges` and `blocks` (the resumable block stream);
 //! - [`proofs`]: the published state-transition proofs (`proofbox_*` methods and the
 //!   `proofs` stream);
-//! - [`convert`]: chain types as alloy's RPC types.
+//! - [`convert`]: chain types as alloy's RPC types;
+//! - [`page`]: the status page's view of the sequencer.
 //!
 //! Errors follow geth: -32602 for bad parameters, -32000 for refused transactions and
 //! unavailable data, 3 with the revert data for reverted calls.
 
 pub mod convert;
 pub mod eth;
+pub mod page;
 pub mod proofs;
 pub mod subs;
 
@@ -50,7 +53,8 @@ pub fn module(seq: Sequencer) -> RpcModule<Sequencer> {
     m
 }
 
-/// Starts the server on `addr` (port 0 picks one); returns its address and handle.
+/// Starts the server on `addr` (port 0 picks one), with the status page; returns its
+/// address and handle.
 pub async fn serve(
     seq: Sequencer,
     addr: SocketAddr,
@@ -58,8 +62,14 @@ pub async fn serve(
     let config = ServerConfig::builder()
         .set_message_buffer_capacity(seq.config().ws_buffer)
         .build();
-    let server = Server::builder().set_config(config).build(addr).await?;
+    let page = proofbox_status_page::StatusPage::new(page::SequencerPage(seq.clone()));
+    let server = Server::builder()
+        .set_config(config)
+        .set_http_middleware(page.middleware())
+        .build(addr)
+        .await?;
     let local = server.local_addr()?;
     let handle = server.start(module(seq));
+    page.sample_until(handle.clone().stopped());
     Ok((local, handle))
 }
