@@ -27,9 +27,10 @@ pub enum CircuitId {
     /// Blake3 compressions, `p3-blake3-air`, one per row.
     Blake3,
     /// State transitions ([`crate::transition`]): a diff applied to the Poseidon2
-    /// state tree, 256 rows per update, KoalaBear only. Requests by size prove a
-    /// seeded random diff of `2^(log_rows - 8)` updates; real diffs go through
-    /// the prover's `prove_transition`.
+    /// state tree, one 32-row segment per 31 levels of each update's path, KoalaBear
+    /// only. A request with a witness as input proves that witness's diff; a request
+    /// by size alone proves a seeded diff of `2^(log_rows - 5)` updates
+    /// ([`crate::transition::seeded_input`]).
     #[serde(rename = "state-transition")]
     StateTransition,
 }
@@ -83,7 +84,7 @@ impl CircuitId {
             Self::Keccak => "Keccak-f[1600] permutations, 24 trace rows each",
             Self::Blake3 => "Blake3 compression functions, one per trace row",
             Self::StateTransition => {
-                "State-tree transitions (KoalaBear): a seeded random diff, 32 trace rows per update (per 31 levels of its path)"
+                "State-tree transitions (KoalaBear): the diff of the transition witness given as input (or, with no input, a seeded diff), 32 trace rows per 31 levels of each update's path"
             }
         }
     }

@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use proofbox_prover::registry::{self, BackendChoice};
 use proofbox_prover::{CircuitId, FieldId, FriPreset, ProofArtifact, ProofRequest, Stage};
 use proofbox_service::types::{JobStatus, JobView, SubmitJob};
-use proofbox_verifier::{Verified, Verifier, verify_bytes};
+use proofbox_verifier::{Verified, Verifier};
 use serde_json::json;
 
 use crate::client::Client;
@@ -141,13 +141,16 @@ impl ServerArgs {
 /// What to prove and where: the arguments `prove` and `submit` share.
 #[derive(Args)]
 struct RequestArgs {
-    /// Circuit: poseidon2, keccak, blake3 or state-transition (a seeded diff of
-    /// 2^(log-rows - 8) updates, KoalaBear only).
+    /// Circuit: poseidon2, keccak, blake3 or state-transition (KoalaBear only: a
+    /// seeded diff of 2^(log-rows - 5) one-segment updates, or, with `submit`, the
+    /// transition witness given as `--input`).
     #[arg(long)]
     circuit: CircuitId,
-    /// log2 of the trace rows.
+    /// log2 of the trace rows. Optional only when `submit` sends a state-transition
+    /// witness: there it bounds the largest proof of the bundle (the service's
+    /// default when absent).
     #[arg(long)]
-    log_rows: u8,
+    log_rows: Option<u8>,
     /// Field: koalabear or babybear.
     #[arg(long, default_value = "koalabear")]
     field: FieldId,
@@ -172,10 +175,18 @@ struct RequestArgs {
 impl RequestArgs {
     /// The request, with the input file read.
     fn request(&self) -> Result<ProofRequest> {
+        let log_rows = self
+            .log_rows
+            .ok_or_else(|| anyhow!("--log-rows is required for circuit {}", self.circuit))?;
+        self.read(log_rows)
+    }
+
+    /// The request with the input file read and `log_rows` as given.
+    fn read(&self, log_rows: u8) -> Result<ProofRequest> {
         Ok(ProofRequest {
             circuit: self.circuit,
             field: self.field,
-            log_rows: self.log_rows,
+            log_rows,
             fri: self.fri,
             seed: self.seed,
             input: match &self.input {
@@ -364,8 +375,18 @@ fn serve(
 }
 
 fn submit(args: SubmitArgs) -> Result<ExitCode> {
-    let req = args.request.request()?;
-    req.validate()?;
+    let witness =
+        args.request.circuit == CircuitId::StateTransition && args.request.input.is_some();
+    let req = if witness {
+        // A transition witness: its encoding, its Merkle paths and the chunk size are
+        // checked by the service (422 `invalid_witness` or `invalid_request`); 0 asks
+        // for the service's default largest proof.
+        args.request.read(args.request.log_rows.unwrap_or(0))?
+    } else {
+        let req = args.request.request()?;
+        req.validate()?;
+        req
+    };
     let job = SubmitJob {
         circuit: req.circuit.name().into(),
         log_rows: req.log_rows.into(),
@@ -427,7 +448,9 @@ fn submit(args: SubmitArgs) -> Result<ExitCode> {
     }
     if let Some(out) = &args.out {
         let bytes = client.proof(&view.id)?;
-        verify_bytes(&bytes)
+        // One artifact, or the bundle of chained proofs of a witness job.
+        Verifier::default()
+            .verify_any_bytes(&bytes)
             .map_err(|e| anyhow!("the proof of job {} does not verify: {e}", view.id))?;
         std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
         if !args.json {

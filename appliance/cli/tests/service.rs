@@ -327,6 +327,75 @@ fn submit_wait_download_verify_with_the_real_binary() {
         );
     }
 
+    // A state-transition witness file: proved as a bundle of chained proofs, which
+    // `submit` verifies before writing and `verify` takes; no --log-rows needed.
+    let (mut tree, diff) = proofbox_state::workload::random_transition(5, 16, 3);
+    let tw = tree.transition_witness(&diff, 9, &proofbox_prover::transition::padding_key());
+    let witness = dir.path().join("block-9.pbtw");
+    std::fs::write(&witness, tw.to_bytes()).unwrap();
+    let bundle = dir.path().join("block-9.proof");
+    let o = proofbox(&[
+        "submit",
+        "--server",
+        &server.url,
+        "--api-key",
+        KEY,
+        "--circuit",
+        "state-transition",
+        "--input",
+        witness.to_str().unwrap(),
+        "--wait",
+        "--out",
+        bundle.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let job: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let hex = proofbox_prover::transition::digest_hex;
+    assert_eq!(job["statement"]["post_root"], hex(&tree.root()), "{job}");
+    assert_eq!(job["statement"]["block_number"], 9, "{job}");
+    let o = proofbox(&["verify", bundle.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["transition"]["diff_commitment"],
+        hex(&diff.commitment()),
+        "{v}"
+    );
+    // Not a witness: the service's reason, on one line.
+    std::fs::write(&witness, b"not a witness").unwrap();
+    let o = proofbox(&[
+        "submit",
+        "--server",
+        &server.url,
+        "--api-key",
+        KEY,
+        "--circuit",
+        "state-transition",
+        "--input",
+        witness.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("invalid_witness") || err.contains("witness"),
+        "{err}"
+    );
+    assert!(err.trim_end().lines().count() == 1, "{err}");
+    // Anything else still needs its size.
+    let o = proofbox(&[
+        "submit",
+        "--server",
+        &server.url,
+        "--api-key",
+        KEY,
+        "--circuit",
+        "poseidon2",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("--log-rows is required"), "{err}");
+
     // The server refuses absurd sizes itself, with the limit, as JSON.
     let r = http()
         .post(format!("{}/v1/jobs", server.url))
