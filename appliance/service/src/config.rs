@@ -80,6 +80,10 @@ pub struct Config {
     /// `/v1/verify` requests checked at once; more get 503 `verify_busy` with
     /// `Retry-After` (`PROOFBOX_VERIFY_CONCURRENCY`).
     pub verify_concurrency: usize,
+    /// State-transition witnesses checked at once at submission (decoded, cut into
+    /// chunks, every update's Merkle paths checked); more get 503 `witness_busy` with
+    /// `Retry-After` (`PROOFBOX_WITNESS_CONCURRENCY`).
+    pub witness_concurrency: usize,
     /// How long one attempt may run, in seconds, for a proof of up to 2^16 rows;
     /// larger proofs get this times `rows / 2^16`. Past it the attempt is abandoned,
     /// the job retried (or failed after `max_attempts`) and the device marked faulty
@@ -127,6 +131,7 @@ impl Default for Config {
             opencl_binary: None,
             min_security_bits: proofbox_verifier::DEFAULT_MIN_SECURITY_BITS,
             verify_concurrency: 2,
+            witness_concurrency: 2,
             job_deadline_secs: 600,
             store: "embedded".into(),
             lease_secs: 30,
@@ -268,6 +273,9 @@ impl Config {
         if let Some(v) = get("PROOFBOX_VERIFY_CONCURRENCY") {
             self.verify_concurrency = parsed("PROOFBOX_VERIFY_CONCURRENCY", &v)?;
         }
+        if let Some(v) = get("PROOFBOX_WITNESS_CONCURRENCY") {
+            self.witness_concurrency = parsed("PROOFBOX_WITNESS_CONCURRENCY", &v)?;
+        }
         if let Some(v) = get("PROOFBOX_JOB_DEADLINE_SECS") {
             self.job_deadline_secs = parsed("PROOFBOX_JOB_DEADLINE_SECS", &v)?;
         }
@@ -329,6 +337,9 @@ impl Config {
         }
         if self.verify_concurrency == 0 {
             return invalid("verify_concurrency", "must be at least 1".into());
+        }
+        if self.witness_concurrency == 0 {
+            return invalid("witness_concurrency", "must be at least 1".into());
         }
         if self.job_deadline_secs == 0 {
             return invalid("job_deadline_secs", "must be at least 1".into());

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
 use proofbox_backend_api::{BackendKind, DeviceInfo, DeviceType, FieldId};
@@ -84,6 +85,30 @@ fn lying_slot(hang: bool) -> (DeviceSlot, Arc<Lying>) {
     (slot, prover)
 }
 
+/// Waits until `device` is marked faulty and job `id` is back in the queue (a worker
+/// marks the device first, then requeues the job, so the two are seen one after the
+/// other) and returns the job.
+async fn faulty_and_requeued(
+    app: &Router,
+    hub: &Arc<Hub>,
+    device: &str,
+    id: &str,
+    secs: u64,
+) -> JobView {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let job: JobView = get(app, &format!("/v1/jobs/{id}")).await.json();
+        if hub.fault(device).is_some() && job.status == JobStatus::Queued {
+            return job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{device} was not marked faulty with the job requeued: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proof_that_does_not_verify_is_never_served_and_its_device_is_marked_faulty() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,16 +123,7 @@ async fn a_proof_that_does_not_verify_is_never_served_and_its_device_is_marked_f
     // Only the lying device at first: its proof is refused, the job goes back to the
     // queue for the CPU, and the device stops taking jobs.
     let only_liar = Workers::start(hub.clone(), std::slice::from_ref(&liar));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while hub.fault("wgpu:7").is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the invalid proof was not caught"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let job: JobView = get(&app, &format!("/v1/jobs/{id}")).await.json();
-    assert_eq!(job.status, JobStatus::Queued, "{job:?}");
+    let job = faulty_and_requeued(&app, &hub, "wgpu:7", &id, 120).await;
     assert!(
         job.error.as_deref().unwrap().contains("did not verify"),
         "{job:?}"
@@ -168,14 +184,8 @@ async fn an_attempt_past_its_deadline_is_abandoned_and_the_job_finishes_on_the_c
         .json::<JobView>()
         .id;
     let only_hung = Workers::start(hub.clone(), std::slice::from_ref(&hung));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while hub.fault("wgpu:7").is_none() {
-        assert!(Instant::now() < deadline, "the deadline was not enforced");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    faulty_and_requeued(&app, &hub, "wgpu:7", &id, 30).await;
     assert!(hub.fault("wgpu:7").unwrap().contains("deadline"));
-    let job: JobView = get(&app, &format!("/v1/jobs/{id}")).await.json();
-    assert_eq!(job.status, JobStatus::Queued, "{job:?}");
     let cpu = Workers::start(hub.clone(), &slots[1..]);
     let job = wait(&app, &id).await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");

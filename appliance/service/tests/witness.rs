@@ -294,6 +294,51 @@ async fn a_wrong_or_garbled_witness_is_refused_naming_the_update_and_never_queue
     assert!(jobs.jobs.is_empty(), "{jobs:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn witness_checks_are_bounded_and_answer_busy_beyond() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.witness_concurrency = 1;
+    let app = router(Service::open(c).unwrap().state());
+    // 512 updates in a state of 4,096 keys: each check takes milliseconds, so the
+    // submissions that arrive while another is checked are turned away, not queued.
+    let (tw, _, _) = transition(21, 4096, 512, 7);
+    let bytes = tw.to_bytes();
+    let calls: Vec<_> = (0..16)
+        .map(|i| {
+            let (app, bytes) = (app.clone(), bytes.clone());
+            tokio::spawn(async move {
+                let key = format!("busy-{i}");
+                submit_raw(&app, "circuit=state-transition", Some(&key), bytes).await
+            })
+        })
+        .collect();
+    let (mut accepted, mut busy) = (0, 0);
+    for c in calls {
+        let r = c.await.unwrap();
+        if r.status == StatusCode::ACCEPTED {
+            accepted += 1;
+        } else {
+            r.error(StatusCode::SERVICE_UNAVAILABLE, "witness_busy");
+            assert!(r.headers.contains_key(axum::http::header::RETRY_AFTER));
+            busy += 1;
+        }
+    }
+    assert!(
+        accepted >= 1 && busy >= 1,
+        "{accepted} accepted, {busy} busy"
+    );
+    // Every permit is back: a retry is accepted.
+    let r = submit_raw(
+        &app,
+        "circuit=state-transition",
+        Some("busy-0-retry"),
+        bytes,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn witnesses_may_pass_the_input_limit_of_other_circuits() {
     let dir = tempfile::tempdir().unwrap();

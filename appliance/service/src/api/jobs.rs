@@ -139,8 +139,23 @@ async fn check_submission(
     let mut job = validate_submission(state, &fleet, s, raw_input)?;
     let mut log_rows = job.request.log_rows;
     if is_witness(job.request.circuit, &job.request.input) {
+        // A witness check is CPU work proportional to its size (up to 64 MiB): at most
+        // `witness_concurrency` run at once, the rest are turned away, not queued.
+        let permit = state
+            .inner
+            .witness_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AppError::Unavailable {
+                code: "witness_busy",
+                message: format!(
+                    "{} witness checks are running, the most this appliance runs at once; retry shortly",
+                    state.inner.config.witness_concurrency
+                ),
+            })?;
         let input = std::mem::take(&mut job.request.input);
         let (input, prepared) = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let prepared = transition::prepare(&input, log_rows);
             (input, prepared)
         })
@@ -469,7 +484,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
         (status = 413, description = "Body over the limit (`body_limit_bytes`; about 1.4 MiB but for a state transition, whose witness may take 64 MiB)", body = ErrorBody),
         (status = 415, description = "Content-Type not application/json", body = ErrorBody),
         (status = 422, description = "`invalid_body` (wrong type, missing or unknown field, bad base64), `invalid_request` (a limit that depends on other fields), `invalid_witness` (a state-transition input that is no transition witness), `witness_rejected` (a witness that does not check against its pre-state root; the message names the update)", body = ErrorBody),
-        (status = 503, description = "`queue_full`, `shutting_down`, `store_unavailable`", body = ErrorBody)
+        (status = 503, description = "`queue_full`, `shutting_down`, `store_unavailable`, `witness_busy` (`witness_concurrency` witness checks are running; retry after `Retry-After` seconds)", body = ErrorBody)
     ),
     security(("bearer" = []))
 )]
@@ -537,7 +552,7 @@ pub(super) async fn submit_job(
         (status = 413, description = "Body over the limit (`body_limit_bytes`; about 1.4 MiB but for a state-transition witness, 64 MiB)", body = ErrorBody),
         (status = 415, description = "Content-Type not application/octet-stream", body = ErrorBody),
         (status = 422, description = "`invalid_request` (a limit that depends on other fields), `invalid_witness` (a state-transition body that is no transition witness), `witness_rejected` (a witness that does not check against its pre-state root; the message names the update)", body = ErrorBody),
-        (status = 503, description = "`queue_full`, `shutting_down`, `store_unavailable`", body = ErrorBody)
+        (status = 503, description = "`queue_full`, `shutting_down`, `store_unavailable`, `witness_busy` (`witness_concurrency` witness checks are running; retry after `Retry-After` seconds)", body = ErrorBody)
     ),
     security(("bearer" = []))
 )]

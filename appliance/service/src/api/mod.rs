@@ -57,6 +57,8 @@ struct Inner {
     metrics: PrometheusHandle,
     /// Permits of `/v1/verify`: `verify_concurrency` at once.
     verify_slots: Arc<tokio::sync::Semaphore>,
+    /// Permits of a submission's witness check: `witness_concurrency` at once.
+    witness_slots: Arc<tokio::sync::Semaphore>,
     /// This host's memory, for the admission estimate.
     host_memory: Option<u64>,
     /// This appliance's name in the fleet ([`JobStore::appliance`]).
@@ -76,6 +78,7 @@ impl AppState {
         reports: Vec<BackendReport>,
     ) -> Self {
         let config_verify_slots = config.verify_concurrency.max(1);
+        let config_witness_slots = config.witness_concurrency.max(1);
         let host_memory = proofbox_prover::memory::host_memory_bytes();
         let appliance = hub.store.appliance();
         let local = ApplianceAd {
@@ -103,6 +106,7 @@ impl AppState {
                 reports,
                 metrics: crate::metrics::handle(),
                 verify_slots: Arc::new(tokio::sync::Semaphore::new(config_verify_slots)),
+                witness_slots: Arc::new(tokio::sync::Semaphore::new(config_witness_slots)),
                 host_memory,
                 appliance,
                 local,
