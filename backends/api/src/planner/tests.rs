@@ -426,3 +426,62 @@ fn column_batches_are_gathered_run_and_reassembled() {
     });
     assert_eq!((e, calls), (Err("device lost"), 1));
 }
+
+/// A log sink for the tests.
+#[derive(Clone, Default)]
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn fallbacks_and_splits_are_logged_with_the_device_and_the_reason() {
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    let TreePlan::ByLayers(fallback) = tree(&limits(usize::MAX, 100), 64, 10, 0).unwrap() else {
+        panic!("64 leaves' layers fit 100 words")
+    };
+    let split = lde(&limits(usize::MAX, 4096), &shape(10, 1, 8)).unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        fallback.log("opencl:0:0", "merkle_tree");
+        split.log("wgpu:0", "coset_lde_batch", "columns");
+        // One whole batch is not a split.
+        Batches::new(4, 4).log("wgpu:0", "hash_rows", "rows");
+    });
+    let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for want in [
+        "INFO",
+        "opencl:0:0",
+        "merkle_tree",
+        "layer by layer",
+        "the digest layers",
+        "needed_words=1016",
+        "available_words=100",
+    ] {
+        assert!(lines[0].contains(want), "{want:?} missing: {}", lines[0]);
+    }
+    for want in [
+        "DEBUG",
+        "wgpu:0",
+        "coset_lde_batch",
+        "columns split",
+        "per_batch=2",
+        "batches=4",
+    ] {
+        assert!(lines[1].contains(want), "{want:?} missing: {}", lines[1]);
+    }
+}
