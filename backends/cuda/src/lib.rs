@@ -26,8 +26,10 @@
 //! - Transfers go through two pinned host buffers in turn, so the copy into or out of
 //!   pinned memory overlaps the DMA of the previous chunk; all work of a call runs in
 //!   order on the backend's stream.
-//! - Memory: work is planned against the device's free memory. An LDE too large for
-//!   it runs in column batches, leaf hashing in row batches; what cannot be split is
+//! - Memory: work is planned by `proofbox_backend_api::planner` against 90 % of the
+//!   device's free memory ([`CudaBackend::limits`]). An LDE too large for it runs in
+//!   column batches, leaf hashing in row batches, a tree whose layers do not fit is
+//!   built layer by layer through the host; what cannot be split is
 //!   [`BackendError::OutOfMemory`]. Faults that end the context (illegal address,
 //!   launch failure, ECC) are [`BackendError::DeviceLost`]; other driver errors are
 //!   [`BackendError::Kernel`] naming the step.

@@ -24,9 +24,10 @@
 //! - Merkle trees: one work-item per leaf runs the width-24 sponge, one per node the
 //!   width-16 compression, layer after layer in one device buffer.
 //!   [`Backend::lde_and_merkle_tree`] hashes the extension where the LDE left it.
-//! - Memory: every call is planned against the device's global memory and its
-//!   largest single allocation (`CL_DEVICE_MAX_MEM_ALLOC_SIZE`), optionally lowered
-//!   with [`OpenclBackend::set_memory_limit`]. An LDE too large runs in column
+//! - Memory: every call is planned by `proofbox_backend_api::planner` against the
+//!   device's global memory and its largest single allocation
+//!   (`CL_DEVICE_MAX_MEM_ALLOC_SIZE`), optionally lowered with
+//!   [`OpenclBackend::set_memory_limit`] ([`OpenclBackend::limits`]). An LDE too large runs in column
 //!   batches, hashing and compression in row batches, a tree whose layers do not fit
 //!   one buffer is built layer by layer through the host; what cannot be split is
 //!   [`BackendError::OutOfMemory`].

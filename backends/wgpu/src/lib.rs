@@ -16,9 +16,11 @@
 //!   where the LDE left it.
 //! - Limits: buffers and dispatches are planned against [`KernelLimits`] (the device's
 //!   own, or lower for testing): launches beyond the per-dimension workgroup limit
-//!   become 2D and, if needed, several dispatches; matrices beyond the binding limit
-//!   are processed in column batches (LDE) or row batches (leaf hashing); what cannot
-//!   be split is refused with [`BackendError::OutOfMemory`].
+//!   become 2D and, if needed, several dispatches; buffers are planned by
+//!   `proofbox_backend_api::planner` against the binding limit
+//!   ([`WgpuBackend::limits`]): matrices beyond it are processed in column batches
+//!   (LDE) or row batches (leaf hashing), trees whose layers exceed it are built layer
+//!   by layer; what cannot be split is refused with [`BackendError::OutOfMemory`].
 //! - Errors of a call (validation, out of memory, device lost) come back as that
 //!   call's [`BackendError`], never as a process abort.
 //! - Kernel time ([`Backend::take_kernel_time`]): where the adapter has
