@@ -21,6 +21,7 @@ mod error;
 mod field;
 mod info;
 pub mod kernel_tables;
+pub mod planner;
 pub mod readback;
 pub mod timing;
 pub mod transfer;

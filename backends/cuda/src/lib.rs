@@ -26,8 +26,10 @@
 //! - Transfers go through two pinned host buffers in turn, so the copy into or out of
 //!   pinned memory overlaps the DMA of the previous chunk; all work of a call runs in
 //!   order on the backend's stream.
-//! - Memory: work is planned against the device's free memory. An LDE too large for
-//!   it runs in column batches, leaf hashing in row batches; what cannot be split is
+//! - Memory: work is planned by `proofbox_backend_api::planner` against 90 % of the
+//!   device's free memory ([`CudaBackend::limits`]). An LDE too large for it runs in
+//!   column batches, leaf hashing in row batches, a tree whose layers do not fit is
+//!   built layer by layer through the host; what cannot be split is
 //!   [`BackendError::OutOfMemory`]. Faults that end the context (illegal address,
 //!   launch failure, ECC) are [`BackendError::DeviceLost`]; other driver errors are
 //!   [`BackendError::Kernel`] naming the step.
@@ -56,6 +58,9 @@ use cudarc::driver::{
 use cudarc::nvrtc::Ptx;
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::planner::{
+    self, Batches, DeviceLimits, Digests, FusedPlan, LdeShape, LeafHashing, PlanError, TreePlan,
+};
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
     FieldId, KernelClock, TransferCounters, readback, validate,
@@ -74,8 +79,6 @@ const MAX_TILE_STAGES: usize = 11;
 const BLOCK: u32 = 256;
 /// Launch event pairs held before their times are collected (which waits for them).
 const MAX_PENDING_EVENTS: usize = 4096;
-/// Fraction (per mille) of the free device memory a call plans to use.
-const BUDGET_PER_MILLE: usize = 900;
 
 /// Device twiddle tables by (field, log2 size, inverse).
 type TwiddleCache = HashMap<(FieldId, usize, bool), Arc<CudaSlice<u32>>>;
@@ -294,12 +297,18 @@ impl CudaBackend {
         self.ctx.mem_get_info().map(|(free, _total)| free)
     }
 
-    /// Words this call may plan to allocate.
-    fn budget_words(&self) -> Result<usize, BackendError> {
+    /// The limits this call is planned against: a share of the free device memory;
+    /// CUDA has no single-allocation limit below it.
+    pub fn limits(&self) -> Result<DeviceLimits, BackendError> {
         let free = self
             .free_bytes()
             .map_err(|e| self.kernel_error("cuMemGetInfo", e))?;
-        Ok(free / 1000 * BUDGET_PER_MILLE / 4)
+        Ok(DeviceLimits::from_device(Some(free as u64), None))
+    }
+
+    /// A plan that cannot fit, as out of memory with the device's free memory.
+    fn unplanned(&self, e: PlanError) -> BackendError {
+        self.oom(e.needed_words as u64 * 4)
     }
 
     /// Allocates `len` words, reporting an allocation failure as out of memory.
@@ -698,26 +707,20 @@ impl CudaBackend {
         Ok(())
     }
 
-    /// Hashes `rows` messages of `len` words from the host into the first `rows`
-    /// digests of `digests`, uploading them in row batches that fit `budget` words.
-    #[allow(clippy::too_many_arguments)]
+    /// Hashes the messages of `len` words in `words` from the host into the first
+    /// digests of `digests`, uploading them in the row batches `batches`.
     fn hash_from_host(
         &self,
         pinned: &mut Pinned,
         k: &Kernels,
         words: &[u32],
-        rows: usize,
         len: usize,
         digests: &mut CudaSlice<u32>,
-        budget: usize,
+        batches: &Batches,
     ) -> Result<(), BackendError> {
-        let per_batch = (budget / len).min(rows);
-        if per_batch == 0 {
-            return Err(self.oom(len as u64 * 4));
-        }
-        let mut msgs = self.alloc(per_batch * len)?;
-        for r0 in (0..rows).step_by(per_batch) {
-            let r = per_batch.min(rows - r0);
+        let mut msgs = self.alloc(batches.per_batch * len)?;
+        for rows in batches.ranges() {
+            let (r0, r) = (rows.start, rows.len());
             // Ordered on the stream after the previous batch's kernel.
             self.upload(pinned, &words[r0 * len..(r0 + r) * len], &mut msgs)?;
             self.hash_on_device(k, &msgs, r, len, digests, r0)?;
@@ -767,12 +770,6 @@ impl CudaBackend {
         let mut out = vec![0u32; (1usize << (log_h + added_bits)) * w];
         self.download(pinned, &dst, &mut out)?;
         Ok(out)
-    }
-
-    /// Words an LDE of `w` columns needs on the device at its peak.
-    fn lde_words_needed(log_h: usize, added_bits: usize, w: usize) -> usize {
-        let (h, n) = (1usize << log_h, 1usize << (log_h + added_bits));
-        (h + n) * w + h + n
     }
 }
 
@@ -843,30 +840,16 @@ impl Backend for CudaBackend {
         let log_h = h.trailing_zeros() as usize;
         let n = h << added_bits;
         let words = F::as_monty_words(&mat.values);
-        let budget = self.budget_words()?;
-        let per_column = Self::lde_words_needed(log_h, added_bits, 1);
-        let per_batch = (budget / per_column).min(w);
-        if per_batch == 0 {
-            return Err(self.oom(per_column as u64 * 4));
-        }
-        let out = if per_batch == w {
-            self.lde_batch(pinned, k, words, log_h, added_bits, w, shift)?
-        } else {
-            let mut out = vec![0u32; n * w];
-            let mut sub = Vec::with_capacity(h * per_batch);
-            for c0 in (0..w).step_by(per_batch) {
-                let cb = per_batch.min(w - c0);
-                sub.clear();
-                for row in words.chunks_exact(w) {
-                    sub.extend_from_slice(&row[c0..c0 + cb]);
-                }
-                let part = self.lde_batch(pinned, k, &sub, log_h, added_bits, cb, shift)?;
-                for (dst, src) in out.chunks_exact_mut(w).zip(part.chunks_exact(cb)) {
-                    dst[c0..c0 + cb].copy_from_slice(src);
-                }
-            }
-            out
+        let shape = LdeShape {
+            log_h,
+            added_bits,
+            width: w,
         };
+        let batches = planner::lde(&self.limits()?, &shape).map_err(|e| self.unplanned(e))?;
+        batches.log(&self.info.id, "coset_lde_batch", "columns");
+        let out = planner::run_column_batches(words, &batches, n, |sub, cb| {
+            self.lde_batch(pinned, k, sub, log_h, added_bits, cb, shift)
+        })?;
         self.check("coset_lde_batch")?;
         Ok(RowMajorMatrix::new(
             self.to_elems("coset_lde_batch", out)?,
@@ -887,19 +870,25 @@ impl Backend for CudaBackend {
         let mut guard = self.call.lock().expect("call lock");
         let pinned = self.pinned(&mut guard);
         let rows = out.len();
-        let budget = self
-            .budget_words()?
-            .checked_sub(rows * DIGEST_WORDS)
-            .ok_or_else(|| self.oom((rows * DIGEST_WORDS * 4) as u64))?;
+        let job = LeafHashing {
+            rows,
+            len,
+            state_words: 0,
+            digests: Digests::Resident {
+                words: rows * DIGEST_WORDS,
+            },
+        };
+        let batches =
+            planner::leaf_hashing(&self.limits()?, &job).map_err(|e| self.unplanned(e))?;
+        batches.log(&self.info.id, "hash_rows", "rows");
         let mut digests = self.alloc(rows * DIGEST_WORDS)?;
         self.hash_from_host(
             pinned,
             k,
             F::as_monty_words(input),
-            rows,
             len,
             &mut digests,
-            budget,
+            &batches,
         )?;
         let mut words = vec![0u32; rows * DIGEST_WORDS];
         self.download(pinned, &digests, &mut words)?;
@@ -921,11 +910,10 @@ impl Backend for CudaBackend {
         let k = self.kernels(F::ID)?;
         let mut guard = self.call.lock().expect("call lock");
         let pinned = self.pinned(&mut guard);
-        // Each pair needs its two inputs and its output in one buffer.
-        let per_batch = (self.budget_words()? / (3 * DIGEST_WORDS)).min(input.len());
-        if per_batch == 0 {
-            return Err(self.oom((3 * DIGEST_WORDS * 4) as u64));
-        }
+        let batches =
+            planner::pair_batches(&self.limits()?, input.len()).map_err(|e| self.unplanned(e))?;
+        batches.log(&self.info.id, "compress_pairs", "pairs");
+        let per_batch = batches.per_batch;
         let mut buf = self.alloc(3 * per_batch * DIGEST_WORDS)?;
         let mut words = vec![0u32; per_batch * DIGEST_WORDS];
         for (pairs, outs) in input.chunks(per_batch).zip(out.chunks_mut(per_batch)) {
@@ -957,8 +945,8 @@ impl Backend for CudaBackend {
         let rows = validate::merkle_leaves(leaves).map_err(BackendError::invalid)?;
         let len: usize = leaves.iter().map(|m| m.width).sum();
         let messages: Vec<F>;
-        let words = if let [only] = leaves {
-            &F::as_monty_words(&only.values)[..rows * len]
+        let elems: &[F] = if let [only] = leaves {
+            &only.values[..rows * len]
         } else {
             let mut m = Vec::with_capacity(rows * len);
             for row in 0..rows {
@@ -967,18 +955,28 @@ impl Backend for CudaBackend {
                 }
             }
             messages = m;
-            F::as_monty_words(&messages)
+            &messages
         };
+        let words = F::as_monty_words(elems);
         let k = self.kernels(F::ID)?;
         let mut guard = self.call.lock().expect("call lock");
+        let layer_words = planner::tree_words(rows);
+        let leaf_batches = match planner::tree(&self.limits()?, rows, len, 0) {
+            Ok(TreePlan::Resident { leaf_batches }) => leaf_batches,
+            Ok(TreePlan::ByLayers(fallback)) => {
+                // Each layer's call takes the lock itself.
+                drop(guard);
+                fallback.log(&self.info.id, "merkle_tree");
+                let mut layer = vec![[F::ZERO; DIGEST_ELEMS]; rows];
+                self.hash_rows(elems, &mut layer)?;
+                return self.compress_to_root(layer);
+            }
+            Err(e) => return Err(self.unplanned(e)),
+        };
+        leaf_batches.log(&self.info.id, "merkle_tree", "rows");
         let pinned = self.pinned(&mut guard);
-        let layer_words = (2 * rows - 1) * DIGEST_WORDS;
-        let budget = self
-            .budget_words()?
-            .checked_sub(layer_words)
-            .ok_or_else(|| self.oom(layer_words as u64 * 4))?;
         let mut layers = self.alloc(layer_words)?;
-        self.hash_from_host(pinned, k, words, rows, len, &mut layers, budget)?;
+        self.hash_from_host(pinned, k, words, len, &mut layers, &leaf_batches)?;
         self.tree_on_device(k, &mut layers, rows)?;
         let mut out = vec![0u32; layer_words];
         self.download(pinned, &layers, &mut out)?;
@@ -996,11 +994,16 @@ impl Backend for CudaBackend {
         let (h, w) = (mat.height(), mat.width);
         let log_h = h.trailing_zeros() as usize;
         let n = h << added_bits;
-        let layer_words = (2 * n - 1) * DIGEST_WORDS;
-        let needed = Self::lde_words_needed(log_h, added_bits, w) + layer_words;
-        if needed > self.budget_words()? {
+        let layer_words = planner::tree_words(n);
+        let shape = LdeShape {
+            log_h,
+            added_bits,
+            width: w,
+        };
+        if let FusedPlan::Separate(fallback) = planner::lde_and_tree(&self.limits()?, &shape, 0) {
             // The extension and its tree do not fit together: column batches, then
             // the tree over the assembled rows, uploaded again in row batches.
+            fallback.log(&self.info.id, "lde_and_merkle_tree");
             let lde = self.coset_lde_batch(mat, added_bits, shift)?;
             let layers = self.merkle_tree(&[&lde])?;
             return Ok((lde, layers));
@@ -1053,14 +1056,5 @@ mod tests {
         assert_eq!(grid(0, 256, 132), 1);
         assert_eq!(grid(1000, 256, 132), 4);
         assert_eq!(grid(1 << 40, 256, 132), 132 * 32);
-    }
-
-    #[test]
-    fn lde_memory_estimate_counts_input_output_and_tables() {
-        // 2^10 rows, 4 columns, blowup 2: input 4 KiW + output 8 KiW + scale + twiddles.
-        assert_eq!(
-            CudaBackend::lde_words_needed(10, 1, 4),
-            (1024 + 2048) * 4 + 1024 + 2048
-        );
     }
 }

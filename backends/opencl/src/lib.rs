@@ -24,9 +24,10 @@
 //! - Merkle trees: one work-item per leaf runs the width-24 sponge, one per node the
 //!   width-16 compression, layer after layer in one device buffer.
 //!   [`Backend::lde_and_merkle_tree`] hashes the extension where the LDE left it.
-//! - Memory: every call is planned against the device's global memory and its
-//!   largest single allocation (`CL_DEVICE_MAX_MEM_ALLOC_SIZE`), optionally lowered
-//!   with [`OpenclBackend::set_memory_limit`]. An LDE too large runs in column
+//! - Memory: every call is planned by `proofbox_backend_api::planner` against the
+//!   device's global memory and its largest single allocation
+//!   (`CL_DEVICE_MAX_MEM_ALLOC_SIZE`), optionally lowered with
+//!   [`OpenclBackend::set_memory_limit`] ([`OpenclBackend::limits`]). An LDE too large runs in column
 //!   batches, hashing and compression in row batches, a tree whose layers do not fit
 //!   one buffer is built layer by layer through the host; what cannot be split is
 //!   [`BackendError::OutOfMemory`].
@@ -54,6 +55,9 @@ use ocl::enums::{
 use ocl::{Buffer, Context, Device, Event, Kernel, Platform, Program, Queue};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::planner::{
+    self, Batches, DeviceLimits, Digests, FusedPlan, LdeShape, LeafHashing, PlanError, TreePlan,
+};
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
     FieldId, KernelClock, TransferCounters, readback, validate,
@@ -69,8 +73,6 @@ const MAX_TILE_STAGES: usize = 11;
 const MAX_GROUP: usize = 256;
 /// Kernel events held before their times are collected (which waits for the queue).
 const MAX_PENDING_EVENTS: usize = 4096;
-/// Fraction (per mille) of the device's global memory a call plans to use.
-const BUDGET_PER_MILLE: u64 = 900;
 
 /// Where the backend's OpenCL program comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -405,32 +407,32 @@ impl OpenclBackend {
         *self.limit_bytes.lock().expect("limit lock") = bytes;
     }
 
-    /// Largest single allocation a call may make, in words.
-    fn max_buffer_words(&self) -> usize {
-        let limit = self
+    /// The limits calls are planned against: the share of global memory a call may
+    /// use and the largest single allocation, both lowered to the memory limit.
+    pub fn limits(&self) -> DeviceLimits {
+        let cap = self
             .limit_bytes
             .lock()
             .expect("limit lock")
             .unwrap_or(u64::MAX);
-        (self.max_alloc_bytes.min(limit) / 4) as usize
+        DeviceLimits::from_device(
+            Some(self.global_bytes.min(cap)),
+            Some(self.max_alloc_bytes.min(cap)),
+        )
+    }
+
+    /// Largest single allocation a call may make, in words.
+    fn max_buffer_words(&self) -> usize {
+        self.limits().max_buffer_words
     }
 
     /// Words a call may plan to allocate in all.
     fn budget_words(&self) -> usize {
-        let limit = self
-            .limit_bytes
-            .lock()
-            .expect("limit lock")
-            .unwrap_or(u64::MAX);
-        (self.global_bytes.min(limit) / 1000 * BUDGET_PER_MILLE / 4) as usize
+        self.limits().budget_words
     }
 
-    fn oom(&self, needed_bytes: u64) -> BackendError {
-        BackendError::OutOfMemory {
-            device: self.info.id.clone(),
-            needed_bytes,
-            available_bytes: self.budget_words() as u64 * 4,
-        }
+    fn unplanned(&self, e: PlanError) -> BackendError {
+        e.out_of_memory(&self.info.id)
     }
 
     fn cl_error(&self, what: &str, e: ocl::Error) -> BackendError {
@@ -460,8 +462,13 @@ impl OpenclBackend {
     /// Allocates `len` words (uninitialised), checking the single-allocation limit.
     fn alloc(&self, len: usize) -> Result<Buffer<u32>, BackendError> {
         let len = len.max(1);
-        if len > self.max_buffer_words() {
-            return Err(self.oom(len as u64 * 4));
+        let max = self.max_buffer_words();
+        if len > max {
+            return Err(BackendError::OutOfMemory {
+                device: self.info.id.clone(),
+                needed_bytes: len as u64 * 4,
+                available_bytes: max as u64 * 4,
+            });
         }
         Buffer::<u32>::builder()
             .queue(self.queue.clone())
@@ -662,12 +669,6 @@ impl OpenclBackend {
         Ok(())
     }
 
-    /// Words an LDE of `w` columns needs on the device at its peak.
-    fn lde_words_needed(log_h: usize, added_bits: usize, w: usize) -> usize {
-        let (h, n) = (1usize << log_h, 1usize << (log_h + added_bits));
-        (h + n) * w + h + n
-    }
-
     /// The coset LDE of `2^log_h` rows of `w` columns (`words`, row-major), left on the
     /// device: `2^(log_h + added_bits)` rows in bit-reversed order.
     fn lde_on_device<F: BackendField>(
@@ -770,38 +771,26 @@ impl OpenclBackend {
         Ok(())
     }
 
-    /// Hashes `rows` messages of `len` words from the host, uploaded in row batches
-    /// that fit `budget` words. With `device_out`, the digests go to its first `rows`
-    /// digests; otherwise each batch's digests are read back into `host_out`.
-    #[allow(clippy::too_many_arguments)]
+    /// Hashes the messages of `len` words in `words` from the host, uploaded in the
+    /// row batches `batches`. With `device_out`, the digests go to its first digests;
+    /// otherwise each batch's digests are read back into `host_out`.
     fn hash_from_host(
         &self,
         field: FieldId,
         words: &[u32],
-        rows: usize,
         len: usize,
-        budget: usize,
+        batches: &Batches,
         device_out: Option<&Buffer<u32>>,
         host_out: &mut [u32],
     ) -> Result<(), BackendError> {
-        let per_row = len
-            + if device_out.is_some() {
-                0
-            } else {
-                DIGEST_WORDS
-            };
-        let max_buf = self.max_buffer_words();
-        let per_batch = (budget / per_row).min(max_buf / len).min(rows);
-        if per_batch == 0 {
-            return Err(self.oom(per_row as u64 * 4));
-        }
+        let per_batch = batches.per_batch;
         let msgs = self.alloc(per_batch * len)?;
         let scratch = match device_out {
             Some(_) => None,
             None => Some(self.alloc(per_batch * DIGEST_WORDS)?),
         };
-        for r0 in (0..rows).step_by(per_batch) {
-            let r = per_batch.min(rows - r0);
+        for rows in batches.ranges() {
+            let (r0, r) = (rows.start, rows.len());
             self.write(&msgs, 0, &words[r0 * len..(r0 + r) * len], Payload::Data)?;
             match (device_out, &scratch) {
                 (Some(out), _) => self.hash_on_device(field, &msgs, r, len, out, r0)?,
@@ -846,11 +835,6 @@ impl OpenclBackend {
         self.hash_rows(words, &mut layer)?;
         self.compress_to_root(layer)
     }
-
-    /// Whether a layer buffer of `words` fits, leaving room for message batches.
-    fn layers_fit(&self, words: usize) -> bool {
-        words <= self.max_buffer_words() && words < self.budget_words()
-    }
 }
 
 impl Backend for OpenclBackend {
@@ -884,39 +868,19 @@ impl Backend for OpenclBackend {
         let log_h = h.trailing_zeros() as usize;
         let n = h << added_bits;
         let words = F::as_monty_words(&mat.values);
-        let per_column = Self::lde_words_needed(log_h, added_bits, 1);
-        // Column batches bounded by the total budget and by the largest buffer (the
-        // extension, n words a column).
-        let per_batch = (self.budget_words() / per_column)
-            .min(self.max_buffer_words() / n)
-            .min(w);
-        if per_batch == 0 || n / 2 > self.max_buffer_words() {
-            return Err(self.oom(per_column as u64 * 4));
-        }
-        let lde_batch = |sub: &[u32], cb: usize| -> Result<Vec<u32>, BackendError> {
+        let shape = LdeShape {
+            log_h,
+            added_bits,
+            width: w,
+        };
+        let batches = planner::lde(&self.limits(), &shape).map_err(|e| self.unplanned(e))?;
+        batches.log(&self.info.id, "coset_lde_batch", "columns");
+        let out = planner::run_column_batches(words, &batches, n, |sub, cb| {
             let dst = self.lde_on_device(sub, log_h, added_bits, cb, shift)?;
             let mut out = vec![0u32; n * cb];
             self.read(&dst, 0, &mut out)?;
             Ok(out)
-        };
-        let out = if per_batch == w {
-            lde_batch(words, w)?
-        } else {
-            let mut out = vec![0u32; n * w];
-            let mut sub = Vec::with_capacity(h * per_batch);
-            for c0 in (0..w).step_by(per_batch) {
-                let cb = per_batch.min(w - c0);
-                sub.clear();
-                for row in words.chunks_exact(w) {
-                    sub.extend_from_slice(&row[c0..c0 + cb]);
-                }
-                let part = lde_batch(&sub, cb)?;
-                for (dst, src) in out.chunks_exact_mut(w).zip(part.chunks_exact(cb)) {
-                    dst[c0..c0 + cb].copy_from_slice(src);
-                }
-            }
-            out
-        };
+        })?;
         self.finish("coset_lde_batch")?;
         Ok(RowMajorMatrix::new(
             self.to_elems("coset_lde_batch", out)?,
@@ -935,13 +899,20 @@ impl Backend for OpenclBackend {
         }
         let _guard = self.call.lock().expect("call lock");
         let rows = out.len();
+        let job = LeafHashing {
+            rows,
+            len,
+            state_words: 0,
+            digests: Digests::PerBatch,
+        };
+        let batches = planner::leaf_hashing(&self.limits(), &job).map_err(|e| self.unplanned(e))?;
+        batches.log(&self.info.id, "hash_rows", "rows");
         let mut words = vec![0u32; rows * DIGEST_WORDS];
         self.hash_from_host(
             F::ID,
             F::as_monty_words(input),
-            rows,
             len,
-            self.budget_words(),
+            &batches,
             None,
             &mut words,
         )?;
@@ -961,13 +932,10 @@ impl Backend for OpenclBackend {
             return Ok(());
         }
         let _guard = self.call.lock().expect("call lock");
-        // Each pair needs its two inputs and its output in one buffer.
-        let per_batch = (self.budget_words() / (3 * DIGEST_WORDS))
-            .min(self.max_buffer_words() / (3 * DIGEST_WORDS))
-            .min(input.len());
-        if per_batch == 0 {
-            return Err(self.oom((3 * DIGEST_WORDS * 4) as u64));
-        }
+        let batches =
+            planner::pair_batches(&self.limits(), input.len()).map_err(|e| self.unplanned(e))?;
+        batches.log(&self.info.id, "compress_pairs", "pairs");
+        let per_batch = batches.per_batch;
         let buf = self.alloc(3 * per_batch * DIGEST_WORDS)?;
         let mut words = vec![0u32; per_batch * DIGEST_WORDS];
         for (pairs, outs) in input.chunks(per_batch).zip(out.chunks_mut(per_batch)) {
@@ -1005,19 +973,23 @@ impl Backend for OpenclBackend {
             messages = m;
             &messages
         };
-        let layer_words = (2 * rows - 1) * DIGEST_WORDS;
-        if !self.layers_fit(layer_words) {
-            return self.merkle_tree_by_layers(elems, rows);
-        }
+        let layer_words = planner::tree_words(rows);
+        let leaf_batches = match planner::tree(&self.limits(), rows, len, 0) {
+            Ok(TreePlan::Resident { leaf_batches }) => leaf_batches,
+            Ok(TreePlan::ByLayers(fallback)) => {
+                fallback.log(&self.info.id, "merkle_tree");
+                return self.merkle_tree_by_layers(elems, rows);
+            }
+            Err(e) => return Err(self.unplanned(e)),
+        };
+        leaf_batches.log(&self.info.id, "merkle_tree", "rows");
         let _guard = self.call.lock().expect("call lock");
-        let budget = self.budget_words() - layer_words;
         let layers = self.alloc(layer_words)?;
         self.hash_from_host(
             F::ID,
             F::as_monty_words(elems),
-            rows,
             len,
-            budget,
+            &leaf_batches,
             Some(&layers),
             &mut [],
         )?;
@@ -1038,12 +1010,16 @@ impl Backend for OpenclBackend {
         let (h, w) = (mat.height(), mat.width);
         let log_h = h.trailing_zeros() as usize;
         let n = h << added_bits;
-        let layer_words = (2 * n - 1) * DIGEST_WORDS;
-        let needed = Self::lde_words_needed(log_h, added_bits, w) + layer_words;
-        let max_buf = self.max_buffer_words();
-        if needed > self.budget_words() || n * w > max_buf || layer_words > max_buf {
+        let layer_words = planner::tree_words(n);
+        let shape = LdeShape {
+            log_h,
+            added_bits,
+            width: w,
+        };
+        if let FusedPlan::Separate(fallback) = planner::lde_and_tree(&self.limits(), &shape, 0) {
             // The extension and its tree do not fit together: column batches, then
             // the tree over the assembled rows, uploaded again in row batches.
+            fallback.log(&self.info.id, "lde_and_merkle_tree");
             let lde = self.coset_lde_batch(mat, added_bits, shift)?;
             let layers = self.merkle_tree(&[&lde])?;
             return Ok((lde, layers));
@@ -1094,13 +1070,5 @@ mod tests {
         assert_eq!(global_size(0, 4), 1);
         assert_eq!(global_size(1000, 4), 1000);
         assert_eq!(global_size(1 << 40, 4), 4096);
-    }
-
-    #[test]
-    fn lde_memory_estimate_counts_input_output_and_tables() {
-        assert_eq!(
-            OpenclBackend::lde_words_needed(10, 1, 4),
-            (1024 + 2048) * 4 + 1024 + 2048
-        );
     }
 }

@@ -3,6 +3,7 @@
 //! `PROOFBOX_REQUIRE_OPENCL=1` makes that a failure.
 
 use p3_koala_bear::KoalaBear;
+use proofbox_backend_api::planner::{self, Batches, DeviceLimits, TreePlan};
 use proofbox_backend_api::{
     Backend, BackendError, BackendKind, BackendReport, DIGEST_ELEMS, DeviceType, merkle_root,
 };
@@ -155,4 +156,56 @@ fn lowered_memory_limit_splits_work_or_reports_oom() {
     b.set_memory_limit(None);
     let want = cpu.coset_lde_batch(big.clone(), 1, shift).unwrap();
     assert_eq!(b.coset_lde_batch(big, 1, shift).unwrap(), want);
+}
+
+#[test]
+fn lowered_memory_limit_plans_resident_and_layer_by_layer_trees() {
+    let Some(b) = open_or_skip(OpenclBackend::open(0)) else {
+        return;
+    };
+    let cpu = CpuBackend::new();
+    b.set_memory_limit(Some(64 << 10));
+    // 90 % of 64 KiB for a call, 64 KiB for one buffer.
+    assert_eq!(
+        b.limits(),
+        DeviceLimits {
+            budget_words: 14625,
+            max_buffer_words: 16 << 10,
+        }
+    );
+    // 2^8 leaves of 100 words: the layers (4088 words) fit one buffer, the messages go
+    // in row batches of 105 beside them.
+    let plan = planner::tree(&b.limits(), 1 << 8, 100, 0).unwrap();
+    assert_eq!(
+        plan,
+        TreePlan::Resident {
+            leaf_batches: Batches {
+                total: 1 << 8,
+                per_batch: 105
+            }
+        }
+    );
+    let mat = random_matrix::<KoalaBear>(21, 1 << 8, 100);
+    let before = b.transfer_stats();
+    let got = b.merkle_tree(&[&mat]).unwrap();
+    let s = b.transfer_stats().since(&before);
+    assert_eq!(
+        (s.data_to_device_copies(), s.device_to_host_copies),
+        (3, 1),
+        "{s:?}"
+    );
+    assert_eq!(got, cpu.merkle_tree(&[&mat]).unwrap());
+    // 2^13 leaves: 2^14 - 1 digests are more than one buffer, so the tree is built
+    // layer by layer (hash_rows in row batches, then compress_pairs per layer).
+    let plan = planner::tree(&b.limits(), 1 << 13, 40, 0).unwrap();
+    assert!(matches!(plan, TreePlan::ByLayers(_)), "{plan:?}");
+    let tall = random_matrix::<KoalaBear>(22, 1 << 13, 40);
+    let before = b.transfer_stats();
+    let got = b.merkle_tree(&[&tall]).unwrap();
+    let s = b.transfer_stats().since(&before);
+    // Uploads: the leaves in 27 batches of 304 rows (40 words and a scratch digest a
+    // row in 14625 words), then the 13 layers' pairs in batches of 609: 7, 4, 2 and
+    // ten single batches.
+    assert_eq!(s.data_to_device_copies(), 27 + 7 + 4 + 2 + 10, "{s:?}");
+    assert_eq!(got, cpu.merkle_tree(&[&tall]).unwrap());
 }

@@ -16,9 +16,11 @@
 //!   where the LDE left it.
 //! - Limits: buffers and dispatches are planned against [`KernelLimits`] (the device's
 //!   own, or lower for testing): launches beyond the per-dimension workgroup limit
-//!   become 2D and, if needed, several dispatches; matrices beyond the binding limit
-//!   are processed in column batches (LDE) or row batches (leaf hashing); what cannot
-//!   be split is refused with [`BackendError::OutOfMemory`].
+//!   become 2D and, if needed, several dispatches; buffers are planned by
+//!   `proofbox_backend_api::planner` against the binding limit
+//!   ([`WgpuBackend::limits`]): matrices beyond it are processed in column batches
+//!   (LDE) or row batches (leaf hashing), trees whose layers exceed it are built layer
+//!   by layer; what cannot be split is refused with [`BackendError::OutOfMemory`].
 //! - Errors of a call (validation, out of memory, device lost) come back as that
 //!   call's [`BackendError`], never as a process abort.
 //! - Kernel time ([`Backend::take_kernel_time`]): where the adapter has
@@ -43,6 +45,9 @@ use std::time::Duration;
 
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::planner::{
+    self, Batches, DeviceLimits, Digests, FusedPlan, LdeShape, LeafHashing, PlanError, TreePlan,
+};
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
     FieldId, TransferCounters, readback, validate,
@@ -115,12 +120,14 @@ impl WgpuBackend {
         self.gpu.limits.max_storage_bytes().min(u64::from(u32::MAX))
     }
 
-    fn oom(&self, needed_bytes: u64, available_bytes: u64) -> BackendError {
-        BackendError::OutOfMemory {
-            device: self.info.id.clone(),
-            needed_bytes,
-            available_bytes,
-        }
+    /// The limits calls are planned against: wgpu reports no device memory, so only
+    /// the largest storage buffer the kernels may bind ([`KernelLimits`]) bounds them.
+    pub fn limits(&self) -> DeviceLimits {
+        DeviceLimits::from_device(None, Some(self.max_storage()))
+    }
+
+    fn unplanned(&self, e: PlanError) -> BackendError {
+        e.out_of_memory(&self.info.id)
     }
 
     /// Uploads one LDE batch (`2^log_h` rows of `w` columns) and its tables.
@@ -229,8 +236,10 @@ impl WgpuBackend {
         }
     }
 
+    /// Words of sponge state `hash_leaves` keeps per message between dispatches.
+    const STATE_WORDS: usize = 24;
     /// Bytes of sponge state `hash_leaves` keeps per message between dispatches.
-    const STATE_BYTES: u64 = 24 * 4;
+    const STATE_BYTES: u64 = Self::STATE_WORDS as u64 * 4;
 
     /// Records the compression layers of a tree whose `rows` leaf digests start
     /// `layers`; every layer follows the previous one.
@@ -295,54 +304,54 @@ impl WgpuBackend {
         let (h, w) = (mat.height(), mat.width);
         let log_h = h.trailing_zeros() as usize;
         let n = h << added_bits;
-        let words = F::as_monty_words(&mat.values);
-        let max = self.max_storage();
-        let column_bytes = n as u64 * 4;
-        let per_batch = (max / column_bytes) as usize;
-        if per_batch == 0 {
-            return Err(self.oom(column_bytes, max));
-        }
-        if w <= per_batch {
-            return self.lde_batch(words, log_h, added_bits, w, shift);
-        }
-        let mut out = vec![0u32; n * w];
-        let mut sub = Vec::with_capacity(h * per_batch);
-        for c0 in (0..w).step_by(per_batch) {
-            let cb = per_batch.min(w - c0);
-            sub.clear();
-            for row in words.chunks_exact(w) {
-                sub.extend_from_slice(&row[c0..c0 + cb]);
-            }
-            let part = self.lde_batch::<F>(&sub, log_h, added_bits, cb, shift)?;
-            for (dst, src) in out.chunks_exact_mut(w).zip(part.chunks_exact(cb)) {
-                dst[c0..c0 + cb].copy_from_slice(src);
-            }
-        }
-        Ok(out)
+        let shape = LdeShape {
+            log_h,
+            added_bits,
+            width: w,
+        };
+        let batches = planner::lde(&self.limits(), &shape).map_err(|e| self.unplanned(e))?;
+        batches.log(&self.info.id, "coset_lde_batch", "columns");
+        planner::run_column_batches(F::as_monty_words(&mat.values), &batches, n, |sub, cb| {
+            self.lde_batch(sub, log_h, added_bits, cb, shift)
+        })
     }
 
-    /// Hashes `rows` messages of `len` words into digests `0..rows` of `digests`,
-    /// uploading the messages in row batches that fit the binding limit.
+    /// The row batches of hashing `rows` messages of `len` words into a resident
+    /// buffer of `digest_words`.
+    fn plan_hash(
+        &self,
+        rows: usize,
+        len: usize,
+        digest_words: usize,
+    ) -> Result<Batches, BackendError> {
+        let job = LeafHashing {
+            rows,
+            len,
+            state_words: Self::STATE_WORDS,
+            digests: Digests::Resident {
+                words: digest_words,
+            },
+        };
+        planner::leaf_hashing(&self.limits(), &job).map_err(|e| self.unplanned(e))
+    }
+
+    /// Hashes the messages of `len` words in `words` into the first digests of
+    /// `digests`, uploading the messages in the row batches `batches`.
     fn hash_into<F: BackendField>(
         &self,
         words: &[u32],
-        rows: usize,
         len: usize,
+        batches: &Batches,
         digests: &wgpu::Buffer,
     ) -> Result<(), BackendError> {
         let k = self.gpu.kernels(F::ID);
-        let max = self.max_storage();
-        let row_bytes = len as u64 * 4;
-        let per_batch = ((max / row_bytes.max(Self::STATE_BYTES)) as usize).min(rows);
-        if per_batch == 0 {
-            return Err(self.oom(row_bytes, max));
-        }
-        let msgs = self.gpu.storage("messages", per_batch as u64 * row_bytes)?;
+        let per_batch = batches.per_batch;
+        let msgs = self.gpu.storage("messages", (per_batch * len) as u64 * 4)?;
         let states = self
             .gpu
             .storage("sponge states", per_batch as u64 * Self::STATE_BYTES)?;
-        for r0 in (0..rows).step_by(per_batch) {
-            let r = per_batch.min(rows - r0);
+        for rows in batches.ranges() {
+            let (r0, r) = (rows.start, rows.len());
             // Ordered after the previous batch's submission on the queue.
             self.gpu.upload(&msgs, 0, &words[r0 * len..(r0 + r) * len]);
             let mut rec = Recorder::default();
@@ -352,17 +361,19 @@ impl WgpuBackend {
         Ok(())
     }
 
-    /// Digest layers of the tree over `rows` messages of `len` words.
+    /// Digest layers of the tree over `rows` messages of `len` words, the leaves
+    /// hashed in the row batches `leaf_batches`.
     fn tree_from_messages<F: BackendField>(
         &self,
         words: &[u32],
         rows: usize,
         len: usize,
+        leaf_batches: &Batches,
     ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
         let k = self.gpu.kernels(F::ID);
         let layer_bytes = (2 * rows as u64 - 1) * DIGEST_BYTES;
         let layers = self.gpu.storage("digest layers", layer_bytes)?;
-        self.hash_into::<F>(words, rows, len, &layers)?;
+        self.hash_into::<F>(words, len, leaf_batches, &layers)?;
         let staging = self.gpu.staging(layer_bytes)?;
         let mut rec = Recorder::default();
         Self::record_tree(&mut rec, k, &layers, rows);
@@ -532,10 +543,12 @@ impl Backend for WgpuBackend {
             return Ok(());
         }
         let rows = out.len();
+        let batches = self.plan_hash(rows, len, rows * DIGEST_ELEMS)?;
+        batches.log(&self.info.id, "hash_rows", "rows");
         let words = self.gpu.scoped("hash_rows", || {
             let bytes = rows as u64 * DIGEST_BYTES;
             let digests = self.gpu.storage("digests", bytes)?;
-            self.hash_into::<F>(F::as_monty_words(input), rows, len, &digests)?;
+            self.hash_into::<F>(F::as_monty_words(input), len, &batches, &digests)?;
             let staging = self.gpu.staging(bytes)?;
             let mut rec = Recorder::default();
             rec.copy(&digests, 0, &staging, 0, bytes);
@@ -556,12 +569,10 @@ impl Backend for WgpuBackend {
             return Ok(());
         }
         let k = self.gpu.kernels(F::ID);
-        // Each pair needs its two inputs and its output in one buffer.
-        let max = self.max_storage();
-        let per_batch = (max / (3 * DIGEST_BYTES)) as usize;
-        if per_batch == 0 {
-            return Err(self.oom(3 * DIGEST_BYTES, max));
-        }
+        let batches =
+            planner::pair_batches(&self.limits(), input.len()).map_err(|e| self.unplanned(e))?;
+        batches.log(&self.info.id, "compress_pairs", "pairs");
+        let per_batch = batches.per_batch;
         for (pairs, outs) in input.chunks(per_batch).zip(out.chunks_mut(per_batch)) {
             let c = pairs.len();
             let words = self.gpu.scoped("compress_pairs", || {
@@ -596,8 +607,8 @@ impl Backend for WgpuBackend {
         let rows = validate::merkle_leaves(leaves).map_err(BackendError::invalid)?;
         let len: usize = leaves.iter().map(|m| m.width).sum();
         let mut messages: Vec<F>;
-        let words = if let [only] = leaves {
-            F::as_monty_words(&only.values)
+        let elems: &[F] = if let [only] = leaves {
+            &only.values[..rows * len]
         } else {
             messages = Vec::with_capacity(rows * len);
             for row in 0..rows {
@@ -605,10 +616,22 @@ impl Backend for WgpuBackend {
                     messages.extend_from_slice(&m.values[row * m.width..(row + 1) * m.width]);
                 }
             }
-            F::as_monty_words(&messages)
+            &messages
         };
+        let leaf_batches = match planner::tree(&self.limits(), rows, len, Self::STATE_WORDS) {
+            Ok(TreePlan::Resident { leaf_batches }) => leaf_batches,
+            Ok(TreePlan::ByLayers(fallback)) => {
+                fallback.log(&self.info.id, "merkle_tree");
+                let mut layer = vec![[F::ZERO; DIGEST_ELEMS]; rows];
+                self.hash_rows(elems, &mut layer)?;
+                return self.compress_to_root(layer);
+            }
+            Err(e) => return Err(self.unplanned(e)),
+        };
+        leaf_batches.log(&self.info.id, "merkle_tree", "rows");
+        let words = F::as_monty_words(elems);
         self.gpu.scoped("merkle_tree", || {
-            self.tree_from_messages::<F>(words, rows, len)
+            self.tree_from_messages::<F>(words, rows, len, &leaf_batches)
         })
     }
 
@@ -625,11 +648,18 @@ impl Backend for WgpuBackend {
         let n = 1usize << log_n;
         let lde_bytes = n as u64 * w as u64 * 4;
         let layer_bytes = (2 * n as u64 - 1) * DIGEST_BYTES;
-        let max = self.max_storage();
         let state_bytes = n as u64 * Self::STATE_BYTES;
-        if lde_bytes > max || layer_bytes > max || state_bytes > max {
+        let shape = LdeShape {
+            log_h,
+            added_bits,
+            width: w,
+        };
+        if let FusedPlan::Separate(fallback) =
+            planner::lde_and_tree(&self.limits(), &shape, Self::STATE_WORDS)
+        {
             // The extension does not fit one binding: column batches, then the tree
             // over the assembled rows (uploaded again, in row batches).
+            fallback.log(&self.info.id, "lde_and_merkle_tree");
             let lde = self.coset_lde_batch(mat, added_bits, shift)?;
             let layers = self.merkle_tree(&[&lde])?;
             return Ok((lde, layers));

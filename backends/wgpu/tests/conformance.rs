@@ -4,6 +4,7 @@
 
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_matrix::Matrix;
+use proofbox_backend_api::planner::{self, TreePlan};
 use proofbox_backend_api::{
     Backend, BackendError, BackendKind, DIGEST_ELEMS, TransferStats, merkle_root,
 };
@@ -134,6 +135,18 @@ fn lowered_limits_fused_call_falls_back_to_batches_and_matches_the_cpu() {
     let b = b.with_kernel_limits(tiny_limits(1 << 20));
     check_lde_and_merkle::<_, KoalaBear>(&b).unwrap();
     check_lde_and_merkle::<_, BabyBear>(&b).unwrap();
+}
+
+#[test]
+fn lowered_limits_tree_over_one_binding_is_built_by_layers_and_matches_the_cpu() {
+    let Some(b) = open() else { return };
+    // 16 KiB bindings: the layers of 2^9 leaves (32 KiB - 32 bytes) do not fit one,
+    // the leaf digests (16 KiB) do, so the tree goes layer by layer through the host.
+    let b = b.with_kernel_limits(tiny_limits(16 << 10));
+    let plan = planner::tree(&b.limits(), 1 << 9, 24, 24).unwrap();
+    assert!(matches!(plan, TreePlan::ByLayers(_)), "{plan:?}");
+    check_merkle::<_, KoalaBear>(&b, 9, &[7, 9, 8]).unwrap();
+    check_merkle::<_, BabyBear>(&b, 9, &[24]).unwrap();
 }
 
 #[test]
