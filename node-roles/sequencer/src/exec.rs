@@ -2,20 +2,21 @@
 //! sequencer runs it against its in-memory state, a full node against its database.
 //!
 //! Each transaction runs on a `CacheDB` over the block's pre-state; its state changes
-//! are committed to the cache for the next transaction and gathered into the block's
-//! [`StateDiff`], which keeps only what differs from the pre-state.
+//! are committed to the cache for the next transaction. The block's [`StateDiff`],
+//! which keeps only what differs from the pre-state, is built from the cache once the
+//! block has run (see `diff`).
 
-use std::collections::BTreeMap;
+mod diff;
+#[cfg(test)]
+mod tests;
 
 use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
-use proofbox_chain_types::{AccountDiff, Receipt, SignedTx, StateDiff};
+use proofbox_chain_types::{Receipt, SignedTx, StateDiff};
 use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction, ResultAndState};
 use revm::context::{BlockEnv, CfgEnv, Context, Journal, TxEnv};
 use revm::database::CacheDB;
-use revm::primitives::KECCAK_EMPTY;
 use revm::primitives::hardfork::SpecId;
-use revm::state::{Bytecode, EvmState};
 use revm::{DatabaseCommit, DatabaseRef, ExecuteEvm, MainBuilder, MainnetEvm};
 
 /// The EVM rules the chain runs: Prague.
@@ -130,111 +131,6 @@ fn evm_error<E: std::fmt::Display>(
     }
 }
 
-/// One account's changes gathered over a block's transactions.
-#[derive(Default)]
-struct Touched {
-    nonce: u64,
-    balance: U256,
-    code_hash: B256,
-    code: Option<Bytecode>,
-    storage: BTreeMap<U256, U256>,
-    destroyed: bool,
-}
-
-fn gather(touched: &mut BTreeMap<Address, Touched>, state: &EvmState) {
-    for (address, account) in state {
-        if !account.is_touched() {
-            continue;
-        }
-        let t = touched.entry(*address).or_default();
-        if account.is_selfdestructed() {
-            t.destroyed = true;
-            t.nonce = 0;
-            t.balance = U256::ZERO;
-            t.code_hash = KECCAK_EMPTY;
-            t.code = None;
-            t.storage.values_mut().for_each(|v| *v = U256::ZERO);
-            for slot in account.storage.keys() {
-                t.storage.insert(*slot, U256::ZERO);
-            }
-            continue;
-        }
-        if account.is_created() {
-            // A new contract starts with empty storage, whatever was there before.
-            t.storage.values_mut().for_each(|v| *v = U256::ZERO);
-            t.code = account.info.code.clone();
-        }
-        t.destroyed = false;
-        t.nonce = account.info.nonce;
-        t.balance = account.info.balance;
-        t.code_hash = account.info.code_hash;
-        for (slot, value) in &account.storage {
-            if value.is_changed() {
-                t.storage.insert(*slot, value.present_value);
-            }
-        }
-    }
-}
-
-/// The block's diff: every touched account whose fields, code or storage differ from
-/// `pre`; accounts left empty (EIP-161) or self-destructed are destroyed.
-fn finish_diff<DB: DatabaseRef>(
-    pre: &DB,
-    touched: BTreeMap<Address, Touched>,
-) -> Result<StateDiff, StateReadError> {
-    let read = |e: DB::Error| StateReadError(e.to_string());
-    let mut accounts = Vec::new();
-    for (address, t) in touched {
-        let before = pre.basic_ref(address).map_err(read)?;
-        let empty =
-            t.destroyed || (t.nonce == 0 && t.balance.is_zero() && t.code_hash == KECCAK_EMPTY);
-        let mut storage = Vec::new();
-        for (slot, value) in &t.storage {
-            let old = pre.storage_ref(address, *slot).map_err(read)?;
-            let new = if empty { U256::ZERO } else { *value };
-            if old != new {
-                storage.push((*slot, new));
-            }
-        }
-        if empty {
-            if before.is_some() || !storage.is_empty() {
-                accounts.push(AccountDiff {
-                    address,
-                    nonce: 0,
-                    balance: U256::ZERO,
-                    code_hash: KECCAK_EMPTY,
-                    code: None,
-                    storage,
-                    destroyed: true,
-                });
-            }
-            continue;
-        }
-        let code_changed = before.as_ref().map_or(KECCAK_EMPTY, |b| b.code_hash) != t.code_hash;
-        let unchanged = before.as_ref().is_some_and(|b| {
-            b.nonce == t.nonce && b.balance == t.balance && b.code_hash == t.code_hash
-        });
-        if unchanged && storage.is_empty() {
-            continue;
-        }
-        let code: Option<Bytes> = if code_changed {
-            t.code.as_ref().map(|c| c.original_bytes())
-        } else {
-            None
-        };
-        accounts.push(AccountDiff {
-            address,
-            nonce: t.nonce,
-            balance: t.balance,
-            code_hash: t.code_hash,
-            code,
-            storage,
-            destroyed: false,
-        });
-    }
-    StateDiff::new(accounts).map_err(|e| StateReadError(format!("built a bad diff: {e}")))
-}
-
 /// The receipt of an executed transaction (its logs moved out of `result`).
 fn receipt(tx: &SignedTx, result: ExecutionResult, cumulative: u64, base_fee: u64) -> Receipt {
     let success = result.is_success();
@@ -260,42 +156,68 @@ fn receipt(tx: &SignedTx, result: ExecutionResult, cumulative: u64, base_fee: u6
 /// Executes `candidates` in order against `pre`. A transaction revm refuses is left out
 /// (in `rejected`); one whose gas limit no longer fits the block is deferred, as is
 /// every later one.
+///
+/// The transactions are executed in place: `candidates` becomes `included` once the
+/// rejected and deferred ones are taken out, so the block's transactions are neither
+/// moved nor copied one by one.
 pub fn execute_block<DB: DatabaseRef>(
     pre: &DB,
     p: &BlockParams,
-    candidates: Vec<SignedTx>,
+    mut candidates: Vec<SignedTx>,
 ) -> Result<Executed, StateReadError> {
     let mut evm = build_evm(pre, p, false);
-    let mut out = Executed::default();
-    let mut touched = BTreeMap::new();
-    let mut rest = candidates.into_iter();
-    for tx in rest.by_ref() {
+    let mut out = Executed {
+        receipts: Vec::with_capacity(candidates.len()),
+        ..Default::default()
+    };
+    let mut changes = diff::BlockChanges::default();
+    // Indices into `candidates` of the refused transactions, with their messages.
+    let mut rejected = Vec::new();
+    let mut deferred_from = candidates.len();
+    for (i, tx) in candidates.iter().enumerate() {
         if out.gas_used + tx.gas_limit() > p.gas_limit {
             if tx.gas_limit() > p.gas_limit {
-                out.rejected.push((tx, "exceeds block gas limit".into()));
+                rejected.push((i, "exceeds block gas limit".to_string()));
                 continue;
             }
-            out.deferred.push(tx);
+            deferred_from = i;
             break;
         }
-        match evm.transact(tx_env(&tx)) {
+        match evm.transact(tx_env(tx)) {
             Ok(ResultAndState { result, state }) => {
                 out.gas_used += result.tx_gas_used();
-                gather(&mut touched, &state);
-                evm.ctx.journaled_state.database.commit(state);
+                let db = &mut evm.ctx.journaled_state.database;
+                changes.record(&state, &db.cache);
+                db.commit(state);
                 out.receipts
-                    .push(receipt(&tx, result, out.gas_used, p.base_fee));
-                out.included.push(tx);
+                    .push(receipt(tx, result, out.gas_used, p.base_fee));
             }
             Err(e) => {
                 let message = evm_error(e)?;
-                out.rejected.push((tx, message));
+                rejected.push((i, message));
             }
         }
     }
-    out.deferred.extend(rest);
+    let cache = std::mem::take(&mut evm.ctx.journaled_state.database.cache);
     drop(evm);
-    out.diff = finish_diff(pre, touched)?;
+    out.deferred = candidates.split_off(deferred_from);
+    if !rejected.is_empty() {
+        let mut index = 0;
+        let mut next = rejected.iter().map(|(i, _)| *i).peekable();
+        let taken: Vec<SignedTx> = candidates
+            .extract_if(.., |_| {
+                let hit = next.next_if_eq(&index).is_some();
+                index += 1;
+                hit
+            })
+            .collect();
+        out.rejected = taken
+            .into_iter()
+            .zip(rejected.into_iter().map(|(_, message)| message))
+            .collect();
+    }
+    out.included = candidates;
+    out.diff = diff::finish_diff(pre, changes.finish(&cache))?;
     Ok(out)
 }
 
