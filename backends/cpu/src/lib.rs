@@ -10,6 +10,10 @@
 //!
 //! This backend is the reference every other backend is checked against.
 
+mod resident;
+
+pub use resident::CpuMatrix;
+
 use core::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
