@@ -10,7 +10,7 @@
 //!
 //! - **Stays on the device:** the values of an LDE made by
 //!   [`ResidentBackend::lde_resident`] (or a matrix given by
-//!   [`ResidentBackend::upload`]), every layer of its Merkle tree
+//!   [`ResidentBackend::upload_matrix`]), every layer of its Merkle tree
 //!   ([`ResidentBackend::commit`] builds the tree from the values in place, layers
 //!   retained), and every intermediate of the opening reduction.
 //! - **Goes to the device:** the caller's matrix once (its `h x w` words), and small
@@ -239,7 +239,7 @@ pub trait ResidentBackend: Backend {
 
     /// Moves `mat` into a resident matrix as it is (one copy of its values on a
     /// device backend).
-    fn upload<F: ResidentField>(
+    fn upload_matrix<F: ResidentField>(
         &self,
         mat: RowMajorMatrix<F>,
     ) -> Result<Self::Matrix<F>, BackendError>;

@@ -30,6 +30,7 @@
 //! makes sure the backends it has drivers for are really tested.
 
 pub mod faulty;
+pub mod resident;
 mod transfers;
 
 pub use transfers::check_transfer_accounting;

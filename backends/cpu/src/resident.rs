@@ -72,7 +72,7 @@ pub(crate) fn bitrev_coset<F: TwoAdicField>(shift: F, log_height: usize) -> Vec<
 impl ResidentBackend for CpuBackend {
     type Matrix<F: ResidentField> = CpuMatrix<F>;
 
-    fn upload<F: ResidentField>(
+    fn upload_matrix<F: ResidentField>(
         &self,
         mat: RowMajorMatrix<F>,
     ) -> Result<CpuMatrix<F>, BackendError> {

@@ -40,7 +40,10 @@
 //!   wait; every kernel enqueued is one launch.
 
 pub mod kernels;
+mod resident;
 mod tables;
+
+pub use resident::OpenclMatrix;
 
 use std::collections::HashMap;
 use std::ffi::CString;
