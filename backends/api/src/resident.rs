@@ -72,13 +72,16 @@ pub trait ResidentMatrix {
     fn has_tree(&self) -> bool;
 }
 
+/// A point `z` and the claimed openings `[f_0(z), f_1(z), ...]` of every column there.
+pub type OpeningPoint<F> = (Ext<F>, Vec<Ext<F>>);
+
 /// One matrix and the points it is opened at, in Plonky3's order (a point's
 /// `openings` hold `f_i(z)` for every column `i`).
 #[derive(Debug)]
 pub struct OpeningClaim<'a, M, F: ResidentField> {
     pub matrix: &'a M,
     /// `(z, [f_0(z), f_1(z), ...])` for each point, in order.
-    pub points: &'a [(Ext<F>, Vec<Ext<F>>)],
+    pub points: &'a [OpeningPoint<F>],
 }
 
 /// The reduced opening of one height: one extension element per row (bit-reversed

@@ -9,7 +9,7 @@ use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::resident::{
-    Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField, ResidentMatrix,
+    Ext, OpeningClaim, OpeningPoint, ReducedOpening, ResidentBackend, ResidentField, ResidentMatrix,
 };
 use proofbox_backend_api::{Backend, BackendError, DIGEST_ELEMS, Digest, TransferStats};
 use rand::rngs::StdRng;
@@ -33,7 +33,7 @@ fn random_ext<F: ResidentField>(rng: &mut StdRng) -> Ext<F> {
 /// power of `alpha` of that height times `(y_i - f_i(x)) / (z - x)`, with
 /// `x = shift * g^bitrev(r)` computed by exponentiation for every row `r`.
 pub fn reference_reduction<F: ResidentField>(
-    claims: &[(&RowMajorMatrix<F>, &[(Ext<F>, Vec<Ext<F>>)])],
+    claims: &[(&RowMajorMatrix<F>, &[OpeningPoint<F>])],
     alpha: Ext<F>,
     shift: F,
 ) -> Vec<ReducedOpening<F>> {
@@ -209,7 +209,7 @@ pub fn check_resident_reduction<B: ResidentBackend, F: ResidentField>(
         .enumerate()
         .map(|(i, &(lh, w, _))| random_matrix(900 + i as u64, 1 << lh, w))
         .collect();
-    let points: Vec<Vec<(Ext<F>, Vec<Ext<F>>)>> = shapes
+    let points: Vec<Vec<OpeningPoint<F>>> = shapes
         .iter()
         .map(|&(_, w, p)| {
             (0..p)
@@ -236,7 +236,7 @@ pub fn check_resident_reduction<B: ResidentBackend, F: ResidentField>(
                 .map_err(failed(&what))?,
         );
     }
-    let naive_in: Vec<(&RowMajorMatrix<F>, &[(Ext<F>, Vec<Ext<F>>)])> = cpu_mats
+    let naive_in: Vec<(&RowMajorMatrix<F>, &[OpeningPoint<F>])> = cpu_mats
         .iter()
         .zip(&points)
         .map(|(m, p)| (m.values(), p.as_slice()))

@@ -15,12 +15,15 @@ use proofbox_backend_api::{Backend, BackendError, Digest, merkle_root};
 
 use crate::CpuBackend;
 
+/// Every digest layer of a tree, leaves' digests first.
+pub type TreeLayers<F> = Vec<Vec<Digest<F>>>;
+
 /// A matrix resident in host memory: the values and, once committed, every layer of
 /// their Merkle tree (leaves' digests first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CpuMatrix<F: ResidentField> {
     values: RowMajorMatrix<F>,
-    layers: Option<Vec<Vec<Digest<F>>>>,
+    layers: Option<TreeLayers<F>>,
 }
 
 impl<F: ResidentField> CpuMatrix<F> {
@@ -35,7 +38,7 @@ impl<F: ResidentField> CpuMatrix<F> {
     }
 
     /// The values and layers, handed back without a copy.
-    pub fn into_parts(self) -> (RowMajorMatrix<F>, Option<Vec<Vec<Digest<F>>>>) {
+    pub fn into_parts(self) -> (RowMajorMatrix<F>, Option<TreeLayers<F>>) {
         (self.values, self.layers)
     }
 }
@@ -169,5 +172,37 @@ impl ResidentBackend for CpuBackend {
             .rev()
             .map(|(log_height, values)| ReducedOpening { log_height, values })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use p3_koala_bear::KoalaBear;
+
+    use super::*;
+
+    #[test]
+    fn resident_matrices_are_the_host_matrices_themselves() {
+        let cpu = CpuBackend::new();
+        let mat = RowMajorMatrix::new((0..64u32).map(KoalaBear::new).collect(), 4);
+        let at = mat.values.as_ptr();
+        let mut m = cpu.upload_matrix(mat).unwrap();
+        let root = cpu.commit(&mut m).unwrap();
+        assert_eq!(m.values().values.as_ptr(), at, "the values were copied");
+        let layers = m.layers().unwrap();
+        assert_eq!(layers.last().unwrap()[0], root);
+        assert_eq!(cpu.read_layer(&m, 0).unwrap(), layers[0]);
+        let (values, _) = m.into_parts();
+        assert_eq!(values.values.as_ptr(), at);
+    }
+
+    #[test]
+    fn coset_points_are_in_bit_reversed_order() {
+        let shift = KoalaBear::new(7);
+        let g = KoalaBear::two_adic_generator(3);
+        let xs = bitrev_coset(shift, 3);
+        // Row 1 of 8 holds the point of natural index bitrev_3(1) = 4.
+        assert_eq!(xs[1], shift * g.exp_u64(4));
+        assert_eq!(bitrev_coset(shift, 0), vec![shift]);
     }
 }
