@@ -187,28 +187,22 @@ pub fn check_resident_tree<B: ResidentBackend, F: ResidentField>(
     )
 }
 
-/// Claims over resident LDEs of two heights (several matrices per height, one to
-/// three points each, random openings): the reduction of `backend` against the CPU
-/// backend's and against [`reference_reduction`].
-pub fn check_resident_reduction<B: ResidentBackend, F: ResidentField>(
+/// Shape of one claim in a reduction case: `(log2 height given, width, points)`.
+type ClaimShape = (usize, usize, usize);
+
+/// One reduction case: random matrices of `shapes` made resident on both backends
+/// (extended by `added_bits` onto `shift * K`, or given as they are with `None`),
+/// random points and openings, the reduction of `backend` against the CPU backend's
+/// and both against [`reference_reduction`].
+fn reduction_case<B: ResidentBackend, F: ResidentField>(
     backend: &B,
+    seed: u64,
+    shapes: &[ClaimShape],
+    added_bits: Option<usize>,
+    shift: F,
 ) -> Result<(), Mismatch> {
     let reference = CpuBackend::new();
-    let mut rng = StdRng::seed_from_u64(0x0be7_a11a);
-    let shift = F::GENERATOR;
-    // (log height before the LDE, width, points)
-    let shapes = [
-        (5usize, 3usize, 2usize),
-        (3, 4, 1),
-        (5, 7, 1),
-        (3, 1, 3),
-        (0, 2, 1),
-    ];
-    let inputs: Vec<RowMajorMatrix<F>> = shapes
-        .iter()
-        .enumerate()
-        .map(|(i, &(lh, w, _))| random_matrix(900 + i as u64, 1 << lh, w))
-        .collect();
+    let mut rng = StdRng::seed_from_u64(seed);
     let points: Vec<Vec<OpeningPoint<F>>> = shapes
         .iter()
         .map(|&(_, w, p)| {
@@ -221,20 +215,27 @@ pub fn check_resident_reduction<B: ResidentBackend, F: ResidentField>(
         })
         .collect();
     let alpha = random_ext::<F>(&mut rng);
-    let what = format!("{} opening reduction", F::ID);
+    let what = format!(
+        "{} opening reduction ({}, shapes {shapes:?})",
+        F::ID,
+        match added_bits {
+            Some(b) => format!("LDEs +{b} bits"),
+            None => "uploaded matrices".into(),
+        }
+    );
     let mut cpu_mats = Vec::new();
     let mut dev_mats = Vec::new();
-    for m in &inputs {
-        cpu_mats.push(
-            reference
-                .lde_resident(m.clone(), 1, shift)
-                .map_err(|e| Mismatch(format!("reference failed: {e}")))?,
-        );
-        dev_mats.push(
-            backend
-                .lde_resident(m.clone(), 1, shift)
-                .map_err(failed(&what))?,
-        );
+    for (i, &(lh, w, _)) in shapes.iter().enumerate() {
+        let m = random_matrix::<F>(seed + i as u64, 1 << lh, w);
+        let (c, d) = match added_bits {
+            Some(bits) => (
+                reference.lde_resident(m.clone(), bits, shift),
+                backend.lde_resident(m, bits, shift),
+            ),
+            None => (reference.upload_matrix(m.clone()), backend.upload_matrix(m)),
+        };
+        cpu_mats.push(c.map_err(|e| Mismatch(format!("reference failed: {e}")))?);
+        dev_mats.push(d.map_err(failed(&what))?);
     }
     let naive_in: Vec<(&RowMajorMatrix<F>, &[OpeningPoint<F>])> = cpu_mats
         .iter()
@@ -271,7 +272,7 @@ pub fn check_resident_reduction<B: ResidentBackend, F: ResidentField>(
         .map_err(failed(&what))?;
     check_reduced(&what, &got, &want)?;
     // Openings that do not match the matrix's width are refused.
-    let short = [(alpha, vec![alpha])];
+    let short = [(alpha, vec![alpha; shapes[0].1 + 1])];
     let bad = [OpeningClaim {
         matrix: &dev_mats[0],
         points: &short[..],
@@ -282,6 +283,30 @@ pub fn check_resident_reduction<B: ResidentBackend, F: ResidentField>(
             "{what}: openings of the wrong width gave {other:?}, expected InvalidInput"
         ))),
     }
+}
+
+/// The opening reduction of `backend` against the CPU backend's and against
+/// [`reference_reduction`]: LDEs of three heights onto the generator's coset (several
+/// matrices per height, one to three points each, a height of 2 rows), and matrices
+/// given as they are on another coset, with claims of no points (one the first of
+/// its height, whose result is zero, one after others).
+pub fn check_resident_reduction<B: ResidentBackend, F: ResidentField>(
+    backend: &B,
+) -> Result<(), Mismatch> {
+    reduction_case(
+        backend,
+        900,
+        &[(5, 3, 2), (3, 4, 1), (5, 7, 1), (3, 1, 3), (0, 2, 1)],
+        Some(1),
+        F::GENERATOR,
+    )?;
+    reduction_case(
+        backend,
+        950,
+        &[(3, 2, 1), (2, 5, 2), (4, 3, 0), (3, 6, 0), (3, 1, 1)],
+        None,
+        F::GENERATOR.square(),
+    )
 }
 
 /// Runs `call` and returns what the counters saw during it.
