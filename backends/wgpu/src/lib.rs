@@ -36,7 +36,10 @@
 //! `WGPU_BACKEND` (e.g. `vulkan`) restricts which APIs are enumerated.
 
 mod gpu;
+mod resident;
 mod tables;
+
+pub use resident::WgpuMatrix;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +62,8 @@ pub struct WgpuBackend {
     info: DeviceInfo,
     adapter_info: wgpu::AdapterInfo,
     gpu: Gpu,
+    /// The opening-reduction kernels, compiled on first use.
+    reduce: resident::ReduceKernels,
 }
 
 impl core::fmt::Debug for WgpuBackend {
@@ -501,6 +506,7 @@ impl Backend for WgpuBackend {
             info,
             adapter_info: adapter.get_info(),
             gpu,
+            reduce: resident::ReduceKernels::default(),
         })
     }
 
