@@ -14,6 +14,9 @@
 //!   diagonals read from Plonky3 when the device is opened. Whole trees are built on
 //!   the device layer by layer; [`Backend::lde_and_merkle_tree`] hashes the extension
 //!   where the LDE left it.
+//! - Resident matrices ([`proofbox_backend_api::ResidentBackend`], [`WgpuMatrix`]): the
+//!   extension and every tree layer kept in storage buffers, rows and digests read on
+//!   demand, the FRI opening reduction as a WGSL kernel; see `resident.rs`.
 //! - Limits: buffers and dispatches are planned against [`KernelLimits`] (the device's
 //!   own, or lower for testing): launches beyond the per-dimension workgroup limit
 //!   become 2D and, if needed, several dispatches; matrices beyond the binding limit
