@@ -42,6 +42,11 @@
 //! matrix's points in order). Field arithmetic is exact, so any evaluation order gives
 //! the same elements. [`plan_reduction`] computes the per-claim scalars every backend
 //! applies.
+//!
+//! The conformance suite checks every backend's reduction against the CPU backend's,
+//! and the CPU backend's against a direct evaluation of the formula above and against
+//! Plonky3's FRI verifier (`p3_fri::verifier::open_inputs`), which recomputes the same
+//! values at query rows.
 
 use p3_field::extension::{BinomialExtensionField, BinomiallyExtendable};
 use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
