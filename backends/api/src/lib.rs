@@ -23,6 +23,7 @@ mod info;
 pub mod kernel_tables;
 pub mod planner;
 pub mod readback;
+pub mod resident;
 pub mod timing;
 pub mod transfer;
 pub mod validate;
@@ -30,6 +31,9 @@ pub mod validate;
 pub use error::BackendError;
 pub use field::{BackendField, DIGEST_ELEMS, Digest, FieldId, LeafHasher, NodeCompressor};
 pub use info::{BackendKind, BackendReport, DeviceInfo, DeviceType};
+pub use resident::{
+    Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField, ResidentMatrix,
+};
 use std::time::Duration;
 
 use p3_matrix::dense::RowMajorMatrix;

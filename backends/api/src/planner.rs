@@ -200,6 +200,30 @@ impl LdeShape {
     }
 }
 
+/// Checks that buffers kept whole on the device (a resident matrix, its extension,
+/// the reduction's accumulators: work that is not split) fit: `total_words` in all
+/// against the budget, the largest of them, `largest_words`, against the largest
+/// buffer. `what` names the work in the error.
+pub fn whole(
+    limits: &DeviceLimits,
+    what: &'static str,
+    total_words: usize,
+    largest_words: usize,
+) -> Result<(), PlanError> {
+    if total_words > limits.budget_words {
+        return Err(PlanError::new(what, Limit::Budget, total_words, limits));
+    }
+    if largest_words > limits.max_buffer_words {
+        return Err(PlanError::new(
+            what,
+            Limit::MaxBuffer,
+            largest_words,
+            limits,
+        ));
+    }
+    Ok(())
+}
+
 /// Column batches for an LDE. A batch's budget is counted as if each of its columns
 /// brought its own tables (`words_needed(1)` a column), which errs on the safe side.
 /// What cannot be split is one column whose tables and buffers exceed the budget, or

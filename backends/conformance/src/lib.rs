@@ -19,6 +19,11 @@
 //! ([`check_transfer_accounting`]): exactly a call's input one way and its output the
 //! other, with at least one wait before results reach the host.
 //!
+//! Backends that keep matrices on the device ([`proofbox_backend_api::ResidentBackend`])
+//! are checked by [`resident`] ([`resident_conformance_tests!`]): values, every tree
+//! layer, opened rows and the opening reduction against the CPU backend, and the bytes
+//! each resident call moves.
+//!
 //! The CPU backend itself is checked against references that share none of its code
 //! paths (Plonky3's naive DFT, its Bowers DFT, and the stock `MerkleTreeMmcs`), in
 //! this crate's own tests. [`faulty::FaultyBackend`] is the CPU backend with one fault
@@ -30,6 +35,7 @@
 //! makes sure the backends it has drivers for are really tested.
 
 pub mod faulty;
+pub mod resident;
 mod transfers;
 
 pub use transfers::check_transfer_accounting;

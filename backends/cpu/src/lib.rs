@@ -8,7 +8,14 @@
 //! - Kernel time ([`Backend::take_kernel_time`]): the wall time during which at
 //!   least one kernel call ran, measured on the host (the host is the device).
 //!
+//! - Resident matrices ([`proofbox_backend_api::ResidentBackend`], [`CpuMatrix`]): the
+//!   host matrix and its tree layers themselves, never copied.
+//!
 //! This backend is the reference every other backend is checked against.
+
+mod resident;
+
+pub use resident::CpuMatrix;
 
 use core::any::Any;
 use std::sync::Arc;

@@ -5,8 +5,8 @@
 //! source holds the generated prelude ([`crate::tables`]: modulus, Montgomery
 //! constant, S-box degree, Poseidon2 round constants and internal diagonal as
 //! `__constant` arrays, and `#define`s renaming every kernel-file symbol to
-//! `<name>_<field>`), then `firmware/common/field.h`, `firmware/opencl/poseidon2.cl`
-//! and `firmware/opencl/ntt.cl`, then an epilogue that `#undef`s the field's macros.
+//! `<name>_<field>`), then `firmware/common/field.h`, `firmware/opencl/poseidon2.cl`,
+//! `firmware/opencl/ntt.cl` and `firmware/opencl/reduce.cl`, then an epilogue that `#undef`s the field's macros.
 
 use proofbox_backend_api::FieldId;
 
@@ -14,7 +14,7 @@ use crate::tables;
 
 /// The interface version of the kernels' names, arguments and buffer layouts
 /// (documented in `firmware/README.md`). A precompiled binary must implement it.
-pub const INTERFACE_VERSION: u32 = 1;
+pub const INTERFACE_VERSION: u32 = 2;
 
 /// The kernel files, in the order they are concatenated in each field's section.
 pub const SOURCES: &[(&str, &str)] = &[
@@ -30,10 +30,20 @@ pub const SOURCES: &[(&str, &str)] = &[
         "opencl/ntt.cl",
         include_str!("../../../firmware/opencl/ntt.cl"),
     ),
+    (
+        "opencl/reduce.cl",
+        include_str!("../../../firmware/opencl/reduce.cl"),
+    ),
 ];
 
 /// The kernels every field's section exports (as `<name>_<field>`).
-pub const KERNEL_NAMES: &[&str] = &["hash_leaves", "compress_pairs", "dif_stages", "lde_expand"];
+pub const KERNEL_NAMES: &[&str] = &[
+    "hash_leaves",
+    "compress_pairs",
+    "dif_stages",
+    "lde_expand",
+    "reduce_openings",
+];
 
 /// Options the program is built (or a binary is linked) with.
 pub const BUILD_OPTIONS: &str = "-cl-std=CL1.2";

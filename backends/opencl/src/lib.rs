@@ -24,6 +24,10 @@
 //! - Merkle trees: one work-item per leaf runs the width-24 sponge, one per node the
 //!   width-16 compression, layer after layer in one device buffer.
 //!   [`Backend::lde_and_merkle_tree`] hashes the extension where the LDE left it.
+//! - Resident matrices ([`proofbox_backend_api::ResidentBackend`], [`OpenclMatrix`]):
+//!   the extension and every tree layer kept in device buffers, rows and digests read
+//!   on demand, the FRI opening reduction as the `reduce_openings` kernel; see
+//!   `resident.rs`.
 //! - Memory: every call is planned by `proofbox_backend_api::planner` against the
 //!   device's global memory and its largest single allocation
 //!   (`CL_DEVICE_MAX_MEM_ALLOC_SIZE`), optionally lowered with
@@ -41,7 +45,10 @@
 //!   wait; every kernel enqueued is one launch.
 
 pub mod kernels;
+mod resident;
 mod tables;
+
+pub use resident::OpenclMatrix;
 
 use std::collections::HashMap;
 use std::ffi::CString;

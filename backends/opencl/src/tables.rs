@@ -40,6 +40,14 @@ pub(crate) const RENAMED: &[&str] = &[
     "compress_pairs",
     "dif_stages",
     "lde_expand",
+    "e_add",
+    "e_sub",
+    "e_mul",
+    "e_mul_base",
+    "e_inv",
+    "e_load",
+    "f_pow",
+    "reduce_openings",
 ];
 
 /// Macros a field's section defines and the epilogue removes again.

@@ -60,7 +60,7 @@ impl KernelLimits {
 }
 
 #[derive(Clone, Copy)]
-enum Slot {
+pub(crate) enum Slot {
     Ro,
     Rw,
     Uniform,
@@ -155,7 +155,7 @@ pub(crate) struct Gpu {
     pub device_limits: KernelLimits,
     pub limits: KernelLimits,
     uniform_align: u64,
-    wg_size: u32,
+    pub(crate) wg_size: u32,
     koala: FieldKernels,
     baby: FieldKernels,
     lost: Arc<Mutex<Option<String>>>,
@@ -790,7 +790,7 @@ fn layout(device: &wgpu::Device, slots: &[(u32, Slot)]) -> wgpu::BindGroupLayout
     })
 }
 
-fn kernel(
+pub(crate) fn kernel(
     device: &wgpu::Device,
     module: &wgpu::ShaderModule,
     name: &'static str,

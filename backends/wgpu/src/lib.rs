@@ -14,6 +14,9 @@
 //!   diagonals read from Plonky3 when the device is opened. Whole trees are built on
 //!   the device layer by layer; [`Backend::lde_and_merkle_tree`] hashes the extension
 //!   where the LDE left it.
+//! - Resident matrices ([`proofbox_backend_api::ResidentBackend`], [`WgpuMatrix`]): the
+//!   extension and every tree layer kept in storage buffers, rows and digests read on
+//!   demand, the FRI opening reduction as a WGSL kernel; see `resident.rs`.
 //! - Limits: buffers and dispatches are planned against [`KernelLimits`] (the device's
 //!   own, or lower for testing): launches beyond the per-dimension workgroup limit
 //!   become 2D and, if needed, several dispatches; buffers are planned by
@@ -38,7 +41,10 @@
 //! `WGPU_BACKEND` (e.g. `vulkan`) restricts which APIs are enumerated.
 
 mod gpu;
+mod resident;
 mod tables;
+
+pub use resident::WgpuMatrix;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +70,8 @@ pub struct WgpuBackend {
     info: DeviceInfo,
     adapter_info: wgpu::AdapterInfo,
     gpu: Gpu,
+    /// The opening-reduction kernels, compiled on first use.
+    reduce: resident::ReduceKernels,
 }
 
 impl core::fmt::Debug for WgpuBackend {
@@ -512,6 +520,7 @@ impl Backend for WgpuBackend {
             info,
             adapter_info: adapter.get_info(),
             gpu,
+            reduce: resident::ReduceKernels::default(),
         })
     }
 

@@ -485,3 +485,27 @@ fn fallbacks_and_splits_are_logged_with_the_device_and_the_reason() {
         assert!(lines[1].contains(want), "{want:?} missing: {}", lines[1]);
     }
 }
+
+#[test]
+fn whole_buffers_fit_the_budget_in_all_and_the_largest_buffer_each() {
+    let l = limits(100, 40);
+    assert_eq!(whole(&l, "a matrix", 100, 40), Ok(()));
+    let e = whole(&l, "a matrix", 101, 40).unwrap_err();
+    assert_eq!(
+        (e.limit, e.needed_words, e.available_words),
+        (Limit::Budget, 101, 100)
+    );
+    let e = whole(&l, "a matrix", 80, 41).unwrap_err();
+    assert_eq!(
+        (e.limit, e.needed_words, e.available_words),
+        (Limit::MaxBuffer, 41, 40)
+    );
+    assert_eq!(
+        e.to_string(),
+        "a matrix needs 41 words, more than the largest buffer (40 words)"
+    );
+    assert_eq!(
+        whole(&DeviceLimits::UNBOUNDED, "x", usize::MAX, usize::MAX),
+        Ok(())
+    );
+}

@@ -1,0 +1,400 @@
+//! Device-resident matrices: the extension, its Merkle tree and the FRI opening
+//! reduction kept in device memory, with only digests, opened rows and the reduced
+//! opening coming back.
+//!
+//! [`ResidentBackend`] extends [`Backend`] after wgpu-hal's `Api`: each backend names
+//! its own matrix handle ([`ResidentBackend::Matrix`], a device buffer on a device
+//! backend, the host matrix itself on the CPU backend), and every call takes and
+//! returns such handles. The invariant, which the conformance suite checks with the
+//! transfer counters:
+//!
+//! - **Stays on the device:** the values of an LDE made by
+//!   [`ResidentBackend::lde_resident`] (or a matrix given by
+//!   [`ResidentBackend::upload_matrix`]), every layer of its Merkle tree
+//!   ([`ResidentBackend::commit`] builds the tree from the values in place, layers
+//!   retained), and every intermediate of the opening reduction.
+//! - **Goes to the device:** the caller's matrix once (its `h x w` words), and small
+//!   parameter blocks the backend computes (twiddles, coset factors, powers of
+//!   `alpha`, opening points), counted as tables.
+//! - **Comes back:** only what the caller asks for: the root (one digest) from
+//!   [`ResidentBackend::commit`], the rows [`ResidentBackend::read_rows`] names, the
+//!   digests [`ResidentBackend::read_digests`] / [`ResidentBackend::read_layer`]
+//!   name, and the reduced openings of [`ResidentBackend::reduce_openings`] (one
+//!   extension element per row of each height).
+//! - Freeing is dropping the handle ([`ResidentBackend::release`] says so in the
+//!   call site).
+//!
+//! # The opening reduction
+//!
+//! [`ResidentBackend::reduce_openings`] computes what Plonky3's `TwoAdicFriPcs::open`
+//! (p3-fri 0.8) hands to FRI, as the same field elements: for every height `2^k` of the
+//! claimed matrices, the vector over the rows `r` of the committed domain
+//!
+//! ```text
+//! reduced_k[r] = sum over (matrix M, point z) of height 2^k, in claim order,
+//!                alpha^(n_M,z) * sum_i alpha^i * (y_i - f_i(x_r)) / (z - x_r)
+//! ```
+//!
+//! with `x_r = shift * g_k^bitrev_k(r)` (rows in bit-reversed order, `g_k` the
+//! two-adic generator of order `2^k`; Plonky3 uses `shift = F::GENERATOR`), `f_i` the
+//! matrix's columns, `y_i = f_i(z)` the claimed openings, and `n_M,z` the number of
+//! (column, point) pairs of height `2^k` before this one (matrices in order, each
+//! matrix's points in order). Field arithmetic is exact, so any evaluation order gives
+//! the same elements. [`plan_reduction`] computes the per-claim scalars every backend
+//! applies.
+//!
+//! The conformance suite checks every backend's reduction against the CPU backend's,
+//! and the CPU backend's against a direct evaluation of the formula above and against
+//! Plonky3's FRI verifier (`p3_fri::verifier::open_inputs`), which recomputes the same
+//! values at query rows.
+
+use p3_field::extension::{BinomialExtensionField, BinomiallyExtendable};
+use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
+use p3_matrix::dense::RowMajorMatrix;
+
+use crate::{Backend, BackendError, BackendField, Digest};
+
+/// The extension the openings live in: Plonky3's binomial extension of degree 4, the
+/// challenge field of ProofBox's configurations.
+pub type Ext<F> = BinomialExtensionField<F, 4>;
+
+/// Degree of [`Ext`] over its base field.
+pub const EXT_DEGREE: usize = 4;
+
+/// A field with the degree-4 binomial extension resident calls use (KoalaBear and
+/// BabyBear both have one: `X^4 - 3` and `X^4 - 11`).
+pub trait ResidentField: BackendField + BinomiallyExtendable<4> {}
+
+impl<F: BackendField + BinomiallyExtendable<4>> ResidentField for F {}
+
+/// What every resident matrix handle tells about itself without touching the device.
+pub trait ResidentMatrix {
+    /// Rows (a power of two).
+    fn height(&self) -> usize;
+    /// Columns.
+    fn width(&self) -> usize;
+    /// Whether [`ResidentBackend::commit`] has built its tree.
+    fn has_tree(&self) -> bool;
+}
+
+/// A point `z` and the claimed openings `[f_0(z), f_1(z), ...]` of every column there.
+pub type OpeningPoint<F> = (Ext<F>, Vec<Ext<F>>);
+
+/// One matrix and the points it is opened at, in Plonky3's order (a point's
+/// `openings` hold `f_i(z)` for every column `i`).
+#[derive(Debug)]
+pub struct OpeningClaim<'a, M, F: ResidentField> {
+    pub matrix: &'a M,
+    /// `(z, [f_0(z), f_1(z), ...])` for each point, in order.
+    pub points: &'a [OpeningPoint<F>],
+}
+
+/// The reduced opening of one height: one extension element per row (bit-reversed
+/// row order, as the matrices).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReducedOpening<F: ResidentField> {
+    pub log_height: usize,
+    pub values: Vec<Ext<F>>,
+}
+
+/// One point of a claim, as the backends apply it: row `r` gains
+/// `(weighted - rescale * m(x_r)) / (z - x_r)`, where `m(x) = sum_i alpha_pows[i] *
+/// f_i(x)` ([`ClaimPlan::alpha_pows`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PointTerm<F: ResidentField> {
+    pub z: Ext<F>,
+    /// `alpha^(n_M,z) * sum_i alpha^i y_i`.
+    pub weighted: Ext<F>,
+    /// `alpha^(p * width)` for the matrix's `p`-th point.
+    pub rescale: Ext<F>,
+}
+
+/// The scalars of one claim ([`plan_reduction`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimPlan<F: ResidentField> {
+    pub log_height: usize,
+    /// `alpha^(n_M + i)` for column `i`, `n_M` the offset of the matrix's first point.
+    pub alpha_pows: Vec<Ext<F>>,
+    pub points: Vec<PointTerm<F>>,
+    /// Whether this is the first claim of its height (its result starts at zero).
+    pub first_of_height: bool,
+}
+
+/// Checks claims against the matrices they name and computes the scalars every
+/// backend applies, claim by claim, in order. Heights must be powers of two; each
+/// point's openings must number the matrix's columns.
+pub fn plan_reduction<M: ResidentMatrix, F: ResidentField>(
+    alpha: Ext<F>,
+    claims: &[OpeningClaim<'_, M, F>],
+) -> Result<Vec<ClaimPlan<F>>, BackendError> {
+    let mut num_reduced = [0u64; 64];
+    let mut seen = [false; 64];
+    let mut plans = Vec::with_capacity(claims.len());
+    for (c, claim) in claims.iter().enumerate() {
+        let (h, w) = (claim.matrix.height(), claim.matrix.width());
+        if h == 0 || !h.is_power_of_two() || w == 0 {
+            return Err(BackendError::invalid(format!(
+                "opening claim {c}: matrix of {h} x {w} (height must be a power of two, width non-zero)"
+            )));
+        }
+        let k = h.trailing_zeros() as usize;
+        if let Some((p, (_, ys))) = claim
+            .points
+            .iter()
+            .enumerate()
+            .find(|(_, (_, ys))| ys.len() != w)
+        {
+            return Err(BackendError::invalid(format!(
+                "opening claim {c}, point {p}: {} openings for {w} columns",
+                ys.len()
+            )));
+        }
+        let first_offset = alpha.exp_u64(num_reduced[k]);
+        let alpha_pows: Vec<Ext<F>> = alpha.powers().take(w).map(|a| a * first_offset).collect();
+        let mut points = Vec::with_capacity(claim.points.len());
+        for (p, (z, ys)) in claim.points.iter().enumerate() {
+            let offset = alpha.exp_u64(num_reduced[k]);
+            let dot: Ext<F> = alpha.powers().zip(ys).map(|(a, &y)| a * y).sum();
+            points.push(PointTerm {
+                z: *z,
+                weighted: offset * dot,
+                rescale: alpha.exp_u64((p * w) as u64),
+            });
+            num_reduced[k] += w as u64;
+        }
+        plans.push(ClaimPlan {
+            log_height: k,
+            alpha_pows,
+            points,
+            first_of_height: !seen[k],
+        });
+        seen[k] = true;
+    }
+    Ok(plans)
+}
+
+/// The heights the reduction returns, largest first (the order FRI takes its inputs
+/// in).
+pub fn reduced_heights<F: ResidentField>(plans: &[ClaimPlan<F>]) -> Vec<usize> {
+    let mut ks: Vec<usize> = plans.iter().map(|p| p.log_height).collect();
+    ks.sort_unstable_by(|a, b| b.cmp(a));
+    ks.dedup();
+    ks
+}
+
+/// The base-field words of extension elements (4 per element, coefficient of `X^0`
+/// first), as device kernels read them.
+pub fn ext_to_base<F: ResidentField>(values: &[Ext<F>]) -> Vec<F> {
+    values
+        .iter()
+        .flat_map(|e| e.as_basis_coefficients_slice().iter().copied())
+        .collect()
+}
+
+/// Extension elements from their base-field coefficients (4 per element).
+pub fn ext_from_base<F: ResidentField>(coeffs: &[F]) -> Vec<Ext<F>> {
+    coeffs
+        .chunks_exact(EXT_DEGREE)
+        .map(|c| Ext::<F>::from_basis_coefficients_fn(|i| c[i]))
+        .collect()
+}
+
+/// Checks a row-index request against a matrix of `height` rows.
+pub fn check_rows(height: usize, rows: &[usize]) -> Result<(), BackendError> {
+    match rows.iter().find(|&&r| r >= height) {
+        Some(r) => Err(BackendError::invalid(format!(
+            "row {r} of a matrix of {height} rows"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Checks a digest request against the tree of a matrix of `height` rows (layer 0
+/// the leaves' digests, layer `log2(height)` the root). Returns the layer's length.
+pub fn check_layer(
+    height: usize,
+    has_tree: bool,
+    layer: usize,
+    indices: &[usize],
+) -> Result<usize, BackendError> {
+    if !has_tree {
+        return Err(BackendError::invalid(
+            "the matrix has no Merkle tree yet (commit it first)",
+        ));
+    }
+    let layers = height.trailing_zeros() as usize + 1;
+    if layer >= layers {
+        return Err(BackendError::invalid(format!(
+            "layer {layer} of a tree of {layers} layers"
+        )));
+    }
+    let len = height >> layer;
+    match indices.iter().find(|&&i| i >= len) {
+        Some(i) => Err(BackendError::invalid(format!(
+            "digest {i} of layer {layer}, which has {len}"
+        ))),
+        None => Ok(len),
+    }
+}
+
+/// Kernels over device-resident matrices (see the [module docs](self) for what stays
+/// on the device and what comes back). Every method is required: a backend either
+/// keeps matrices resident or does not implement this trait.
+pub trait ResidentBackend: Backend {
+    /// A matrix (rows in the order the call that made it says) held by this backend,
+    /// with its Merkle tree once committed. Dropping it frees its memory.
+    type Matrix<F: ResidentField>: ResidentMatrix + Send + Sync;
+
+    /// Moves `mat` into a resident matrix as it is (one copy of its values on a
+    /// device backend).
+    fn upload_matrix<F: ResidentField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+    ) -> Result<Self::Matrix<F>, BackendError>;
+
+    /// [`Backend::coset_lde_batch`] into a resident matrix: the input goes to the
+    /// device once, the extension (bit-reversed rows) stays there.
+    fn lde_resident<F: ResidentField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<Self::Matrix<F>, BackendError>;
+
+    /// Builds the Merkle tree of the matrix's rows where the matrix lies (the tree of
+    /// [`Backend::merkle_tree`] over it alone), keeps every layer with the matrix, and
+    /// returns the root, the only digest that comes back. Committing again rebuilds it.
+    fn commit<F: ResidentField>(&self, m: &mut Self::Matrix<F>) -> Result<Digest<F>, BackendError>;
+
+    /// The rows at `rows` (any order, repeats allowed), each `width` values.
+    fn read_rows<F: ResidentField>(
+        &self,
+        m: &Self::Matrix<F>,
+        rows: &[usize],
+    ) -> Result<Vec<Vec<F>>, BackendError>;
+
+    /// Digests `indices` of tree layer `layer` (0: the leaves' digests, `log2(height)`:
+    /// the root) of a committed matrix.
+    fn read_digests<F: ResidentField>(
+        &self,
+        m: &Self::Matrix<F>,
+        layer: usize,
+        indices: &[usize],
+    ) -> Result<Vec<Digest<F>>, BackendError>;
+
+    /// The whole tree layer `layer` of a committed matrix, in one copy.
+    fn read_layer<F: ResidentField>(
+        &self,
+        m: &Self::Matrix<F>,
+        layer: usize,
+    ) -> Result<Vec<Digest<F>>, BackendError>;
+
+    /// The reduced openings of `claims` ([module docs](self)), over the domain
+    /// `shift * K` of each matrix's height, one [`ReducedOpening`] per height, largest
+    /// first. Only the reduced values come back.
+    fn reduce_openings<F: ResidentField>(
+        &self,
+        claims: &[OpeningClaim<'_, Self::Matrix<F>, F>],
+        alpha: Ext<F>,
+        shift: F,
+    ) -> Result<Vec<ReducedOpening<F>>, BackendError>;
+
+    /// The sibling digests on the path from leaf `index` to the root, leaf level
+    /// first: what an opening proof carries beside the row.
+    fn merkle_path<F: ResidentField>(
+        &self,
+        m: &Self::Matrix<F>,
+        index: usize,
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        check_rows(m.height(), &[index])?;
+        let levels = m.height().trailing_zeros() as usize;
+        (0..levels)
+            .map(|layer| {
+                self.read_digests(m, layer, &[(index >> layer) ^ 1])
+                    .map(|mut d| d.remove(0))
+            })
+            .collect()
+    }
+
+    /// Frees a resident matrix (the same as dropping it).
+    fn release<F: ResidentField>(&self, m: Self::Matrix<F>) {
+        drop(m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use p3_field::PrimeCharacteristicRing;
+    use p3_koala_bear::KoalaBear;
+
+    use super::*;
+
+    struct Dims(usize, usize);
+    impl ResidentMatrix for Dims {
+        fn height(&self) -> usize {
+            self.0
+        }
+        fn width(&self) -> usize {
+            self.1
+        }
+        fn has_tree(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn plan_offsets_count_columns_per_height() {
+        type E = Ext<KoalaBear>;
+        let alpha = E::from(KoalaBear::new(5));
+        let (a, b) = (Dims(8, 2), Dims(8, 3));
+        let z = E::from(KoalaBear::new(9));
+        let two = vec![(z, vec![E::ONE; 2]), (z, vec![E::ONE; 2])];
+        let three = vec![(z, vec![E::ONE; 3])];
+        let claims = [
+            OpeningClaim {
+                matrix: &a,
+                points: &two,
+            },
+            OpeningClaim {
+                matrix: &b,
+                points: &three,
+            },
+        ];
+        let plans = plan_reduction(alpha, &claims).unwrap();
+        assert!(plans[0].first_of_height && !plans[1].first_of_height);
+        // The second matrix starts after 2 columns x 2 points.
+        assert_eq!(plans[1].alpha_pows[0], alpha.exp_u64(4));
+        assert_eq!(plans[0].points[1].rescale, alpha.exp_u64(2));
+        assert_eq!(
+            plans[0].points[1].weighted,
+            alpha.exp_u64(2) * (E::ONE + alpha)
+        );
+        let bad = vec![(z, vec![E::ONE; 1])];
+        let claims = [OpeningClaim {
+            matrix: &a,
+            points: &bad,
+        }];
+        assert!(matches!(
+            plan_reduction(alpha, &claims),
+            Err(BackendError::InvalidInput(_))
+        ));
+    }
+
+    #[test]
+    fn ext_words_round_trip() {
+        let e = Ext::<KoalaBear>::from_basis_coefficients_fn(|i| KoalaBear::new(i as u32 + 1));
+        let base = ext_to_base(&[e, e]);
+        assert_eq!(base.len(), 8);
+        assert_eq!(ext_from_base(&base), vec![e, e]);
+    }
+
+    #[test]
+    fn layer_and_row_checks() {
+        assert!(check_rows(4, &[0, 3]).is_ok());
+        assert!(check_rows(4, &[4]).is_err());
+        assert_eq!(check_layer(8, true, 3, &[0]).unwrap(), 1);
+        assert!(check_layer(8, true, 4, &[]).is_err());
+        assert!(check_layer(8, false, 0, &[]).is_err());
+        assert!(check_layer(8, true, 1, &[4]).is_err());
+    }
+}

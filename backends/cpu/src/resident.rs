@@ -1,0 +1,208 @@
+//! [`ResidentBackend`] on host memory: a resident matrix is the host matrix itself
+//! and its tree's layers, moved in and never copied. The opening reduction runs on
+//! all cores, one matrix-point pair at a time, with Plonky3's field types.
+
+use std::collections::BTreeMap;
+
+use p3_field::{PrimeCharacteristicRing, TwoAdicField, batch_multiplicative_inverse};
+use p3_matrix::Matrix;
+use p3_matrix::dense::RowMajorMatrix;
+use p3_maybe_rayon::prelude::*;
+use proofbox_backend_api::resident::{
+    self, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField, ResidentMatrix,
+};
+use proofbox_backend_api::{Backend, BackendError, Digest, merkle_root};
+
+use crate::CpuBackend;
+
+/// Every digest layer of a tree, leaves' digests first.
+pub type TreeLayers<F> = Vec<Vec<Digest<F>>>;
+
+/// A matrix resident in host memory: the values and, once committed, every layer of
+/// their Merkle tree (leaves' digests first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuMatrix<F: ResidentField> {
+    values: RowMajorMatrix<F>,
+    layers: Option<TreeLayers<F>>,
+}
+
+impl<F: ResidentField> CpuMatrix<F> {
+    /// The values, in place.
+    pub fn values(&self) -> &RowMajorMatrix<F> {
+        &self.values
+    }
+
+    /// The tree's layers, in place, once committed.
+    pub fn layers(&self) -> Option<&[Vec<Digest<F>>]> {
+        self.layers.as_deref()
+    }
+
+    /// The values and layers, handed back without a copy.
+    pub fn into_parts(self) -> (RowMajorMatrix<F>, Option<TreeLayers<F>>) {
+        (self.values, self.layers)
+    }
+}
+
+impl<F: ResidentField> ResidentMatrix for CpuMatrix<F> {
+    fn height(&self) -> usize {
+        self.values.height()
+    }
+    fn width(&self) -> usize {
+        self.values.width
+    }
+    fn has_tree(&self) -> bool {
+        self.layers.is_some()
+    }
+}
+
+/// The points `shift * g_k^bitrev_k(r)` of the coset of order `2^k`, rows in
+/// bit-reversed order.
+pub(crate) fn bitrev_coset<F: TwoAdicField>(shift: F, log_height: usize) -> Vec<F> {
+    let g = F::two_adic_generator(log_height);
+    let natural: Vec<F> = g.shifted_powers(shift).take(1 << log_height).collect();
+    (0..natural.len())
+        .map(|r| {
+            let rev = if log_height == 0 {
+                0
+            } else {
+                r.reverse_bits() >> (usize::BITS as usize - log_height)
+            };
+            natural[rev]
+        })
+        .collect()
+}
+
+impl ResidentBackend for CpuBackend {
+    type Matrix<F: ResidentField> = CpuMatrix<F>;
+
+    fn upload_matrix<F: ResidentField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+    ) -> Result<CpuMatrix<F>, BackendError> {
+        Ok(CpuMatrix {
+            values: mat,
+            layers: None,
+        })
+    }
+
+    fn lde_resident<F: ResidentField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<CpuMatrix<F>, BackendError> {
+        let values = self.coset_lde_batch(mat, added_bits, shift)?;
+        Ok(CpuMatrix {
+            values,
+            layers: None,
+        })
+    }
+
+    fn commit<F: ResidentField>(&self, m: &mut CpuMatrix<F>) -> Result<Digest<F>, BackendError> {
+        let layers = self.merkle_tree(&[&m.values])?;
+        let root = merkle_root(&layers).expect("a tree has a root");
+        m.layers = Some(layers);
+        Ok(root)
+    }
+
+    fn read_rows<F: ResidentField>(
+        &self,
+        m: &CpuMatrix<F>,
+        rows: &[usize],
+    ) -> Result<Vec<Vec<F>>, BackendError> {
+        resident::check_rows(m.height(), rows)?;
+        Ok(rows
+            .iter()
+            .map(|&r| m.values.row_slice(r).expect("checked").to_vec())
+            .collect())
+    }
+
+    fn read_digests<F: ResidentField>(
+        &self,
+        m: &CpuMatrix<F>,
+        layer: usize,
+        indices: &[usize],
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        resident::check_layer(m.height(), m.has_tree(), layer, indices)?;
+        let layer = &m.layers.as_ref().expect("checked")[layer];
+        Ok(indices.iter().map(|&i| layer[i]).collect())
+    }
+
+    fn read_layer<F: ResidentField>(
+        &self,
+        m: &CpuMatrix<F>,
+        layer: usize,
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        resident::check_layer(m.height(), m.has_tree(), layer, &[])?;
+        Ok(m.layers.as_ref().expect("checked")[layer].clone())
+    }
+
+    fn reduce_openings<F: ResidentField>(
+        &self,
+        claims: &[OpeningClaim<'_, CpuMatrix<F>, F>],
+        alpha: Ext<F>,
+        shift: F,
+    ) -> Result<Vec<ReducedOpening<F>>, BackendError> {
+        let plans = resident::plan_reduction(alpha, claims)?;
+        let mut out: BTreeMap<usize, Vec<Ext<F>>> = BTreeMap::new();
+        let mut cosets: BTreeMap<usize, Vec<F>> = BTreeMap::new();
+        for (claim, plan) in claims.iter().zip(&plans) {
+            let k = plan.log_height;
+            let mat = &claim.matrix.values;
+            let xs = cosets.entry(k).or_insert_with(|| bitrev_coset(shift, k));
+            // m(x) = sum_i alpha_pows[i] * f_i(x), once per matrix.
+            let reduced_rows: Vec<Ext<F>> = mat
+                .par_row_slices()
+                .map(|row| plan.alpha_pows.iter().zip(row).map(|(&a, &f)| a * f).sum())
+                .collect();
+            let acc = out.entry(k).or_insert_with(|| Ext::<F>::zero_vec(1 << k));
+            for point in &plan.points {
+                let denoms: Vec<Ext<F>> = xs.iter().map(|&x| point.z - x).collect();
+                let inv = batch_multiplicative_inverse(&denoms);
+                acc.par_iter_mut()
+                    .zip(reduced_rows.par_iter())
+                    .zip(inv.par_iter())
+                    .for_each(|((ro, &mx), &d)| {
+                        *ro += (point.weighted - point.rescale * mx) * d;
+                    });
+            }
+        }
+        Ok(out
+            .into_iter()
+            .rev()
+            .map(|(log_height, values)| ReducedOpening { log_height, values })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use p3_koala_bear::KoalaBear;
+
+    use super::*;
+
+    #[test]
+    fn resident_matrices_are_the_host_matrices_themselves() {
+        let cpu = CpuBackend::new();
+        let mat = RowMajorMatrix::new((0..64u32).map(KoalaBear::new).collect(), 4);
+        let at = mat.values.as_ptr();
+        let mut m = cpu.upload_matrix(mat).unwrap();
+        let root = cpu.commit(&mut m).unwrap();
+        assert_eq!(m.values().values.as_ptr(), at, "the values were copied");
+        let layers = m.layers().unwrap();
+        assert_eq!(layers.last().unwrap()[0], root);
+        assert_eq!(cpu.read_layer(&m, 0).unwrap(), layers[0]);
+        let (values, _) = m.into_parts();
+        assert_eq!(values.values.as_ptr(), at);
+    }
+
+    #[test]
+    fn coset_points_are_in_bit_reversed_order() {
+        let shift = KoalaBear::new(7);
+        let g = KoalaBear::two_adic_generator(3);
+        let xs = bitrev_coset(shift, 3);
+        // Row 1 of 8 holds the point of natural index bitrev_3(1) = 4.
+        assert_eq!(xs[1], shift * g.exp_u64(4));
+        assert_eq!(bitrev_coset(shift, 0), vec![shift]);
+    }
+}

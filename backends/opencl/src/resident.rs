@@ -1,0 +1,315 @@
+//! [`ResidentBackend`] on OpenCL: a resident matrix is a device buffer (its rows,
+//! row-major) and, once committed, a second buffer holding every layer of its Merkle
+//! tree (`2h - 1` digests, leaves' digests first, the root last, the layout of
+//! [`proofbox_backend_api::Backend::merkle_tree`]).
+//!
+//! - [`ResidentBackend::lde_resident`] runs the LDE kernels of
+//!   [`proofbox_backend_api::Backend::coset_lde_batch`] and keeps their output buffer; nothing is read back.
+//! - [`ResidentBackend::commit`] hashes the rows where they lie and compresses layer
+//!   after layer in the tree buffer; one digest (the root) is read back.
+//! - Reads ([`ResidentBackend::read_rows`], [`ResidentBackend::read_digests`]) are one
+//!   blocking copy per row or digest; [`ResidentBackend::read_layer`] one copy.
+//! - [`ResidentBackend::reduce_openings`] launches `reduce_openings` once per claim
+//!   (one work-item per row, accumulating into one buffer per height) after uploading
+//!   the claim's scalars (powers of `alpha`, points; counted as tables), and reads
+//!   back one extension element per row of each height.
+//! - No call splits its work: a resident matrix, its tree or a reduction buffer that
+//!   does not fit the device's memory budget or largest allocation is
+//!   [`BackendError::OutOfMemory`].
+//! - A matrix belongs to the backend instance (OpenCL context) that made it.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use ocl::Buffer;
+use p3_matrix::Matrix;
+use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::resident::{
+    self, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField,
+    ResidentMatrix,
+};
+use proofbox_backend_api::{BackendError, BackendField, Digest, planner, validate};
+
+use crate::{DIGEST_WORDS, OpenclBackend, Payload, global_size};
+
+/// A matrix resident in an OpenCL device's global memory.
+pub struct OpenclMatrix<F: ResidentField> {
+    values: Buffer<u32>,
+    height: usize,
+    width: usize,
+    /// Every layer of the tree, once committed.
+    layers: Option<Buffer<u32>>,
+    _field: PhantomData<F>,
+}
+
+impl<F: ResidentField> core::fmt::Debug for OpenclMatrix<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OpenclMatrix")
+            .field("field", &F::ID)
+            .field("height", &self.height)
+            .field("width", &self.width)
+            .field("has_tree", &self.layers.is_some())
+            .finish()
+    }
+}
+
+impl<F: ResidentField> ResidentMatrix for OpenclMatrix<F> {
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn has_tree(&self) -> bool {
+        self.layers.is_some()
+    }
+}
+
+/// Digests before layer `layer` in a tree buffer over `height` leaves.
+fn layer_offset(height: usize, layer: usize) -> usize {
+    (0..layer).map(|j| height >> j).sum()
+}
+
+fn word<F: BackendField>(x: F) -> u32 {
+    F::as_monty_words(&[x])[0]
+}
+
+impl OpenclBackend {
+    fn read_elems<F: BackendField>(
+        &self,
+        what: &str,
+        buf: &Buffer<u32>,
+        offset: usize,
+        len: usize,
+    ) -> Result<Vec<F>, BackendError> {
+        let mut words = vec![0u32; len];
+        self.read(buf, offset, &mut words)?;
+        self.to_elems::<F>(what, words)
+    }
+
+    /// Checks that a matrix of `words` fits one allocation and the memory budget.
+    fn check_fits(&self, words: usize) -> Result<(), BackendError> {
+        planner::whole(&self.limits(), "a resident matrix", words, words)
+            .map_err(|e| self.unplanned(e))
+    }
+}
+
+impl ResidentBackend for OpenclBackend {
+    type Matrix<F: ResidentField> = OpenclMatrix<F>;
+
+    fn upload_matrix<F: ResidentField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+    ) -> Result<OpenclMatrix<F>, BackendError> {
+        let height = validate::merkle_leaves(&[&mat]).map_err(BackendError::invalid)?;
+        self.check_fits(mat.values.len())?;
+        let _guard = self.call.lock().expect("call lock");
+        let values = self.upload(F::as_monty_words(&mat.values), Payload::Data)?;
+        Ok(OpenclMatrix {
+            values,
+            height,
+            width: mat.width,
+            layers: None,
+            _field: PhantomData,
+        })
+    }
+
+    fn lde_resident<F: ResidentField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<OpenclMatrix<F>, BackendError> {
+        validate::lde(&mat, added_bits).map_err(BackendError::invalid)?;
+        let (h, w) = (mat.height(), mat.width);
+        let log_h = h.trailing_zeros() as usize;
+        let n = h << added_bits;
+        let shape = planner::LdeShape {
+            log_h,
+            added_bits,
+            width: w,
+        };
+        planner::whole(
+            &self.limits(),
+            "a resident extension",
+            shape.words_needed(w),
+            n * w,
+        )
+        .map_err(|e| self.unplanned(e))?;
+        let _guard = self.call.lock().expect("call lock");
+        let values =
+            self.lde_on_device(F::as_monty_words(&mat.values), log_h, added_bits, w, shift)?;
+        Ok(OpenclMatrix {
+            values,
+            height: n,
+            width: w,
+            layers: None,
+            _field: PhantomData,
+        })
+    }
+
+    fn commit<F: ResidentField>(&self, m: &mut OpenclMatrix<F>) -> Result<Digest<F>, BackendError> {
+        let n = m.height;
+        let layer_words = (2 * n - 1) * DIGEST_WORDS;
+        self.check_fits(layer_words)?;
+        let _guard = self.call.lock().expect("call lock");
+        let layers = self.alloc(layer_words)?;
+        self.hash_on_device(F::ID, &m.values, n, m.width, &layers, 0)?;
+        self.tree_on_device(F::ID, &layers, n)?;
+        let root = self.read_elems::<F>(
+            "merkle tree",
+            &layers,
+            layer_words - DIGEST_WORDS,
+            DIGEST_WORDS,
+        )?;
+        m.layers = Some(layers);
+        Ok(root.try_into().expect("one digest"))
+    }
+
+    fn read_rows<F: ResidentField>(
+        &self,
+        m: &OpenclMatrix<F>,
+        rows: &[usize],
+    ) -> Result<Vec<Vec<F>>, BackendError> {
+        resident::check_rows(m.height, rows)?;
+        let _guard = self.call.lock().expect("call lock");
+        rows.iter()
+            .map(|&r| self.read_elems::<F>("read rows", &m.values, r * m.width, m.width))
+            .collect()
+    }
+
+    fn read_digests<F: ResidentField>(
+        &self,
+        m: &OpenclMatrix<F>,
+        layer: usize,
+        indices: &[usize],
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        resident::check_layer(m.height, m.has_tree(), layer, indices)?;
+        let layers = m.layers.as_ref().expect("checked");
+        let at = layer_offset(m.height, layer);
+        let _guard = self.call.lock().expect("call lock");
+        indices
+            .iter()
+            .map(|&i| {
+                let d = self.read_elems::<F>(
+                    "read digests",
+                    layers,
+                    (at + i) * DIGEST_WORDS,
+                    DIGEST_WORDS,
+                )?;
+                Ok(d.try_into().expect("one digest"))
+            })
+            .collect()
+    }
+
+    fn read_layer<F: ResidentField>(
+        &self,
+        m: &OpenclMatrix<F>,
+        layer: usize,
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        let len = resident::check_layer(m.height, m.has_tree(), layer, &[])?;
+        let layers = m.layers.as_ref().expect("checked");
+        let at = layer_offset(m.height, layer);
+        let _guard = self.call.lock().expect("call lock");
+        let mut words = vec![0u32; len * DIGEST_WORDS];
+        self.read(layers, at * DIGEST_WORDS, &mut words)?;
+        proofbox_backend_api::readback::digests(&self.info.id, "read layer", words)
+    }
+
+    fn reduce_openings<F: ResidentField>(
+        &self,
+        claims: &[OpeningClaim<'_, OpenclMatrix<F>, F>],
+        alpha: Ext<F>,
+        shift: F,
+    ) -> Result<Vec<ReducedOpening<F>>, BackendError> {
+        let plans = resident::plan_reduction(alpha, claims)?;
+        let heights = resident::reduced_heights(&plans);
+        let acc_words: usize = heights.iter().map(|k| EXT_DEGREE << k).sum();
+        let largest = heights.iter().map(|k| EXT_DEGREE << k).max().unwrap_or(0);
+        planner::whole(
+            &self.limits(),
+            "the opening reduction's accumulators",
+            acc_words,
+            largest,
+        )
+        .map_err(|e| self.unplanned(e))?;
+        let _guard = self.call.lock().expect("call lock");
+        let mut accs: BTreeMap<usize, Buffer<u32>> = BTreeMap::new();
+        let (w, one, shift) = (word(F::W), word(F::ONE), word(shift));
+        for (claim, plan) in claims.iter().zip(&plans) {
+            let k = plan.log_height;
+            if plan.first_of_height {
+                accs.insert(k, self.alloc(EXT_DEGREE << k)?);
+            }
+            if plan.points.is_empty() && !plan.first_of_height {
+                // Nothing to add (a first claim still zeroes its height).
+                continue;
+            }
+            let acc = &accs[&k];
+            let mut params = plan.alpha_pows.clone();
+            for p in &plan.points {
+                params.extend([p.z, p.weighted, p.rescale]);
+            }
+            let params = self.upload(
+                F::as_monty_words(&resident::ext_to_base(&params)),
+                Payload::Table,
+            )?;
+            let m = claim.matrix;
+            let (width64, log_h32, points32, first32) = (
+                m.width as u64,
+                k as u32,
+                plan.points.len() as u32,
+                u32::from(plan.first_of_height),
+            );
+            let generator = word(F::two_adic_generator(k));
+            // `mat` holds 2^k rows of `width` words, `params` 4 * (width + 3 * points)
+            // words, `acc` 4 * 2^k words.
+            let kernel = self
+                .kernel("reduce_openings", F::ID)
+                .global_work_size(global_size(1u64 << k, self.compute_units))
+                .arg(&m.values)
+                .arg(width64)
+                .arg(log_h32)
+                .arg(&params)
+                .arg(points32)
+                .arg(first32)
+                .arg(acc)
+                .arg(shift)
+                .arg(generator)
+                .arg(w)
+                .arg(one)
+                .build();
+            self.launch("reduce_openings", kernel)?;
+        }
+        let mut out = Vec::with_capacity(heights.len());
+        for k in heights {
+            let coeffs = self.read_elems::<F>("reduce_openings", &accs[&k], 0, EXT_DEGREE << k)?;
+            out.push(ReducedOpening {
+                log_height: k,
+                values: resident::ext_from_base(&coeffs),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_offsets_follow_the_tree_layout() {
+        assert_eq!(layer_offset(8, 0), 0);
+        assert_eq!(layer_offset(8, 1), 8);
+        assert_eq!(layer_offset(8, 3), 14);
+    }
+
+    #[test]
+    fn ext_degree_is_plonky3s() {
+        use p3_field::BasedVectorSpace;
+        assert_eq!(
+            <Ext<p3_koala_bear::KoalaBear> as BasedVectorSpace<p3_koala_bear::KoalaBear>>::DIMENSION,
+            EXT_DEGREE
+        );
+    }
+}

@@ -1,0 +1,385 @@
+//! [`ResidentBackend`] on wgpu: a resident matrix is a storage buffer (its rows,
+//! row-major) and, once committed, a second one holding every layer of its Merkle
+//! tree (`2h - 1` digests, leaves' digests first, the root last).
+//!
+//! - [`ResidentBackend::lde_resident`] records the LDE passes of
+//!   [`proofbox_backend_api::Backend::coset_lde_batch`] and keeps their output
+//!   buffer; nothing is read back and the host does not wait.
+//! - [`ResidentBackend::commit`] hashes the rows where they lie and compresses layer
+//!   after layer, in one submission; the root (one digest) is read back.
+//! - Reads copy every row or digest asked for into one staging buffer and map it
+//!   once (one device-to-host copy, one wait, per call).
+//! - [`ResidentBackend::reduce_openings`] dispatches the `reduce_openings` kernel
+//!   (`firmware/wgsl/reduce.wgsl`, compiled the first time it is needed) once per
+//!   claim, one thread per row, after writing the claim's scalars as a table; every
+//!   height's accumulator is copied into one staging buffer and read back at once.
+//! - No call splits its work: a resident matrix, tree or accumulator beyond one
+//!   storage binding is [`BackendError::OutOfMemory`].
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+
+use p3_matrix::Matrix;
+use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::resident::{
+    self, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField,
+    ResidentMatrix,
+};
+use proofbox_backend_api::{BackendError, BackendField, Digest, FieldId, validate};
+
+use crate::gpu::{Kernel, Recorder, Slot, kernel, kernel_source};
+use crate::{DIGEST_BYTES, WgpuBackend};
+
+const REDUCE_WGSL: &str = include_str!("../../../firmware/wgsl/reduce.wgsl");
+
+/// The `reduce_openings` kernels of both fields, compiled on first use.
+#[derive(Default)]
+pub(crate) struct ReduceKernels(OnceLock<[Kernel; 2]>);
+
+impl ReduceKernels {
+    fn get(&self, b: &WgpuBackend, field: FieldId) -> Result<&Kernel, BackendError> {
+        if self.0.get().is_none() {
+            let built = b.gpu.scoped("reduce_openings (build)", || {
+                Ok(FieldId::ALL.map(|f| build_reduce(b, f)))
+            })?;
+            let _ = self.0.set(built);
+        }
+        let kernels = self.0.get().expect("set above");
+        Ok(match field {
+            FieldId::KoalaBear => &kernels[0],
+            FieldId::BabyBear => &kernels[1],
+        })
+    }
+}
+
+fn build_reduce(b: &WgpuBackend, field: FieldId) -> Kernel {
+    let (w, one) = match field {
+        FieldId::KoalaBear => ext_constants::<p3_koala_bear::KoalaBear>(),
+        FieldId::BabyBear => ext_constants::<p3_baby_bear::BabyBear>(),
+    };
+    let body = format!("const EXT_W: u32 = {w}u;\nconst ONE: u32 = {one}u;\n{REDUCE_WGSL}");
+    let src = kernel_source(field, b.gpu.wg_size, None, &body);
+    let module = b
+        .gpu
+        .device
+        .create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("reduce"),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+    kernel(
+        &b.gpu.device,
+        &module,
+        "reduce_openings",
+        &[
+            (0, Slot::Ro),
+            (1, Slot::Ro),
+            (2, Slot::Uniform),
+            (3, Slot::Rw),
+        ],
+    )
+}
+
+/// `W` and `1` of a field's degree-4 extension, as Montgomery words.
+fn ext_constants<F: ResidentField>() -> (u32, u32) {
+    (word(F::W), word(F::ONE))
+}
+
+fn word<F: BackendField>(x: F) -> u32 {
+    F::as_monty_words(&[x])[0]
+}
+
+/// A matrix resident in a wgpu device's storage buffers.
+pub struct WgpuMatrix<F: ResidentField> {
+    values: wgpu::Buffer,
+    height: usize,
+    width: usize,
+    layers: Option<wgpu::Buffer>,
+    _field: PhantomData<F>,
+}
+
+impl<F: ResidentField> core::fmt::Debug for WgpuMatrix<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WgpuMatrix")
+            .field("field", &F::ID)
+            .field("height", &self.height)
+            .field("width", &self.width)
+            .field("has_tree", &self.layers.is_some())
+            .finish()
+    }
+}
+
+impl<F: ResidentField> ResidentMatrix for WgpuMatrix<F> {
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn has_tree(&self) -> bool {
+        self.layers.is_some()
+    }
+}
+
+/// Digests before layer `layer` in a tree buffer over `height` leaves.
+fn layer_offset(height: usize, layer: usize) -> usize {
+    (0..layer).map(|j| height >> j).sum()
+}
+
+impl WgpuBackend {
+    /// Copies `ranges` (byte offset, bytes) of `buffer` into one staging buffer in
+    /// one submission and reads it back (one copy, one wait).
+    fn read_ranges(
+        &self,
+        buffer: &wgpu::Buffer,
+        ranges: &[(u64, u64)],
+    ) -> Result<Vec<u32>, BackendError> {
+        let total: u64 = ranges.iter().map(|r| r.1).sum();
+        if total == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.gpu.staging(total)?;
+        let mut rec = Recorder::default();
+        let mut at = 0;
+        for &(offset, bytes) in ranges {
+            rec.copy(buffer, offset, &staging, at, bytes);
+            at += bytes;
+        }
+        let index = self.gpu.submit(rec)?;
+        self.gpu.read(&staging, total, index)
+    }
+
+    /// Checks that one buffer of `bytes` (whole words) fits a storage binding.
+    fn check_binding(&self, bytes: u64) -> Result<(), BackendError> {
+        let words = usize::try_from(bytes.div_ceil(4)).unwrap_or(usize::MAX);
+        proofbox_backend_api::planner::whole(&self.limits(), "a resident buffer", words, words)
+            .map_err(|e| self.unplanned(e))
+    }
+}
+
+impl ResidentBackend for WgpuBackend {
+    type Matrix<F: ResidentField> = WgpuMatrix<F>;
+
+    fn upload_matrix<F: ResidentField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+    ) -> Result<WgpuMatrix<F>, BackendError> {
+        let height = validate::merkle_leaves(&[&mat]).map_err(BackendError::invalid)?;
+        let bytes = mat.values.len() as u64 * 4;
+        self.check_binding(bytes)?;
+        let values = self.gpu.scoped("upload_matrix", || {
+            let values = self.gpu.storage("resident matrix", bytes)?;
+            self.gpu.upload(&values, 0, F::as_monty_words(&mat.values));
+            Ok(values)
+        })?;
+        Ok(WgpuMatrix {
+            values,
+            height,
+            width: mat.width,
+            layers: None,
+            _field: PhantomData,
+        })
+    }
+
+    fn lde_resident<F: ResidentField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<WgpuMatrix<F>, BackendError> {
+        validate::lde(&mat, added_bits).map_err(BackendError::invalid)?;
+        let (h, w) = (mat.height(), mat.width);
+        let log_h = h.trailing_zeros() as usize;
+        let log_n = log_h + added_bits;
+        let n = 1usize << log_n;
+        self.check_binding(n as u64 * w as u64 * 4)?;
+        let values = self.gpu.scoped("lde_resident", || {
+            let k = self.gpu.kernels(F::ID);
+            let b = self.prepare_lde(F::as_monty_words(&mat.values), log_h, log_n, w, shift)?;
+            let mut rec = Recorder::default();
+            Self::record_lde(&mut rec, k, &b, log_h, log_n, w);
+            self.gpu.submit(rec)?;
+            Ok(b.dst)
+        })?;
+        Ok(WgpuMatrix {
+            values,
+            height: n,
+            width: w,
+            layers: None,
+            _field: PhantomData,
+        })
+    }
+
+    fn commit<F: ResidentField>(&self, m: &mut WgpuMatrix<F>) -> Result<Digest<F>, BackendError> {
+        let n = m.height;
+        let layer_bytes = (2 * n as u64 - 1) * DIGEST_BYTES;
+        let state_bytes = n as u64 * Self::STATE_BYTES;
+        self.check_binding(layer_bytes.max(state_bytes))?;
+        let (layers, root) = self.gpu.scoped("commit", || {
+            let k = self.gpu.kernels(F::ID);
+            let layers = self.gpu.storage("digest layers", layer_bytes)?;
+            let states = self.gpu.storage("sponge states", state_bytes)?;
+            let staging = self.gpu.staging(DIGEST_BYTES)?;
+            let mut rec = Recorder::default();
+            Self::record_hash(&mut rec, k, &m.values, n, m.width, &layers, &states, 0);
+            Self::record_tree(&mut rec, k, &layers, n);
+            rec.copy(
+                &layers,
+                layer_bytes - DIGEST_BYTES,
+                &staging,
+                0,
+                DIGEST_BYTES,
+            );
+            let index = self.gpu.submit(rec)?;
+            let root = self.gpu.read(&staging, DIGEST_BYTES, index)?;
+            Ok((layers, root))
+        })?;
+        let root = self.digests::<F>("commit", root)?;
+        m.layers = Some(layers);
+        Ok(root[0])
+    }
+
+    fn read_rows<F: ResidentField>(
+        &self,
+        m: &WgpuMatrix<F>,
+        rows: &[usize],
+    ) -> Result<Vec<Vec<F>>, BackendError> {
+        resident::check_rows(m.height, rows)?;
+        let row_bytes = m.width as u64 * 4;
+        let ranges: Vec<(u64, u64)> = rows
+            .iter()
+            .map(|&r| (r as u64 * row_bytes, row_bytes))
+            .collect();
+        let words = self
+            .gpu
+            .scoped("read_rows", || self.read_ranges(&m.values, &ranges))?;
+        let elems = proofbox_backend_api::readback::elems::<F>(&self.info.id, "read_rows", words)?;
+        Ok(elems.chunks(m.width).map(<[F]>::to_vec).collect())
+    }
+
+    fn read_digests<F: ResidentField>(
+        &self,
+        m: &WgpuMatrix<F>,
+        layer: usize,
+        indices: &[usize],
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        resident::check_layer(m.height, m.has_tree(), layer, indices)?;
+        let layers = m.layers.as_ref().expect("checked");
+        let at = layer_offset(m.height, layer);
+        let ranges: Vec<(u64, u64)> = indices
+            .iter()
+            .map(|&i| ((at + i) as u64 * DIGEST_BYTES, DIGEST_BYTES))
+            .collect();
+        let words = self
+            .gpu
+            .scoped("read_digests", || self.read_ranges(layers, &ranges))?;
+        self.digests::<F>("read_digests", words)
+    }
+
+    fn read_layer<F: ResidentField>(
+        &self,
+        m: &WgpuMatrix<F>,
+        layer: usize,
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        let len = resident::check_layer(m.height, m.has_tree(), layer, &[])?;
+        let layers = m.layers.as_ref().expect("checked");
+        let at = layer_offset(m.height, layer) as u64 * DIGEST_BYTES;
+        let range = [(at, len as u64 * DIGEST_BYTES)];
+        let words = self
+            .gpu
+            .scoped("read_layer", || self.read_ranges(layers, &range))?;
+        self.digests::<F>("read_layer", words)
+    }
+
+    fn reduce_openings<F: ResidentField>(
+        &self,
+        claims: &[OpeningClaim<'_, WgpuMatrix<F>, F>],
+        alpha: Ext<F>,
+        shift: F,
+    ) -> Result<Vec<ReducedOpening<F>>, BackendError> {
+        let plans = resident::plan_reduction(alpha, claims)?;
+        let heights = resident::reduced_heights(&plans);
+        for k in &heights {
+            self.check_binding((EXT_DEGREE << k) as u64 * 4)?;
+        }
+        let kernel = self.reduce.get(self, F::ID)?;
+        let words = self.gpu.scoped("reduce_openings", || {
+            let mut accs: BTreeMap<usize, wgpu::Buffer> = BTreeMap::new();
+            for k in &heights {
+                accs.insert(
+                    *k,
+                    self.gpu
+                        .storage("reduced openings", (EXT_DEGREE << k) as u64 * 4)?,
+                );
+            }
+            let mut tables = Vec::with_capacity(claims.len());
+            for plan in &plans {
+                let mut params = plan.alpha_pows.clone();
+                for p in &plan.points {
+                    params.extend([p.z, p.weighted, p.rescale]);
+                }
+                tables.push(self.gpu.table(
+                    "opening scalars",
+                    F::as_monty_words(&resident::ext_to_base(&params)),
+                )?);
+            }
+            let mut rec = Recorder::default();
+            for ((claim, plan), table) in claims.iter().zip(&plans).zip(&tables) {
+                if plan.points.is_empty() && !plan.first_of_height {
+                    continue;
+                }
+                let k = plan.log_height;
+                rec.dispatch(
+                    kernel,
+                    vec![(0, &claim.matrix.values), (1, table), (3, &accs[&k])],
+                    1u64 << k,
+                    [
+                        claim.matrix.width as u32,
+                        k as u32,
+                        plan.points.len() as u32,
+                        u32::from(plan.first_of_height),
+                        word(shift),
+                        word(F::two_adic_generator(k)),
+                    ],
+                );
+            }
+            let total: u64 = heights.iter().map(|k| (EXT_DEGREE << k) as u64 * 4).sum();
+            let staging = self.gpu.staging(total)?;
+            let mut at = 0;
+            for k in &heights {
+                let bytes = (EXT_DEGREE << k) as u64 * 4;
+                rec.copy(&accs[k], 0, &staging, at, bytes);
+                at += bytes;
+            }
+            let index = self.gpu.submit(rec)?;
+            self.gpu.read(&staging, total, index)
+        })?;
+        let coeffs =
+            proofbox_backend_api::readback::elems::<F>(&self.info.id, "reduce_openings", words)?;
+        let mut out = Vec::with_capacity(heights.len());
+        let mut at = 0;
+        for k in heights {
+            let len = EXT_DEGREE << k;
+            out.push(ReducedOpening {
+                log_height: k,
+                values: resident::ext_from_base(&coeffs[at..at + len]),
+            });
+            at += len;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proofbox_backend_api::DIGEST_ELEMS;
+
+    use super::*;
+
+    #[test]
+    fn layer_offsets_follow_the_tree_layout() {
+        assert_eq!(layer_offset(8, 0), 0);
+        assert_eq!(layer_offset(8, 3), 14);
+        assert_eq!(DIGEST_BYTES, (DIGEST_ELEMS * 4) as u64);
+    }
+}
