@@ -1,6 +1,8 @@
 //! A block as the sequencer logs and streams it: header, transactions, receipts, diff.
 
 use alloy_primitives::B256;
+use proofbox_state::F;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -61,6 +63,15 @@ impl Block {
     /// one receipt per transaction, the gas used, and the diff commitment. Returns the
     /// first difference. (Whether the state roots are right needs the state.)
     pub fn check_body(&self) -> Result<(), String> {
+        check_bodies(std::slice::from_ref(self), false)
+            .pop()
+            .expect("one block, one result")
+    }
+
+    /// Every body check but the diff commitment's hash, in [`Block::check_body`]'s
+    /// order; returns the diff's field encoding (`proofbox_state::Diff::encode`), whose
+    /// sponge the header's diff commitment must be.
+    fn check_body_but_commitment(&self) -> Result<Vec<F>, String> {
         let h = &self.header;
         if self.receipts.len() != self.transactions.len() {
             return Err(format!(
@@ -91,15 +102,47 @@ impl Block {
             .diff
             .to_state_diff()
             .map_err(|e| format!("diff: {e}"))?;
-        let c = Root::from_digest(&diff.commitment());
-        if c != h.diff_commitment {
-            return Err(format!(
-                "diff commitment: header {}, diff {c}",
-                h.diff_commitment
-            ));
-        }
-        Ok(())
+        Ok(diff.encode())
     }
+}
+
+/// [`Block::check_body`] of each of `blocks`, the same checks and results, with the
+/// diff commitments hashed together: one Poseidon2 sponge per block as ever, several
+/// blocks' sponges in the SIMD lanes of one permutation
+/// (`proofbox_state::hash::hash_ragged`). With `par`, the blocks' other checks (the
+/// transactions and receipts tries) and the groups of sponges run across cores.
+pub fn check_bodies(blocks: &[Block], par: bool) -> Vec<Result<(), String>> {
+    let checked: Vec<Result<Vec<F>, String>> = if par {
+        blocks
+            .par_iter()
+            .map(Block::check_body_but_commitment)
+            .collect()
+    } else {
+        blocks
+            .iter()
+            .map(Block::check_body_but_commitment)
+            .collect()
+    };
+    let messages: Vec<&[F]> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok().map(Vec::as_slice))
+        .collect();
+    let mut digests = proofbox_state::hash::hash_ragged(&messages, par).into_iter();
+    blocks
+        .iter()
+        .zip(checked)
+        .map(|(b, c)| {
+            c?;
+            let c = Root::from_digest(&digests.next().expect("one digest per message"));
+            if c != b.header.diff_commitment {
+                return Err(format!(
+                    "diff commitment: header {}, diff {c}",
+                    b.header.diff_commitment
+                ));
+            }
+            Ok(())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -179,5 +222,42 @@ mod tests {
         let mut g = block();
         g.header.gas_used = 1;
         assert!(g.check_body().unwrap_err().starts_with("gas used"));
+    }
+
+    #[test]
+    fn bodies_checked_together_give_each_blocks_own_result() {
+        // Good blocks around a forged diff, a forged receipt and a forged commitment,
+        // more of them than one group of SIMD lanes holds.
+        let mut blocks: Vec<Block> = (0..40).map(|_| block()).collect();
+        blocks[3].diff = StateDiff::default();
+        blocks[17].receipts[0].success = false;
+        blocks[30].header.diff_commitment = Root([7; 8]);
+        for par in [false, true] {
+            let results = check_bodies(&blocks, par);
+            assert_eq!(results.len(), blocks.len());
+            for (b, r) in blocks.iter().zip(&results) {
+                assert_eq!(*r, b.check_body());
+            }
+            assert!(
+                results[3]
+                    .as_ref()
+                    .unwrap_err()
+                    .starts_with("diff commitment")
+            );
+            assert!(
+                results[17]
+                    .as_ref()
+                    .unwrap_err()
+                    .starts_with("receipts root")
+            );
+            assert!(
+                results[30]
+                    .as_ref()
+                    .unwrap_err()
+                    .starts_with("diff commitment")
+            );
+            assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 37);
+        }
+        assert!(check_bodies(&[], true).is_empty());
     }
 }

@@ -14,7 +14,8 @@
 //!   `metadata.accounts` and MegaETH's `stateChanges`), its canonical versioned
 //!   encoding and its mapping onto the state tree's [`proofbox_state::Diff`];
 //! - [`Block`]: header, transactions, receipts and diff, as the sequencer logs and
-//!   streams it;
+//!   streams it, and [`check_bodies`]: the body checks of several blocks, their diff
+//!   commitments hashed together in the SIMD lanes;
 //! - [`net_diff`]: the net tree diff of consecutive blocks, and [`ProvenBatch`]: a
 //!   state-transition proof of such a batch as the sequencer publishes it;
 //! - [`account_proof`]: `eth_getProof`'s answer (Merkle proofs of an account and its
@@ -35,7 +36,7 @@ mod receipt;
 mod root;
 mod tx;
 
-pub use block::{BLOCK_ENCODING_VERSION, Block};
+pub use block::{BLOCK_ENCODING_VERSION, Block, check_bodies};
 pub use diff::{AccountDiff, STATE_DIFF_VERSION, StateDiff, code_hash, net_diff};
 pub use error::{DecodeError, TxError};
 pub use header::{HEADER_ENCODING_VERSION, Header};

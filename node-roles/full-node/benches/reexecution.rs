@@ -11,7 +11,10 @@
 //! blocks are proven as one batch (`replica_batch_tree`: their net diff, its
 //! commitment, and the net diff applied to the proven state's tree in one update; the
 //! proof's verification, whose cost does not
-//! depend on the blocks, is not included).
+//! depend on the blocks, is not included). What bounds the replica, measured alone:
+//! `body_checks` (`Block::check_body` of each block, one after another: the body
+//! checks the full node's `import` makes, and `import_block`'s), and `body_tries`
+//! (only the transactions and receipts tries of each block, one after another).
 //!
 //! `cargo bench -p proofbox-full-node --bench reexecution`
 
@@ -168,6 +171,25 @@ fn bench(c: &mut Criterion) {
             },
             BatchSize::PerIteration,
         )
+    });
+    g.bench_function("body_checks", |b| {
+        b.iter(|| {
+            for block in rest {
+                block.check_body().unwrap();
+            }
+        })
+    });
+    g.bench_function("body_tries", |b| {
+        b.iter(|| {
+            for block in rest {
+                let t = proofbox_chain_types::transactions_root(&block.transactions);
+                let r = proofbox_chain_types::receipts_root(&block.receipts);
+                assert_eq!(
+                    (t, r),
+                    (block.header.transactions_root, block.header.receipts_root)
+                );
+            }
+        })
     });
     g.bench_function("stream_json_decode_and_import", |b| {
         b.iter_batched(

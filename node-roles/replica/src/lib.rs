@@ -6,7 +6,8 @@
 //!
 //! - **latest**: every block that extends the head (number, parent hash), whose
 //!   header commits to its body (`check_body`: transactions, receipts, gas, diff
-//!   commitment) and whose pre-state root is the previous header's post-state root.
+//!   commitment; `check_bodies` for blocks that arrive together, their diff
+//!   commitments hashed in the SIMD lanes) and whose pre-state root is the previous header's post-state root.
 //!   Its diff is written to a flat state (accounts, storage, code; no tree, no revm):
 //!   the replica computes no root per block, it believes roots only from proofs.
 //! - **proven**: moved by each published [`proofbox_chain_types::ProvenBatch`] once

@@ -9,12 +9,11 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
-use proofbox_chain_types::{Block, ProvenBatch, Root, net_diff};
+use proofbox_chain_types::{Block, ProvenBatch, Root, check_bodies, net_diff};
 use proofbox_circuits::transition::TransitionStatement;
 use proofbox_sequencer::state::{FlatState, MemState};
 use proofbox_state::{Diff, StateTree};
 use proofbox_verifier::{TransitionProof, Verifier};
-use rayon::prelude::*;
 use tokio::sync::watch;
 
 pub use crate::refusals::Refusal;
@@ -377,10 +376,11 @@ impl Replica {
     }
 
     /// Imports consecutive blocks as [`Replica::import_block`] does, their body checks
-    /// (the hashing: transactions and receipts roots, diff commitment) run in
-    /// parallel across cores first; stops at the first error.
+    /// (the hashing: transactions and receipts roots, diff commitment) done first for
+    /// all of them ([`check_bodies`]: the tries across cores, the diff commitments
+    /// together in the SIMD lanes); stops at the first error.
     pub fn import_blocks(&self, blocks: Vec<Block>) -> Result<(), ImportError> {
-        let bodies: Vec<Result<(), String>> = blocks.par_iter().map(Block::check_body).collect();
+        let bodies = check_bodies(&blocks, true);
         for (block, body) in blocks.into_iter().zip(bodies) {
             self.import_checked(block, body)?;
         }
@@ -648,7 +648,8 @@ impl Replica {
         }
         let net = net_diff(w.blocks.iter().map(|blk| &blk.diff))
             .map_err(|e| (b.first_block, format!("net diff: {e}")))?;
-        let commitment = Root::from_digest(&net.commitment());
+        let digest = net.commitment();
+        let commitment = Root::from_digest(&digest);
         if b.diff_commitment != commitment {
             return Err((
                 b.first_block,
@@ -665,7 +666,7 @@ impl Replica {
         let expected = TransitionStatement {
             pre_root: w.pre_root.to_digest(),
             post_root: applied_root.to_digest(),
-            diff_commitment: net.commitment(),
+            diff_commitment: digest,
             block_number: b.last_block,
         };
         self.inner

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use p3_field::{Field, PackedValue, PrimeCharacteristicRing};
-use p3_symmetric::{CryptographicHasher, PseudoCompressionFunction};
+use p3_symmetric::{CryptographicHasher, Permutation, PseudoCompressionFunction};
 use proofbox_backend_api::{BackendField, LeafHasher, NodeCompressor};
 use rayon::prelude::*;
 
@@ -22,6 +22,8 @@ pub const EMPTY: Digest = [F::ZERO; 8];
 struct Hashes {
     sponge: LeafHasher<F>,
     compress: NodeCompressor<F>,
+    /// The sponge's permutation, for [`hash_ragged`]'s packed sponge.
+    perm24: <F as BackendField>::Perm24,
 }
 
 fn hashes() -> &'static Hashes {
@@ -29,6 +31,7 @@ fn hashes() -> &'static Hashes {
     HASHES.get_or_init(|| Hashes {
         sponge: F::leaf_hasher(),
         compress: F::node_compressor(),
+        perm24: F::poseidon2_24(),
     })
 }
 
@@ -84,6 +87,61 @@ pub fn hash_many<const N: usize>(messages: &[[F; N]], par: bool) -> Vec<Digest> 
         out.chunks_mut(TASK)
             .zip(messages.chunks(TASK))
             .for_each(task);
+    }
+    out
+}
+
+/// Sponge width of [`hash`] (rate [`SPONGE_RATE`] plus capacity 8).
+const SPONGE_WIDTH: usize = 24;
+
+/// [`hash`] of many messages of any lengths, `P::WIDTH` sponges at a time in the SIMD
+/// lanes (the longest messages first, so that lanes run about as long), groups across
+/// cores if `par`. The same digests as [`hash`] of each message: the same
+/// padding-free overwrite-mode sponge (each block of [`SPONGE_RATE`] elements, or the
+/// shorter last one, overwrites the front of the state, then the permutation), a
+/// lane's digest taken after its own last block.
+pub fn hash_ragged(messages: &[&[F]], par: bool) -> Vec<Digest> {
+    let lanes = P::WIDTH;
+    let mut order: Vec<usize> = (0..messages.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(messages[i].len()));
+    let perm = &hashes().perm24;
+    let group = |idx: &[usize]| -> Vec<Digest> {
+        if idx.len() == 1 {
+            return vec![hash(messages[idx[0]])];
+        }
+        let blocks = |i: usize| messages[i].len().div_ceil(SPONGE_RATE);
+        let mut out = vec![EMPTY; idx.len()];
+        let mut state = [P::ZERO; SPONGE_WIDTH];
+        for k in 0..blocks(idx[0]) {
+            for (lane, &i) in idx.iter().enumerate() {
+                let m = messages[i];
+                if k * SPONGE_RATE < m.len() {
+                    let chunk = &m[k * SPONGE_RATE..m.len().min((k + 1) * SPONGE_RATE)];
+                    for (s, &x) in state.iter_mut().zip(chunk) {
+                        s.as_slice_mut()[lane] = x;
+                    }
+                }
+            }
+            perm.permute_mut(&mut state);
+            for (lane, &i) in idx.iter().enumerate() {
+                if blocks(i) == k + 1 {
+                    out[lane] = core::array::from_fn(|j| state[j].as_slice()[lane]);
+                }
+            }
+        }
+        out
+    };
+    let groups: Vec<&[usize]> = order.chunks(lanes).collect();
+    let digests: Vec<Vec<Digest>> = if par {
+        groups.par_iter().map(|g| group(g)).collect()
+    } else {
+        groups.iter().map(|g| group(g)).collect()
+    };
+    let mut out = vec![EMPTY; messages.len()];
+    for (g, ds) in groups.iter().zip(digests) {
+        for (&i, d) in g.iter().zip(ds) {
+            out[i] = d;
+        }
     }
     out
 }
@@ -168,6 +226,42 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn ragged_packed_hashing_agrees_with_one_at_a_time() {
+        // Lengths of whole blocks and of partial last blocks, the empty message
+        // included, in counts that fill some lane groups and leave others short.
+        let lens = [
+            0usize,
+            1,
+            15,
+            16,
+            17,
+            32,
+            48,
+            100,
+            845 * 16,
+            16 + 64 * 211,
+            3,
+        ];
+        for n in [1, 2, 5, 16, 17, 40] {
+            let msgs: Vec<Vec<F>> = (0..n)
+                .map(|i| {
+                    let len = lens[(i * 7) % lens.len()];
+                    (0..len)
+                        .map(|j| F::from_u32((i * 1000 + j) as u32))
+                        .collect()
+                })
+                .collect();
+            let refs: Vec<&[F]> = msgs.iter().map(Vec::as_slice).collect();
+            for par in [false, true] {
+                let hs = hash_ragged(&refs, par);
+                assert_eq!(hs.len(), n);
+                assert!(hs.iter().zip(&refs).all(|(h, m)| *h == hash(m)));
+            }
+        }
+        assert!(hash_ragged(&[], true).is_empty());
     }
 
     #[test]
