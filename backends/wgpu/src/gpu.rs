@@ -1,4 +1,4 @@
-//! The device side: kernel compilation, buffers, batched dispatches (split to respect
+//! The device side: buffers, batched dispatches (split to respect
 //! the per-dimension workgroup limit), uploads and readbacks with transfer accounting,
 //! and mapping of wgpu errors to [`BackendError`], and kernel timing by timestamp
 //! queries.
@@ -9,16 +9,13 @@ use std::time::Duration;
 use proofbox_backend_api::{BackendError, FieldId, KernelClock, TransferCounters};
 use wgpu::util::DeviceExt;
 
-use crate::tables::{Poseidon2Tables, field_prelude, poseidon2_prelude, poseidon2_tables};
-
-const FIELD_WGSL: &str = include_str!("../../../firmware/wgsl/field.wgsl");
-const NTT_WGSL: &str = include_str!("../../../firmware/wgsl/ntt.wgsl");
-const POSEIDON2_WGSL: &str = include_str!("../../../firmware/wgsl/poseidon2.wgsl");
+use crate::compile::build_field_kernels;
+pub(crate) use crate::compile::{kernel, kernel_source};
 
 /// Threads per workgroup (lowered if the adapter allows fewer).
 const PREFERRED_WG_SIZE: u32 = 64;
 /// Bytes of one dispatch's parameter block (`Params` in `field.wgsl`).
-const PARAMS_BYTES: u64 = 32;
+pub(crate) const PARAMS_BYTES: u64 = 32;
 /// Compute passes one timestamp query set covers (a begin and an end query each).
 const PASSES_PER_QUERY_SET: u32 = wgpu::QUERY_SET_MAX_QUERIES / 2;
 /// Submissions whose timestamps may wait unread before they are collected.
@@ -66,11 +63,13 @@ pub(crate) enum Slot {
     Uniform,
 }
 
+/// A compiled kernel: its pipeline, bind group layout and the binding of its
+/// parameter block.
 pub(crate) struct Kernel {
-    name: &'static str,
-    pipeline: wgpu::ComputePipeline,
-    layout: wgpu::BindGroupLayout,
-    params_binding: u32,
+    pub(crate) name: &'static str,
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    pub(crate) layout: wgpu::BindGroupLayout,
+    pub(crate) params_binding: u32,
 }
 
 /// The compiled kernels and resident constants of one field.
@@ -756,155 +755,4 @@ impl ErrorScopes {
         let e = self.pop_all();
         e.other.or(e.oom)
     }
-}
-
-fn layout(device: &wgpu::Device, slots: &[(u32, Slot)]) -> wgpu::BindGroupLayout {
-    let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
-        .iter()
-        .map(|&(binding, slot)| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: match slot {
-                Slot::Ro => wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: true },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                Slot::Rw => wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: false },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                Slot::Uniform => wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: wgpu::BufferSize::new(PARAMS_BYTES),
-                },
-            },
-            count: None,
-        })
-        .collect();
-    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: None,
-        entries: &entries,
-    })
-}
-
-pub(crate) fn kernel(
-    device: &wgpu::Device,
-    module: &wgpu::ShaderModule,
-    name: &'static str,
-    slots: &[(u32, Slot)],
-) -> Kernel {
-    let layout = layout(device, slots);
-    let params_binding = slots
-        .iter()
-        .find(|(_, s)| matches!(s, Slot::Uniform))
-        .map(|(b, _)| *b)
-        .expect("every kernel has a parameter block");
-    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(name),
-        bind_group_layouts: &[Some(&layout)],
-        immediate_size: 0,
-    });
-    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(name),
-        layout: Some(&pipeline_layout),
-        module,
-        entry_point: Some(name),
-        compilation_options: Default::default(),
-        cache: None,
-    });
-    Kernel {
-        name,
-        pipeline,
-        layout,
-        params_binding,
-    }
-}
-
-/// The full WGSL source of a kernel file for one field (and Poseidon2 instance).
-pub(crate) fn kernel_source(
-    field: FieldId,
-    wg_size: u32,
-    poseidon: Option<&Poseidon2Tables>,
-    body: &str,
-) -> String {
-    let mut src = field_prelude(field, wg_size);
-    if let Some(t) = poseidon {
-        src.push_str(&poseidon2_prelude(t));
-    }
-    src.push_str(FIELD_WGSL);
-    src.push_str(body);
-    src
-}
-
-fn build_field_kernels(
-    device: &wgpu::Device,
-    field: FieldId,
-    wg_size: u32,
-) -> Result<FieldKernels, String> {
-    let module = |label: &str, src: String| {
-        device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
-        })
-    };
-    let ntt = module("ntt", kernel_source(field, wg_size, None, NTT_WGSL));
-    let p24 = poseidon2_tables(field, 24)?;
-    let p16 = poseidon2_tables(field, 16)?;
-    let m24 = module(
-        "poseidon2-24",
-        kernel_source(field, wg_size, Some(&p24), POSEIDON2_WGSL),
-    );
-    let m16 = module(
-        "poseidon2-16",
-        kernel_source(field, wg_size, Some(&p16), POSEIDON2_WGSL),
-    );
-    let init = |label, words: &[u32]| {
-        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytemuck::cast_slice(words),
-            usage: wgpu::BufferUsages::STORAGE,
-        })
-    };
-    Ok(FieldKernels {
-        dif: kernel(
-            device,
-            &ntt,
-            "dif_stage",
-            &[(0, Slot::Rw), (1, Slot::Ro), (2, Slot::Uniform)],
-        ),
-        scatter: kernel(
-            device,
-            &ntt,
-            "scatter_scale",
-            &[
-                (0, Slot::Rw),
-                (1, Slot::Ro),
-                (2, Slot::Uniform),
-                (3, Slot::Ro),
-            ],
-        ),
-        hash: kernel(
-            device,
-            &m24,
-            "hash_leaves",
-            &[
-                (0, Slot::Ro),
-                (1, Slot::Uniform),
-                (2, Slot::Ro),
-                (3, Slot::Rw),
-                (4, Slot::Rw),
-            ],
-        ),
-        compress: kernel(
-            device,
-            &m16,
-            "compress",
-            &[(0, Slot::Ro), (1, Slot::Uniform), (3, Slot::Rw)],
-        ),
-        rc24: init("poseidon2-24 constants", &p24.words()),
-        rc16: init("poseidon2-16 constants", &p16.words()),
-    })
 }

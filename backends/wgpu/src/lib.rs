@@ -40,6 +40,7 @@
 //! Devices are the adapters wgpu enumerates, in its order, as `wgpu:0`, `wgpu:1`, ...
 //! `WGPU_BACKEND` (e.g. `vulkan`) restricts which APIs are enumerated.
 
+mod compile;
 mod gpu;
 mod resident;
 mod tables;
