@@ -77,6 +77,63 @@ pub trait ResidentMatrix {
     fn has_tree(&self) -> bool;
 }
 
+/// A device backend's resident matrix: its values and, once committed, every tree
+/// layer, each in one device buffer `B`. The layers buffer holds the leaf digests
+/// first, then each layer above, the root last ([`layer_offset`]). Backends build it
+/// with [`DeviceMatrix::new`] and set `layers` when they commit it.
+pub struct DeviceMatrix<F, B> {
+    /// The values, row-major, as the device's words.
+    pub values: B,
+    /// Rows (a power of two).
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// Every layer of the tree, once committed.
+    pub layers: Option<B>,
+    _field: core::marker::PhantomData<F>,
+}
+
+impl<F, B> DeviceMatrix<F, B> {
+    /// A matrix of `height` rows and `width` columns in `values`, with no tree yet.
+    pub fn new(values: B, height: usize, width: usize) -> Self {
+        Self {
+            values,
+            height,
+            width,
+            layers: None,
+            _field: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<F: ResidentField, B> core::fmt::Debug for DeviceMatrix<F, B> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DeviceMatrix")
+            .field("field", &F::ID)
+            .field("height", &self.height)
+            .field("width", &self.width)
+            .field("has_tree", &self.layers.is_some())
+            .finish()
+    }
+}
+
+impl<F: ResidentField, B> ResidentMatrix for DeviceMatrix<F, B> {
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn has_tree(&self) -> bool {
+        self.layers.is_some()
+    }
+}
+
+/// Digests before layer `layer` in the layers buffer of a tree over `height` leaves.
+pub fn layer_offset(height: usize, layer: usize) -> usize {
+    (0..layer).map(|j| height >> j).sum()
+}
+
 /// A point `z` and the claimed openings `[f_0(z), f_1(z), ...]` of every column there.
 pub type OpeningPoint<F> = (Ext<F>, Vec<Ext<F>>);
 
@@ -324,6 +381,14 @@ pub trait ResidentBackend: Backend {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn layer_offsets_follow_the_tree_layout() {
+        assert_eq!(super::layer_offset(8, 0), 0);
+        assert_eq!(super::layer_offset(8, 1), 8);
+        assert_eq!(super::layer_offset(8, 3), 14);
+        assert_eq!(super::layer_offset(1, 1), 1);
+    }
+
     use p3_field::PrimeCharacteristicRing;
     use p3_koala_bear::KoalaBear;
 

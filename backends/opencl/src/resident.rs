@@ -19,56 +19,20 @@
 //! - A matrix belongs to the backend instance (OpenCL context) that made it.
 
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 use ocl::Buffer;
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::resident::{
-    self, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField,
-    ResidentMatrix,
+    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
+    ResidentField, ResidentMatrix, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, planner, validate};
 
 use crate::{DIGEST_WORDS, OpenclBackend, Payload, global_size};
 
 /// A matrix resident in an OpenCL device's global memory.
-pub struct OpenclMatrix<F: ResidentField> {
-    values: Buffer<u32>,
-    height: usize,
-    width: usize,
-    /// Every layer of the tree, once committed.
-    layers: Option<Buffer<u32>>,
-    _field: PhantomData<F>,
-}
-
-impl<F: ResidentField> core::fmt::Debug for OpenclMatrix<F> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("OpenclMatrix")
-            .field("field", &F::ID)
-            .field("height", &self.height)
-            .field("width", &self.width)
-            .field("has_tree", &self.layers.is_some())
-            .finish()
-    }
-}
-
-impl<F: ResidentField> ResidentMatrix for OpenclMatrix<F> {
-    fn height(&self) -> usize {
-        self.height
-    }
-    fn width(&self) -> usize {
-        self.width
-    }
-    fn has_tree(&self) -> bool {
-        self.layers.is_some()
-    }
-}
-
-/// Digests before layer `layer` in a tree buffer over `height` leaves.
-fn layer_offset(height: usize, layer: usize) -> usize {
-    (0..layer).map(|j| height >> j).sum()
-}
+pub type OpenclMatrix<F> = DeviceMatrix<F, Buffer<u32>>;
 
 fn word<F: BackendField>(x: F) -> u32 {
     F::as_monty_words(&[x])[0]
@@ -105,13 +69,7 @@ impl ResidentBackend for OpenclBackend {
         self.check_fits(mat.values.len())?;
         let _guard = self.call.lock().expect("call lock");
         let values = self.upload(F::as_monty_words(&mat.values), Payload::Data)?;
-        Ok(OpenclMatrix {
-            values,
-            height,
-            width: mat.width,
-            layers: None,
-            _field: PhantomData,
-        })
+        Ok(DeviceMatrix::new(values, height, mat.width))
     }
 
     fn lde_resident<F: ResidentField>(
@@ -139,13 +97,7 @@ impl ResidentBackend for OpenclBackend {
         let _guard = self.call.lock().expect("call lock");
         let values =
             self.lde_on_device(F::as_monty_words(&mat.values), log_h, added_bits, w, shift)?;
-        Ok(OpenclMatrix {
-            values,
-            height: n,
-            width: w,
-            layers: None,
-            _field: PhantomData,
-        })
+        Ok(DeviceMatrix::new(values, n, w))
     }
 
     fn commit<F: ResidentField>(&self, m: &mut OpenclMatrix<F>) -> Result<Digest<F>, BackendError> {
@@ -296,13 +248,6 @@ impl ResidentBackend for OpenclBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn layer_offsets_follow_the_tree_layout() {
-        assert_eq!(layer_offset(8, 0), 0);
-        assert_eq!(layer_offset(8, 1), 8);
-        assert_eq!(layer_offset(8, 3), 14);
-    }
 
     #[test]
     fn ext_degree_is_plonky3s() {

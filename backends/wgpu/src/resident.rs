@@ -17,14 +17,13 @@
 //!   storage binding is [`BackendError::OutOfMemory`].
 
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::resident::{
-    self, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField,
-    ResidentMatrix,
+    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
+    ResidentField, ResidentMatrix, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, FieldId, validate};
 
@@ -90,41 +89,7 @@ fn word<F: BackendField>(x: F) -> u32 {
 }
 
 /// A matrix resident in a wgpu device's storage buffers.
-pub struct WgpuMatrix<F: ResidentField> {
-    values: wgpu::Buffer,
-    height: usize,
-    width: usize,
-    layers: Option<wgpu::Buffer>,
-    _field: PhantomData<F>,
-}
-
-impl<F: ResidentField> core::fmt::Debug for WgpuMatrix<F> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("WgpuMatrix")
-            .field("field", &F::ID)
-            .field("height", &self.height)
-            .field("width", &self.width)
-            .field("has_tree", &self.layers.is_some())
-            .finish()
-    }
-}
-
-impl<F: ResidentField> ResidentMatrix for WgpuMatrix<F> {
-    fn height(&self) -> usize {
-        self.height
-    }
-    fn width(&self) -> usize {
-        self.width
-    }
-    fn has_tree(&self) -> bool {
-        self.layers.is_some()
-    }
-}
-
-/// Digests before layer `layer` in a tree buffer over `height` leaves.
-fn layer_offset(height: usize, layer: usize) -> usize {
-    (0..layer).map(|j| height >> j).sum()
-}
+pub type WgpuMatrix<F> = DeviceMatrix<F, wgpu::Buffer>;
 
 impl WgpuBackend {
     /// Copies `ranges` (byte offset, bytes) of `buffer` into one staging buffer in
@@ -172,13 +137,7 @@ impl ResidentBackend for WgpuBackend {
             self.gpu.upload(&values, 0, F::as_monty_words(&mat.values));
             Ok(values)
         })?;
-        Ok(WgpuMatrix {
-            values,
-            height,
-            width: mat.width,
-            layers: None,
-            _field: PhantomData,
-        })
+        Ok(DeviceMatrix::new(values, height, mat.width))
     }
 
     fn lde_resident<F: ResidentField>(
@@ -201,13 +160,7 @@ impl ResidentBackend for WgpuBackend {
             self.gpu.submit(rec)?;
             Ok(b.dst)
         })?;
-        Ok(WgpuMatrix {
-            values,
-            height: n,
-            width: w,
-            layers: None,
-            _field: PhantomData,
-        })
+        Ok(DeviceMatrix::new(values, n, w))
     }
 
     fn commit<F: ResidentField>(&self, m: &mut WgpuMatrix<F>) -> Result<Digest<F>, BackendError> {
@@ -377,9 +330,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn layer_offsets_follow_the_tree_layout() {
-        assert_eq!(layer_offset(8, 0), 0);
-        assert_eq!(layer_offset(8, 3), 14);
+    fn a_digest_is_its_words() {
         assert_eq!(DIGEST_BYTES, (DIGEST_ELEMS * 4) as u64);
     }
 }
