@@ -44,7 +44,10 @@
 //!   only once complete; every kernel launch.
 
 pub mod kernels;
+pub mod resident;
 mod tables;
+
+pub use resident::CudaMatrix;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -121,6 +124,7 @@ struct Kernels {
     compress_pairs: CudaFunction,
     dif_stages: CudaFunction,
     lde_expand: CudaFunction,
+    reduce_openings: CudaFunction,
 }
 
 fn unavailable(reason: impl Into<String>) -> BackendError {
@@ -362,6 +366,7 @@ impl CudaBackend {
             compress_pairs: f("compress_pairs")?,
             dif_stages: f("dif_stages")?,
             lde_expand: f("lde_expand")?,
+            reduce_openings: f("reduce_openings")?,
             _module: module,
         })
     }
