@@ -3,7 +3,8 @@
 //!
 //! **Status: not yet run on a GPU.** The kernels compile to PTX in CI (the
 //! `kernels_compile_to_ptx` test) and discovery without a driver is tested; the
-//! conformance suite and full proofs have still to be run on an NVIDIA GPU.
+//! conformance suite, the resident suite and full proofs have still to be run on an
+//! NVIDIA GPU.
 //!
 //! - Discovery: the driver (`libcuda.so`) and NVRTC (`libnvrtc.so`) are loaded at run
 //!   time through cudarc's dynamic loading, so the crate builds and its tests run
@@ -23,6 +24,10 @@
 //! - Merkle trees: one thread per leaf runs the width-24 sponge, one thread per node
 //!   the width-16 compression, layer after layer in one device buffer.
 //!   [`Backend::lde_and_merkle_tree`] hashes the extension where the LDE left it.
+//! - Device-resident matrices ([`resident`]): [`CudaMatrix`] keeps the values and
+//!   every tree layer in device memory for
+//!   [`proofbox_backend_api::ResidentBackend`]; the FRI opening reduction is the
+//!   `reduce_openings` kernel (`firmware/cuda/reduce.cu`).
 //! - Transfers go through two pinned host buffers in turn, so the copy into or out of
 //!   pinned memory overlaps the DMA of the previous chunk; all work of a call runs in
 //!   order on the backend's stream.
