@@ -13,6 +13,7 @@
 //!   is read back.
 //! - Reads ([`ResidentBackend::read_rows`], [`ResidentBackend::read_digests`]) are one
 //!   copy per row or digest into host memory; [`ResidentBackend::read_layer`] one copy.
+//!   Words are converted only after the stream has been synchronised.
 //! - [`ResidentBackend::reduce_openings`] launches `reduce_openings`
 //!   (`firmware/cuda/reduce.cu`) once per claim (one thread per row, accumulating
 //!   into one allocation per height) after uploading the claim's scalars
@@ -109,22 +110,23 @@ pub fn kernel_scalars<F: ResidentField>(log_h: usize, shift: F) -> [u32; 4] {
 }
 
 impl CudaBackend {
-    /// Copies `len` words at `offset` of `src` into host memory (one copy; into
-    /// pageable memory it returns once complete) and converts them.
-    fn read_elems<F: BackendField>(
+    /// Copies `len` words at `offset` of `src` into host memory: one copy, into
+    /// pageable memory, which returns once complete. Callers convert the words only
+    /// after [`CudaBackend::check`] has synchronised the stream as well.
+    fn read_words(
         &self,
         what: &str,
         src: &CudaSlice<u32>,
         offset: usize,
         len: usize,
-    ) -> Result<Vec<F>, BackendError> {
+    ) -> Result<Vec<u32>, BackendError> {
         let mut words = vec![0u32; len];
         self.stream
             .memcpy_dtoh(&src.slice(offset..offset + len), &mut words)
             .map_err(|e| self.kernel_error(what, e))?;
         self.transfers.device_to_host(len as u64 * 4);
         self.transfers.sync_wait();
-        self.to_elems::<F>(what, words)
+        Ok(words)
     }
 
     /// Checks that buffers of `words` in all, the largest `largest`, fit whole.
@@ -202,9 +204,9 @@ impl ResidentBackend for CudaBackend {
         let mut layers = self.alloc(layer_words)?;
         self.hash_on_device(k, &m.values, n, m.width, &mut layers, 0)?;
         self.tree_on_device(k, &mut layers, n)?;
-        let root =
-            self.read_elems::<F>("commit", &layers, layer_words - DIGEST_WORDS, DIGEST_WORDS)?;
+        let root = self.read_words("commit", &layers, layer_words - DIGEST_WORDS, DIGEST_WORDS)?;
         self.check("commit")?;
+        let root = self.to_elems::<F>("commit", root)?;
         m.layers = Some(layers);
         Ok(root.try_into().expect("one digest"))
     }
@@ -216,12 +218,15 @@ impl ResidentBackend for CudaBackend {
     ) -> Result<Vec<Vec<F>>, BackendError> {
         resident::check_rows(m.height, rows)?;
         let _guard = self.call.lock().expect("call lock");
-        let out = rows
+        let words = rows
             .iter()
-            .map(|&r| self.read_elems::<F>("read_rows", &m.values, r * m.width, m.width))
+            .map(|&r| self.read_words("read_rows", &m.values, r * m.width, m.width))
             .collect::<Result<Vec<_>, _>>()?;
         self.check("read_rows")?;
-        Ok(out)
+        words
+            .into_iter()
+            .map(|w| self.to_elems::<F>("read_rows", w))
+            .collect()
     }
 
     fn read_digests<F: ResidentField>(
@@ -234,20 +239,25 @@ impl ResidentBackend for CudaBackend {
         let layers = m.layers.as_ref().expect("checked");
         let at = layer_offset(m.height, layer);
         let _guard = self.call.lock().expect("call lock");
-        let out = indices
+        let words = indices
             .iter()
             .map(|&i| {
-                let d = self.read_elems::<F>(
+                self.read_words(
                     "read_digests",
                     layers,
                     (at + i) * DIGEST_WORDS,
                     DIGEST_WORDS,
-                )?;
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.check("read_digests")?;
+        words
+            .into_iter()
+            .map(|w| {
+                let d = self.to_elems::<F>("read_digests", w)?;
                 Ok(d.try_into().expect("one digest"))
             })
-            .collect::<Result<Vec<_>, BackendError>>()?;
-        self.check("read_digests")?;
-        Ok(out)
+            .collect()
     }
 
     fn read_layer<F: ResidentField>(
@@ -259,15 +269,7 @@ impl ResidentBackend for CudaBackend {
         let layers = m.layers.as_ref().expect("checked");
         let at = layer_offset(m.height, layer);
         let _guard = self.call.lock().expect("call lock");
-        let mut words = vec![0u32; len * DIGEST_WORDS];
-        self.stream
-            .memcpy_dtoh(
-                &layers.slice(at * DIGEST_WORDS..(at + len) * DIGEST_WORDS),
-                &mut words,
-            )
-            .map_err(|e| self.kernel_error("read_layer", e))?;
-        self.transfers.device_to_host(words.len() as u64 * 4);
-        self.transfers.sync_wait();
+        let words = self.read_words("read_layer", layers, at * DIGEST_WORDS, len * DIGEST_WORDS)?;
         self.check("read_layer")?;
         proofbox_backend_api::readback::digests(&self.info.id, "read_layer", words)
     }
@@ -339,17 +341,22 @@ impl ResidentBackend for CudaBackend {
             // which bounds every index the kernel forms.
             unsafe { self.launch(&mut launch, cfg, "reduce_openings") }?;
         }
-        let mut out = Vec::with_capacity(heights.len());
-        for log_h in heights {
-            let coeffs =
-                self.read_elems::<F>("reduce_openings", &accs[&log_h], 0, EXT_DEGREE << log_h)?;
-            out.push(ReducedOpening {
-                log_height: log_h,
-                values: resident::ext_from_base(&coeffs),
-            });
-        }
+        let words = heights
+            .iter()
+            .map(|&log_h| self.read_words("reduce_openings", &accs[&log_h], 0, EXT_DEGREE << log_h))
+            .collect::<Result<Vec<_>, _>>()?;
         self.check("reduce_openings")?;
-        Ok(out)
+        heights
+            .into_iter()
+            .zip(words)
+            .map(|(log_h, w)| {
+                let coeffs = self.to_elems::<F>("reduce_openings", w)?;
+                Ok(ReducedOpening {
+                    log_height: log_h,
+                    values: resident::ext_from_base(&coeffs),
+                })
+            })
+            .collect()
     }
 }
 
