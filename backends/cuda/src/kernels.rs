@@ -21,10 +21,20 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../../../firmware/cuda/poseidon2.cu"),
     ),
     ("ntt.cu", include_str!("../../../firmware/cuda/ntt.cu")),
+    (
+        "reduce.cu",
+        include_str!("../../../firmware/cuda/reduce.cu"),
+    ),
 ];
 
 /// The kernels every module exports.
-pub const KERNEL_NAMES: &[&str] = &["hash_leaves", "compress_pairs", "dif_stages", "lde_expand"];
+pub const KERNEL_NAMES: &[&str] = &[
+    "hash_leaves",
+    "compress_pairs",
+    "dif_stages",
+    "lde_expand",
+    "reduce_openings",
+];
 
 /// The whole translation unit of one field's module.
 pub fn module_source(field: FieldId) -> Result<String, String> {

@@ -3,7 +3,8 @@
 //!
 //! **Status: not yet run on a GPU.** The kernels compile to PTX in CI (the
 //! `kernels_compile_to_ptx` test) and discovery without a driver is tested; the
-//! conformance suite and full proofs have still to be run on an NVIDIA GPU.
+//! conformance suite, the resident suite and full proofs have still to be run on an
+//! NVIDIA GPU.
 //!
 //! - Discovery: the driver (`libcuda.so`) and NVRTC (`libnvrtc.so`) are loaded at run
 //!   time through cudarc's dynamic loading, so the crate builds and its tests run
@@ -23,6 +24,10 @@
 //! - Merkle trees: one thread per leaf runs the width-24 sponge, one thread per node
 //!   the width-16 compression, layer after layer in one device buffer.
 //!   [`Backend::lde_and_merkle_tree`] hashes the extension where the LDE left it.
+//! - Device-resident matrices ([`resident`]): [`CudaMatrix`] keeps the values and
+//!   every tree layer in device memory for
+//!   [`proofbox_backend_api::ResidentBackend`]; the FRI opening reduction is the
+//!   `reduce_openings` kernel (`firmware/cuda/reduce.cu`).
 //! - Transfers go through two pinned host buffers in turn, so the copy into or out of
 //!   pinned memory overlaps the DMA of the previous chunk; all work of a call runs in
 //!   order on the backend's stream.
@@ -44,7 +49,10 @@
 //!   only once complete; every kernel launch.
 
 pub mod kernels;
+pub mod resident;
 mod tables;
+
+pub use resident::CudaMatrix;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -121,6 +129,7 @@ struct Kernels {
     compress_pairs: CudaFunction,
     dif_stages: CudaFunction,
     lde_expand: CudaFunction,
+    reduce_openings: CudaFunction,
 }
 
 fn unavailable(reason: impl Into<String>) -> BackendError {
@@ -362,6 +371,7 @@ impl CudaBackend {
             compress_pairs: f("compress_pairs")?,
             dif_stages: f("dif_stages")?,
             lde_expand: f("lde_expand")?,
+            reduce_openings: f("reduce_openings")?,
             _module: module,
         })
     }

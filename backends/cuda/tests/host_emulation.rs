@@ -7,14 +7,16 @@
 //!
 //! Needs `c++` (or `$CXX`) with C++20; without one the test prints `skipped: ...`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::kernel_tables::twiddles;
-use proofbox_backend_api::{Backend, BackendField, DIGEST_ELEMS, Digest};
+use proofbox_backend_api::resident::{self, Ext, OpeningClaim, OpeningPoint, ResidentField};
+use proofbox_backend_api::{Backend, BackendField, DIGEST_ELEMS, Digest, ResidentBackend};
 use proofbox_backend_cpu::CpuBackend;
-use proofbox_backend_cuda::kernels;
+use proofbox_backend_cuda::{kernels, resident as cuda_resident};
 use proofbox_conformance::{BabyBear, KoalaBear, random_matrix};
 
 struct Harness {
@@ -210,7 +212,96 @@ fn check_tree<F: BackendField>(h: &Harness, log_rows: usize, width: usize) {
     );
 }
 
-fn run_all<F: BackendField>() {
+/// `count` extension elements from a seeded random matrix.
+fn random_ext<F: ResidentField>(seed: u64, count: usize) -> Vec<Ext<F>> {
+    resident::ext_from_base(&random_matrix::<F>(seed, count.max(1), 4).values)[..count].to_vec()
+}
+
+/// The opening reduction over matrices of `(log_h, width, points)`, claim by claim as
+/// the CUDA host code drives the kernel (its parameter words and scalars), against the
+/// CPU backend's `reduce_openings`.
+fn check_reduce<F: ResidentField>(
+    h: &Harness,
+    seed: u64,
+    shapes: &[(usize, usize, usize)],
+    shift: F,
+) {
+    let cpu = CpuBackend::new();
+    let mats: Vec<_> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, &(log_h, w, _))| random_matrix::<F>(seed + i as u64, 1 << log_h, w))
+        .collect();
+    let points: Vec<Vec<OpeningPoint<F>>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, w, p))| {
+            (0..p)
+                .map(|j| {
+                    let s = seed * 1000 + 10 * i as u64 + j as u64;
+                    (random_ext::<F>(s, 1)[0], random_ext::<F>(s + 500, w))
+                })
+                .collect()
+        })
+        .collect();
+    let resident_mats: Vec<_> = mats
+        .iter()
+        .map(|m| cpu.upload_matrix(m.clone()).unwrap())
+        .collect();
+    let claims: Vec<_> = resident_mats
+        .iter()
+        .zip(&points)
+        .map(|(matrix, points)| OpeningClaim { matrix, points })
+        .collect();
+    let alpha = random_ext::<F>(seed + 7, 1)[0];
+    let want = cpu.reduce_openings(&claims, alpha, shift).unwrap();
+    let plans = resident::plan_reduction(alpha, &claims).unwrap();
+    let mut got: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let k = plan.log_height;
+        if plan.points.is_empty() && !plan.first_of_height {
+            continue;
+        }
+        let acc = h.file(&format!("acc{k}"));
+        if !plan.first_of_height {
+            write_words(&acc, &got[&k]);
+        }
+        write_words(&h.file("mat"), F::as_monty_words(&mats[i].values));
+        write_words(&h.file("params"), &cuda_resident::kernel_params(plan));
+        let [s, g, w, one] = cuda_resident::kernel_scalars(k, shift);
+        h.run(&[
+            "reduce".into(),
+            k.to_string(),
+            mats[i].width.to_string(),
+            plan.points.len().to_string(),
+            u32::from(plan.first_of_height).to_string(),
+            s.to_string(),
+            g.to_string(),
+            w.to_string(),
+            one.to_string(),
+            h.path("mat"),
+            h.path("params"),
+            acc.display().to_string(),
+        ]);
+        got.insert(k, read_words(&acc));
+    }
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{} reduce {shapes:?}: heights",
+        F::ID
+    );
+    for r in &want {
+        let coeffs = F::from_monty_words(got[&r.log_height].clone()).unwrap();
+        assert_same(
+            &resident::ext_from_base(&coeffs),
+            &r.values,
+            &format!("{} reduce {shapes:?}, height 2^{}", F::ID, r.log_height),
+        );
+    }
+}
+
+fn run_all<F: ResidentField>() {
     let Some(h) = Harness::build::<F>() else {
         return;
     };
@@ -235,6 +326,20 @@ fn run_all<F: BackendField>() {
     for (log_rows, width) in [(0, 1), (1, 8), (6, 17)] {
         check_tree::<F>(&h, log_rows, width);
     }
+    // Several claims per height (accumulation), a first claim without points (zeroes
+    // its height), a single row, and more rows than the emulated grid's threads.
+    check_reduce::<F>(
+        &h,
+        900,
+        &[(3, 2, 1), (2, 5, 2), (4, 3, 0), (3, 6, 0), (3, 1, 1)],
+        F::GENERATOR,
+    );
+    check_reduce::<F>(
+        &h,
+        950,
+        &[(0, 3, 1), (8, 4, 2), (8, 33, 1), (5, 1, 3)],
+        F::GENERATOR.square(),
+    );
 }
 
 #[test]

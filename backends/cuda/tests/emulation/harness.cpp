@@ -9,6 +9,8 @@
 //   harness hash <rows> <len> <in> <out>
 //   harness compress <count> <in> <out>
 //   harness tree <rows> <len> <in> <out>     (all 2 * rows - 1 digests)
+//   harness reduce <log_h> <width> <points> <first> <shift> <gen> <w> <one> <mat>
+//                  <params> <acc>            (acc read unless first, then written)
 #include <barrier>
 #include <cstdio>
 #include <cstdlib>
@@ -146,6 +148,32 @@ int main(int argc, char** argv) {
             cur = half;
         }
         write_words(argv[5], layers);
+        return 0;
+    }
+    if (op == "reduce" && argc == 13) {
+        u32 log_h = atoi(argv[2]);
+        u64 width = atoll(argv[3]);
+        u32 points = atoi(argv[4]), first = atoi(argv[5]);
+        u32 shift = strtoul(argv[6], nullptr, 10), gen = strtoul(argv[7], nullptr, 10);
+        u32 w = strtoul(argv[8], nullptr, 10), one = strtoul(argv[9], nullptr, 10);
+        std::vector<u32> mat = read_words(argv[10]);
+        std::vector<u32> params = read_words(argv[11]);
+        u64 h = (u64)1 << log_h;
+        if (mat.size() != h * width || params.size() != 4 * (width + 3 * (u64)points)) {
+            fprintf(stderr, "reduce: matrix or parameters of the wrong size\n");
+            return 2;
+        }
+        // Poisoned when first: the kernel must overwrite every element.
+        std::vector<u32> acc = first ? std::vector<u32>(4 * h, 0xdeadbeefu) : read_words(argv[12]);
+        if (acc.size() != 4 * h) {
+            fprintf(stderr, "reduce: accumulator of the wrong size\n");
+            return 2;
+        }
+        launch(3, 32, [&] {
+            reduce_openings(mat.data(), width, log_h, params.data(), points, first, acc.data(),
+                            shift, gen, w, one);
+        });
+        write_words(argv[12], acc);
         return 0;
     }
     fprintf(stderr, "bad arguments\n");

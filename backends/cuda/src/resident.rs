@@ -1,0 +1,401 @@
+//! [`ResidentBackend`] on CUDA: a resident matrix is a device allocation (its rows,
+//! row-major) and, once committed, a second allocation holding every layer of its
+//! Merkle tree (`2h - 1` digests, leaves' digests first, the root last, the layout of
+//! [`proofbox_backend_api::Backend::merkle_tree`]).
+//!
+//! - [`ResidentBackend::upload_matrix`] copies the values once (through the pinned
+//!   buffers) and keeps them.
+//! - [`ResidentBackend::lde_resident`] runs the LDE kernels of
+//!   [`proofbox_backend_api::Backend::coset_lde_batch`] (`dif_stages`, `lde_expand`)
+//!   and keeps their output; nothing is read back.
+//! - [`ResidentBackend::commit`] runs `hash_leaves` over the rows where they lie and
+//!   `compress_pairs` layer after layer in the tree allocation; one digest (the root)
+//!   is read back.
+//! - Reads ([`ResidentBackend::read_rows`], [`ResidentBackend::read_digests`]) are one
+//!   copy per row or digest into host memory; [`ResidentBackend::read_layer`] one copy.
+//!   Words are converted only after the stream has been synchronised.
+//! - [`ResidentBackend::reduce_openings`] launches `reduce_openings`
+//!   (`firmware/cuda/reduce.cu`) once per claim (one thread per row, accumulating
+//!   into one allocation per height) after uploading the claim's scalars
+//!   ([`kernel_params`], counted as tables), and reads back one extension element per
+//!   row of each height.
+//! - No call splits its work: a resident matrix, its tree or a reduction's
+//!   accumulators that do not fit the planner's budget ([`CudaBackend::limits`],
+//!   checked with `planner::whole`) are [`BackendError::OutOfMemory`].
+//! - Every call ends with a stream synchronisation and a context error check, so a
+//!   kernel fault is reported by the call that caused it.
+//! - A matrix belongs to the backend instance (CUDA context) that made it.
+//!
+//! **Not yet run on a GPU:** the kernel compiles to PTX with the others and runs on
+//! the host in the emulation test; the host code here has still to run under the
+//! resident conformance suite on an NVIDIA GPU.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use p3_matrix::Matrix;
+use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::resident::{
+    self, ClaimPlan, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField,
+    ResidentMatrix,
+};
+use proofbox_backend_api::{BackendError, BackendField, Digest, planner, validate};
+
+use crate::{BLOCK, CudaBackend, DIGEST_WORDS, grid};
+
+/// A matrix resident in an NVIDIA GPU's memory.
+pub struct CudaMatrix<F: ResidentField> {
+    values: CudaSlice<u32>,
+    height: usize,
+    width: usize,
+    /// Every layer of the tree, once committed.
+    layers: Option<CudaSlice<u32>>,
+    _field: PhantomData<F>,
+}
+
+impl<F: ResidentField> core::fmt::Debug for CudaMatrix<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CudaMatrix")
+            .field("field", &F::ID)
+            .field("height", &self.height)
+            .field("width", &self.width)
+            .field("has_tree", &self.layers.is_some())
+            .finish()
+    }
+}
+
+impl<F: ResidentField> ResidentMatrix for CudaMatrix<F> {
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn has_tree(&self) -> bool {
+        self.layers.is_some()
+    }
+}
+
+/// Digests before layer `layer` in a tree allocation over `height` leaves.
+fn layer_offset(height: usize, layer: usize) -> usize {
+    (0..layer).map(|j| height >> j).sum()
+}
+
+fn word<F: BackendField>(x: F) -> u32 {
+    F::as_monty_words(&[x])[0]
+}
+
+/// The `params` words `reduce_openings` takes for one claim (Montgomery form): the
+/// claim's powers of `alpha` (one extension element per column), then `z`,
+/// `weighted` and `rescale` of each point.
+pub fn kernel_params<F: ResidentField>(plan: &ClaimPlan<F>) -> Vec<u32> {
+    let mut params = plan.alpha_pows.clone();
+    for p in &plan.points {
+        params.extend([p.z, p.weighted, p.rescale]);
+    }
+    F::as_monty_words(&resident::ext_to_base(&params)).to_vec()
+}
+
+/// The scalar arguments of `reduce_openings` for a height of `2^log_h` rows: the
+/// coset shift, the two-adic generator of order `2^log_h`, the extension's `W` and
+/// the field's 1, each one Montgomery word.
+pub fn kernel_scalars<F: ResidentField>(log_h: usize, shift: F) -> [u32; 4] {
+    [
+        word(shift),
+        word(F::two_adic_generator(log_h)),
+        word(F::W),
+        word(F::ONE),
+    ]
+}
+
+impl CudaBackend {
+    /// Copies `len` words at `offset` of `src` into host memory: one copy, into
+    /// pageable memory, which returns once complete. Callers convert the words only
+    /// after [`CudaBackend::check`] has synchronised the stream as well.
+    fn read_words(
+        &self,
+        what: &str,
+        src: &CudaSlice<u32>,
+        offset: usize,
+        len: usize,
+    ) -> Result<Vec<u32>, BackendError> {
+        let mut words = vec![0u32; len];
+        self.stream
+            .memcpy_dtoh(&src.slice(offset..offset + len), &mut words)
+            .map_err(|e| self.kernel_error(what, e))?;
+        self.transfers.device_to_host(len as u64 * 4);
+        self.transfers.sync_wait();
+        Ok(words)
+    }
+
+    /// Checks that buffers of `words` in all, the largest `largest`, fit whole.
+    fn check_fits(
+        &self,
+        what: &'static str,
+        words: usize,
+        largest: usize,
+    ) -> Result<(), BackendError> {
+        planner::whole(&self.limits()?, what, words, largest).map_err(|e| self.unplanned(e))
+    }
+}
+
+impl ResidentBackend for CudaBackend {
+    type Matrix<F: ResidentField> = CudaMatrix<F>;
+
+    fn upload_matrix<F: ResidentField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+    ) -> Result<CudaMatrix<F>, BackendError> {
+        let height = validate::merkle_leaves(&[&mat]).map_err(BackendError::invalid)?;
+        let words = mat.values.len();
+        self.check_fits("a resident matrix", words, words)?;
+        let mut guard = self.call.lock().expect("call lock");
+        let pinned = self.pinned(&mut guard);
+        let mut values = self.alloc(words)?;
+        self.upload(pinned, F::as_monty_words(&mat.values), &mut values)?;
+        self.check("upload_matrix")?;
+        Ok(CudaMatrix {
+            values,
+            height,
+            width: mat.width,
+            layers: None,
+            _field: PhantomData,
+        })
+    }
+
+    fn lde_resident<F: ResidentField>(
+        &self,
+        mat: RowMajorMatrix<F>,
+        added_bits: usize,
+        shift: F,
+    ) -> Result<CudaMatrix<F>, BackendError> {
+        validate::lde(&mat, added_bits).map_err(BackendError::invalid)?;
+        let (h, w) = (mat.height(), mat.width);
+        let log_h = h.trailing_zeros() as usize;
+        let n = h << added_bits;
+        let shape = planner::LdeShape {
+            log_h,
+            added_bits,
+            width: w,
+        };
+        self.check_fits("a resident extension", shape.words_needed(w), n * w)?;
+        let k = self.kernels(F::ID)?;
+        let mut guard = self.call.lock().expect("call lock");
+        let pinned = self.pinned(&mut guard);
+        let words = F::as_monty_words(&mat.values);
+        let values = self.lde_on_device(pinned, k, words, log_h, added_bits, w, shift)?;
+        self.check("lde_resident")?;
+        Ok(CudaMatrix {
+            values,
+            height: n,
+            width: w,
+            layers: None,
+            _field: PhantomData,
+        })
+    }
+
+    fn commit<F: ResidentField>(&self, m: &mut CudaMatrix<F>) -> Result<Digest<F>, BackendError> {
+        let n = m.height;
+        let layer_words = planner::tree_words(n);
+        self.check_fits("a resident Merkle tree", layer_words, layer_words)?;
+        let k = self.kernels(F::ID)?;
+        let _guard = self.call.lock().expect("call lock");
+        let mut layers = self.alloc(layer_words)?;
+        self.hash_on_device(k, &m.values, n, m.width, &mut layers, 0)?;
+        self.tree_on_device(k, &mut layers, n)?;
+        let root = self.read_words("commit", &layers, layer_words - DIGEST_WORDS, DIGEST_WORDS)?;
+        self.check("commit")?;
+        let root = self.to_elems::<F>("commit", root)?;
+        m.layers = Some(layers);
+        Ok(root.try_into().expect("one digest"))
+    }
+
+    fn read_rows<F: ResidentField>(
+        &self,
+        m: &CudaMatrix<F>,
+        rows: &[usize],
+    ) -> Result<Vec<Vec<F>>, BackendError> {
+        resident::check_rows(m.height, rows)?;
+        let _guard = self.call.lock().expect("call lock");
+        let words = rows
+            .iter()
+            .map(|&r| self.read_words("read_rows", &m.values, r * m.width, m.width))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.check("read_rows")?;
+        words
+            .into_iter()
+            .map(|w| self.to_elems::<F>("read_rows", w))
+            .collect()
+    }
+
+    fn read_digests<F: ResidentField>(
+        &self,
+        m: &CudaMatrix<F>,
+        layer: usize,
+        indices: &[usize],
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        resident::check_layer(m.height, m.has_tree(), layer, indices)?;
+        let layers = m.layers.as_ref().expect("checked");
+        let at = layer_offset(m.height, layer);
+        let _guard = self.call.lock().expect("call lock");
+        let words = indices
+            .iter()
+            .map(|&i| {
+                self.read_words(
+                    "read_digests",
+                    layers,
+                    (at + i) * DIGEST_WORDS,
+                    DIGEST_WORDS,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.check("read_digests")?;
+        words
+            .into_iter()
+            .map(|w| {
+                let d = self.to_elems::<F>("read_digests", w)?;
+                Ok(d.try_into().expect("one digest"))
+            })
+            .collect()
+    }
+
+    fn read_layer<F: ResidentField>(
+        &self,
+        m: &CudaMatrix<F>,
+        layer: usize,
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        let len = resident::check_layer(m.height, m.has_tree(), layer, &[])?;
+        let layers = m.layers.as_ref().expect("checked");
+        let at = layer_offset(m.height, layer);
+        let _guard = self.call.lock().expect("call lock");
+        let words = self.read_words("read_layer", layers, at * DIGEST_WORDS, len * DIGEST_WORDS)?;
+        self.check("read_layer")?;
+        proofbox_backend_api::readback::digests(&self.info.id, "read_layer", words)
+    }
+
+    fn reduce_openings<F: ResidentField>(
+        &self,
+        claims: &[OpeningClaim<'_, CudaMatrix<F>, F>],
+        alpha: Ext<F>,
+        shift: F,
+    ) -> Result<Vec<ReducedOpening<F>>, BackendError> {
+        let plans = resident::plan_reduction(alpha, claims)?;
+        let heights = resident::reduced_heights(&plans);
+        let acc_words: usize = heights.iter().map(|k| EXT_DEGREE << k).sum();
+        let largest = heights.iter().map(|k| EXT_DEGREE << k).max().unwrap_or(0);
+        self.check_fits("the opening reduction's accumulators", acc_words, largest)?;
+        if plans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let k = self.kernels(F::ID)?;
+        let _guard = self.call.lock().expect("call lock");
+        let mut accs: BTreeMap<usize, CudaSlice<u32>> = BTreeMap::new();
+        for (claim, plan) in claims.iter().zip(&plans) {
+            let log_h = plan.log_height;
+            if plan.first_of_height {
+                accs.insert(log_h, self.alloc(EXT_DEGREE << log_h)?);
+            }
+            if plan.points.is_empty() && !plan.first_of_height {
+                // Nothing to add (a first claim still zeroes its height).
+                continue;
+            }
+            let words = kernel_params(plan);
+            let mut params = self.alloc(words.len())?;
+            self.stream
+                .memcpy_htod(&words, &mut params)
+                .map_err(|e| self.kernel_error("reduce_openings parameter upload", e))?;
+            self.transfers.table_to_device(words.len() as u64 * 4);
+            let m = claim.matrix;
+            let (width64, log_h32, points32, first32) = (
+                m.width as u64,
+                log_h as u32,
+                plan.points.len() as u32,
+                u32::from(plan.first_of_height),
+            );
+            let [shift_w, gen_w, w_w, one_w] = kernel_scalars(log_h, shift);
+            let acc = accs
+                .get_mut(&log_h)
+                .expect("allocated by the height's first claim");
+            let cfg = LaunchConfig {
+                grid_dim: (grid(1u64 << log_h, BLOCK, self.sm_count), 1, 1),
+                block_dim: (BLOCK, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let mut launch = self.stream.launch_builder(&k.reduce_openings);
+            launch
+                .arg(&m.values)
+                .arg(&width64)
+                .arg(&log_h32)
+                .arg(&params)
+                .arg(&points32)
+                .arg(&first32)
+                .arg(acc)
+                .arg(&shift_w)
+                .arg(&gen_w)
+                .arg(&w_w)
+                .arg(&one_w);
+            // SAFETY: the arguments match the kernel's signature; `m.values` holds
+            // 2^log_h rows of `width` words (plan_reduction checked the height),
+            // `params` 4 * (width + 3 * points) words and `acc` 4 * 2^log_h words,
+            // which bounds every index the kernel forms.
+            unsafe { self.launch(&mut launch, cfg, "reduce_openings") }?;
+        }
+        let words = heights
+            .iter()
+            .map(|&log_h| self.read_words("reduce_openings", &accs[&log_h], 0, EXT_DEGREE << log_h))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.check("reduce_openings")?;
+        heights
+            .into_iter()
+            .zip(words)
+            .map(|(log_h, w)| {
+                let coeffs = self.to_elems::<F>("reduce_openings", w)?;
+                Ok(ReducedOpening {
+                    log_height: log_h,
+                    values: resident::ext_from_base(&coeffs),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use p3_field::PrimeCharacteristicRing;
+    use p3_koala_bear::KoalaBear;
+
+    use super::*;
+
+    #[test]
+    fn layer_offsets_follow_the_tree_layout() {
+        assert_eq!(layer_offset(8, 0), 0);
+        assert_eq!(layer_offset(8, 1), 8);
+        assert_eq!(layer_offset(8, 3), 14);
+    }
+
+    #[test]
+    fn params_hold_alpha_powers_then_three_elements_a_point() {
+        type E = Ext<KoalaBear>;
+        let e = |x: u32| E::from(KoalaBear::new(x));
+        let plan = ClaimPlan {
+            log_height: 3,
+            alpha_pows: vec![e(1), e(2)],
+            points: vec![resident::PointTerm {
+                z: e(3),
+                weighted: e(4),
+                rescale: e(5),
+            }],
+            first_of_height: true,
+        };
+        let words = kernel_params(&plan);
+        assert_eq!(words.len(), 4 * (2 + 3));
+        let coeffs = KoalaBear::from_monty_words(words).unwrap();
+        let elems = resident::ext_from_base(&coeffs);
+        assert_eq!(elems, vec![e(1), e(2), e(3), e(4), e(5)]);
+        assert_eq!(
+            kernel_scalars::<KoalaBear>(0, KoalaBear::ONE)[1],
+            word(KoalaBear::ONE)
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! The resident conformance suite (`resident_conformance_tests!`) on the first CUDA
+//! device. Without an NVIDIA driver and GPU the tests print `skipped: ...`;
+//! `PROOFBOX_REQUIRE_CUDA=1` makes that a failure.
+
+use proofbox_backend_api::Backend;
+use proofbox_backend_cuda::CudaBackend;
+
+proofbox_conformance::resident_conformance_tests!(cuda, CudaBackend::open(0));
