@@ -48,30 +48,33 @@
 //!   pinned buffer's last copy, and copies into pageable host memory, which return
 //!   only once complete; every kernel launch.
 
+mod device;
+mod discovery;
 pub mod kernels;
 pub mod resident;
 mod tables;
 
 pub use resident::CudaMatrix;
 
+use discovery::{describe, describe_error, device_count, guarded, is_sticky, unavailable};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{
     CudaContext, CudaEvent, CudaFunction, CudaModule, CudaSlice, CudaStream, DriverError,
-    LaunchArgs, LaunchConfig, PinnedHostSlice, PushKernelArg, result, sys,
+    LaunchArgs, LaunchConfig, PinnedHostSlice, sys,
 };
 use cudarc::nvrtc::Ptx;
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::planner::{
-    self, Batches, DeviceLimits, Digests, FusedPlan, LdeShape, LeafHashing, PlanError, TreePlan,
+    self, DeviceLimits, Digests, FusedPlan, LdeShape, LeafHashing, PlanError, TreePlan,
 };
 use proofbox_backend_api::{
-    Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, Digest,
-    FieldId, KernelClock, TransferCounters, readback, validate,
+    Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, Digest, FieldId,
+    KernelClock, TransferCounters, validate,
 };
 
 /// Words of one digest.
@@ -130,134 +133,6 @@ struct Kernels {
     dif_stages: CudaFunction,
     lde_expand: CudaFunction,
     reduce_openings: CudaFunction,
-}
-
-fn unavailable(reason: impl Into<String>) -> BackendError {
-    BackendError::Unavailable {
-        backend: BackendKind::Cuda,
-        reason: reason.into(),
-    }
-}
-
-/// The name of a driver error (`CUDA_ERROR_...`) and its description.
-fn describe_error(e: &DriverError) -> String {
-    let name = e
-        .error_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| format!("{:?}", e.0));
-    match e.error_string() {
-        Ok(s) => format!("{name}: {}", s.to_string_lossy()),
-        Err(_) => name,
-    }
-}
-
-/// Errors after which the context cannot be used again.
-fn is_sticky(e: &DriverError) -> bool {
-    use sys::cudaError_enum as E;
-    matches!(
-        e.0,
-        E::CUDA_ERROR_ILLEGAL_ADDRESS
-            | E::CUDA_ERROR_LAUNCH_FAILED
-            | E::CUDA_ERROR_LAUNCH_TIMEOUT
-            | E::CUDA_ERROR_ECC_UNCORRECTABLE
-            | E::CUDA_ERROR_HARDWARE_STACK_ERROR
-            | E::CUDA_ERROR_ILLEGAL_INSTRUCTION
-            | E::CUDA_ERROR_MISALIGNED_ADDRESS
-            | E::CUDA_ERROR_INVALID_ADDRESS_SPACE
-            | E::CUDA_ERROR_INVALID_PC
-            | E::CUDA_ERROR_DEVICE_UNAVAILABLE
-            | E::CUDA_ERROR_NO_DEVICE
-            | E::CUDA_ERROR_CONTEXT_IS_DESTROYED
-            | E::CUDA_ERROR_DEINITIALIZED
-    )
-}
-
-/// Whether the driver library can be loaded. Never panics.
-fn driver_present() -> bool {
-    // SAFETY: only tries to dlopen the candidate library names.
-    std::panic::catch_unwind(|| unsafe { sys::is_culib_present() }).unwrap_or(false)
-}
-
-/// Runs a driver call that may panic inside cudarc (a symbol missing from an old
-/// driver), turning the panic into an error.
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, DriverError>) -> Result<T, String> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("{what}: {}", describe_error(&e))),
-        Err(_) => Err(format!(
-            "{what}: the CUDA driver library lacks a needed symbol"
-        )),
-    }
-}
-
-/// The driver's CUDA version, e.g. `12.8`.
-fn driver_version() -> Result<String, String> {
-    let v = guarded("cuDriverGetVersion", || {
-        let mut v = 0;
-        // SAFETY: valid out-pointer.
-        unsafe { sys::cuDriverGetVersion(&mut v) }.result()?;
-        Ok(v)
-    })?;
-    Ok(format!("{}.{}", v / 1000, (v % 1000) / 10))
-}
-
-/// What discovery reports about one device, and its compute capability.
-fn describe(
-    ordinal: usize,
-    driver: &str,
-    nvrtc: Option<(i32, i32)>,
-) -> Result<(DeviceInfo, u32, u32), String> {
-    guarded("device query", || {
-        let dev = result::device::get(ordinal as i32)?;
-        let name = result::device::get_name(dev)?;
-        // SAFETY: `dev` is a valid device handle from `cuDeviceGet`.
-        let memory = unsafe { result::device::total_mem(dev) }?;
-        let attr = |a| unsafe { result::device::get_attribute(dev, a) };
-        let sms = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?;
-        let major = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
-        let minor = attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
-        let cc = (10 * major + minor) as u32;
-        let nvrtc = match nvrtc {
-            Some((a, b)) => format!("NVRTC {a}.{b}"),
-            None => "no NVRTC".into(),
-        };
-        let info = DeviceInfo {
-            id: format!("cuda:{ordinal}"),
-            backend: BackendKind::Cuda,
-            name,
-            vendor: "NVIDIA".into(),
-            device_type: DeviceType::Gpu,
-            memory_bytes: memory as u64,
-            compute_units: sms.max(0) as u32,
-            fields: if nvrtc.starts_with("NVRTC") {
-                FieldId::ALL.to_vec()
-            } else {
-                Vec::new()
-            },
-            driver: Some(format!(
-                "CUDA driver {driver}, compute capability {major}.{minor}, {sms} SMs, {nvrtc}"
-            )),
-        };
-        Ok((info, cc, sms.max(1) as u32))
-    })
-}
-
-/// Initialises the driver and counts the GPUs, or says why the backend cannot run.
-fn device_count() -> Result<(usize, String), BackendError> {
-    if !driver_present() {
-        return Err(unavailable(
-            "no NVIDIA driver: libcuda.so could not be loaded",
-        ));
-    }
-    guarded("cuInit", result::init).map_err(unavailable)?;
-    let driver = driver_version().map_err(unavailable)?;
-    let count = guarded("cuDeviceGetCount", result::device::get_count).map_err(unavailable)?;
-    if count <= 0 {
-        return Err(unavailable(format!(
-            "the CUDA driver ({driver}) shows no GPU"
-        )));
-    }
-    Ok((count as usize, driver))
 }
 
 /// Grid size for a grid-stride kernel over `items` work items of `per_block` each.
@@ -536,250 +411,6 @@ impl CudaBackend {
         self.clock
             .add(Duration::from_nanos((total_ms * 1e6).round() as u64));
         Ok(())
-    }
-
-    /// Runs DIF stages `top - 1, ..., 0` over the `2^rows_log` rows of `data` in
-    /// shared-memory passes of up to `MAX_TILE_STAGES` stages.
-    #[allow(clippy::too_many_arguments)]
-    fn dif(
-        &self,
-        k: &Kernels,
-        data: &mut CudaSlice<u32>,
-        width: usize,
-        rows_log: usize,
-        top: usize,
-        tw: &CudaSlice<u32>,
-        tw_log: usize,
-    ) -> Result<(), BackendError> {
-        let cols = width.min(32);
-        let max_stages = ((TILE_WORDS / cols).ilog2() as usize).min(MAX_TILE_STAGES);
-        let col_tiles = width.div_ceil(cols) as u64;
-        let mut s = top;
-        while s > 0 {
-            let stages = max_stages.min(s);
-            let rows = 1usize << stages;
-            let butterflies = (rows / 2 * cols) as u32;
-            let threads = butterflies.clamp(32, BLOCK);
-            let blocks = (1u64 << (rows_log - stages)) * col_tiles;
-            let cfg = LaunchConfig {
-                grid_dim: (grid(blocks, 1, self.sm_count * 4), 1, 1),
-                block_dim: (threads, 1, 1),
-                shared_mem_bytes: (rows * cols * 4) as u32,
-            };
-            let (width64, rows_log32, s_hi, stages32, cols32, tw_log32) = (
-                width as u64,
-                rows_log as u32,
-                (s - 1) as u32,
-                stages as u32,
-                cols as u32,
-                tw_log as u32,
-            );
-            let mut launch = self.stream.launch_builder(&k.dif_stages);
-            launch
-                .arg(&mut *data)
-                .arg(&width64)
-                .arg(&rows_log32)
-                .arg(&s_hi)
-                .arg(&stages32)
-                .arg(&cols32)
-                .arg(tw)
-                .arg(&tw_log32);
-            // SAFETY: the arguments match the kernel's signature; every index the
-            // kernel forms lies within `data` (2^rows_log rows of `width` words) and
-            // `tw` (2^(tw_log - 1) words, tw_log >= every stage + 1).
-            unsafe { self.launch(&mut launch, cfg, "dif_stages") }?;
-            s -= stages;
-        }
-        Ok(())
-    }
-
-    /// The coset LDE of `2^log_h` rows of `w` columns (`words`, row-major), left on the
-    /// device: `2^(log_h + added_bits)` rows in bit-reversed order.
-    #[allow(clippy::too_many_arguments)]
-    fn lde_on_device<F: BackendField>(
-        &self,
-        pinned: &mut Pinned,
-        k: &Kernels,
-        words: &[u32],
-        log_h: usize,
-        added_bits: usize,
-        w: usize,
-        shift: F,
-    ) -> Result<CudaSlice<u32>, BackendError> {
-        let log_n = log_h + added_bits;
-        let (h, n) = (1usize << log_h, 1usize << log_n);
-        let inv = self.twiddles::<F>(log_h, true)?;
-        let fwd = self.twiddles::<F>(log_n, false)?;
-        let scale_words = tables::coset_scale::<F>(log_h, shift);
-        let mut scale = self.alloc(h)?;
-        self.stream
-            .memcpy_htod(&scale_words, &mut scale)
-            .map_err(|e| self.kernel_error("coset scale upload", e))?;
-        self.transfers.table_to_device(scale_words.len() as u64 * 4);
-        let mut src = self.alloc(h * w)?;
-        self.upload(pinned, words, &mut src)?;
-        self.dif(k, &mut src, w, log_h, log_h, &inv, log_h)?;
-        let mut dst = self.alloc(n * w)?;
-        {
-            let total = (n * w) as u64;
-            let cfg = LaunchConfig {
-                grid_dim: (grid(total, BLOCK, self.sm_count), 1, 1),
-                block_dim: (BLOCK, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let (w64, log_h32, added32) = (w as u64, log_h as u32, added_bits as u32);
-            let mut launch = self.stream.launch_builder(&k.lde_expand);
-            launch
-                .arg(&mut dst)
-                .arg(&src)
-                .arg(&w64)
-                .arg(&log_h32)
-                .arg(&added32)
-                .arg(&scale)
-                .arg(&*fwd);
-            // SAFETY: signature matches; `dst` holds n * w words, `src` h * w, `scale`
-            // h and `fwd` n / 2 (at least 1), which bounds every index formed.
-            unsafe { self.launch(&mut launch, cfg, "lde_expand") }?;
-        }
-        drop(src);
-        drop(scale);
-        self.dif(k, &mut dst, w, log_n, log_h, &fwd, log_n)?;
-        Ok(dst)
-    }
-
-    /// Hashes `rows` messages of `len` words lying back to back in `msgs` into digests
-    /// `out_offset..out_offset + rows` of `digests`.
-    fn hash_on_device(
-        &self,
-        k: &Kernels,
-        msgs: &CudaSlice<u32>,
-        rows: usize,
-        len: usize,
-        digests: &mut CudaSlice<u32>,
-        out_offset: usize,
-    ) -> Result<(), BackendError> {
-        let cfg = LaunchConfig {
-            grid_dim: (grid(rows as u64, 128, self.sm_count), 1, 1),
-            block_dim: (128, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        let (rows64, len64, off64) = (rows as u64, len as u64, out_offset as u64);
-        let mut launch = self.stream.launch_builder(&k.hash_leaves);
-        launch
-            .arg(msgs)
-            .arg(&rows64)
-            .arg(&len64)
-            .arg(digests)
-            .arg(&off64);
-        // SAFETY: signature matches; `msgs` holds rows * len words and `digests` at
-        // least (out_offset + rows) digests.
-        unsafe { self.launch(&mut launch, cfg, "hash_leaves") }
-    }
-
-    /// Compresses `count` pairs: digests `in_offset + 2t, +1` into `out_offset + t`.
-    fn compress_on_device(
-        &self,
-        k: &Kernels,
-        layers: &mut CudaSlice<u32>,
-        in_offset: usize,
-        out_offset: usize,
-        count: usize,
-    ) -> Result<(), BackendError> {
-        let cfg = LaunchConfig {
-            grid_dim: (grid(count as u64, 128, self.sm_count), 1, 1),
-            block_dim: (128, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        let (a, b, c) = (in_offset as u64, out_offset as u64, count as u64);
-        let mut launch = self.stream.launch_builder(&k.compress_pairs);
-        launch.arg(layers).arg(&a).arg(&b).arg(&c);
-        // SAFETY: signature matches; the caller's layout puts both ranges inside
-        // `layers`, without overlap.
-        unsafe { self.launch(&mut launch, cfg, "compress_pairs") }
-    }
-
-    /// Compression layers over `rows` leaf digests at the start of `layers`; each
-    /// layer follows the previous one (2 * rows - 1 digests in all).
-    fn tree_on_device(
-        &self,
-        k: &Kernels,
-        layers: &mut CudaSlice<u32>,
-        rows: usize,
-    ) -> Result<(), BackendError> {
-        let (mut cur, mut in_off, mut out_off) = (rows, 0usize, rows);
-        while cur > 1 {
-            let half = cur / 2;
-            self.compress_on_device(k, layers, in_off, out_off, half)?;
-            in_off = out_off;
-            out_off += half;
-            cur = half;
-        }
-        Ok(())
-    }
-
-    /// Hashes the messages of `len` words in `words` from the host into the first
-    /// digests of `digests`, uploading them in the row batches `batches`.
-    fn hash_from_host(
-        &self,
-        pinned: &mut Pinned,
-        k: &Kernels,
-        words: &[u32],
-        len: usize,
-        digests: &mut CudaSlice<u32>,
-        batches: &Batches,
-    ) -> Result<(), BackendError> {
-        let mut msgs = self.alloc(batches.per_batch * len)?;
-        for rows in batches.ranges() {
-            let (r0, r) = (rows.start, rows.len());
-            // Ordered on the stream after the previous batch's kernel.
-            self.upload(pinned, &words[r0 * len..(r0 + r) * len], &mut msgs)?;
-            self.hash_on_device(k, &msgs, r, len, digests, r0)?;
-        }
-        Ok(())
-    }
-
-    /// Waits for the stream (counted as one wait) and checks the context for errors.
-    fn check(&self, what: &str) -> Result<(), BackendError> {
-        self.stream
-            .synchronize()
-            .and_then(|()| self.ctx.check_err())
-            .map_err(|e| self.kernel_error(what, e))?;
-        self.transfers.sync_wait();
-        Ok(())
-    }
-
-    fn to_elems<F: BackendField>(
-        &self,
-        what: &str,
-        words: Vec<u32>,
-    ) -> Result<Vec<F>, BackendError> {
-        readback::elems(&self.info.id, what, words)
-    }
-
-    fn split_layers<F: BackendField>(
-        &self,
-        words: Vec<u32>,
-        rows: usize,
-    ) -> Result<Vec<Vec<Digest<F>>>, BackendError> {
-        readback::tree_layers(&self.info.id, words, rows)
-    }
-
-    /// The LDE of one column batch (`words`, `w` columns), read back.
-    #[allow(clippy::too_many_arguments)]
-    fn lde_batch<F: BackendField>(
-        &self,
-        pinned: &mut Pinned,
-        k: &Kernels,
-        words: &[u32],
-        log_h: usize,
-        added_bits: usize,
-        w: usize,
-        shift: F,
-    ) -> Result<Vec<u32>, BackendError> {
-        let dst = self.lde_on_device(pinned, k, words, log_h, added_bits, w, shift)?;
-        let mut out = vec![0u32; (1usize << (log_h + added_bits)) * w];
-        self.download(pinned, &dst, &mut out)?;
-        Ok(out)
     }
 }
 

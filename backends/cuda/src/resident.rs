@@ -31,56 +31,20 @@
 //! resident conformance suite on an NVIDIA GPU.
 
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::resident::{
-    self, ClaimPlan, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField,
-    ResidentMatrix,
+    self, ClaimPlan, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
+    ResidentField, ResidentMatrix, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, planner, validate};
 
 use crate::{BLOCK, CudaBackend, DIGEST_WORDS, grid};
 
 /// A matrix resident in an NVIDIA GPU's memory.
-pub struct CudaMatrix<F: ResidentField> {
-    values: CudaSlice<u32>,
-    height: usize,
-    width: usize,
-    /// Every layer of the tree, once committed.
-    layers: Option<CudaSlice<u32>>,
-    _field: PhantomData<F>,
-}
-
-impl<F: ResidentField> core::fmt::Debug for CudaMatrix<F> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("CudaMatrix")
-            .field("field", &F::ID)
-            .field("height", &self.height)
-            .field("width", &self.width)
-            .field("has_tree", &self.layers.is_some())
-            .finish()
-    }
-}
-
-impl<F: ResidentField> ResidentMatrix for CudaMatrix<F> {
-    fn height(&self) -> usize {
-        self.height
-    }
-    fn width(&self) -> usize {
-        self.width
-    }
-    fn has_tree(&self) -> bool {
-        self.layers.is_some()
-    }
-}
-
-/// Digests before layer `layer` in a tree allocation over `height` leaves.
-fn layer_offset(height: usize, layer: usize) -> usize {
-    (0..layer).map(|j| height >> j).sum()
-}
+pub type CudaMatrix<F> = DeviceMatrix<F, CudaSlice<u32>>;
 
 fn word<F: BackendField>(x: F) -> u32 {
     F::as_monty_words(&[x])[0]
@@ -155,13 +119,7 @@ impl ResidentBackend for CudaBackend {
         let mut values = self.alloc(words)?;
         self.upload(pinned, F::as_monty_words(&mat.values), &mut values)?;
         self.check("upload_matrix")?;
-        Ok(CudaMatrix {
-            values,
-            height,
-            width: mat.width,
-            layers: None,
-            _field: PhantomData,
-        })
+        Ok(DeviceMatrix::new(values, height, mat.width))
     }
 
     fn lde_resident<F: ResidentField>(
@@ -186,13 +144,7 @@ impl ResidentBackend for CudaBackend {
         let words = F::as_monty_words(&mat.values);
         let values = self.lde_on_device(pinned, k, words, log_h, added_bits, w, shift)?;
         self.check("lde_resident")?;
-        Ok(CudaMatrix {
-            values,
-            height: n,
-            width: w,
-            layers: None,
-            _field: PhantomData,
-        })
+        Ok(DeviceMatrix::new(values, n, w))
     }
 
     fn commit<F: ResidentField>(&self, m: &mut CudaMatrix<F>) -> Result<Digest<F>, BackendError> {
@@ -366,13 +318,6 @@ mod tests {
     use p3_koala_bear::KoalaBear;
 
     use super::*;
-
-    #[test]
-    fn layer_offsets_follow_the_tree_layout() {
-        assert_eq!(layer_offset(8, 0), 0);
-        assert_eq!(layer_offset(8, 1), 8);
-        assert_eq!(layer_offset(8, 3), 14);
-    }
 
     #[test]
     fn params_hold_alpha_powers_then_three_elements_a_point() {
