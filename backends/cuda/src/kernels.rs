@@ -21,6 +21,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../../../firmware/cuda/poseidon2.cu"),
     ),
     ("ntt.cu", include_str!("../../../firmware/cuda/ntt.cu")),
+    ("ext4.h", include_str!("../../../firmware/common/ext4.h")),
     (
         "reduce.cu",
         include_str!("../../../firmware/cuda/reduce.cu"),

@@ -6,7 +6,7 @@
 //! constant, S-box degree, Poseidon2 round constants and internal diagonal as
 //! `__constant` arrays, and `#define`s renaming every kernel-file symbol to
 //! `<name>_<field>`), then `firmware/common/field.h`, `firmware/opencl/poseidon2.cl`,
-//! `firmware/opencl/ntt.cl` and `firmware/opencl/reduce.cl`, then an epilogue that `#undef`s the field's macros.
+//! `firmware/opencl/ntt.cl`, `firmware/common/ext4.h` and `firmware/opencl/reduce.cl`, then an epilogue that `#undef`s the field's macros.
 
 use proofbox_backend_api::FieldId;
 
@@ -29,6 +29,10 @@ pub const SOURCES: &[(&str, &str)] = &[
     (
         "opencl/ntt.cl",
         include_str!("../../../firmware/opencl/ntt.cl"),
+    ),
+    (
+        "common/ext4.h",
+        include_str!("../../../firmware/common/ext4.h"),
     ),
     (
         "opencl/reduce.cl",
