@@ -96,11 +96,8 @@ fn light(a: LightArgs) -> Result<ExitCode> {
             .proofs
             .replacen("ws://", "http://", 1)
             .replacen("wss://", "https://", 1);
-        let served = proofbox_light_client::rpc::Served {
-            client: client.clone(),
-            node: a.node.clone(),
-            proofs: proofs_http,
-        };
+        let served =
+            proofbox_light_client::rpc::Served::new(client.clone(), a.node.clone(), proofs_http);
         let (addr, handle) = proofbox_light_client::rpc::serve(served, a.listen)
             .await
             .with_context(|| format!("listening on {}", a.listen))?;

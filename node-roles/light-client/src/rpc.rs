@@ -9,9 +9,7 @@
 //! unreachable or behind, a block other than the proven head) and, with a message
 //! starting "the node lied", for an answer that does not check.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{LazyLock, Mutex};
 
 use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256};
 use alloy_provider::{Provider, RootProvider};
@@ -51,6 +49,32 @@ pub struct Served {
     pub node: String,
     /// The untrusted node proofs are fetched from to catch up (HTTP).
     pub proofs: String,
+    /// The HTTP provider for `node`, made once so that answers reuse its keep-alive
+    /// connections (or why `node` is no URL).
+    node_http: Result<RootProvider, String>,
+}
+
+impl Served {
+    /// Serves `client`'s proven state, asking `node` for Merkle proofs and code and
+    /// catching up from `proofs`.
+    pub fn new(client: LightClient, node: String, proofs: String) -> Self {
+        crate::install_tls();
+        let node_http = node
+            .parse()
+            .map(RootProvider::new_http)
+            .map_err(|e| format!("node URL: {e}"));
+        Self {
+            client,
+            node,
+            proofs,
+            node_http,
+        }
+    }
+
+    /// The HTTP provider for the node.
+    fn node_provider(&self) -> RpcResult<RootProvider> {
+        self.node_http.clone().map_err(server_error)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -78,27 +102,11 @@ fn at_head(head: &Head, tag: Option<BlockId>) -> RpcResult<()> {
     }
 }
 
-/// The HTTP provider for the node at `url`: one per URL for the process, so that
-/// answers reuse its keep-alive connections instead of opening one each.
-fn node_provider(url: &str) -> RpcResult<RootProvider> {
-    static NODES: LazyLock<Mutex<HashMap<String, RootProvider>>> = LazyLock::new(Default::default);
-    let mut nodes = NODES.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(p) = nodes.get(url) {
-        return Ok(p.clone());
-    }
-    let parsed = url
-        .parse()
-        .map_err(|e| server_error(format!("node URL: {e}")))?;
-    let p = RootProvider::new_http(parsed);
-    nodes.insert(url.to_string(), p.clone());
-    Ok(p)
-}
-
 impl Served {
     /// The node's `eth_getProof` answer for `address` and `slots`, checked against the
     /// proven root (caught up first if the node is ahead).
     async fn query(&self, address: Address, slots: &[U256]) -> RpcResult<AccountProof> {
-        let provider = node_provider(&self.node)?;
+        let provider = self.node_provider()?;
         let keys: Vec<JsonStorageKey> = slots.iter().map(|s| JsonStorageKey::from(*s)).collect();
         let p: AccountProof = provider
             .raw_request("eth_getProof".into(), (address, &keys, "safe"))
@@ -211,7 +219,8 @@ pub fn module(served: Served) -> RpcModule<Served> {
             if proof.code_hash == B256::ZERO || proof.code_hash == KECCAK_EMPTY {
                 return Ok(Bytes::new());
             }
-            let code: Bytes = node_provider(&s.node)?
+            let code: Bytes = s
+                .node_provider()?
                 .raw_request("eth_getCode".into(), (a, "safe"))
                 .await
                 .map_err(|e| server_error(format!("the node did not answer: {e}")))?;

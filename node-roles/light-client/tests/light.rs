@@ -133,11 +133,7 @@ async fn the_light_client_follows_proofs_answers_checked_state_and_catches_lies(
     let mode = Arc::new(AtomicU8::new(HONEST));
     let node = format!("http://{}", untrusted_node(seq.clone(), mode.clone()).await);
     let (light_addr, _light_rpc) = serve(
-        Served {
-            client: client.clone(),
-            node,
-            proofs: format!("http://{seq_addr}"),
-        },
+        Served::new(client.clone(), node, format!("http://{seq_addr}")),
         "127.0.0.1:0".parse().unwrap(),
     )
     .await

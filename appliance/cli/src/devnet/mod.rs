@@ -148,11 +148,11 @@ async fn devnet(a: DevnetArgs) -> Result<ExitCode> {
     )
     .map_err(|e| anyhow!(e))?;
     let (light_addr, light_rpc) = proofbox_light_client::rpc::serve(
-        proofbox_light_client::rpc::Served {
-            client: light.clone(),
-            node: format!("http://{replica_addr}"),
-            proofs: format!("http://{seq_addr}"),
-        },
+        proofbox_light_client::rpc::Served::new(
+            light.clone(),
+            format!("http://{replica_addr}"),
+            format!("http://{seq_addr}"),
+        ),
         port(a.base_port, 3),
     )
     .await
