@@ -32,25 +32,12 @@ pub(super) async fn verify(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<VerifyResult>, AppError> {
     let body = body_bytes(body, state.inner.config.body_limit_bytes)?;
-    let permit = state
-        .inner
-        .verify_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| AppError::Unavailable {
-            code: "verify_busy",
-            message: format!(
-                "{} verifications are running, the most this appliance runs at once; retry shortly",
-                state.inner.config.verify_concurrency
-            ),
-        })?;
     let verifier = state.inner.config.verifier();
-    let result = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        verifier.verify_any_bytes(&body)
-    })
-    .await
-    .map_err(AppError::internal)?;
+    let result = state
+        .inner
+        .verifications
+        .run(move || verifier.verify_any_bytes(&body))
+        .await?;
     let min_security_bits = verifier.min_security_bits();
     Ok(Json(match result {
         Ok(v) => VerifyResult {

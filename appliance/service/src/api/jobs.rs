@@ -141,26 +141,15 @@ async fn check_submission(
     if is_witness(job.request.circuit, &job.request.input) {
         // A witness check is CPU work proportional to its size (up to 64 MiB): at most
         // `witness_concurrency` run at once, the rest are turned away, not queued.
-        let permit = state
-            .inner
-            .witness_slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| AppError::Unavailable {
-                code: "witness_busy",
-                message: format!(
-                    "{} witness checks are running, the most this appliance runs at once; retry shortly",
-                    state.inner.config.witness_concurrency
-                ),
-            })?;
         let input = std::mem::take(&mut job.request.input);
-        let (input, prepared) = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let prepared = transition::prepare(&input, log_rows);
-            (input, prepared)
-        })
-        .await
-        .map_err(AppError::internal)?;
+        let (input, prepared) = state
+            .inner
+            .witness_checks
+            .run(move || {
+                let prepared = transition::prepare(&input, log_rows);
+                (input, prepared)
+            })
+            .await?;
         let prepared = prepared?;
         job.request.input = input;
         job.statement = Some(prepared.view());

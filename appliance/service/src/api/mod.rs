@@ -6,6 +6,7 @@
 //! limit; `/v1` additionally requires an API key.
 
 mod appliance;
+mod bounded;
 mod jobs;
 mod middleware;
 mod openapi;
@@ -55,10 +56,10 @@ struct Inner {
     slots: Vec<DeviceSlot>,
     reports: Vec<BackendReport>,
     metrics: PrometheusHandle,
-    /// Permits of `/v1/verify`: `verify_concurrency` at once.
-    verify_slots: Arc<tokio::sync::Semaphore>,
-    /// Permits of a submission's witness check: `witness_concurrency` at once.
-    witness_slots: Arc<tokio::sync::Semaphore>,
+    /// `/v1/verify` checks: `verify_concurrency` at once.
+    verifications: bounded::Bounded,
+    /// A submission's witness checks: `witness_concurrency` at once.
+    witness_checks: bounded::Bounded,
     /// This host's memory, for the admission estimate.
     host_memory: Option<u64>,
     /// This appliance's name in the fleet ([`JobStore::appliance`]).
@@ -77,8 +78,10 @@ impl AppState {
         slots: Vec<DeviceSlot>,
         reports: Vec<BackendReport>,
     ) -> Self {
-        let config_verify_slots = config.verify_concurrency.max(1);
-        let config_witness_slots = config.witness_concurrency.max(1);
+        let verifications =
+            bounded::Bounded::new(config.verify_concurrency, "verify_busy", "verifications");
+        let witness_checks =
+            bounded::Bounded::new(config.witness_concurrency, "witness_busy", "witness checks");
         let host_memory = proofbox_prover::memory::host_memory_bytes();
         let appliance = hub.store.appliance();
         let local = ApplianceAd {
@@ -105,8 +108,8 @@ impl AppState {
                 slots,
                 reports,
                 metrics: crate::metrics::handle(),
-                verify_slots: Arc::new(tokio::sync::Semaphore::new(config_verify_slots)),
-                witness_slots: Arc::new(tokio::sync::Semaphore::new(config_witness_slots)),
+                verifications,
+                witness_checks,
                 host_memory,
                 appliance,
                 local,
