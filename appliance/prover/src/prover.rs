@@ -140,7 +140,7 @@ impl<B: Backend> Prover<B> {
     /// Proves a state transition: checks the witnesses natively first (a wrong one is
     /// a [`ProveError::Transition`]), then builds the trace and proves it. The input
     /// may be a chunk of a bundle ([`TransitionInput::build_chunks`]); its proof then
-    /// states that chunk ([`transition::ChunkStatement`]).
+    /// states that chunk ([`ChunkStatement`]).
     pub fn prove_transition(
         &self,
         input: &TransitionInput,
@@ -177,7 +177,7 @@ impl<B: Backend> Prover<B> {
 
     /// Proves a diff in chunks ([`TransitionInput::build_chunks`]), one proof per
     /// chunk, in order: checks every chunk's witnesses and that the chunks chain into
-    /// one diff's transition first ([`transition::check_chunks`]; a failure is a
+    /// one diff's transition first ([`check_chunks`]; a failure is a
     /// [`ProveError::Transition`] before any proving work). Peak memory is that of the
     /// largest chunk's proof.
     pub fn prove_transition_chunks(

@@ -3,7 +3,7 @@
 //!
 //! A device whose kernels return wrong values makes proofs that fail verification
 //! (or, for a wrong tree layer, openings that do). [`self_test`] runs, for every
-//! field the device's [`DeviceInfo::fields`] claims, every kernel of the seam on a
+//! field the device's [`DeviceInfo::fields`](proofbox_backend_api::DeviceInfo::fields) claims, every kernel of the seam on a
 //! small seeded random matrix ([`LOG_ROWS`], [`WIDTH`], [`ADDED_BITS`]) and compares
 //! the results value for value with the CPU backend's:
 //!

@@ -20,7 +20,7 @@
 //!
 //! hyper answers a request head it cannot parse itself, with an empty body (400, 414
 //! for a URI over 65,534 bytes, 431 for a head over [`MAX_HEAD_BYTES`] or 100 header
-//! fields) and no hook to change it; [`ConnIo`] replaces those answers with the JSON
+//! fields) and no hook to change it; `ConnIo` replaces those answers with the JSON
 //! error shape (`bad_request`, `uri_too_long`, `headers_too_large`).
 
 use std::convert::Infallible;

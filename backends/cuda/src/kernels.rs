@@ -1,7 +1,7 @@
 //! The kernel sources, their compilation to PTX with NVRTC, and the on-disk PTX cache.
 //!
 //! Each field gets one module, compiled from one translation unit: the generated
-//! prelude (field and Poseidon2 constants, [`crate::tables::prelude`]) followed by the
+//! prelude (field and Poseidon2 constants, `tables::prelude`) followed by the
 //! files of `firmware/cuda/` in [`SOURCES`] order. NVRTC is loaded at run time
 //! (`libnvrtc.so`, `libnvrtc.so.12`, ... on the library path), so nothing here needs
 //! the CUDA toolkit at build time.

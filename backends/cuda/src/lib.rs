@@ -15,7 +15,7 @@
 //!   device (or the newest architecture NVRTC knows below it) and cached on disk under
 //!   `$XDG_CACHE_HOME/proofbox/cuda/`, keyed by a hash of the source, the options and
 //!   the NVRTC version. Field and Poseidon2 constants are generated from Plonky3's own
-//!   constants ([`tables`]) into the module's prelude.
+//!   constants (the private `tables` module) into the module's prelude.
 //! - Coset LDE: inverse DFT (radix-2 decimation in frequency, several stages per
 //!   launch in shared memory), one kernel that un-reverses, scales by `shift^k / h`,
 //!   zero-pads and performs the first `added_bits` stages of the forward DFT, then the

@@ -2,7 +2,7 @@
 //! per-field preludes, and the names of the kernels it exports.
 //!
 //! One program holds both fields. For each field (KoalaBear first, then BabyBear) the
-//! source holds the generated prelude ([`crate::tables`]: modulus, Montgomery
+//! source holds the generated prelude (the private `tables` module: modulus, Montgomery
 //! constant, S-box degree, Poseidon2 round constants and internal diagonal as
 //! `__constant` arrays, and `#define`s renaming every kernel-file symbol to
 //! `<name>_<field>`), then `firmware/common/field.h`, `firmware/opencl/poseidon2.cl`,

@@ -69,7 +69,7 @@ pub enum StoreError {
     )]
     ProofCorrupt { id: String },
     /// A storage fault (disk full, read-only file system): the store is closed until
-    /// it can be reopened ([`fault`]); nothing was written.
+    /// it can be reopened (the embedded store's `fault` module); nothing was written.
     #[error(
         "the job store is unavailable after an I/O error ({reason}); it reopens by itself once the storage works again, retry later"
     )]

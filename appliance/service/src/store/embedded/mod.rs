@@ -23,7 +23,7 @@
 //! new store.
 //!
 //! Storage faults (a full disk, a read-only file system) close the database until it
-//! can be reopened, by itself ([`fault`]): meanwhile every operation answers
+//! can be reopened, by itself (its `fault` module): meanwhile every operation answers
 //! [`StoreError::Unavailable`].
 
 use std::path::{Path, PathBuf};
@@ -165,7 +165,7 @@ impl<'txn> Tables<'txn> {
 ///
 /// A storage fault (disk full, read-only file system) closes the database and makes
 /// every operation answer [`StoreError::Unavailable`] until it can be reopened
-/// ([`fault`]).
+/// (its `fault` module).
 pub struct Store {
     path: PathBuf,
     max_attempts: u32,

@@ -62,7 +62,7 @@ pub fn latest() -> i32 {
 }
 
 /// Creates `schema` if given (the connection's `search_path` names it), then applies
-/// every migration not applied yet, in one transaction under [`MIGRATE_LOCK`].
+/// every migration not applied yet, in one transaction under `MIGRATE_LOCK`.
 /// Returns the versions applied now.
 pub async fn migrate(c: &mut Client, schema: Option<&str>) -> Result<Vec<i32>> {
     let t = c.transaction().await.map_err(pg)?;
