@@ -1,31 +1,36 @@
 //! The runner: for each workload, inputs from the seed, the CPU backend's reference,
 //! then on every device warm-up calls and timed repetitions, each output checked.
 
+mod check;
+mod fit;
+
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use proofbox_backend_api::{
-    Backend, BackendError, BackendKind, DIGEST_ELEMS, DeviceInfo, DeviceType, FieldId,
-    TransferStats,
+    Backend, BackendError, BackendKind, DeviceInfo, FieldId, TransferStats,
 };
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_prover::transition::{self, TransitionInput, TransitionStatement};
-use proofbox_prover::{ProofRequest, ProveError, memory, verify_bytes};
+use proofbox_prover::{ProofRequest, ProveError, verify_bytes};
 use proofbox_state::Parallelism;
 
-use crate::device::{BenchDevice, KernelOutput, Opened, Output, SkippedBackend, kernel_on};
-use crate::env::{self, meminfo, reset_peak_rss, self_status};
+use crate::device::{BenchDevice, Opened, SkippedBackend, kernel_on};
+use crate::env::{self, reset_peak_rss, self_status};
 use crate::error::BenchError;
 use crate::inputs;
 use crate::report::{
     Measurement, MemoryUse, Report, RunInfo, SCHEMA_VERSION, Stats, Status, Throughput,
 };
 use crate::workload::{
-    KernelOp, LDE_ADDED_BITS, PROOF_FRI, STATE_PRESTATE_KEYS, SUITE_VERSION, Spec, Suite, Workload,
-    matches, quick_workloads, standard_workloads,
+    KernelOp, PROOF_FRI, STATE_PRESTATE_KEYS, SUITE_VERSION, Spec, Suite, Workload, matches,
+    quick_workloads, standard_workloads,
 };
+
+pub use check::check_kernel_output;
+use fit::{does_not_fit, needs};
 
 /// What to run and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,191 +116,6 @@ impl Observer for () {
 impl<F: Fn(Event<'_>)> Observer for F {
     fn event(&self, event: Event<'_>) {
         self(event)
-    }
-}
-
-/// Bytes in GiB, or MiB below one GiB.
-fn gib(bytes: u64) -> String {
-    let gib = bytes as f64 / (1u64 << 30) as f64;
-    if gib >= 1.0 {
-        format!("{gib:.1} GiB")
-    } else {
-        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
-    }
-}
-
-/// Memory a workload is estimated to need.
-#[derive(Debug, Clone, Copy, Default)]
-struct Needs {
-    host: u64,
-    device: Option<u64>,
-}
-
-/// What `w` is estimated to need on `device` (proofs: [`memory`], the prover's
-/// estimates from measured peaks).
-fn needs(w: &Workload, device: &dyn BenchDevice) -> Needs {
-    let on_device = device.kind() != BackendKind::Cpu;
-    match w.spec {
-        Spec::Kernel {
-            op,
-            log_rows,
-            width,
-            ..
-        } => {
-            let rows = 1u64 << log_rows;
-            let n = rows * width as u64 * 4;
-            let (out, digests) = match op {
-                KernelOp::Lde => (n << LDE_ADDED_BITS, 0),
-                KernelOp::Commit => (0, 2 * rows * DIGEST_ELEMS as u64 * 4),
-                KernelOp::LdeCommit => (
-                    n << LDE_ADDED_BITS,
-                    2 * (rows << LDE_ADDED_BITS) * DIGEST_ELEMS as u64 * 4,
-                ),
-            };
-            let copy = if op == KernelOp::Commit { 0 } else { n };
-            // Input, the reference, the call's copy of the input and its output; a
-            // device backend also stages its words on the host.
-            let staging = if on_device { n + out + digests } else { 0 };
-            Needs {
-                host: n + (out + digests) + copy + (out + digests) + staging,
-                device: on_device.then_some(n + out + digests),
-            }
-        }
-        Spec::Proof {
-            circuit,
-            field,
-            log_rows,
-        } => memory::proof_needs(circuit, field, log_rows, &PROOF_FRI.params(), on_device).into(),
-        Spec::StateApply { updates } => Needs {
-            // Two trees (the pre-state and a working copy) of about 1 KiB per key.
-            host: 2 * (STATE_PRESTATE_KEYS + updates) as u64 * 1024,
-            device: None,
-        },
-        Spec::StateTransition { updates } => memory::transition_needs(
-            updates,
-            transition::DEFAULT_CHUNK_UPDATES,
-            &PROOF_FRI.params(),
-            on_device,
-        )
-        .into(),
-    }
-}
-
-impl From<memory::Needs> for Needs {
-    fn from(n: memory::Needs) -> Self {
-        Self {
-            host: n.host,
-            device: n.device,
-        }
-    }
-}
-
-/// Why `needs` does not fit, or `None`.
-fn does_not_fit(needs: Needs, device: &dyn BenchDevice, host_limit: Option<u64>) -> Option<String> {
-    let info = device.info();
-    let mut host = needs.host;
-    // A CPU driver of a device API (PoCL, lavapipe) allocates "device" memory on the host.
-    if info.device_type == DeviceType::Cpu
-        && let Some(d) = needs.device
-    {
-        host += d;
-    }
-    let available = host_limit.or_else(|| meminfo("MemAvailable"));
-    if let Some(avail) = available
-        && host as f64 > avail as f64 * 0.9
-    {
-        return Some(format!(
-            "needs about {} of host memory (estimate), machine has {} available",
-            gib(host),
-            gib(avail)
-        ));
-    }
-    if let Some(d) = needs.device
-        && info.memory_bytes > 0
-        && d as f64 > info.memory_bytes as f64 * 0.9
-    {
-        return Some(format!(
-            "needs about {} of device memory (estimate), device has {}",
-            gib(d),
-            gib(info.memory_bytes)
-        ));
-    }
-    None
-}
-
-fn first_difference<T: PartialEq + Debug>(
-    what: &str,
-    got: &[T],
-    want: &[T],
-    width: usize,
-) -> Result<(), String> {
-    if got.len() != want.len() {
-        return Err(format!(
-            "{what}: {} values, expected {}",
-            got.len(),
-            want.len()
-        ));
-    }
-    match got.iter().zip(want).position(|(a, b)| a != b) {
-        None => Ok(()),
-        Some(i) => Err(format!(
-            "{what}: first difference at row {}, column {}: got {:?}, expected {:?}",
-            i / width.max(1),
-            i % width.max(1),
-            got[i],
-            want[i]
-        )),
-    }
-}
-
-fn compare_output<F: PartialEq + Debug + Copy + Send + Sync>(
-    got: &Output<F>,
-    want: &Output<F>,
-) -> Result<(), String> {
-    match (&got.lde, &want.lde) {
-        (Some(g), Some(w)) => {
-            if (g.width, g.values.len()) != (w.width, w.values.len()) {
-                return Err(format!(
-                    "LDE shape: {} values of width {}, expected {} of width {}",
-                    g.values.len(),
-                    g.width,
-                    w.values.len(),
-                    w.width
-                ));
-            }
-            first_difference("LDE value", &g.values, &w.values, w.width)?;
-        }
-        (None, None) => {}
-        _ => return Err("LDE missing".into()),
-    }
-    match (&got.layers, &want.layers) {
-        (Some(g), Some(w)) => {
-            if g.len() != w.len() {
-                return Err(format!(
-                    "Merkle tree: {} layers, expected {}",
-                    g.len(),
-                    w.len()
-                ));
-            }
-            // The root first: the figure a reader cares about.
-            let root = g.len() - 1;
-            first_difference("Merkle root", &g[root], &w[root], 1)?;
-            for (i, (gl, wl)) in g.iter().zip(w).enumerate() {
-                first_difference(&format!("Merkle layer {i} digest"), gl, wl, 1)?;
-            }
-        }
-        (None, None) => {}
-        _ => return Err("Merkle tree missing".into()),
-    }
-    Ok(())
-}
-
-/// Compares a device's output with the reference, bit for bit.
-pub fn check_kernel_output(got: &KernelOutput, want: &KernelOutput) -> Result<(), String> {
-    match (got, want) {
-        (KernelOutput::KoalaBear(g), KernelOutput::KoalaBear(w)) => compare_output(g, w),
-        (KernelOutput::BabyBear(g), KernelOutput::BabyBear(w)) => compare_output(g, w),
-        _ => Err("output in the wrong field".into()),
     }
 }
 
