@@ -122,7 +122,11 @@ impl Block {
 
 /// Hashes the messages of the blocks whose earlier checks passed (one sponge each, in
 /// the SIMD lanes together) and compares each with its header's diff commitment.
-fn commitments(blocks: &[Block], checked: Vec<Result<Vec<F>, String>>, par: bool) -> Vec<Result<(), String>> {
+fn commitments(
+    blocks: &[Block],
+    checked: Vec<Result<Vec<F>, String>>,
+    par: bool,
+) -> Vec<Result<(), String>> {
     let messages: Vec<&[F]> = checked
         .iter()
         .filter_map(|c| c.as_ref().ok().map(Vec::as_slice))

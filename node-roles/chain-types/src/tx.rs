@@ -257,7 +257,10 @@ pub(crate) mod tests {
         assert_eq!(body.transactions[1].recover(), Ok(dev_signer().address()));
         // The encoding and the type are still checked at once.
         let bad = serde_json::json!({ "transactions": ["0x00"] });
-        let err = serde_json::from_value::<Body>(bad).err().unwrap().to_string();
+        let err = serde_json::from_value::<Body>(bad)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("transaction 0"), "{err}");
     }
 

@@ -241,7 +241,11 @@ fn bench(c: &mut Criterion) {
             |(dir, replica)| {
                 let blocks: Vec<Block> = json
                     .iter()
-                    .map(|text| serde_json::from_str::<ReplicaStreamBlock>(text).unwrap().into_block())
+                    .map(|text| {
+                        serde_json::from_str::<ReplicaStreamBlock>(text)
+                            .unwrap()
+                            .into_block()
+                    })
                     .collect();
                 replica.import_blocks(blocks).unwrap();
                 assert_eq!(replica.read().latest_head, Some(BLOCKS as u64));

@@ -214,11 +214,7 @@ impl Replica {
     /// across cores; a signature that recovers no sender (an invalid transaction the
     /// header's transactions root commits to) is reported once, listed with the
     /// refusals (re-fetching the block cannot change it), and returned as an error.
-    pub fn recover_senders(
-        &self,
-        kept: &Kept,
-        which: Option<usize>,
-    ) -> Result<(), Refusal> {
+    pub fn recover_senders(&self, kept: &Kept, which: Option<usize>) -> Result<(), Refusal> {
         let txs = &kept.block.transactions;
         let bad = match which {
             Some(i) => txs.get(i).filter(|t| t.recover().is_err()),

@@ -5,9 +5,10 @@
 //! after drops) and keeps two heads:
 //!
 //! - **latest**: every block that extends the head (number, parent hash), whose
-//!   header commits to its diff (the diff commitment; [`proofbox_chain_types::check_diffs`] for blocks that
-//!   arrive together, their commitments hashed in the SIMD lanes) and whose pre-state
-//!   root is the previous header's post-state root. Its diff is written to a flat
+//!   header commits to its diff (the diff commitment;
+//!   [`proofbox_chain_types::check_diffs`] for blocks that arrive together, their
+//!   commitments hashed in the SIMD lanes) and whose pre-state root is the previous
+//!   header's post-state root. Its diff is written to a flat
 //!   state (accounts, storage, code; no tree, no revm): the replica computes no root
 //!   per block, it believes roots only from proofs. Its transactions and receipts
 //!   (which the proof does not cover) are checked against the header's roots off this

@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::bodies::Kept;
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, FeeHistory, Filter, TransactionRequest};
 use alloy_serde::JsonStorageKey;
@@ -20,7 +21,6 @@ use jsonrpsee::RpcModule;
 use jsonrpsee::server::{Server, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use proofbox_chain_types::Block;
-use crate::bodies::Kept;
 use proofbox_sequencer::exec::{BlockParams, CallOutcome, call, estimate_gas};
 use proofbox_sequencer::rpc::convert;
 use proofbox_sequencer::rpc::eth::read::{self, Blocks};
@@ -183,7 +183,11 @@ fn indexed(c: &Chain, h: &B256) -> Option<(Arc<Kept>, usize)> {
     let mut n = c.latest_head?;
     loop {
         let k = c.block(n)?;
-        let found = k.unchecked().transactions.iter().position(|t| t.hash() == *h);
+        let found = k
+            .unchecked()
+            .transactions
+            .iter()
+            .position(|t| t.hash() == *h);
         if let Some(i) = found {
             return Some((k, i));
         }
@@ -318,7 +322,9 @@ pub fn module(replica: Replica) -> RpcModule<Replica> {
         Ok(getproof::prove(&c.proven, n, a, &slots))
     })
     .expect("unique method names");
-    blocking!("eth_getBlockByNumber", |p, r| -> Option<serde_json::Value> {
+    blocking!("eth_getBlockByNumber", |p,
+                                       r|
+     -> Option<serde_json::Value> {
         let (tag, full): (BlockNumberOrTag, Option<bool>) = parse(&p)?;
         let kept = block_for(&r.read(), tag);
         block_json(&r, kept, full.unwrap_or(false))
@@ -328,18 +334,24 @@ pub fn module(replica: Replica) -> RpcModule<Replica> {
         let kept = r.read().block_by_hash(&h);
         block_json(&r, kept, full.unwrap_or(false))
     });
-    blocking!("eth_getTransactionReceipt", |p, r| -> Option<
+    blocking!("eth_getTransactionReceipt", |p,
+                                            r|
+     -> Option<
         alloy_rpc_types_eth::TransactionReceipt,
     > {
         let (h,): (B256,) = parse(&p)?;
         Ok(served_tx(&r, &h)?.map(|(b, i)| convert::receipt(&b, i)))
     });
-    blocking!("eth_getTransactionByHash", |p, r| -> Option<
+    blocking!("eth_getTransactionByHash", |p,
+                                           r|
+     -> Option<
         alloy_rpc_types_eth::Transaction,
     > {
         let (h,): (B256,) = parse(&p)?;
-        Ok(served_tx(&r, &h)?
-            .map(|(b, i)| convert::transaction(&b.transactions[i], Some((&b, i)))))
+        Ok(
+            served_tx(&r, &h)?
+                .map(|(b, i)| convert::transaction(&b.transactions[i], Some((&b, i)))),
+        )
     });
     method!("eth_gasPrice", |_p, r| -> U256 {
         Ok(read::gas_price(head_block(&r.read())?.header().base_fee))

@@ -151,7 +151,10 @@ async fn on_use_a_block_whose_receipts_do_not_match_is_applied_but_never_served(
         // Refused and reported, and the replica is back at its proven head to fetch it
         // again: the block is no longer kept, so nothing of it is served.
         let s = refused_once(&r, 3, "header and body disagree: receipts root");
-        assert_eq!((s["latest"].as_u64(), s["proven"].as_u64()), (Some(0), Some(0)));
+        assert_eq!(
+            (s["latest"].as_u64(), s["proven"].as_u64()),
+            (Some(0), Some(0))
+        );
         assert_eq!(s["resyncs"], 1, "{s:#}");
         assert_eq!(s["following"], false, "{s:#}");
         let again = p.raw_request::<_, Value>(method.into(), params).await;
@@ -171,7 +174,12 @@ async fn on_use_a_block_whose_receipts_do_not_match_is_applied_but_never_served(
     let (_dir, r) = replica(BodyChecks::OnUse);
     r.import_blocks(blocks.clone()).unwrap();
     let (p, handle) = serve(&r).await;
-    let b2 = p.get_block_by_number(2.into()).full().await.unwrap().unwrap();
+    let b2 = p
+        .get_block_by_number(2.into())
+        .full()
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(b2.header.hash, honest[2].hash());
     let senders: Vec<Address> = b2
         .transactions
@@ -209,7 +217,10 @@ async fn in_the_background_a_block_whose_transactions_do_not_match_is_refused() 
     r.import_blocks(blocks.clone()).unwrap();
     r.wait_bodies_checked();
     let s = refused_once(&r, 3, "header and body disagree: transactions root");
-    assert_eq!((s["latest"].as_u64(), s["proven"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (s["latest"].as_u64(), s["proven"].as_u64()),
+        (Some(0), Some(0))
+    );
     assert_eq!(s["bodiesToCheck"], 0, "{s:#}");
     assert!(r.read().block(3).is_none(), "dropped by the re-sync");
     assert!(p.get_block_by_number(3.into()).await.unwrap().is_none());
@@ -225,8 +236,16 @@ async fn in_the_background_a_block_whose_transactions_do_not_match_is_refused() 
             assert_eq!(c.block(n).unwrap().bodies(), Some(&Ok(())), "block {n}");
         }
     }
-    let b3 = p.get_block_by_number(3.into()).full().await.unwrap().unwrap();
-    assert_eq!(b3.header.transactions_root, honest[3].header.transactions_root);
+    let b3 = p
+        .get_block_by_number(3.into())
+        .full()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        b3.header.transactions_root,
+        honest[3].header.transactions_root
+    );
     let got = p.get_transaction_by_hash(tx).await.unwrap().unwrap();
     assert_eq!(got.block_number, Some(3));
     refused_once(&r, 3, "header and body disagree: transactions root");
@@ -274,7 +293,10 @@ fn checkers_racing_check_and_report_each_block_once() {
         r.wait_bodies_checked();
         let s = refused_once(&r, bad, "header and body disagree: receipts root");
         assert_eq!(s["resyncs"], 1, "{s:#}");
-        assert_eq!((s["latest"].as_u64(), s["proven"].as_u64()), (Some(0), Some(0)));
+        assert_eq!(
+            (s["latest"].as_u64(), s["proven"].as_u64()),
+            (Some(0), Some(0))
+        );
         for k in &kept {
             assert_eq!(k.bodies().unwrap().is_ok(), k.number() != bad);
         }
@@ -305,7 +327,11 @@ fn a_batch_is_not_proven_past_a_block_whose_bodies_do_not_match() {
         panic!("{err}")
     };
     assert_eq!((refusal.block, refusal.batch), (Some(3), None));
-    assert!(refusal.reason.contains("receipts root"), "{}", refusal.reason);
+    assert!(
+        refusal.reason.contains("receipts root"),
+        "{}",
+        refusal.reason
+    );
     let c = r.read();
     assert_eq!((c.latest_head, c.proven_head), (Some(0), Some(0)));
 }
@@ -320,7 +346,11 @@ fn eagerly_a_block_whose_bodies_do_not_match_is_not_applied() {
         panic!("{err}")
     };
     assert_eq!(refusal.block, Some(3));
-    assert!(refusal.reason.contains("receipts root"), "{}", refusal.reason);
+    assert!(
+        refusal.reason.contains("receipts root"),
+        "{}",
+        refusal.reason
+    );
     refused_once(&r, 3, "header and body disagree: receipts root");
     assert_eq!(r.read().latest_head, Some(0));
     assert_eq!(r.bodies_to_check(), 0);
@@ -342,8 +372,8 @@ async fn senders_are_recovered_when_served() {
     let streamed: Vec<Block> = blocks
         .iter()
         .map(|b| {
-            let json = serde_json::to_string(&proofbox_sequencer::rpc::subs::StreamBlock::new(b))
-                .unwrap();
+            let json =
+                serde_json::to_string(&proofbox_sequencer::rpc::subs::StreamBlock::new(b)).unwrap();
             serde_json::from_str::<proofbox_replica::follow::StreamBlock>(&json)
                 .unwrap()
                 .into_block()
@@ -362,13 +392,21 @@ async fn senders_are_recovered_when_served() {
             .map(SignedTx::is_recovered)
             .collect()
     };
-    assert_eq!(recovered(&k2), [false; 4], "applied and checked without senders");
+    assert_eq!(
+        recovered(&k2),
+        [false; 4],
+        "applied and checked without senders"
+    );
     let (p, handle) = serve(&r).await;
     let tx = &blocks[2].transactions[1];
     let got = p.get_transaction_by_hash(tx.hash()).await.unwrap().unwrap();
     assert_eq!(got.inner.signer(), tx.sender());
     assert_eq!(recovered(&k2), [false, true, false, false]);
-    p.get_block_by_number(2.into()).full().await.unwrap().unwrap();
+    p.get_block_by_number(2.into())
+        .full()
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(recovered(&k2), [true; 4]);
 
     // The unrecoverable one: an error, listed, and no re-sync (the header commits to
@@ -387,7 +425,11 @@ async fn senders_are_recovered_when_served() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("recovers no sender"), "{err}");
-    let s = refused_once(&r, 4, &format!("transaction {hash}: its signature recovers no sender"));
+    let s = refused_once(
+        &r,
+        4,
+        &format!("transaction {hash}: its signature recovers no sender"),
+    );
     assert_eq!(s["resyncs"], 0, "{s:#}");
     assert_eq!(s["latest"], 4, "{s:#}");
     // Its block with transaction hashes only needs no sender; its receipt names the

@@ -594,8 +594,11 @@ async fn a_block_whose_receipts_do_not_match_is_refused_and_never_served() {
     let seq = net.seq.clone();
     let forged = move |n: u64| {
         let c = seq.read();
-        (1..=n).find(|k| c.chain.block(*k).is_some_and(|b| !b.transactions.is_empty()))
-            == Some(n)
+        (1..=n).find(|k| {
+            c.chain
+                .block(*k)
+                .is_some_and(|b| !b.transactions.is_empty())
+        }) == Some(n)
     };
     let alter = each(move |kind: &str, mut v: Value| {
         if kind == "blocks" && v["header"]["number"].as_u64().is_some_and(&forged) {
@@ -620,7 +623,11 @@ async fn a_block_whose_receipts_do_not_match_is_refused_and_never_served() {
                     let b = seq.read().chain.block(n).unwrap().clone();
                     for (tx, want) in b.transactions.iter().zip(&b.receipts) {
                         if let Ok(Some(r)) = rep.get_transaction_receipt(tx.hash()).await {
-                            assert_eq!(r.status(), want.success, "block {n}: a forged receipt served");
+                            assert_eq!(
+                                r.status(),
+                                want.success,
+                                "block {n}: a forged receipt served"
+                            );
                             served += 1;
                         }
                     }
