@@ -122,8 +122,9 @@ impl Replica {
                 // body refused): resubscribe from the proven head.
                 _ = epochs.changed() => return Ok(Outcome::Resync),
                 v = blocks.recv() => {
-                    // The blocks already waiting come too (catching up): decoded and
-                    // body-checked in parallel, then imported in order.
+                    // The blocks already waiting come too (catching up): decoded
+                    // in parallel (no sender recovered), their diffs checked together,
+                    // then imported in order.
                     let mut raw = vec![v.map_err(|e| e.to_string())?];
                     while raw.len() < MAX_BLOCKS_AT_ONCE {
                         match blocks.try_recv() {

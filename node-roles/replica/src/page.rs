@@ -21,6 +21,7 @@ const FIGURES: &[Figure] = &[
     Figure::new("following", "following"),
     Figure::new("resyncInMs", "re-sync in (ms)"),
     Figure::new("pendingProofs", "proofs waiting for their blocks"),
+    Figure::new("bodiesToCheck", "blocks waiting for their body check"),
     Figure::new("nextBatch", "next batch"),
     Figure::new("latestRoot", "latest root (claimed)"),
     Figure::new("provenRoot", "proven root"),

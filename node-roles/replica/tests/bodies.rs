@@ -17,7 +17,7 @@ use alloy_provider::{Provider, ProviderBuilder};
 use alloy_signer::SignerSync;
 use jsonrpsee::server::ServerHandle;
 use proofbox_chain_types::{Block, ProvenBatch, Root, SignedTx, transactions_root};
-use proofbox_replica::{BodyChecks, Config, ImportError, Replica};
+use proofbox_replica::{BodyChecks, Config, ImportError, Kept, Replica};
 use proofbox_sequencer::{Config as SeqConfig, Sequencer, dev_accounts};
 use serde_json::{Value, json};
 
@@ -89,6 +89,24 @@ async fn serve(r: &Replica) -> (impl Provider + use<>, ServerHandle) {
         .unwrap();
     let p = ProviderBuilder::new().connect_http(format!("http://{addr}").parse().unwrap());
     (p, handle)
+}
+
+/// Imports `blocks` one by one and returns each as kept, until the worker's refusal
+/// of an earlier one re-synced the replica (the next import is then out of order).
+fn import_each(r: &Replica, blocks: &[Block]) -> Vec<Arc<Kept>> {
+    let mut kept = Vec::new();
+    for b in blocks {
+        match r.import_block(b.clone()) {
+            Ok(()) => {}
+            Err(ImportError::OutOfOrder { .. }) => break,
+            Err(e) => panic!("{e}"),
+        }
+        let Some(k) = r.read().block(b.number()) else {
+            break;
+        };
+        kept.push(k);
+    }
+    kept
 }
 
 /// The one refusal listed, of block `n`, whose reason starts with `reason`.
@@ -214,8 +232,19 @@ async fn in_the_background_a_block_whose_transactions_do_not_match_is_refused() 
     blocks[3].transactions.swap(0, 1);
     let (_dir, r) = replica(BodyChecks::Background);
     let (p, handle) = serve(&r).await;
-    r.import_blocks(blocks.clone()).unwrap();
+    r.import_block(blocks[0].clone()).unwrap();
+    // Blocks 1 and 2 are kept until 3 is imported; 3 on may be dropped by the
+    // worker's re-sync before the test takes them.
+    let kept = import_each(&r, &blocks[1..]);
+    assert!(kept.len() >= 2, "applied up to the forged block at least");
     r.wait_bodies_checked();
+    // In order: 1 and 2 checked out, 3 refused, and those after it, dropped by the
+    // re-sync, were not checked (they come again).
+    let checked: Vec<Option<bool>> = kept.iter().map(|k| k.bodies().map(|b| b.is_ok())).collect();
+    let mut want = vec![Some(true), Some(true), Some(false)];
+    want.resize(kept.len().max(3), None);
+    want.truncate(kept.len());
+    assert_eq!(checked, want);
     let s = refused_once(&r, 3, "header and body disagree: transactions root");
     assert_eq!(
         (s["latest"].as_u64(), s["proven"].as_u64()),
@@ -252,9 +281,11 @@ async fn in_the_background_a_block_whose_transactions_do_not_match_is_refused() 
     let _ = handle.stop();
 }
 
-/// The worker and four request threads check the same blocks at once, some from the
-/// first block, some from the last: each body is checked once, the bad one refused
-/// (and the replica re-synced) once, and nobody ever gets it as checked.
+/// The worker, four request threads and the import run at once: the threads ask for
+/// every block the replica keeps, some from the first, some from the last, while the
+/// blocks are being applied and the worker checks them. Each body is checked once,
+/// the bad one refused (and the replica re-synced) once, and nobody ever gets it as
+/// checked.
 #[test]
 fn checkers_racing_check_and_report_each_block_once() {
     let honest = chain(8, 12);
@@ -263,28 +294,33 @@ fn checkers_racing_check_and_report_each_block_once() {
         forge_receipt(&mut blocks, 2 + round);
         let bad = (2 + round) as u64;
         let (_dir, r) = replica(BodyChecks::Background);
-        r.import_blocks(blocks.clone()).unwrap();
-        let kept: Vec<_> = {
-            let c = r.read();
-            (1..=8).map(|n| c.block(n).unwrap()).collect()
-        };
-        let start = Arc::new(Barrier::new(4));
+        r.import_block(blocks[0].clone()).unwrap();
+        let start = Arc::new(Barrier::new(5));
         let threads: Vec<_> = (0..4)
             .map(|t| {
-                let (r, kept, start) = (r.clone(), kept.clone(), start.clone());
+                let (r, start) = (r.clone(), start.clone());
                 std::thread::spawn(move || {
                     start.wait();
-                    let order: Vec<_> = match t % 2 {
-                        0 => kept.iter().collect(),
-                        _ => kept.iter().rev().collect(),
-                    };
-                    order
-                        .into_iter()
-                        .map(|k| (k.number(), r.checked(k).is_ok()))
-                        .collect::<Vec<_>>()
+                    let mut seen = Vec::new();
+                    for _ in 0..50 {
+                        for i in 1..=8u64 {
+                            let n = if t % 2 == 0 { i } else { 9 - i };
+                            let kept = r.read().block(n);
+                            if let Some(k) = kept {
+                                seen.push((n, r.checked(&k).is_ok()));
+                            }
+                        }
+                    }
+                    seen
                 })
             })
             .collect();
+        start.wait();
+        let kept = import_each(&r, &blocks[1..]);
+        assert!(
+            kept.len() as u64 >= bad - 1,
+            "applied up to the forged block"
+        );
         for t in threads {
             for (n, ok) in t.join().unwrap() {
                 assert_eq!(ok, n != bad, "block {n}, forged {bad}");
@@ -298,7 +334,9 @@ fn checkers_racing_check_and_report_each_block_once() {
             (Some(0), Some(0))
         );
         for k in &kept {
-            assert_eq!(k.bodies().unwrap().is_ok(), k.number() != bad);
+            if let Some(checked) = k.bodies() {
+                assert_eq!(checked.is_ok(), k.number() != bad);
+            }
         }
     }
 }
@@ -385,7 +423,7 @@ async fn senders_are_recovered_when_served() {
     r.wait_bodies_checked();
     assert_eq!(r.status()["refused"], json!([]), "the bodies check out");
     let k2 = r.read().block(2).unwrap();
-    let recovered = |k: &proofbox_replica::Kept| -> Vec<bool> {
+    let recovered = |k: &Kept| -> Vec<bool> {
         k.unchecked()
             .transactions
             .iter()
