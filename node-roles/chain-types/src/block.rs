@@ -68,10 +68,10 @@ impl Block {
             .expect("one block, one result")
     }
 
-    /// Every body check but the diff commitment's hash, in [`Block::check_body`]'s
-    /// order; returns the diff's field encoding (`proofbox_state::Diff::encode`), whose
-    /// sponge the header's diff commitment must be.
-    fn check_body_but_commitment(&self) -> Result<Vec<F>, String> {
+    /// The part of [`Block::check_body`] that concerns the transactions and receipts:
+    /// one receipt per transaction, the transactions and receipts roots (the Ethereum
+    /// tries, keccak-hashed), and the gas used. Nothing here concerns the state.
+    pub fn check_transactions_and_receipts(&self) -> Result<(), String> {
         let h = &self.header;
         if self.receipts.len() != self.transactions.len() {
             return Err(format!(
@@ -98,6 +98,20 @@ impl Block {
         if gas != h.gas_used {
             return Err(format!("gas used: header {}, receipts {gas}", h.gas_used));
         }
+        Ok(())
+    }
+
+    /// The part of [`Block::check_body`] that concerns the state: the diff decodes
+    /// into tree updates and the header's diff commitment is their sponge.
+    pub fn check_diff(&self) -> Result<(), String> {
+        check_diffs(std::slice::from_ref(self), false)
+            .pop()
+            .expect("one block, one result")
+    }
+
+    /// The diff's field encoding (`proofbox_state::Diff::encode`), whose sponge the
+    /// header's diff commitment must be.
+    fn diff_message(&self) -> Result<Vec<F>, String> {
         let diff = self
             .diff
             .to_state_diff()
@@ -106,23 +120,13 @@ impl Block {
     }
 }
 
-/// [`Block::check_body`] of each of `blocks`, the same checks and results, with the
-/// diff commitments hashed together: one Poseidon2 sponge per block as ever, several
-/// blocks' sponges in the SIMD lanes of one permutation
-/// (`proofbox_state::hash::hash_ragged`). With `par`, the blocks' other checks (the
-/// transactions and receipts tries) and the groups of sponges run across cores.
-pub fn check_bodies(blocks: &[Block], par: bool) -> Vec<Result<(), String>> {
-    let checked: Vec<Result<Vec<F>, String>> = if par {
-        blocks
-            .par_iter()
-            .map(Block::check_body_but_commitment)
-            .collect()
-    } else {
-        blocks
-            .iter()
-            .map(Block::check_body_but_commitment)
-            .collect()
-    };
+/// Hashes the messages of the blocks whose earlier checks passed (one sponge each, in
+/// the SIMD lanes together) and compares each with its header's diff commitment.
+fn commitments(
+    blocks: &[Block],
+    checked: Vec<Result<Vec<F>, String>>,
+    par: bool,
+) -> Vec<Result<(), String>> {
     let messages: Vec<&[F]> = checked
         .iter()
         .filter_map(|c| c.as_ref().ok().map(Vec::as_slice))
@@ -143,6 +147,38 @@ pub fn check_bodies(blocks: &[Block], par: bool) -> Vec<Result<(), String>> {
             Ok(())
         })
         .collect()
+}
+
+/// [`Block::check_diff`] of each of `blocks`, the same results, the diff commitments
+/// hashed together (one sponge per block, several blocks' sponges in the SIMD lanes of
+/// one permutation); with `par`, the diffs decoded and the groups of sponges hashed
+/// across cores.
+pub fn check_diffs(blocks: &[Block], par: bool) -> Vec<Result<(), String>> {
+    let checked: Vec<Result<Vec<F>, String>> = if par {
+        blocks.par_iter().map(Block::diff_message).collect()
+    } else {
+        blocks.iter().map(Block::diff_message).collect()
+    };
+    commitments(blocks, checked, par)
+}
+
+/// [`Block::check_body`] of each of `blocks` (its transactions and receipts first, then
+/// its diff), the same checks and results, with the
+/// diff commitments hashed together: one Poseidon2 sponge per block as ever, several
+/// blocks' sponges in the SIMD lanes of one permutation
+/// (`proofbox_state::hash::hash_ragged`). With `par`, the blocks' other checks (the
+/// transactions and receipts tries) and the groups of sponges run across cores.
+pub fn check_bodies(blocks: &[Block], par: bool) -> Vec<Result<(), String>> {
+    let one = |b: &Block| {
+        b.check_transactions_and_receipts()?;
+        b.diff_message()
+    };
+    let checked: Vec<Result<Vec<F>, String>> = if par {
+        blocks.par_iter().map(one).collect()
+    } else {
+        blocks.iter().map(one).collect()
+    };
+    commitments(blocks, checked, par)
 }
 
 #[cfg(test)]
@@ -222,6 +258,34 @@ mod tests {
         let mut g = block();
         g.header.gas_used = 1;
         assert!(g.check_body().unwrap_err().starts_with("gas used"));
+    }
+
+    #[test]
+    fn the_state_and_the_transactions_and_receipts_are_checked_apart() {
+        let mut blocks: Vec<Block> = (0..20).map(|_| block()).collect();
+        blocks[2].receipts[0].success = false;
+        blocks[5].transactions.clear();
+        blocks[5].receipts.clear();
+        blocks[9].diff = StateDiff::default();
+        for par in [false, true] {
+            let diffs = check_diffs(&blocks, par);
+            for (i, (b, d)) in blocks.iter().zip(&diffs).enumerate() {
+                assert_eq!(*d, b.check_diff());
+                let tries = b.check_transactions_and_receipts();
+                match i {
+                    2 => assert!(tries.unwrap_err().starts_with("receipts root")),
+                    5 => assert!(tries.unwrap_err().starts_with("transactions root")),
+                    _ => tries.unwrap(),
+                }
+                match i {
+                    9 => assert!(d.as_ref().unwrap_err().starts_with("diff commitment")),
+                    _ => assert_eq!(*d, Ok(())),
+                }
+                // Together they are the whole body check, the transactions first.
+                let whole = b.check_transactions_and_receipts().and(b.check_diff());
+                assert_eq!(whole, b.check_body());
+            }
+        }
     }
 
     #[test]

@@ -4,57 +4,111 @@ use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{Transaction as _, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes};
+
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::TxError;
 
 /// A signed transaction of a type this chain accepts (legacy, EIP-2930, EIP-1559)
-/// with its recovered sender.
+/// and its sender.
 ///
 /// Serialized as its EIP-2718 bytes; deserializing decodes and recovers again, so a
-/// `SignedTx` always holds a valid signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `SignedTx` from [`SignedTx::decode`] or serde always holds a valid signature. One
+/// from [`SignedTx::decode_unrecovered`] (or [`unrecovered_transactions`]) recovers its
+/// sender on first use ([`SignedTx::recover`]), once: the sender is a function of the
+/// signed bytes, so it is the same whenever it is recovered.
+#[derive(Debug, Clone)]
 pub struct SignedTx {
     envelope: TxEnvelope,
-    sender: Address,
+    /// The recovered sender, `None` if the signature recovers none; set at decoding,
+    /// or on first use for a transaction decoded unrecovered.
+    sender: OnceLock<Option<Address>>,
 }
+
+/// Two transactions are equal when their signed envelopes are (the sender follows).
+impl PartialEq for SignedTx {
+    fn eq(&self, other: &Self) -> bool {
+        self.envelope == other.envelope
+    }
+}
+
+impl Eq for SignedTx {}
 
 impl SignedTx {
     /// Decodes EIP-2718 bytes (a legacy transaction is its bare RLP list), refusing
     /// trailing bytes, types other than 0, 1 and 2, and signatures that do not recover.
     pub fn decode(raw: &[u8]) -> Result<Self, TxError> {
-        let envelope = TxEnvelope::decode_2718_exact(raw).map_err(|e| match raw.first() {
+        Self::from_envelope(Self::envelope_of(raw)?)
+    }
+
+    /// [`SignedTx::decode`] without recovering the sender: the encoding and the type
+    /// are checked now, the signature on first use ([`SignedTx::recover`]). For a
+    /// holder that uses senders rarely (a replica serving what it applies).
+    pub fn decode_unrecovered(raw: &[u8]) -> Result<Self, TxError> {
+        let envelope = Self::envelope_of(raw)?;
+        Self::check_type(&envelope)?;
+        Ok(Self {
+            envelope,
+            sender: OnceLock::new(),
+        })
+    }
+
+    fn envelope_of(raw: &[u8]) -> Result<TxEnvelope, TxError> {
+        TxEnvelope::decode_2718_exact(raw).map_err(|e| match raw.first() {
             // A typed envelope (first byte below 0x80) of a type alloy does not know.
             Some(&ty) if (3..0x80).contains(&ty) => TxError::UnsupportedType { ty },
             _ => TxError::Encoding {
                 reason: e.to_string(),
             },
-        })?;
-        Self::from_envelope(envelope)
+        })
+    }
+
+    fn check_type(envelope: &TxEnvelope) -> Result<(), TxError> {
+        match envelope {
+            TxEnvelope::Legacy(_) | TxEnvelope::Eip2930(_) | TxEnvelope::Eip1559(_) => Ok(()),
+            TxEnvelope::Eip4844(_) | TxEnvelope::Eip7702(_) => Err(TxError::UnsupportedType {
+                ty: envelope.tx_type() as u8,
+            }),
+        }
     }
 
     /// Checks the type and recovers the sender of an already decoded envelope.
     pub fn from_envelope(envelope: TxEnvelope) -> Result<Self, TxError> {
-        match envelope {
-            TxEnvelope::Legacy(_) | TxEnvelope::Eip2930(_) | TxEnvelope::Eip1559(_) => {}
-            TxEnvelope::Eip4844(_) | TxEnvelope::Eip7702(_) => {
-                return Err(TxError::UnsupportedType {
-                    ty: envelope.tx_type() as u8,
-                });
-            }
-        }
+        Self::check_type(&envelope)?;
         let sender = envelope
             .recover_signer()
             .map_err(|_| TxError::InvalidSender)?;
-        Ok(Self { envelope, sender })
+        Ok(Self {
+            envelope,
+            sender: OnceLock::from(Some(sender)),
+        })
     }
 
     pub fn envelope(&self) -> &TxEnvelope {
         &self.envelope
     }
 
-    pub fn sender(&self) -> Address {
+    /// The sender, recovered now if it was not yet (once; later calls read it).
+    pub fn recover(&self) -> Result<Address, TxError> {
         self.sender
+            .get_or_init(|| self.envelope.recover_signer().ok())
+            .ok_or(TxError::InvalidSender)
+    }
+
+    /// Whether the sender was recovered already (or found unrecoverable).
+    pub fn is_recovered(&self) -> bool {
+        self.sender.get().is_some()
+    }
+
+    /// The sender. Always there for a transaction from [`SignedTx::decode`] or serde;
+    /// for one from [`SignedTx::decode_unrecovered`], recovered now if not yet, and
+    /// **panics** if its signature recovers no address: such a holder calls
+    /// [`SignedTx::recover`] first.
+    pub fn sender(&self) -> Address {
+        self.recover()
+            .expect("the sender of a transaction decoded unrecovered is recovered before use")
     }
 
     pub fn hash(&self) -> B256 {
@@ -91,6 +145,22 @@ impl<'de> Deserialize<'de> for SignedTx {
         let raw = Bytes::deserialize(d)?;
         Self::decode(&raw).map_err(serde::de::Error::custom)
     }
+}
+
+/// Deserializes a list of transactions as [`SignedTx::decode_unrecovered`] reads each:
+/// for `#[serde(deserialize_with = "...")]` on a field that `Vec<SignedTx>`'s own
+/// deserialization would recover.
+pub fn unrecovered_transactions<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<SignedTx>, D::Error> {
+    let raws = Vec::<Bytes>::deserialize(d)?;
+    raws.iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            SignedTx::decode_unrecovered(raw)
+                .map_err(|e| serde::de::Error::custom(format!("transaction {i}: {e}")))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -161,6 +231,40 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_transaction_decoded_unrecovered_recovers_its_sender_on_first_use() {
+        let raw = transfer_1559(3);
+        let eager = SignedTx::decode(&raw).unwrap();
+        assert!(eager.is_recovered());
+        let lazy = SignedTx::decode_unrecovered(&raw).unwrap();
+        assert!(!lazy.is_recovered());
+        assert_eq!(lazy, eager);
+        assert_eq!(lazy.hash(), eager.hash());
+        assert_eq!(lazy.encoded(), eager.encoded());
+        assert!(!lazy.is_recovered(), "hashing and encoding recover nothing");
+        assert_eq!(lazy.recover(), Ok(dev_signer().address()));
+        assert!(lazy.is_recovered());
+        assert_eq!(lazy.sender(), eager.sender());
+        // As a list through serde, the way a stream's block field reads it.
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "unrecovered_transactions")]
+            transactions: Vec<SignedTx>,
+        }
+        let json = serde_json::json!({ "transactions": [eager.encoded(), transfer_1559(4).into_iter().collect::<Bytes>()] });
+        let body: Body = serde_json::from_value(json).unwrap();
+        assert_eq!(body.transactions[0], eager);
+        assert!(body.transactions.iter().all(|t| !t.is_recovered()));
+        assert_eq!(body.transactions[1].recover(), Ok(dev_signer().address()));
+        // The encoding and the type are still checked at once.
+        let bad = serde_json::json!({ "transactions": ["0x00"] });
+        let err = serde_json::from_value::<Body>(bad)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("transaction 0"), "{err}");
+    }
+
+    #[test]
     fn refuses_garbage_trailing_bytes_bad_signatures_and_unsupported_types() {
         let raw = transfer_1559(0);
         let mut trailing = raw.clone();
@@ -203,5 +307,10 @@ pub(crate) mod tests {
             SignedTx::decode(&tx.encoded_2718()).unwrap_err(),
             TxError::InvalidSender
         );
+        // Decoded unrecovered it is taken; its sender is refused when first asked for.
+        let lazy = SignedTx::decode_unrecovered(&tx.encoded_2718()).unwrap();
+        assert_eq!(lazy.recover(), Err(TxError::InvalidSender));
+        assert_eq!(lazy.recover(), Err(TxError::InvalidSender));
+        assert!(SignedTx::decode_unrecovered(&blob).is_err());
     }
 }

@@ -3,18 +3,29 @@
 //! revm against its redb state, receipts and diff compared, the state tree updated,
 //! the block committed to redb), from decoded blocks and from the JSON the `blocks`
 //! stream delivers (decoding recovers every transaction's sender); beside it, in the
-//! same run, a fresh replica applying the same blocks' diffs without executing
-//! (`replica_apply`: header and body checks, diff commitment included, each diff
-//! written to its flat state, no tree; `replica_apply_at_once`: the same through
-//! `import_blocks`, the body checks of the 20 blocks in parallel, as the follower does
-//! with blocks already waiting in the stream) and the tree work the replica adds when the
-//! blocks are proven as one batch (`replica_batch_tree`: their net diff, its
-//! commitment, and the net diff applied to the proven state's tree in one update; the
-//! proof's verification, whose cost does not
-//! depend on the blocks, is not included). What bounds the replica, measured alone:
-//! `body_checks` (`Block::check_body` of each block, one after another: the body
-//! checks the full node's `import` makes, and `import_block`'s), and `body_tries`
-//! (only the transactions and receipts tries of each block, one after another).
+//! same run, a fresh replica applying the same blocks' diffs without executing:
+//!
+//! - `replica_apply`, `replica_apply_at_once`: the apply path (parent hash, diff
+//!   commitment, pre-state root, each diff written to its flat state, no tree), one
+//!   block at a time (`import_block`) and the 20 at once (`import_blocks`, their diff
+//!   commitments hashed together, as the follower does with blocks already waiting in
+//!   the stream), with the default `BodyChecks::Background`: the blocks'
+//!   transactions and receipts are checked by the replica's worker thread beside it;
+//! - `replica_apply_then_bodies`: `import_blocks`, then waiting until the worker has
+//!   checked every block's transactions and receipts (all the work);
+//! - `replica_apply_eager`: `import_blocks` with `BodyChecks::Eager`, every body
+//!   checked before its block is applied (the tries across cores);
+//! - `replica_batch_tree`: the tree work the replica adds when the blocks are proven
+//!   as one batch (their net diff, its commitment, and the net diff applied to the
+//!   proven state's tree in one update; the proof's verification, whose cost does not
+//!   depend on the blocks, is not included);
+//! - `body_checker`: what the worker does, alone: each block's transactions and
+//!   receipts checked against its header (`check_transactions_and_receipts`), one
+//!   after another; `body_checks`: the whole `Block::check_body` of each block (the
+//!   full node's body checks);
+//! - `replica_stream_json_decode_and_apply`: the replica's own reading of the stream's
+//!   JSON (senders not recovered) and `import_blocks`, beside the full node's
+//!   `stream_json_decode_and_import`.
 //!
 //! `cargo bench -p proofbox-full-node --bench reexecution`
 
@@ -27,6 +38,8 @@ use alloy_signer::SignerSync;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use proofbox_chain_types::Block;
 use proofbox_full_node::FullNode;
+use proofbox_replica::follow::StreamBlock as ReplicaStreamBlock;
+use proofbox_replica::{BodyChecks, Config as ReplicaConfig, Replica};
 use proofbox_sequencer::rpc::subs::StreamBlock;
 use proofbox_sequencer::{Config, Sequencer, dev_accounts};
 
@@ -116,16 +129,19 @@ fn bench(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    let replica = |bodies: BodyChecks| {
+        let dir = tempfile::tempdir().unwrap();
+        let replica = Replica::open(ReplicaConfig {
+            bodies,
+            ..ReplicaConfig::new(dir.path())
+        })
+        .unwrap();
+        replica.import_block(genesis.clone()).unwrap();
+        (dir, replica)
+    };
     g.bench_function("replica_apply", |b| {
         b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().unwrap();
-                let replica =
-                    proofbox_replica::Replica::open(proofbox_replica::Config::new(dir.path()))
-                        .unwrap();
-                replica.import_block(genesis.clone()).unwrap();
-                ((dir, replica), rest.to_vec())
-            },
+            || (replica(BodyChecks::Background), rest.to_vec()),
             |((dir, replica), blocks)| {
                 for block in blocks {
                     replica.import_block(block).unwrap();
@@ -138,14 +154,33 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("replica_apply_at_once", |b| {
         b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().unwrap();
-                let replica =
-                    proofbox_replica::Replica::open(proofbox_replica::Config::new(dir.path()))
-                        .unwrap();
-                replica.import_block(genesis.clone()).unwrap();
-                ((dir, replica), rest.to_vec())
+            || (replica(BodyChecks::Background), rest.to_vec()),
+            |((dir, replica), blocks)| {
+                replica.import_blocks(blocks).unwrap();
+                assert_eq!(replica.read().latest_head, Some(BLOCKS as u64));
+                (dir, replica)
             },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("replica_apply_then_bodies", |b| {
+        b.iter_batched(
+            || (replica(BodyChecks::Background), rest.to_vec()),
+            |((dir, replica), blocks)| {
+                replica.import_blocks(blocks).unwrap();
+                replica.wait_bodies_checked();
+                let c = replica.read();
+                assert_eq!(c.latest_head, Some(BLOCKS as u64));
+                assert_eq!(c.block(BLOCKS as u64).unwrap().bodies(), Some(&Ok(())));
+                drop(c);
+                (dir, replica)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("replica_apply_eager", |b| {
+        b.iter_batched(
+            || (replica(BodyChecks::Eager), rest.to_vec()),
             |((dir, replica), blocks)| {
                 replica.import_blocks(blocks).unwrap();
                 assert_eq!(replica.read().latest_head, Some(BLOCKS as u64));
@@ -179,15 +214,10 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    g.bench_function("body_tries", |b| {
+    g.bench_function("body_checker", |b| {
         b.iter(|| {
             for block in rest {
-                let t = proofbox_chain_types::transactions_root(&block.transactions);
-                let r = proofbox_chain_types::receipts_root(&block.receipts);
-                assert_eq!(
-                    (t, r),
-                    (block.header.transactions_root, block.header.receipts_root)
-                );
+                block.check_transactions_and_receipts().unwrap();
             }
         })
     });
@@ -201,6 +231,25 @@ fn bench(c: &mut Criterion) {
                 }
                 assert_eq!(node.head(), Some(BLOCKS as u64));
                 (dir, node)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("replica_stream_json_decode_and_apply", |b| {
+        b.iter_batched(
+            || replica(BodyChecks::Background),
+            |(dir, replica)| {
+                let blocks: Vec<Block> = json
+                    .iter()
+                    .map(|text| {
+                        serde_json::from_str::<ReplicaStreamBlock>(text)
+                            .unwrap()
+                            .into_block()
+                    })
+                    .collect();
+                replica.import_blocks(blocks).unwrap();
+                assert_eq!(replica.read().latest_head, Some(BLOCKS as u64));
+                (dir, replica)
             },
             BatchSize::PerIteration,
         )

@@ -2,12 +2,16 @@
 //! `blocks` stream from the block after the latest head and the `proofs` stream from
 //! the next batch to verify. A drop reconnects and resumes from there; after a
 //! refusal the replica waits its back-off, then resubscribes from the proven head.
+//! A block is read from the stream without recovering its transactions' senders
+//! ([`StreamBlock`]): nothing the replica applies or checks needs them, and one is
+//! recovered when its transaction is served.
 
 use std::time::Duration;
 
+use alloy_primitives::B256;
 use alloy_provider::{Provider, ProviderBuilder, WsConnect};
-use proofbox_chain_types::ProvenBatch;
-use proofbox_sequencer::rpc::subs::StreamBlock;
+use proofbox_chain_types::{Block, Header, ProvenBatch, Receipt, SignedTx, StateDiff};
+use serde::Deserialize;
 
 use rayon::prelude::*;
 
@@ -15,6 +19,32 @@ use crate::replica::{ImportError, Replica};
 
 /// The most blocks taken from the stream at once.
 pub const MAX_BLOCKS_AT_ONCE: usize = 64;
+
+/// A block as the sequencer's `blocks` stream delivers it
+/// (`proofbox_sequencer::rpc::subs::StreamBlock`'s fields), its transactions decoded
+/// without recovering their senders
+/// ([`proofbox_chain_types::unrecovered_transactions`]).
+#[derive(Debug, Deserialize)]
+pub struct StreamBlock {
+    /// The sender's word for the hash; the block's hash is recomputed from its header.
+    pub hash: B256,
+    pub header: Header,
+    #[serde(deserialize_with = "proofbox_chain_types::unrecovered_transactions")]
+    pub transactions: Vec<SignedTx>,
+    pub receipts: Vec<Receipt>,
+    pub diff: StateDiff,
+}
+
+impl StreamBlock {
+    pub fn into_block(self) -> Block {
+        Block {
+            header: self.header,
+            transactions: self.transactions,
+            receipts: self.receipts,
+            diff: self.diff,
+        }
+    }
+}
 
 /// Why following stopped without a transport error.
 enum Outcome {
@@ -50,9 +80,12 @@ impl Replica {
             .map_err(|e| e.to_string())
     }
 
-    fn outcome(&self, e: ImportError) -> Result<Outcome, String> {
+    /// A refusal, or any error after a re-sync (the blocks then come from the proven
+    /// head again), re-syncs; another error is a transport problem.
+    fn outcome(&self, e: ImportError, epoch: u64) -> Result<Outcome, String> {
         match e {
             ImportError::Refused(_) => Ok(Outcome::Resync),
+            _ if self.epoch() != epoch => Ok(Outcome::Resync),
             e => Err(e.to_string()),
         }
     }
@@ -62,6 +95,8 @@ impl Replica {
             .connect_ws(WsConnect::new(ws_url))
             .await
             .map_err(|e| e.to_string())?;
+        // Subscribed before the resume point is read: a re-sync after it shows.
+        let mut epochs = self.watch_epoch();
         let (from_block, from_batch, epoch) = self.resume_point();
         let mut blocks = provider
             .subscribe::<_, serde_json::Value>((
@@ -83,9 +118,13 @@ impl Replica {
                 return Ok(Outcome::Resync);
             }
             tokio::select! {
+                // A re-sync from elsewhere (the body checker, a request that found a
+                // body refused): resubscribe from the proven head.
+                _ = epochs.changed() => return Ok(Outcome::Resync),
                 v = blocks.recv() => {
-                    // The blocks already waiting come too (catching up): decoded and
-                    // body-checked in parallel, then imported in order.
+                    // The blocks already waiting come too (catching up): decoded
+                    // in parallel (no sender recovered), their diffs checked together,
+                    // then imported in order.
                     let mut raw = vec![v.map_err(|e| e.to_string())?];
                     while raw.len() < MAX_BLOCKS_AT_ONCE {
                         match blocks.try_recv() {
@@ -104,7 +143,7 @@ impl Replica {
                         .await?;
                     match imported {
                         Ok(Ok(())) => {}
-                        Ok(Err(e)) => return self.outcome(e),
+                        Ok(Err(e)) => return self.outcome(e, epoch),
                         Err(e) => return Err(format!("undecodable block from the stream: {e}")),
                     }
                 }
@@ -119,7 +158,7 @@ impl Replica {
             }
             match self.run_blocking(|r| r.check_pending()).await? {
                 Ok(_) => {}
-                Err(e) => return self.outcome(e),
+                Err(e) => return self.outcome(e, epoch),
             }
             if let Some(from_batch) = self.proofs_gap() {
                 tracing::info!(

@@ -5,11 +5,15 @@
 //! after drops) and keeps two heads:
 //!
 //! - **latest**: every block that extends the head (number, parent hash), whose
-//!   header commits to its body (`check_body`: transactions, receipts, gas, diff
-//!   commitment; `check_bodies` for blocks that arrive together, their diff
-//!   commitments hashed in the SIMD lanes) and whose pre-state root is the previous header's post-state root.
-//!   Its diff is written to a flat state (accounts, storage, code; no tree, no revm):
-//!   the replica computes no root per block, it believes roots only from proofs.
+//!   header commits to its diff (the diff commitment;
+//!   [`proofbox_chain_types::check_diffs`] for blocks that arrive together, their
+//!   commitments hashed in the SIMD lanes) and whose pre-state root is the previous
+//!   header's post-state root. Its diff is written to a flat
+//!   state (accounts, storage, code; no tree, no revm): the replica computes no root
+//!   per block, it believes roots only from proofs. Its transactions and receipts
+//!   (which the proof does not cover) are checked against the header's roots off this
+//!   path, by a worker thread or when first needed, and always before any of them is
+//!   served ([`bodies`]).
 //! - **proven**: moved by each published [`proofbox_chain_types::ProvenBatch`] once
 //!   its bundle verifies under the replica's own security floor against the
 //!   replica's own statement: its proven root, the root the headers claim at the
@@ -25,8 +29,10 @@
 //!
 //! Modules:
 //! - [`replica`]: [`Replica`], its heads, import of blocks and proofs, re-syncs;
+//! - [`bodies`]: the kept blocks and the check of their transactions and receipts
+//!   ([`BodyChecks`]: eager, in the background, or on use), what may be served;
 //! - [`refusals`]: the refusals and their file;
-//! - [`follow`]: the streams;
+//! - [`follow`]: the streams (blocks read without recovering their senders);
 //! - [`snapshot`]: the proven state on disk (written atomically after each verified
 //!   batch, loaded and root-checked at start);
 //! - [`getproof`]: `eth_getProof`'s answer and its proofs' encoding and check;
@@ -39,6 +45,7 @@
 //! head, the sequencer. It never checks that a diff is the right result of executing
 //! the block: full nodes do (`docs/trust-model.md`).
 
+pub mod bodies;
 pub mod follow;
 pub mod getproof;
 pub mod page;
@@ -47,4 +54,5 @@ pub mod replica;
 pub mod rpc;
 pub mod snapshot;
 
+pub use bodies::{BodyChecks, Kept};
 pub use replica::{Config, Head, ImportError, Refusal, Replica};

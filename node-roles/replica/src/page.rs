@@ -21,6 +21,7 @@ const FIGURES: &[Figure] = &[
     Figure::new("following", "following"),
     Figure::new("resyncInMs", "re-sync in (ms)"),
     Figure::new("pendingProofs", "proofs waiting for their blocks"),
+    Figure::new("bodiesToCheck", "blocks waiting for their body check"),
     Figure::new("nextBatch", "next batch"),
     Figure::new("latestRoot", "latest root (claimed)"),
     Figure::new("provenRoot", "proven root"),
@@ -83,12 +84,15 @@ impl Role for ReplicaPage {
         }
     }
 
+    /// Counted in the blocks whose bodies checked out only (nothing is taken from a
+    /// body before).
     fn transactions(&self, from: u64, to: u64) -> Option<u64> {
         let c = self.0.read();
         Some(
             (from..=to)
                 .filter_map(|n| c.block(n))
-                .map(|b| b.transactions.len() as u64)
+                .filter(|k| matches!(k.bodies(), Some(Ok(()))))
+                .map(|k| k.unchecked().transactions.len() as u64)
                 .sum(),
         )
     }

@@ -5,17 +5,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::mpsc;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
-use proofbox_chain_types::{Block, ProvenBatch, Root, check_bodies, net_diff};
+use proofbox_chain_types::{Block, ProvenBatch, Root, check_bodies, check_diffs, net_diff};
 use proofbox_circuits::transition::TransitionStatement;
 use proofbox_sequencer::state::{FlatState, MemState};
 use proofbox_state::{Diff, StateTree};
 use proofbox_verifier::{TransitionProof, Verifier};
 use tokio::sync::watch;
 
+use crate::bodies::{Backlog, BodyChecks, Kept};
 pub use crate::refusals::Refusal;
 use crate::refusals::Refusals;
 use crate::snapshot::{Snapshot, SnapshotError, StateImage};
@@ -39,6 +41,9 @@ pub struct Config {
     pub resync_backoff: Duration,
     /// The longest wait before a re-sync.
     pub max_resync_backoff: Duration,
+    /// When blocks' transactions and receipts are checked against their headers
+    /// (always before they are served; [`BodyChecks`]).
+    pub bodies: BodyChecks,
 }
 
 impl Config {
@@ -50,6 +55,7 @@ impl Config {
             block_window: 4096,
             resync_backoff: Duration::from_secs(1),
             max_resync_backoff: Duration::from_secs(60),
+            bodies: BodyChecks::default(),
         }
     }
 }
@@ -88,7 +94,7 @@ pub struct Chain {
     pub latest_head: Option<u64>,
     pub proven_head: Option<u64>,
     pub next_batch: u64,
-    blocks: BTreeMap<u64, Arc<Block>>,
+    blocks: BTreeMap<u64, Arc<Kept>>,
     by_hash: HashMap<B256, u64>,
     pending: BTreeMap<u64, ProvenBatch>,
     /// A proof was dropped because too many were waiting: once the waiting ones
@@ -120,7 +126,7 @@ impl Chain {
         self.latest_head
             .and_then(|n| self.block(n))
             .map_or(Root::from_digest(&StateTree::empty_root()), |b| {
-                b.header.post_state_root
+                b.header().post_state_root
             })
     }
 
@@ -131,11 +137,12 @@ impl Chain {
         }
     }
 
-    pub fn block(&self, n: u64) -> Option<Arc<Block>> {
+    /// Block `n`, if kept; its bodies are served through [`Replica::checked`].
+    pub fn block(&self, n: u64) -> Option<Arc<Kept>> {
         self.blocks.get(&n).cloned()
     }
 
-    pub fn block_by_hash(&self, h: &B256) -> Option<Arc<Block>> {
+    pub fn block_by_hash(&self, h: &B256) -> Option<Arc<Kept>> {
         self.by_hash.get(h).and_then(|n| self.block(*n))
     }
 
@@ -154,7 +161,7 @@ impl Chain {
             .map(|t| t.saturating_duration_since(Instant::now()))
     }
 
-    fn insert_block(&mut self, b: Arc<Block>) {
+    fn insert_block(&mut self, b: Arc<Kept>) {
         self.by_hash.insert(b.hash(), b.number());
         self.blocks.insert(b.number(), b);
     }
@@ -179,24 +186,29 @@ impl Chain {
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: Config,
     verifier: Verifier,
     chain: RwLock<Chain>,
     latest: watch::Sender<Option<u64>>,
     proven: watch::Sender<Option<u64>>,
+    /// Bumped with `Chain::epoch` at every re-sync.
+    epoch: watch::Sender<u64>,
+    /// The body checker's queue (`BodyChecks::Background` only).
+    checker: Option<mpsc::Sender<Arc<Kept>>>,
+    pub(crate) backlog: Backlog,
 }
 
 /// A replica. Cloning shares it.
 #[derive(Clone)]
 pub struct Replica {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// A proven batch ready to be checked outside the lock.
 struct Work {
     batch: ProvenBatch,
-    blocks: Vec<Arc<Block>>,
+    blocks: Vec<Arc<Kept>>,
     pre_root: Root,
     epoch: u64,
 }
@@ -240,19 +252,43 @@ impl Replica {
             chain.latest_head = Some(n);
             chain.proven_head = Some(n);
             chain.next_batch = snap.next_batch;
-            chain.insert_block(Arc::new(snap.block));
+            chain.insert_block(Arc::new(Kept::new(snap.block)));
             tracing::info!(block = n, root = %snap.root, next_batch = snap.next_batch, "replica: loaded the proven snapshot");
         }
         let (latest, proven) = (chain.latest_head, chain.proven_head);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                verifier,
-                chain: RwLock::new(chain),
-                latest: watch::Sender::new(latest),
-                proven: watch::Sender::new(proven),
-            }),
-        })
+        let kept: Vec<_> = chain.blocks.values().cloned().collect();
+        let (checker, checks) = match config.bodies {
+            BodyChecks::Background => {
+                let (to, from) = mpsc::channel();
+                (Some(to), Some(from))
+            }
+            BodyChecks::Eager | BodyChecks::OnUse => (None, None),
+        };
+        let inner = Arc::new(Inner {
+            config,
+            verifier,
+            chain: RwLock::new(chain),
+            latest: watch::Sender::new(latest),
+            proven: watch::Sender::new(proven),
+            epoch: watch::Sender::new(0),
+            checker,
+            backlog: Backlog::default(),
+        });
+        if let Some(from) = checks {
+            crate::bodies::spawn_checker(Arc::downgrade(&inner), from);
+        }
+        let this = Self { inner };
+        for k in &kept {
+            this.to_checker(k);
+        }
+        Ok(this)
+    }
+
+    /// Gives `kept` to the body checker, if there is one.
+    fn to_checker(&self, kept: &Arc<Kept>) {
+        if let Some(to) = &self.inner.checker {
+            crate::bodies::queue(to, &self.inner.backlog, kept);
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -268,7 +304,7 @@ impl Replica {
         self.inner.chain.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Chain> {
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Chain> {
         self.inner.chain.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -278,6 +314,11 @@ impl Replica {
 
     pub fn watch_proven(&self) -> watch::Receiver<Option<u64>> {
         self.inner.proven.subscribe()
+    }
+
+    /// Changes at every re-sync.
+    pub(crate) fn watch_epoch(&self) -> watch::Receiver<u64> {
+        self.inner.epoch.subscribe()
     }
 
     pub(crate) fn epoch(&self) -> u64 {
@@ -305,6 +346,7 @@ impl Replica {
             "following": c.following(),
             "resyncInMs": c.resync_in().map(|d| d.as_millis() as u64),
             "resyncs": c.resyncs,
+            "bodiesToCheck": self.inner.backlog.len(),
             "minSecurityBits": self.inner.config.min_security_bits,
         })
     }
@@ -327,21 +369,8 @@ impl Replica {
     /// state and head go back to the proven ones (the blocks after the proven head and
     /// the waiting proofs are dropped), and the follower waits a back-off, then
     /// resubscribes from the proven head.
-    fn refuse(&self, c: &mut Chain, r: Refusal) -> ImportError {
-        match (r.block, r.batch) {
-            (_, Some(batch)) => {
-                tracing::error!(batch, block = ?r.block, reason = %r.reason, "replica: proof refused");
-                metrics::counter!("replica_refused_proofs_total").increment(1);
-            }
-            (block, None) => {
-                tracing::error!(block = ?block, reason = %r.reason, "replica: block refused");
-                metrics::counter!("replica_refused_blocks_total").increment(1);
-            }
-        }
-        c.refused.add(r.clone());
-        if let Err(e) = c.refused.save(&self.inner.config.data_dir) {
-            tracing::error!(error = %e, "replica: recording the refusal on disk failed");
-        }
+    pub(crate) fn refuse(&self, c: &mut Chain, r: Refusal) -> ImportError {
+        self.record(c, r.clone());
         let kept_latest = c.latest_head;
         c.latest = c.proven.flat().clone();
         c.latest_head = c.proven_head;
@@ -358,38 +387,78 @@ impl Replica {
         tracing::warn!(from = ?kept_latest, to = ?c.proven_head, wait_ms = wait.as_millis() as u64,
             "replica: latest head back to the proven head; re-syncing after the wait");
         self.inner.latest.send_replace(c.latest_head);
+        self.inner.epoch.send_replace(c.epoch);
         ImportError::Refused(r)
     }
 
-    /// Checks `block` and writes its diff to the latest state: it must be the next
-    /// block, its parent hash the head's, its header must commit to its body
-    /// (transactions, receipts, gas, and the diff commitment against its diff), and
-    /// its pre-state root must be the post-state root of the head (the proven root
-    /// right after the proven head). Its post-state root is the sequencer's claim
-    /// until its batch's proof checks it. Block 0 is taken as it comes (pre-state root
-    /// the empty root, its diff's root computed and compared) and is proven by being
-    /// the genesis. A refused block is not applied and the replica re-syncs.
-    pub fn import_block(&self, block: Block) -> Result<(), ImportError> {
-        // The body checks (hashing) need no lock.
-        let body = block.check_body();
-        self.import_checked(block, body)
+    /// Records a refusal without re-syncing: log, metric, the persisted list.
+    pub(crate) fn record(&self, c: &mut Chain, r: Refusal) {
+        match (r.block, r.batch) {
+            (_, Some(batch)) => {
+                tracing::error!(batch, block = ?r.block, reason = %r.reason, "replica: proof refused");
+                metrics::counter!("replica_refused_proofs_total").increment(1);
+            }
+            (block, None) => {
+                tracing::error!(block = ?block, reason = %r.reason, "replica: block refused");
+                metrics::counter!("replica_refused_blocks_total").increment(1);
+            }
+        }
+        c.refused.add(r);
+        if let Err(e) = c.refused.save(&self.inner.config.data_dir) {
+            tracing::error!(error = %e, "replica: recording the refusal on disk failed");
+        }
     }
 
-    /// Imports consecutive blocks as [`Replica::import_block`] does, their body checks
-    /// (the hashing: transactions and receipts roots, diff commitment) done first for
-    /// all of them ([`check_bodies`]: the tries across cores, the diff commitments
-    /// together in the SIMD lanes); stops at the first error.
+    /// Checks `block` and writes its diff to the latest state: it must be the next
+    /// block, its parent hash the head's, its header must commit to its diff (the diff
+    /// commitment), and its pre-state root must be the post-state root of the head (the
+    /// proven root right after the proven head). Its transactions and receipts are
+    /// checked against the header's roots first with [`BodyChecks::Eager`], else later
+    /// (before any of it is served, [`crate::bodies`]). Its post-state root is the
+    /// sequencer's claim until its batch's proof checks it. Block 0 is taken as it
+    /// comes (pre-state root the empty root, its diff's root computed and compared, its
+    /// bodies checked) and is proven by being the genesis. A refused block is not
+    /// applied and the replica re-syncs.
+    pub fn import_block(&self, block: Block) -> Result<(), ImportError> {
+        self.import_blocks(vec![block])
+    }
+
+    /// Imports consecutive blocks as [`Replica::import_block`] does, their checks (the
+    /// hashing) done first for all of them: the diff commitments together in the SIMD
+    /// lanes ([`check_diffs`]), with [`BodyChecks::Eager`] the transactions and
+    /// receipts tries too, across cores ([`check_bodies`]); stops at the first error.
     pub fn import_blocks(&self, blocks: Vec<Block>) -> Result<(), ImportError> {
-        let bodies = check_bodies(&blocks, true);
-        for (block, body) in blocks.into_iter().zip(bodies) {
-            self.import_checked(block, body)?;
+        // The checks (hashing) need no lock.
+        let eager = self.inner.config.bodies == BodyChecks::Eager;
+        let par = blocks.len() > 1;
+        let checked = match eager {
+            true => check_bodies(&blocks, par),
+            false => check_diffs(&blocks, par),
+        };
+        for (block, checked) in blocks.into_iter().zip(checked) {
+            self.import_checked(block, checked, eager)?;
         }
         Ok(())
     }
 
-    fn import_checked(&self, block: Block, body: Result<(), String>) -> Result<(), ImportError> {
-        let mut c = self.write();
+    /// Applies `block` whose diff (and, if `bodies_checked`, transactions and receipts)
+    /// checked out as `checked` says.
+    fn import_checked(
+        &self,
+        block: Block,
+        checked: Result<(), String>,
+        bodies_checked: bool,
+    ) -> Result<(), ImportError> {
         let n = block.number();
+        // The genesis is proven at once: its bodies are checked now.
+        let (checked, bodies_checked) = match n == 0 && !bodies_checked {
+            true => (
+                checked.and_then(|()| block.check_transactions_and_receipts()),
+                true,
+            ),
+            false => (checked, bodies_checked),
+        };
+        let mut c = self.write();
         let expected = c.latest_head.map_or(0, |h| h + 1);
         if n != expected {
             return Err(ImportError::OutOfOrder { expected, got: n });
@@ -409,7 +478,7 @@ impl Replica {
             );
             return Err(refuse(self, &mut c, reason));
         }
-        if let Err(e) = body {
+        if let Err(e) = checked {
             return Err(refuse(
                 self,
                 &mut c,
@@ -455,9 +524,16 @@ impl Replica {
                 state: StateImage::capture(&c.proven),
             });
         }
-        // `check_body` decoded the diff into tree updates: writing it cannot fail.
+        // The diff's check decoded it into tree updates: writing it cannot fail.
         c.latest.apply(&block.diff);
-        c.insert_block(Arc::new(block));
+        let kept = Arc::new(match bodies_checked {
+            true => Kept::checked(block),
+            false => Kept::new(block),
+        });
+        if !bodies_checked {
+            self.to_checker(&kept);
+        }
+        c.insert_block(kept);
         c.latest_head = Some(n);
         c.prune(self.inner.config.block_window);
         drop(c);
@@ -562,6 +638,10 @@ impl Replica {
     /// `post_root` and moves the proven head.
     fn check(&self, w: Work) -> Result<(), ImportError> {
         let b = &w.batch;
+        // The proven blocks are served too: their bodies check out first.
+        for k in &w.blocks {
+            self.checked(k).map_err(ImportError::Refused)?;
+        }
         let checked = self.difference(&w);
         let mut c = self.write();
         if c.epoch != w.epoch {
@@ -576,7 +656,7 @@ impl Replica {
         };
         let root = c
             .proven
-            .apply_net(w.blocks.iter().map(|blk| &blk.diff), &net);
+            .apply_net(w.blocks.iter().map(|blk| blk.diff()), &net);
         if root != b.post_root {
             // Only a proof that does not bind its statement gets here: the proven
             // state goes back to its snapshot.
@@ -606,9 +686,7 @@ impl Replica {
         c.strikes = 0;
         c.prune(self.inner.config.block_window);
         let snap = Snapshot {
-            block: (*w.blocks.last().expect("a batch has blocks"))
-                .as_ref()
-                .clone(),
+            block: Block::clone(w.blocks.last().expect("a batch has blocks").unchecked()),
             next_batch: c.next_batch,
             root,
             state: StateImage::capture(&c.proven),
@@ -636,7 +714,7 @@ impl Replica {
             ));
         }
         let last = w.blocks.last().expect("a batch has blocks");
-        let applied_root = last.header.post_state_root;
+        let applied_root = last.header().post_state_root;
         if b.post_root != applied_root {
             return Err((
                 b.last_block,
@@ -646,7 +724,7 @@ impl Replica {
                 ),
             ));
         }
-        let net = net_diff(w.blocks.iter().map(|blk| &blk.diff))
+        let net = net_diff(w.blocks.iter().map(|blk| blk.diff()))
             .map_err(|e| (b.first_block, format!("net diff: {e}")))?;
         let digest = net.commitment();
         let commitment = Root::from_digest(&digest);

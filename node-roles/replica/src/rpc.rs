@@ -5,10 +5,15 @@
 //! and calls are answered by the sequencer's own code
 //! (`proofbox_sequencer::rpc::eth::read`) over the replica's blocks and state.
 //! `eth_getProof` is served at the proven head only (the latest state has no tree).
+//! Nothing derived from a block's body (the block, its transactions, receipts, logs,
+//! fee rewards) is served before its transactions and receipts checked out against its
+//! header ([`Replica::checked`], right then if not yet); a block refused for its body
+//! is an error, never an answer. A transaction's sender is recovered when it is served.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::bodies::Kept;
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, FeeHistory, Filter, TransactionRequest};
 use alloy_serde::JsonStorageKey;
@@ -110,21 +115,43 @@ fn no_state(c: &Chain, head: Head) -> RpcResult<u64> {
     c.head(head).ok_or_else(|| server_error("no block yet"))
 }
 
+/// A kept block, for serving: its bodies checked first (now, if nobody has yet); one
+/// refused for its body is an error.
+fn served(r: &Replica, k: &Kept) -> RpcResult<Arc<Block>> {
+    r.checked(k).map_err(|refusal| {
+        server_error(format!(
+            "block {} is refused ({}): its transactions, receipts and logs are not served",
+            k.number(),
+            refusal.reason
+        ))
+    })
+}
+
+/// Recovers the senders of `k`'s transaction `which` (all if `None`) before they are
+/// served.
+fn senders(r: &Replica, k: &Kept, which: Option<usize>) -> RpcResult<()> {
+    r.recover_senders(k, which)
+        .map_err(|refusal| server_error(format!("block {}: {}", k.number(), refusal.reason)))
+}
+
+/// The blocks `eth_getLogs` and `eth_feeHistory` read: checked ones only.
 impl Blocks for Replica {
     fn head(&self) -> RpcResult<Option<u64>> {
         Ok(self.read().latest_head)
     }
 
     fn block(&self, number: u64) -> RpcResult<Option<Arc<Block>>> {
-        Ok(self.read().block(number))
+        let kept = self.read().block(number);
+        kept.map(|k| served(self, &k)).transpose()
     }
 
     fn block_by_hash(&self, hash: &B256) -> RpcResult<Option<Arc<Block>>> {
-        Ok(self.read().block_by_hash(hash))
+        let kept = self.read().block_by_hash(hash);
+        kept.map(|k| served(self, &k)).transpose()
     }
 }
 
-fn block_for(c: &Chain, tag: BlockNumberOrTag) -> Option<Arc<Block>> {
+fn block_for(c: &Chain, tag: BlockNumberOrTag) -> Option<Arc<Kept>> {
     let n = match tag {
         BlockNumberOrTag::Number(n) => Some(n),
         BlockNumberOrTag::Earliest => Some(0),
@@ -134,20 +161,49 @@ fn block_for(c: &Chain, tag: BlockNumberOrTag) -> Option<Arc<Block>> {
     n.and_then(|n| c.block(n))
 }
 
-fn block_json(b: Option<Arc<Block>>, full: bool) -> Option<serde_json::Value> {
-    b.map(|b| serde_json::to_value(convert::block(&b, full)).expect("serializes"))
+/// A block as JSON: its bodies checked, and with `full` its senders recovered.
+fn block_json(
+    r: &Replica,
+    k: Option<Arc<Kept>>,
+    full: bool,
+) -> RpcResult<Option<serde_json::Value>> {
+    let Some(k) = k else { return Ok(None) };
+    let b = served(r, &k)?;
+    if full {
+        senders(r, &k, None)?;
+    }
+    Ok(Some(
+        serde_json::to_value(convert::block(&b, full)).expect("serializes"),
+    ))
 }
 
-/// The kept block holding transaction `h`, and its index there.
-fn indexed(c: &Chain, h: &B256) -> Option<(Arc<Block>, usize)> {
+/// The kept block holding transaction `h` (found in its body, checked or not: what is
+/// served from it is checked first), and its index there.
+fn indexed(c: &Chain, h: &B256) -> Option<(Arc<Kept>, usize)> {
     let mut n = c.latest_head?;
     loop {
-        let b = c.block(n)?;
-        if let Some(i) = b.transactions.iter().position(|t| t.hash() == *h) {
-            return Some((b, i));
+        let k = c.block(n)?;
+        let found = k
+            .unchecked()
+            .transactions
+            .iter()
+            .position(|t| t.hash() == *h);
+        if let Some(i) = found {
+            return Some((k, i));
         }
         n = n.checked_sub(1)?;
     }
+}
+
+/// Transaction `h` in its block, the block's bodies checked and its sender recovered.
+fn served_tx(r: &Replica, h: &B256) -> RpcResult<Option<(Arc<Block>, usize)>> {
+    let found = indexed(&r.read(), h);
+    let Some((k, i)) = found else {
+        return Ok(None);
+    };
+    let b = served(r, &k)?;
+    senders(r, &k, Some(i))?;
+    Ok(Some((b, i)))
 }
 
 /// The block a call at `head` runs in: the next one, with the head's limits and fees.
@@ -156,7 +212,7 @@ fn next_block_params(r: &Replica, c: &Chain, head: Head) -> RpcResult<BlockParam
     let b = c
         .block(n)
         .ok_or_else(|| server_error(format!("block {n} is not kept")))?;
-    let h = &b.header;
+    let h = b.header();
     Ok(BlockParams {
         chain_id: r.chain_id(),
         number: h.number + 1,
@@ -167,7 +223,7 @@ fn next_block_params(r: &Replica, c: &Chain, head: Head) -> RpcResult<BlockParam
     })
 }
 
-fn head_block(c: &Chain) -> RpcResult<Arc<Block>> {
+fn head_block(c: &Chain) -> RpcResult<Arc<Kept>> {
     c.latest_head
         .and_then(|n| c.block(n))
         .ok_or_else(|| server_error("no block yet"))
@@ -179,6 +235,14 @@ pub fn module(replica: Replica) -> RpcModule<Replica> {
     macro_rules! method {
         ($name:literal, |$p:ident, $r:ident| -> $t:ty $body:block) => {
             m.register_method($name, |$p, $r, _| -> RpcResult<$t> { $body })
+                .expect("unique method names");
+        };
+    }
+    // Methods that may check a block's bodies or recover senders: off the async
+    // workers.
+    macro_rules! blocking {
+        ($name:literal, |$p:ident, $r:ident| -> $t:ty $body:block) => {
+            m.register_blocking_method($name, |$p, $r, _| -> RpcResult<$t> { $body })
                 .expect("unique method names");
         };
     }
@@ -258,50 +322,51 @@ pub fn module(replica: Replica) -> RpcModule<Replica> {
         Ok(getproof::prove(&c.proven, n, a, &slots))
     })
     .expect("unique method names");
-    method!("eth_getBlockByNumber", |p,
-                                     r|
+    blocking!("eth_getBlockByNumber", |p,
+                                       r|
      -> Option<serde_json::Value> {
         let (tag, full): (BlockNumberOrTag, Option<bool>) = parse(&p)?;
-        Ok(block_json(block_for(&r.read(), tag), full.unwrap_or(false)))
+        let kept = block_for(&r.read(), tag);
+        block_json(&r, kept, full.unwrap_or(false))
     });
-    method!("eth_getBlockByHash", |p, r| -> Option<serde_json::Value> {
+    blocking!("eth_getBlockByHash", |p, r| -> Option<serde_json::Value> {
         let (h, full): (B256, Option<bool>) = parse(&p)?;
-        Ok(block_json(
-            r.read().block_by_hash(&h),
-            full.unwrap_or(false),
-        ))
+        let kept = r.read().block_by_hash(&h);
+        block_json(&r, kept, full.unwrap_or(false))
     });
-    method!("eth_getTransactionReceipt", |p,
-                                          r|
+    blocking!("eth_getTransactionReceipt", |p,
+                                            r|
      -> Option<
         alloy_rpc_types_eth::TransactionReceipt,
     > {
         let (h,): (B256,) = parse(&p)?;
-        Ok(indexed(&r.read(), &h).map(|(b, i)| convert::receipt(&b, i)))
+        Ok(served_tx(&r, &h)?.map(|(b, i)| convert::receipt(&b, i)))
     });
-    method!("eth_getTransactionByHash", |p,
-                                         r|
+    blocking!("eth_getTransactionByHash", |p,
+                                           r|
      -> Option<
         alloy_rpc_types_eth::Transaction,
     > {
         let (h,): (B256,) = parse(&p)?;
-        Ok(indexed(&r.read(), &h)
-            .map(|(b, i)| convert::transaction(&b.transactions[i], Some((&b, i)))))
+        Ok(
+            served_tx(&r, &h)?
+                .map(|(b, i)| convert::transaction(&b.transactions[i], Some((&b, i)))),
+        )
     });
     method!("eth_gasPrice", |_p, r| -> U256 {
-        Ok(read::gas_price(head_block(&r.read())?.header.base_fee))
+        Ok(read::gas_price(head_block(&r.read())?.header().base_fee))
     });
     method!("eth_maxPriorityFeePerGas", |_p, _r| -> U256 {
         Ok(U256::from(read::SUGGESTED_TIP))
     });
-    method!("eth_feeHistory", |p, r| -> FeeHistory {
+    blocking!("eth_feeHistory", |p, r| -> FeeHistory {
         let (count, newest, percentiles): (U64, BlockNumberOrTag, Option<Vec<f64>>) = parse(&p)?;
-        let next = head_block(&r.read())?.header.base_fee;
-        read::fee_history(r, count.to(), newest, percentiles, next)
+        let next = head_block(&r.read())?.header().base_fee;
+        read::fee_history(&*r, count.to(), newest, percentiles, next)
     });
-    method!("eth_getLogs", |p, r| -> Vec<alloy_rpc_types_eth::Log> {
+    blocking!("eth_getLogs", |p, r| -> Vec<alloy_rpc_types_eth::Log> {
         let (filter,): (Filter,) = parse(&p)?;
-        read::logs(r, &filter, MAX_LOG_RANGE)
+        read::logs(&*r, &filter, MAX_LOG_RANGE)
     });
     m.register_blocking_method("eth_call", |p, r, _| -> RpcResult<Bytes> {
         let (req, id): (TransactionRequest, _) = with_block(&p, 1)?;

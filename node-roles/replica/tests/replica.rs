@@ -582,3 +582,81 @@ async fn a_self_consistent_forged_chain_is_applied_but_never_proven() {
     node.stop().await;
     net.stop().await;
 }
+
+/// A relay that flips the first receipt of the first block with transactions, its
+/// header left as it was: the replica applies the block (its state checks pass), its
+/// body checker refuses it ("receipts root"), the replica re-syncs and refuses it
+/// again; meanwhile a client asking for every transaction's receipt over HTTP never
+/// gets the forged one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_whose_receipts_do_not_match_is_refused_and_never_served() {
+    let net = Network::start().await;
+    let seq = net.seq.clone();
+    let forged = move |n: u64| {
+        let c = seq.read();
+        (1..=n).find(|k| {
+            c.chain
+                .block(*k)
+                .is_some_and(|b| !b.transactions.is_empty())
+        }) == Some(n)
+    };
+    let alter = each(move |kind: &str, mut v: Value| {
+        if kind == "blocks" && v["header"]["number"].as_u64().is_some_and(&forged) {
+            let ok = v["receipts"][0]["success"].as_bool().unwrap();
+            v["receipts"][0]["success"] = json!(!ok);
+        }
+        v
+    });
+    let (url, _relay) = relay(net.ws_url(), alter).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(config(dir.path()), url).await;
+
+    // A client reading every receipt the sequencer has, over and over.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (rep, seq, stop) = (node.http(), net.seq.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut served = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let head = seq.read().chain.head();
+                for n in 1..=head {
+                    let b = seq.read().chain.block(n).unwrap().clone();
+                    for (tx, want) in b.transactions.iter().zip(&b.receipts) {
+                        if let Ok(Some(r)) = rep.get_transaction_receipt(tx.hash()).await {
+                            assert_eq!(
+                                r.status(),
+                                want.success,
+                                "block {n}: a forged receipt served"
+                            );
+                            served += 1;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            served
+        })
+    };
+    net.transfers(0, 16).await;
+    net.proven_to_head().await;
+    let s = refused_again(&node, "the forged receipts refused twice", 2).await;
+    stop.store(true, Ordering::SeqCst);
+    let served = reader.await.unwrap();
+    let refused = s["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "the same refusal, counted: {s:#}");
+    let n = refused[0]["block"].as_u64().unwrap();
+    assert!(n >= 1, "{s:#}");
+    let reason = refused[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("header and body disagree: receipts root"),
+        "{reason}"
+    );
+    let latest = at(&s, "latest").unwrap();
+    assert!(latest < n, "{s:#}");
+    assert_eq!(at(&s, "proven"), Some(latest), "{s:#}");
+    serving_the_proven_state(&node).await;
+    // The blocks before the forged one were served (receipts read) at some point.
+    println!("receipts served during the run: {served}");
+    node.stop().await;
+    net.stop().await;
+}
