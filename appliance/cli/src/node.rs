@@ -138,6 +138,30 @@ pub struct ReplicaArgs {
     /// never the proof's).
     #[arg(long, default_value_t = proofbox_verifier::DEFAULT_MIN_SECURITY_BITS)]
     min_security_bits: u32,
+    /// When a block's transactions and receipts are checked against its header:
+    /// `background` (after it is applied, by a worker, in order), `on-use` (when first
+    /// served or proven) or `eager` (before it is applied). Nothing of a body is served
+    /// before its check passed, whichever is chosen.
+    #[arg(long, value_enum, default_value_t = BodyCheckArg::Background)]
+    bodies: BodyCheckArg,
+}
+
+/// [`proofbox_replica::BodyChecks`] on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BodyCheckArg {
+    Background,
+    OnUse,
+    Eager,
+}
+
+impl From<BodyCheckArg> for proofbox_replica::BodyChecks {
+    fn from(a: BodyCheckArg) -> Self {
+        match a {
+            BodyCheckArg::Background => Self::Background,
+            BodyCheckArg::OnUse => Self::OnUse,
+            BodyCheckArg::Eager => Self::Eager,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -223,6 +247,7 @@ fn replica(a: ReplicaArgs) -> Result<ExitCode> {
     let config = proofbox_replica::Config {
         chain_id: a.chain_id,
         min_security_bits: a.min_security_bits,
+        bodies: a.bodies.into(),
         ..proofbox_replica::Config::new(&a.data_dir)
     };
     let replica = proofbox_replica::Replica::open(config)
