@@ -1,7 +1,9 @@
-//! The compiled programs, run by the host interpreter over a real trace's LDE, give
-//! exactly the quotient values of p3-uni-stark's own prover code (its public
-//! `quotient_values`, fed the trace on the quotient domain the way `prove` feeds it),
-//! for every circuit and field; a program with one constraint dropped does not.
+//! The compiled programs, run by the CPU backend's `eval_quotient` (the host
+//! interpreter) over a real trace's LDE, give exactly the quotient values of
+//! p3-uni-stark's own prover code (its public `quotient_values`, fed the trace on the
+//! quotient domain the way `prove` feeds it), for every circuit and field; so does
+//! their register bytecode (what the device kernels run) interpreted on the host; a
+//! program with one constraint dropped does not.
 
 use p3_air::symbolic::{AirLayout, SymbolicAirBuilder};
 use p3_air::{Air, BaseAir};
@@ -14,8 +16,8 @@ use p3_koala_bear::KoalaBear;
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_uni_stark::QuotientAir;
-use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape, plan_quotient};
-use proofbox_backend_api::{Backend, Ext};
+use proofbox_backend_api::quotient::{Bytecode, ConstraintProgram, QuotientShape, plan_quotient};
+use proofbox_backend_api::{Backend, Ext, ResidentBackend};
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_circuits::transition::{TransitionAir, seeded_input};
 use proofbox_circuits::{CircuitField, CircuitId, Statement, WithStatement};
@@ -84,9 +86,12 @@ where
         alpha,
     );
 
-    // ProofBox: the program over the bit-reversed LDE the resident backends make.
-    let lde = CpuBackend::new()
-        .coset_lde_batch(trace, LOG_BLOWUP, F::GENERATOR)
+    // ProofBox: the CPU backend's `eval_quotient` (the host interpreter) over the
+    // bit-reversed LDE the resident backends make, and the register bytecode the
+    // device kernels run, interpreted on the host, point for point.
+    let cpu = CpuBackend::new();
+    let lde = cpu
+        .coset_lde_batch(trace.clone(), LOG_BLOWUP, F::GENERATOR)
         .expect("lde");
     let shape = QuotientShape {
         log_trace_height: log_n,
@@ -101,19 +106,29 @@ where
         public_values,
     )
     .expect("plan");
-    let mut scratch = Vec::new();
-    let ours = (0..plan.size())
+    let code = Bytecode::compile(program).expect("bytecode");
+    let by_bytecode: Vec<Ext<F>> = (0..plan.size())
         .map(|i| {
             let (r, rn) = plan.rows_of(i);
-            plan.eval_point(
-                program,
+            code.eval_point(
+                &plan,
                 i,
                 lde.row_slice(r).unwrap().as_ref(),
                 lde.row_slice(rn).unwrap().as_ref(),
-                &mut scratch,
             )
         })
         .collect();
+    let resident = cpu
+        .lde_resident(trace, LOG_BLOWUP, F::GENERATOR)
+        .expect("lde");
+    let ours = cpu
+        .eval_quotient(program, &resident, shape, alpha, public_values)
+        .expect("eval_quotient");
+    assert_eq!(
+        ours, by_bytecode,
+        "{}: the bytecode differs from the program",
+        program.name
+    );
     (reference, ours)
 }
 

@@ -26,6 +26,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "reduce.cu",
         include_str!("../../../firmware/cuda/reduce.cu"),
     ),
+    (
+        "quotient.h",
+        include_str!("../../../firmware/common/quotient.h"),
+    ),
 ];
 
 /// The kernels every module exports.
@@ -35,6 +39,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "dif_stages",
     "lde_expand",
     "reduce_openings",
+    "eval_quotient",
 ];
 
 /// The whole translation unit of one field's module.

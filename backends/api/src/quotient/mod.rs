@@ -10,8 +10,9 @@
 //!   reads (alpha powers, vanishing values, the periodic columns on the quotient
 //!   domain); [`QuotientPlan::eval_point`] is the host interpreter, the reference the
 //!   device kernels are checked against.
-//! - [`emit_c`] (OpenCL C and CUDA C) and [`emit_wgsl`] compile a program into a
-//!   kernel with one thread per point.
+//! - [`Bytecode`] compiles a program into register bytecode (unused operations
+//!   dropped, registers reused after a value's last use) that one interpreter kernel
+//!   per device language runs, one thread per point ([`bytecode`] has the format).
 //!
 //! # What is computed
 //!
@@ -34,10 +35,10 @@
 //! `bitrev_log2(N)(i)` (the first `N` rows of the bit-reversed LDE are the coset
 //! `g * K`), and the next row of point `i` is point `(i + d) mod N`'s.
 
-mod emit;
+pub mod bytecode;
 mod program;
 
-pub use emit::{CDialect, emit_c, emit_wgsl};
+pub use bytecode::{Bytecode, HEADER_WORDS, MAX_REGISTERS, device_words, opcode};
 pub use program::{ConstraintProgram, Input, Op, ProgramBuilder, ProgramError};
 
 use p3_field::PrimeCharacteristicRing;

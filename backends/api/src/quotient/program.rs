@@ -123,7 +123,7 @@ impl<F: Field + PrimeField32> ConstraintProgram<F> {
 
     /// Whether the program reads `input` anywhere.
     pub fn reads(&self, input: Input) -> bool {
-        self.ops.iter().any(|o| *o == Op::Input(input))
+        self.ops.contains(&Op::Input(input))
     }
 
     /// The longest period of the periodic columns (`None` without any).
