@@ -308,3 +308,6 @@ impl<F: ResidentField> QuotientPlan<F> {
         folded * self.inv_vanishing[i & d_mask]
     }
 }
+
+#[cfg(test)]
+mod tests;
