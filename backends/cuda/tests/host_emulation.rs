@@ -46,10 +46,13 @@ impl Harness {
     /// Builds the harness for a field's module, or `None` with no C++ compiler.
     fn build<F: BackendField>() -> Option<Self> {
         let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        // One directory per harness: tests run in parallel in one process.
+        static HARNESSES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "proofbox-cuda-emu-{}-{}",
+            "proofbox-cuda-emu-{}-{}-{}",
             F::ID,
-            std::process::id()
+            std::process::id(),
+            HARNESSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let module = dir.join("module.cu");
