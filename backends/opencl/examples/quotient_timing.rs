@@ -1,5 +1,5 @@
 //! Times the quotient of every circuit on the first OpenCL device (PoCL's CPU device
-//! in CI): `cargo run --release -p proofbox-backend-opencl --example quotient_build`.
+//! in CI): `cargo run --release -p proofbox-backend-opencl --example quotient_timing`.
 //! The first call includes nothing but the call (the interpreter kernel is part of
 //! the program built at open); the figure is for sizing tests, not a benchmark.
 
