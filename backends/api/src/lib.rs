@@ -22,6 +22,7 @@ mod field;
 mod info;
 pub mod kernel_tables;
 pub mod planner;
+pub mod quotient;
 pub mod readback;
 pub mod resident;
 pub mod timing;

@@ -21,6 +21,9 @@
 //!   digests [`ResidentBackend::read_digests`] / [`ResidentBackend::read_layer`]
 //!   name, and the reduced openings of [`ResidentBackend::reduce_openings`] (one
 //!   extension element per row of each height).
+//! - [`ResidentBackend::eval_quotient`] evaluates an AIR's constraints over a
+//!   resident LDE ([`crate::quotient`]): its tables go to the device, one extension
+//!   element per quotient point comes back.
 //! - Freeing is dropping the handle ([`ResidentBackend::release`] says so in the
 //!   call site).
 //!
@@ -52,6 +55,7 @@ use p3_field::extension::{BinomialExtensionField, BinomiallyExtendable};
 use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
 use p3_matrix::dense::RowMajorMatrix;
 
+use crate::quotient::{ConstraintProgram, QuotientShape};
 use crate::{Backend, BackendError, BackendField, Digest};
 
 /// The extension the openings live in: Plonky3's binomial extension of degree 4, the
@@ -355,6 +359,23 @@ pub trait ResidentBackend: Backend {
         alpha: Ext<F>,
         shift: F,
     ) -> Result<Vec<ReducedOpening<F>>, BackendError>;
+
+    /// The quotient of `program` ([`crate::quotient`]) over the resident LDE `lde`
+    /// (made by [`ResidentBackend::lde_resident`] with `shift = F::GENERATOR`, at
+    /// least `2^shape.log_size()` rows, the program's width): for every point `i` of
+    /// the quotient domain `F::GENERATOR * K` in natural order, the alpha-folded
+    /// constraints divided by the vanishing polynomial, exactly p3-uni-stark's
+    /// `quotient_values`. The constraints are evaluated where the LDE lies; the small
+    /// tables of [`crate::quotient::plan_quotient`] go to the device, the values (one
+    /// extension element per point) come back.
+    fn eval_quotient<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &Self::Matrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<Vec<Ext<F>>, BackendError>;
 
     /// The sibling digests on the path from leaf `index` to the root, leaf level
     /// first: what an opening proof carries beside the row.

@@ -429,6 +429,23 @@ macro_rules! resident_conformance_tests {
                     $crate::resident::run_resident_suite::<_, $crate::BabyBear>(&b);
                 }
             }
+
+            #[test]
+            fn quotient_koalabear() {
+                if let Some(b) = $crate::open_or_skip($open) {
+                    let mut cases = $crate::quotient::benchmark_cases::<$crate::KoalaBear>();
+                    cases.extend($crate::quotient::transition_cases());
+                    $crate::quotient::run_quotient_suite(&b, &cases);
+                }
+            }
+
+            #[test]
+            fn quotient_babybear() {
+                if let Some(b) = $crate::open_or_skip($open) {
+                    let cases = $crate::quotient::benchmark_cases::<$crate::BabyBear>();
+                    $crate::quotient::run_quotient_suite(&b, &cases);
+                }
+            }
         }
     };
 }

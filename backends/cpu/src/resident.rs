@@ -1,6 +1,8 @@
 //! [`ResidentBackend`] on host memory: a resident matrix is the host matrix itself
 //! and its tree's layers, moved in and never copied. The opening reduction runs on
-//! all cores, one matrix-point pair at a time, with Plonky3's field types.
+//! all cores, one matrix-point pair at a time, with Plonky3's field types; the
+//! quotient is the host interpreter of the constraint program
+//! ([`proofbox_backend_api::quotient`]) on all cores, reading the LDE in place.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +10,7 @@ use p3_field::{PrimeCharacteristicRing, TwoAdicField, batch_multiplicative_inver
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_maybe_rayon::prelude::*;
+use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape, plan_quotient};
 use proofbox_backend_api::resident::{
     self, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField, ResidentMatrix,
 };
@@ -171,6 +174,34 @@ impl ResidentBackend for CpuBackend {
             .into_iter()
             .rev()
             .map(|(log_height, values)| ReducedOpening { log_height, values })
+            .collect())
+    }
+
+    fn eval_quotient<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &CpuMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        let plan = plan_quotient(
+            program,
+            lde.height(),
+            lde.width(),
+            shape,
+            alpha,
+            public_values,
+        )?;
+        let values = &lde.values;
+        let w = values.width;
+        let row = |r: usize| &values.values[r * w..(r + 1) * w];
+        Ok((0..plan.size())
+            .into_par_iter()
+            .map_init(Vec::new, |scratch, i| {
+                let (r, rn) = plan.rows_of(i);
+                plan.eval_point(program, i, row(r), row(rn), scratch)
+            })
             .collect())
     }
 }

@@ -26,6 +26,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "reduce.cu",
         include_str!("../../../firmware/cuda/reduce.cu"),
     ),
+    (
+        "quotient.h",
+        include_str!("../../../firmware/common/quotient.h"),
+    ),
 ];
 
 /// The kernels every module exports.
@@ -35,6 +39,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "dif_stages",
     "lde_expand",
     "reduce_openings",
+    "eval_quotient",
 ];
 
 /// The whole translation unit of one field's module.
@@ -241,8 +246,10 @@ mod tests {
         for f in FieldId::ALL {
             let src = module_source(f).unwrap();
             for k in KERNEL_NAMES {
+                // Kernels shared with OpenCL (firmware/common) use field.h's macro.
                 assert!(
-                    src.contains(&format!("__global__ void {k}(")),
+                    src.contains(&format!("__global__ void {k}("))
+                        || src.contains(&format!("PB_KERNEL void {k}(")),
                     "{f}: no kernel {k}"
                 );
             }

@@ -133,6 +133,7 @@ struct Kernels {
     dif_stages: CudaFunction,
     lde_expand: CudaFunction,
     reduce_openings: CudaFunction,
+    eval_quotient: CudaFunction,
 }
 
 /// Grid size for a grid-stride kernel over `items` work items of `per_block` each.
@@ -247,6 +248,7 @@ impl CudaBackend {
             dif_stages: f("dif_stages")?,
             lde_expand: f("lde_expand")?,
             reduce_openings: f("reduce_openings")?,
+            eval_quotient: f("eval_quotient")?,
             _module: module,
         })
     }

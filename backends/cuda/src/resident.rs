@@ -19,6 +19,10 @@
 //!   into one allocation per height) after uploading the claim's scalars
 //!   ([`kernel_params`], counted as tables), and reads back one extension element per
 //!   row of each height.
+//! - [`ResidentBackend::eval_quotient`] uploads the constraint program's register
+//!   bytecode and the plan's table in one allocation (a table), launches
+//!   `eval_quotient` (`firmware/common/quotient.h`, one thread per quotient point) and
+//!   reads back one extension element per point.
 //! - No call splits its work: a resident matrix, its tree or a reduction's
 //!   accumulators that do not fit the planner's budget ([`CudaBackend::limits`],
 //!   checked with `planner::whole`) are [`BackendError::OutOfMemory`].
@@ -35,6 +39,9 @@ use std::collections::BTreeMap;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::quotient::{
+    Bytecode, ConstraintProgram, QuotientShape, device_words, plan_quotient,
+};
 use proofbox_backend_api::resident::{
     self, ClaimPlan, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
     ResidentField, ResidentMatrix, layer_offset,
@@ -309,6 +316,63 @@ impl ResidentBackend for CudaBackend {
                 })
             })
             .collect()
+    }
+
+    fn eval_quotient<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &CudaMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        let plan = plan_quotient(program, lde.height, lde.width, shape, alpha, public_values)?;
+        let code = Bytecode::compile(program)?;
+        let words = device_words(&plan, &code);
+        let size = plan.size();
+        let out_words = EXT_DEGREE * size;
+        self.check_fits(
+            "the quotient values and their table",
+            out_words + words.len(),
+            out_words.max(words.len()),
+        )?;
+        let k = self.kernels(F::ID)?;
+        let _guard = self.call.lock().expect("call lock");
+        let mut table = self.alloc(words.len())?;
+        self.stream
+            .memcpy_htod(&words, &mut table)
+            .map_err(|e| self.kernel_error("eval_quotient table upload", e))?;
+        self.transfers.table_to_device(words.len() as u64 * 4);
+        let mut out = self.alloc(out_words)?;
+        let (width64, log_size32, log_qd32, one) = (
+            lde.width as u64,
+            shape.log_size() as u32,
+            shape.log_quotient_degree as u32,
+            word(F::ONE),
+        );
+        let cfg = LaunchConfig {
+            grid_dim: (grid(size as u64, BLOCK, self.sm_count), 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut launch = self.stream.launch_builder(&k.eval_quotient);
+        launch
+            .arg(&lde.values)
+            .arg(&width64)
+            .arg(&log_size32)
+            .arg(&log_qd32)
+            .arg(&table)
+            .arg(&mut out)
+            .arg(&one);
+        // SAFETY: the arguments match the kernel's signature; `lde.values` holds at
+        // least `size` rows of `width` words (checked by the plan), `table` the words
+        // of `device_words` (offsets within it, registers below the kernel's limit,
+        // checked by `Bytecode::compile`), `out` 4 words per point.
+        unsafe { self.launch(&mut launch, cfg, "eval_quotient") }?;
+        let back = self.read_words("eval_quotient", &out, 0, out_words)?;
+        self.check("eval_quotient")?;
+        let coeffs = self.to_elems::<F>("eval_quotient", back)?;
+        Ok(resident::ext_from_base(&coeffs))
     }
 }
 

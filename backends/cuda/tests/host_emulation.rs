@@ -11,12 +11,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::kernel_tables::twiddles;
+use proofbox_backend_api::quotient::{Bytecode, device_words, plan_quotient};
 use proofbox_backend_api::resident::{self, Ext, OpeningClaim, OpeningPoint, ResidentField};
 use proofbox_backend_api::{Backend, BackendField, DIGEST_ELEMS, Digest, ResidentBackend};
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_backend_cuda::{kernels, resident as cuda_resident};
+use proofbox_conformance::quotient::{
+    QUOTIENT_LOG_BLOWUP, QuotientCase, benchmark_cases, transition_cases,
+};
 use proofbox_conformance::{BabyBear, KoalaBear, random_matrix};
 
 struct Harness {
@@ -41,10 +46,13 @@ impl Harness {
     /// Builds the harness for a field's module, or `None` with no C++ compiler.
     fn build<F: BackendField>() -> Option<Self> {
         let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        // One directory per harness: tests run in parallel in one process.
+        static HARNESSES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "proofbox-cuda-emu-{}-{}",
+            "proofbox-cuda-emu-{}-{}-{}",
             F::ID,
-            std::process::id()
+            std::process::id(),
+            HARNESSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let module = dir.join("module.cu");
@@ -340,6 +348,67 @@ fn run_all<F: ResidentField>() {
         &[(0, 3, 1), (8, 4, 2), (8, 33, 1), (5, 1, 3)],
         F::GENERATOR.square(),
     );
+}
+
+/// Every circuit's quotient: the constraint program's bytecode run by the emulated
+/// `eval_quotient` over the CPU backend's LDE, against the CPU backend's
+/// `eval_quotient`.
+fn check_quotients<F: ResidentField>(h: &Harness, cases: &[QuotientCase<F>]) {
+    let cpu = CpuBackend::new();
+    let alpha = random_ext::<F>(77, 1)[0];
+    for c in cases {
+        let lde = cpu
+            .lde_resident(c.trace.clone(), QUOTIENT_LOG_BLOWUP, F::GENERATOR)
+            .unwrap();
+        let want = cpu
+            .eval_quotient(&c.program, &lde, c.shape, alpha, &c.public_values)
+            .unwrap();
+        let plan = plan_quotient(
+            &c.program,
+            lde.values().height(),
+            lde.values().width,
+            c.shape,
+            alpha,
+            &c.public_values,
+        )
+        .unwrap();
+        let code = Bytecode::compile(&c.program).unwrap();
+        write_words(&h.file("lde"), F::as_monty_words(&lde.values().values));
+        write_words(&h.file("table"), &device_words(&plan, &code));
+        let out = h.file("quotient");
+        h.run(&[
+            "quotient".into(),
+            c.shape.log_size().to_string(),
+            c.shape.log_quotient_degree.to_string(),
+            lde.values().width.to_string(),
+            F::as_monty_words(&[F::ONE])[0].to_string(),
+            h.path("lde"),
+            h.path("table"),
+            out.display().to_string(),
+        ]);
+        let coeffs = F::from_monty_words(read_words(&out)).unwrap();
+        assert_same(
+            &resident::ext_from_base(&coeffs),
+            &want,
+            &format!("{} quotient of {}", F::ID, c.program.name),
+        );
+    }
+}
+
+#[test]
+fn emulated_quotients_match_cpu_koalabear() {
+    if let Some(h) = Harness::build::<KoalaBear>() {
+        let mut cases = benchmark_cases::<KoalaBear>();
+        cases.extend(transition_cases());
+        check_quotients(&h, &cases);
+    }
+}
+
+#[test]
+fn emulated_quotients_match_cpu_babybear() {
+    if let Some(h) = Harness::build::<BabyBear>() {
+        check_quotients(&h, &benchmark_cases::<BabyBear>());
+    }
 }
 
 #[test]

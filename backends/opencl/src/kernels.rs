@@ -6,7 +6,7 @@
 //! constant, S-box degree, Poseidon2 round constants and internal diagonal as
 //! `__constant` arrays, and `#define`s renaming every kernel-file symbol to
 //! `<name>_<field>`), then `firmware/common/field.h`, `firmware/opencl/poseidon2.cl`,
-//! `firmware/opencl/ntt.cl`, `firmware/common/ext4.h` and `firmware/opencl/reduce.cl`, then an epilogue that `#undef`s the field's macros.
+//! `firmware/opencl/ntt.cl`, `firmware/common/ext4.h`, `firmware/opencl/reduce.cl` and `firmware/common/quotient.h`, then an epilogue that `#undef`s the field's macros.
 
 use proofbox_backend_api::FieldId;
 
@@ -14,7 +14,7 @@ use crate::tables;
 
 /// The interface version of the kernels' names, arguments and buffer layouts
 /// (documented in `firmware/README.md`). A precompiled binary must implement it.
-pub const INTERFACE_VERSION: u32 = 2;
+pub const INTERFACE_VERSION: u32 = 3;
 
 /// The kernel files, in the order they are concatenated in each field's section.
 pub const SOURCES: &[(&str, &str)] = &[
@@ -38,6 +38,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "opencl/reduce.cl",
         include_str!("../../../firmware/opencl/reduce.cl"),
     ),
+    (
+        "common/quotient.h",
+        include_str!("../../../firmware/common/quotient.h"),
+    ),
 ];
 
 /// The kernels every field's section exports (as `<name>_<field>`).
@@ -47,6 +51,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "dif_stages",
     "lde_expand",
     "reduce_openings",
+    "eval_quotient",
 ];
 
 /// Options the program is built (or a binary is linked) with.

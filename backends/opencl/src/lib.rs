@@ -47,6 +47,7 @@
 mod device;
 mod discovery;
 pub mod kernels;
+mod quotient;
 mod resident;
 mod tables;
 

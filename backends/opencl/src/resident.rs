@@ -13,6 +13,8 @@
 //!   (one work-item per row, accumulating into one buffer per height) after uploading
 //!   the claim's scalars (powers of `alpha`, points; counted as tables), and reads
 //!   back one extension element per row of each height.
+//! - [`ResidentBackend::eval_quotient`] runs the constraint program's generated
+//!   kernel (built once per program and field, [`crate::quotient`]).
 //! - No call splits its work: a resident matrix, its tree or a reduction buffer that
 //!   does not fit the device's memory budget or largest allocation is
 //!   [`BackendError::OutOfMemory`].
@@ -23,6 +25,7 @@ use std::collections::BTreeMap;
 use ocl::Buffer;
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape};
 use proofbox_backend_api::resident::{
     self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
     ResidentField, ResidentMatrix, layer_offset,
@@ -242,6 +245,17 @@ impl ResidentBackend for OpenclBackend {
             });
         }
         Ok(out)
+    }
+
+    fn eval_quotient<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &OpenclMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        self.eval_quotient_on_device(program, lde, shape, alpha, public_values)
     }
 }
 

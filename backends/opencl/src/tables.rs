@@ -48,6 +48,7 @@ pub(crate) const RENAMED: &[&str] = &[
     "e_load",
     "f_pow",
     "reduce_openings",
+    "eval_quotient",
 ];
 
 /// Macros a field's section defines and the epilogue removes again.

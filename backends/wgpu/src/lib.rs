@@ -42,6 +42,7 @@
 
 mod compile;
 mod gpu;
+mod quotient;
 mod resident;
 mod tables;
 
@@ -73,6 +74,8 @@ pub struct WgpuBackend {
     gpu: Gpu,
     /// The opening-reduction kernels, compiled on first use.
     reduce: resident::ReduceKernels,
+    /// The quotient kernels, compiled on first use.
+    quotient: quotient::QuotientKernels,
 }
 
 impl core::fmt::Debug for WgpuBackend {
@@ -522,6 +525,7 @@ impl Backend for WgpuBackend {
             adapter_info: adapter.get_info(),
             gpu,
             reduce: resident::ReduceKernels::default(),
+            quotient: Default::default(),
         })
     }
 

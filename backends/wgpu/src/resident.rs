@@ -13,6 +13,8 @@
 //!   (`firmware/wgsl/reduce.wgsl`, compiled the first time it is needed) once per
 //!   claim, one thread per row, after writing the claim's scalars as a table; every
 //!   height's accumulator is copied into one staging buffer and read back at once.
+//! - [`ResidentBackend::eval_quotient`] dispatches the constraint program's
+//!   generated kernel (built once per program and field, [`crate::quotient`]).
 //! - No call splits its work: a resident matrix, tree or accumulator beyond one
 //!   storage binding is [`BackendError::OutOfMemory`].
 
@@ -21,6 +23,7 @@ use std::sync::OnceLock;
 
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape};
 use proofbox_backend_api::resident::{
     self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
     ResidentField, ResidentMatrix, layer_offset,
@@ -115,7 +118,7 @@ impl WgpuBackend {
     }
 
     /// Checks that one buffer of `bytes` (whole words) fits a storage binding.
-    fn check_binding(&self, bytes: u64) -> Result<(), BackendError> {
+    pub(crate) fn check_binding(&self, bytes: u64) -> Result<(), BackendError> {
         let words = usize::try_from(bytes.div_ceil(4)).unwrap_or(usize::MAX);
         proofbox_backend_api::planner::whole(&self.limits(), "a resident buffer", words, words)
             .map_err(|e| self.unplanned(e))
@@ -320,6 +323,17 @@ impl ResidentBackend for WgpuBackend {
             at += len;
         }
         Ok(out)
+    }
+
+    fn eval_quotient<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &WgpuMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        self.eval_quotient_on_device(program, lde, shape, alpha, public_values)
     }
 }
 

@@ -11,6 +11,7 @@
 //   harness tree <rows> <len> <in> <out>     (all 2 * rows - 1 digests)
 //   harness reduce <log_h> <width> <points> <first> <shift> <gen> <w> <one> <mat>
 //                  <params> <acc>            (acc read unless first, then written)
+//   harness quotient <log_size> <log_qd> <width> <one> <lde> <table> <out>
 #include <barrier>
 #include <cstdio>
 #include <cstdlib>
@@ -174,6 +175,25 @@ int main(int argc, char** argv) {
                             shift, gen, w, one);
         });
         write_words(argv[12], acc);
+        return 0;
+    }
+    if (op == "quotient" && argc == 9) {
+        u32 log_size = atoi(argv[2]), log_qd = atoi(argv[3]);
+        u64 width = atoll(argv[4]);
+        u32 one = strtoul(argv[5], nullptr, 10);
+        std::vector<u32> lde = read_words(argv[6]);
+        std::vector<u32> table = read_words(argv[7]);
+        u64 size = (u64)1 << log_size;
+        if (lde.size() < size * width || table.size() < 8) {
+            fprintf(stderr, "quotient: LDE or table of the wrong size\n");
+            return 2;
+        }
+        // Poisoned: the kernel must write every element.
+        std::vector<u32> out(4 * size, 0xdeadbeefu);
+        launch(2, 8, [&] {
+            eval_quotient(lde.data(), width, log_size, log_qd, table.data(), out.data(), one);
+        });
+        write_words(argv[8], out);
         return 0;
     }
     fprintf(stderr, "bad arguments\n");

@@ -1,0 +1,66 @@
+//! [`proofbox_backend_api::ResidentBackend::eval_quotient`] on OpenCL: the
+//! constraint program's register bytecode
+//! ([`proofbox_backend_api::quotient::bytecode`]) runs in the program's
+//! `eval_quotient` kernel (`firmware/common/quotient.h`), one work-item per quotient
+//! point. A call uploads the bytecode and the plan's table in one buffer (counted as
+//! a table), launches the kernel once, and reads back 4 words per point.
+
+use proofbox_backend_api::quotient::{
+    Bytecode, ConstraintProgram, QuotientShape, device_words, plan_quotient,
+};
+use proofbox_backend_api::resident::{EXT_DEGREE, Ext, ResidentField, ext_from_base};
+use proofbox_backend_api::{BackendError, planner};
+
+use crate::resident::OpenclMatrix;
+use crate::{OpenclBackend, Payload, global_size};
+
+fn word<F: ResidentField>(x: F) -> u32 {
+    F::as_monty_words(&[x])[0]
+}
+
+impl OpenclBackend {
+    pub(crate) fn eval_quotient_on_device<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &OpenclMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        let plan = plan_quotient(program, lde.height, lde.width, shape, alpha, public_values)?;
+        let code = Bytecode::compile(program)?;
+        let words = device_words(&plan, &code);
+        let size = plan.size();
+        let out_words = EXT_DEGREE * size;
+        planner::whole(
+            &self.limits(),
+            "the quotient values and their table",
+            out_words + words.len(),
+            out_words.max(words.len()),
+        )
+        .map_err(|e| self.unplanned(e))?;
+        let _guard = self.call.lock().expect("call lock");
+        let table = self.upload(&words, Payload::Table)?;
+        let out = self.alloc(out_words)?;
+        // `lde` holds at least `size` rows of `width` words (checked by the plan),
+        // `table` the header, bytecode and table of `device_words` (whose offsets and
+        // register numbers the kernel trusts: the bytecode's registers are below its
+        // limit, checked by `Bytecode::compile`), `out` 4 words per point.
+        let kernel = self
+            .kernel("eval_quotient", F::ID)
+            .global_work_size(global_size(size as u64, self.compute_units))
+            .arg(&lde.values)
+            .arg(lde.width as u64)
+            .arg(shape.log_size() as u32)
+            .arg(shape.log_quotient_degree as u32)
+            .arg(&table)
+            .arg(&out)
+            .arg(word(F::ONE))
+            .build();
+        self.launch("eval_quotient", kernel)?;
+        let mut back = vec![0u32; out_words];
+        self.read(&out, 0, &mut back)?;
+        let coeffs = self.to_elems::<F>("eval_quotient", back)?;
+        Ok(ext_from_base(&coeffs))
+    }
+}

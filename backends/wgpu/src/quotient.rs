@@ -1,0 +1,136 @@
+//! [`proofbox_backend_api::ResidentBackend::eval_quotient`] on wgpu: the constraint
+//! program's register bytecode ([`proofbox_backend_api::quotient::bytecode`]) runs in
+//! the `eval_quotient` kernel (`firmware/wgsl/quotient.wgsl`, compiled the first time
+//! it is needed); each of at most 4096 threads takes every 4096th quotient point,
+//! its registers in a scratch storage buffer, and the bytecode runs in slices of
+//! 4096 instructions, one dispatch each (partial sums kept in the output). A call
+//! writes the bytecode and the
+//! plan's table as one table buffer, dispatches once (split against the workgroup
+//! limit by the recorder), and reads back 4 words per point in one copy.
+
+use std::sync::OnceLock;
+
+use proofbox_backend_api::quotient::{
+    Bytecode, ConstraintProgram, QuotientShape, device_words, plan_quotient,
+};
+use proofbox_backend_api::resident::{EXT_DEGREE, Ext, ResidentField, ext_from_base};
+use proofbox_backend_api::{BackendError, BackendField, FieldId};
+
+use crate::WgpuBackend;
+use crate::gpu::{Kernel, Recorder, Slot, kernel, kernel_source};
+use crate::resident::WgpuMatrix;
+
+const QUOTIENT_WGSL: &str = include_str!("../../../firmware/wgsl/quotient.wgsl");
+
+/// The `eval_quotient` kernels of both fields, compiled on first use.
+#[derive(Default)]
+pub(crate) struct QuotientKernels(OnceLock<[Kernel; 2]>);
+
+impl QuotientKernels {
+    fn get(&self, b: &WgpuBackend, field: FieldId) -> Result<&Kernel, BackendError> {
+        if self.0.get().is_none() {
+            let built = b.gpu.scoped("eval_quotient (build)", || {
+                Ok(FieldId::ALL.map(|f| build(b, f)))
+            })?;
+            let _ = self.0.set(built);
+        }
+        let kernels = self.0.get().expect("set above");
+        Ok(match field {
+            FieldId::KoalaBear => &kernels[0],
+            FieldId::BabyBear => &kernels[1],
+        })
+    }
+}
+
+fn one<F: BackendField>() -> u32 {
+    F::as_monty_words(&[F::ONE])[0]
+}
+
+fn build(b: &WgpuBackend, field: FieldId) -> Kernel {
+    let one = match field {
+        FieldId::KoalaBear => one::<p3_koala_bear::KoalaBear>(),
+        FieldId::BabyBear => one::<p3_baby_bear::BabyBear>(),
+    };
+    let body = format!("const ONE: u32 = {one}u;\n{QUOTIENT_WGSL}");
+    let src = kernel_source(field, b.gpu.wg_size, None, &body);
+    let module = b
+        .gpu
+        .device
+        .create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("quotient"),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+    kernel(
+        &b.gpu.device,
+        &module,
+        "eval_quotient",
+        &[
+            (0, Slot::Ro),
+            (1, Slot::Ro),
+            (2, Slot::Uniform),
+            (3, Slot::Rw),
+            (4, Slot::Rw),
+        ],
+    )
+}
+
+/// Instructions one dispatch runs: longer runs give wrong results on lavapipe
+/// (measured: programs of about 18,000 instructions and more), so a program runs in
+/// slices, the registers and the partial sums staying on the device between them.
+const INSTRUCTIONS_PER_DISPATCH: usize = 4096;
+
+/// Threads one call runs at most (each takes every `threads`-th point): bounds the
+/// register scratch buffer to `threads * registers` words.
+const MAX_THREADS: usize = 4096;
+
+impl WgpuBackend {
+    pub(crate) fn eval_quotient_on_device<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &WgpuMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        let plan = plan_quotient(program, lde.height, lde.width, shape, alpha, public_values)?;
+        let code = Bytecode::compile(program)?;
+        let words = device_words(&plan, &code);
+        let size = plan.size();
+        let out_bytes = (EXT_DEGREE * size) as u64 * 4;
+        self.check_binding(out_bytes)?;
+        self.check_binding(words.len() as u64 * 4)?;
+        let threads = size.min(MAX_THREADS);
+        let scratch_bytes = (threads * code.registers.max(1)) as u64 * 4;
+        self.check_binding(scratch_bytes)?;
+        let kernel = self.quotient.get(self, F::ID)?;
+        let back = self.gpu.scoped("eval_quotient", || {
+            let table = self.gpu.table("quotient bytecode and table", &words)?;
+            let out = self.gpu.storage("quotient values", out_bytes)?;
+            let scratch = self.gpu.storage("quotient registers", scratch_bytes)?;
+            let staging = self.gpu.staging(out_bytes)?;
+            let mut rec = Recorder::default();
+            let n = code.len().max(1);
+            for start in (0..n).step_by(INSTRUCTIONS_PER_DISPATCH) {
+                rec.dispatch(
+                    kernel,
+                    vec![(0, &lde.values), (1, &table), (3, &out), (4, &scratch)],
+                    threads as u64,
+                    [
+                        lde.width as u32,
+                        shape.log_size() as u32,
+                        shape.log_quotient_degree as u32,
+                        start as u32,
+                        (start + INSTRUCTIONS_PER_DISPATCH).min(code.len()) as u32,
+                        0,
+                    ],
+                );
+            }
+            rec.copy(&out, 0, &staging, 0, out_bytes);
+            let index = self.gpu.submit(rec)?;
+            self.gpu.read(&staging, out_bytes, index)
+        })?;
+        let coeffs =
+            proofbox_backend_api::readback::elems::<F>(&self.info.id, "eval_quotient", back)?;
+        Ok(ext_from_base(&coeffs))
+    }
+}
