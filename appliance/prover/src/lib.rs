@@ -21,6 +21,7 @@ pub mod progress;
 mod prover;
 pub mod registry;
 mod request;
+pub mod resident;
 pub mod selftest;
 
 pub use proofbox_circuits as circuits;
