@@ -569,7 +569,84 @@ impl<B: Backend> DynProver for Prover<B> {
         Prover::prove_transition_chunks(self, chunks, fri, progress)
     }
     fn self_test(&self) -> Result<SelfTestReport, SelfTestError> {
-        selftest::self_test(&*self.backend)
+        let mut report = selftest::self_test(&*self.backend)?;
+        if let Some(paths) = &self.resident {
+            let start = std::time::Instant::now();
+            for &field in &report.fields {
+                match field {
+                    FieldId::KoalaBear => self.check_resident::<KoalaBear>(paths)?,
+                    FieldId::BabyBear => self.check_resident::<BabyBear>(paths)?,
+                }
+            }
+            report.duration += start.elapsed();
+        }
+        Ok(report)
+    }
+}
+
+impl<B: Backend> Prover<B> {
+    /// The resident part of the self-test: a small proof on the resident path,
+    /// byte for byte against the CPU backend's stock proof
+    /// ([`selftest::resident_check_request`]).
+    fn check_resident<F: ProveField>(&self, paths: &ResidentPaths<B>) -> Result<(), SelfTestError> {
+        let device = self.backend.device().id.clone();
+        let (req, fri) = selftest::resident_check_request(F::ID);
+        let statement = req.statement();
+        let trace = statement.trace::<F>(fri.log_blowup as usize);
+        let public_values = statement.digest::<F>().to_vec();
+        let want = Prover::new(proofbox_backend_cpu::CpuBackend::new())
+            .prove_with_insecure_params(&req, fri, Arc::new(()))
+            .expect("the CPU backend proves the self-test's request")
+            .proof;
+        let got = catch_unwind(AssertUnwindSafe(|| {
+            F::resident_fn(paths)(&self.backend, req.circuit, trace, &public_values, &fri, &())
+        }))
+        .unwrap_or_else(|payload| Err(panic_to_error(payload)));
+        let kernel = selftest::Kernel::ResidentProof;
+        let got = match got {
+            Ok(got) => got,
+            Err(ProveError::Backend(source)) => {
+                return Err(SelfTestError::Backend {
+                    device,
+                    field: F::ID,
+                    kernel,
+                    source,
+                });
+            }
+            Err(e) => {
+                return Err(SelfTestError::Panic {
+                    device,
+                    field: F::ID,
+                    kernel,
+                    message: e.to_string(),
+                });
+            }
+        };
+        let differs = got
+            .iter()
+            .zip(&want)
+            .position(|(a, b)| a != b)
+            .or((got.len() != want.len()).then(|| got.len().min(want.len())));
+        match differs {
+            None => Ok(()),
+            Some(index) => {
+                let window = |bytes: &[u8]| {
+                    bytes[index.min(bytes.len())..(index + 8).min(bytes.len())]
+                        .iter()
+                        .map(|&b| u32::from(b))
+                        .collect()
+                };
+                Err(SelfTestError::Mismatch {
+                    device,
+                    field: F::ID,
+                    kernel,
+                    part: format!("proof bytes ({} against {})", got.len(), want.len()),
+                    index,
+                    got: window(&got),
+                    expected: window(&want),
+                })
+            }
+        }
     }
 }
 

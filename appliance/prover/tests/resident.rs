@@ -113,6 +113,13 @@ fn the_resident_loop_is_the_stock_loop_over_the_resident_pcs() {
 }
 
 #[test]
+fn a_resident_cpu_prover_passes_its_self_test_with_a_resident_proof() {
+    use proofbox_prover::DynProver;
+    let report = Prover::resident(CpuBackend::new()).self_test().unwrap();
+    assert_eq!(report.fields, vec![FieldId::KoalaBear, FieldId::BabyBear]);
+}
+
+#[test]
 fn a_tampered_resident_opening_is_rejected() {
     let req = request(CircuitId::Poseidon2, FieldId::KoalaBear);
     let good = prove(&Prover::resident(CpuBackend::new()), &req, no_grinding());
