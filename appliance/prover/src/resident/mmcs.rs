@@ -34,6 +34,9 @@ pub type Commitment<F> = <Stock<F> as Mmcs<F>>::Commitment;
 /// The pruned authentication paths of a multi-opening.
 pub type MultiProof<F> = PrunedMerklePaths<F, { proofbox_backend_api::DIGEST_ELEMS }>;
 
+/// The rows opened at each query: `rows[q][m]` is committed matrix `m`'s row.
+pub type OpenedRows<F> = Vec<Vec<Vec<F>>>;
+
 /// One commitment of a resident proof (see the [module docs](self)).
 pub struct ResidentData<B: ResidentBackend, F: ResidentField> {
     pub(crate) matrix: B::Matrix<F>,
@@ -134,7 +137,7 @@ impl<B: ResidentBackend, F: ResidentField> ResidentMmcs<B, F> {
         &self,
         indices: &[usize],
         data: &ResidentData<B, F>,
-    ) -> Result<(Vec<Vec<Vec<F>>>, MultiProof<F>), BackendError> {
+    ) -> Result<(OpenedRows<F>, MultiProof<F>), BackendError> {
         let rows = self.backend.read_rows(&data.matrix, indices)?;
         let opened = rows.iter().map(|r| data.split_row(r)).collect();
         let proof = self.pruned_paths(indices, data)?;
