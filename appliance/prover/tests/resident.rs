@@ -157,23 +157,32 @@ fn check_device<B: ResidentBackend>(open: impl Fn() -> Result<B, BackendError>) 
     let cpu = Prover::new(CpuBackend::new());
     let id = resident_dev.backend().device().id.clone();
 
-    let req = request(CircuitId::Poseidon2, FieldId::KoalaBear);
-    let want = prove(&cpu, &req, no_grinding());
-    let (got, moved) = measured(&resident_dev, |p| prove(p, &req, no_grinding()));
-    let (old, old_moved) = measured(&stock_dev, |p| prove(p, &req, no_grinding()));
-    assert_eq!(
-        got, want,
-        "{id}: the resident Poseidon2 proof differs from the CPU's"
-    );
-    assert_eq!(old, want);
-    open_verifier().verify(&got).unwrap();
-    report(&id, "poseidon2 2^3 koala-bear", &moved, &old_moved);
-    // The resident path sends the trace and the quotient chunks, never an extension.
-    let caller = |s: &TransferStats| s.host_to_device_bytes - s.table_bytes;
-    assert!(
-        caller(&moved) < caller(&old_moved),
-        "{id}: a resident proof sends less of the caller's data than the stock path"
-    );
+    for log_rows in [3, 6] {
+        let mut req = request(CircuitId::Poseidon2, FieldId::KoalaBear);
+        req.log_rows = log_rows;
+        let want = prove(&cpu, &req, no_grinding());
+        let (got, moved) = measured(&resident_dev, |p| prove(p, &req, no_grinding()));
+        let (old, old_moved) = measured(&stock_dev, |p| prove(p, &req, no_grinding()));
+        assert_eq!(
+            got, want,
+            "{id}: the resident Poseidon2 proof differs from the CPU's"
+        );
+        assert_eq!(old, want);
+        open_verifier().verify(&got).unwrap();
+        report(
+            &id,
+            &format!("poseidon2 2^{log_rows} koala-bear"),
+            &moved,
+            &old_moved,
+        );
+        // The resident path sends the trace and the quotient chunks, never an
+        // extension.
+        let caller = |s: &TransferStats| s.host_to_device_bytes - s.table_bytes;
+        assert!(
+            caller(&moved) < caller(&old_moved),
+            "{id}: a resident proof sends less of the caller's data than the stock path"
+        );
+    }
 
     let input: TransitionInput = seeded_input(3, 4);
     let fri = no_grinding();
