@@ -238,15 +238,15 @@ fn open_one(kind: BackendKind, ordinal: usize) -> Result<Box<dyn BenchDevice>, B
             proofbox_backend_cpu::CpuBackend::open(ordinal)?,
         ))),
         #[cfg(feature = "wgpu")]
-        BackendKind::Wgpu => Ok(Box::new(Prover::new(
+        BackendKind::Wgpu => Ok(Box::new(Prover::resident(
             proofbox_backend_wgpu::WgpuBackend::open(ordinal)?,
         ))),
         #[cfg(feature = "cuda")]
-        BackendKind::Cuda => Ok(Box::new(Prover::new(
+        BackendKind::Cuda => Ok(Box::new(Prover::resident(
             proofbox_backend_cuda::CudaBackend::open(ordinal)?,
         ))),
         #[cfg(feature = "opencl")]
-        BackendKind::Opencl => Ok(Box::new(Prover::new(
+        BackendKind::Opencl => Ok(Box::new(Prover::resident(
             proofbox_backend_opencl::OpenclBackend::open(ordinal)?,
         ))),
         #[allow(unreachable_patterns)]

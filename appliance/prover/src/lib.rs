@@ -9,7 +9,9 @@
 //!
 //! Plonky3's `p3-uni-stark` does the proving. The [`adapters`] route its LDEs and its
 //! Merkle hashing through the chosen backend, and [`config`] fixes the configuration
-//! (Poseidon2 Merkle commitments, FRI presets). The circuits live in
+//! (Poseidon2 Merkle commitments, FRI presets): the stock path. On the device
+//! backends the prover takes the [`resident`] path instead: the same prover loop and
+//! PCS over matrices kept on the device, making the same proofs. The circuits live in
 //! `proofbox-circuits` and verification in `proofbox-verifier` (re-exported here as
 //! [`circuits`] and [`verifier`]), which use stock Plonky3 types only, so what we
 //! verify is what a third party verifies.
@@ -21,6 +23,7 @@ pub mod progress;
 mod prover;
 pub mod registry;
 mod request;
+pub mod resident;
 pub mod selftest;
 
 pub use proofbox_circuits as circuits;

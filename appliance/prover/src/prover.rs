@@ -14,6 +14,7 @@ use p3_koala_bear::KoalaBear;
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_uni_stark::{Proof, QuotientAir, StarkGenericConfig, Val};
+use proofbox_backend_api::resident::ResidentBackend;
 use proofbox_backend_api::{Backend, BackendError, BackendField, BackendKind, DeviceInfo, FieldId};
 use proofbox_circuits::transition::{
     ChunkStatement, MAX_UPDATES_PER_PROOF, TransitionAir, TransitionInput, check_chunks,
@@ -26,6 +27,7 @@ use crate::adapters::{BackendFailure, StageTracker};
 use crate::config::{self, Config};
 use crate::progress::{Progress, Stage};
 use crate::request::{ProofRequest, RequestError};
+use crate::resident::{self, ProveFn, ResidentConfig, ResidentPaths};
 use crate::selftest::{self, SelfTestError, SelfTestReport};
 
 /// Why a proof was not produced.
@@ -49,15 +51,40 @@ pub enum ProveError {
 }
 
 /// Proves requests on backend `B` (static dispatch all the way down).
+///
+/// Two paths ([`Prover::new`], [`Prover::resident`]): the stock path runs Plonky3's
+/// `TwoAdicFriPcs` with the backend's kernels behind its DFT and hashing traits (every
+/// extension comes back to the host); the resident path ([`crate::resident`]) keeps
+/// the extensions and their trees on the device. Both make the same proofs.
 pub struct Prover<B> {
     backend: Arc<B>,
+    resident: Option<ResidentPaths<B>>,
 }
 
 impl<B: Backend> Prover<B> {
+    /// A prover on the stock path.
     pub fn new(backend: B) -> Self {
         Self {
             backend: Arc::new(backend),
+            resident: None,
         }
+    }
+
+    /// A prover on the resident path ([`crate::resident`]), which falls back to the
+    /// stock path for a proof whose matrices do not fit the device (logged at `warn`).
+    pub fn resident(backend: B) -> Self
+    where
+        B: ResidentBackend,
+    {
+        Self {
+            backend: Arc::new(backend),
+            resident: Some(ResidentPaths::new()),
+        }
+    }
+
+    /// Whether proofs take the resident path first.
+    pub fn is_resident(&self) -> bool {
+        self.resident.is_some()
     }
 
     pub fn backend(&self) -> &B {
@@ -115,15 +142,18 @@ impl<B: Backend> Prover<B> {
             let trace = input.trace(fri.log_blowup as usize);
             return self.prove_transition_trace_with(trace, &statement, fri, progress);
         }
-        let tracker = StageTracker::new(progress.clone());
-        let result = catch_unwind(AssertUnwindSafe(|| match req.field {
-            FieldId::KoalaBear => self.prove_in::<KoalaBear>(req, &fri, tracker, &*progress),
-            FieldId::BabyBear => self.prove_in::<BabyBear>(req, &fri, tracker, &*progress),
-        }));
-        let (public_values, proof) = match result {
-            Ok(r) => r?,
-            Err(payload) => return Err(panic_to_error(payload)),
-        };
+        let (public_values, proof) = self.with_fallback(|resident| {
+            let tracker = StageTracker::new(progress.clone());
+            catch_unwind(AssertUnwindSafe(|| match req.field {
+                FieldId::KoalaBear => {
+                    self.prove_in::<KoalaBear>(req, &fri, tracker, &*progress, resident)
+                }
+                FieldId::BabyBear => {
+                    self.prove_in::<BabyBear>(req, &fri, tracker, &*progress, resident)
+                }
+            }))
+            .unwrap_or_else(|payload| Err(panic_to_error(payload)))
+        })?;
         progress.stage(Stage::Finish);
         Ok(ProofArtifact {
             circuit: req.circuit,
@@ -236,15 +266,36 @@ impl<B: Backend> Prover<B> {
         }
         let log_rows = trace.height().trailing_zeros() as u8;
         let public_values = statement.public_values();
-        let tracker = StageTracker::new(progress.clone());
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            let config = config::config::<B, KoalaBear>(self.backend.clone(), &params, tracker);
-            prove_air(&config, &TransitionAir::new(), trace, &public_values)
-        }));
-        let proof = match result {
-            Ok(r) => r?,
-            Err(payload) => return Err(panic_to_error(payload)),
-        };
+        // The resident attempt takes a copy: a fallback proves the trace again.
+        let mut trace = Some(trace);
+        let proof = self.with_fallback(|resident| {
+            let trace = match (resident, trace.take()) {
+                (true, Some(t)) => {
+                    let copy = t.clone();
+                    trace = Some(t);
+                    copy
+                }
+                (_, Some(t)) => t,
+                (_, None) => unreachable!("the stock path runs at most once, last"),
+            };
+            let tracker = StageTracker::new(progress.clone());
+            catch_unwind(AssertUnwindSafe(|| match &self.resident {
+                Some(paths) if resident => (paths.koala_bear)(
+                    &self.backend,
+                    CircuitId::StateTransition,
+                    trace,
+                    &public_values,
+                    &params,
+                    &*progress,
+                ),
+                _ => {
+                    let config =
+                        config::config::<B, KoalaBear>(self.backend.clone(), &params, tracker);
+                    prove_air(&config, &TransitionAir::new(), trace, &public_values)
+                }
+            }))
+            .unwrap_or_else(|payload| Err(panic_to_error(payload)))
+        })?;
         progress.stage(Stage::Finish);
         Ok(ProofArtifact {
             circuit: CircuitId::StateTransition,
@@ -258,17 +309,55 @@ impl<B: Backend> Prover<B> {
         })
     }
 
+    /// Runs `attempt` on the resident path where this prover has one, and again on the
+    /// stock path if the device lacked memory for it.
+    fn with_fallback<T>(
+        &self,
+        mut attempt: impl FnMut(bool) -> Result<T, ProveError>,
+    ) -> Result<T, ProveError> {
+        if self.resident.is_none() {
+            return attempt(false);
+        }
+        match attempt(true) {
+            Err(ProveError::Backend(e @ BackendError::OutOfMemory { .. })) => {
+                tracing::warn!(
+                    device = %self.backend.device().id,
+                    reason = %e,
+                    "the proof's matrices do not fit the device: proving on the stock path \
+                     (extensions on the host)"
+                );
+                attempt(false)
+            }
+            other => other,
+        }
+    }
+
     fn prove_in<F: ProveField>(
         &self,
         req: &ProofRequest,
         fri: &FriParams,
         tracker: StageTracker,
         progress: &dyn Progress,
+        resident: bool,
     ) -> Result<(Vec<u32>, Vec<u8>), ProveError> {
         progress.stage(Stage::Trace);
         let statement = req.statement();
         let trace = statement.trace::<F>(fri.log_blowup as usize);
         let public_values = statement.digest::<F>().to_vec();
+        if let Some(paths) = self.resident.as_ref().filter(|_| resident) {
+            let proof = F::resident_fn(paths)(
+                &self.backend,
+                req.circuit,
+                trace,
+                &public_values,
+                fri,
+                progress,
+            )?;
+            return Ok((
+                public_values.iter().map(|v| v.as_canonical_u32()).collect(),
+                proof,
+            ));
+        }
         let config = config::config::<B, F>(self.backend.clone(), fri, tracker);
         let proof = match req.circuit {
             CircuitId::Poseidon2 => F::prove_poseidon2(&config, trace, &public_values),
@@ -331,17 +420,34 @@ fn check_size(input: &TransitionInput) -> Result<(), ProveError> {
 }
 
 /// Fields the benchmark circuits are proved over, each with its Poseidon2 AIR's
-/// concrete type.
+/// concrete type (and, for KoalaBear, the state-transition AIR).
 pub(crate) trait ProveField: CircuitField {
     fn prove_poseidon2<B: Backend>(
         config: &Config<B, Self>,
         trace: RowMajorMatrix<Self>,
         public_values: &[Self],
     ) -> Result<Vec<u8>, ProveError>;
+
+    fn prove_poseidon2_resident<B: ResidentBackend>(
+        config: &ResidentConfig<B, Self>,
+        trace: RowMajorMatrix<Self>,
+        public_values: &[Self],
+        progress: &dyn Progress,
+    ) -> Result<Vec<u8>, ProveError>;
+
+    fn prove_transition_resident<B: ResidentBackend>(
+        config: &ResidentConfig<B, Self>,
+        trace: RowMajorMatrix<Self>,
+        public_values: &[Self],
+        progress: &dyn Progress,
+    ) -> Result<Vec<u8>, ProveError>;
+
+    /// This field's entry point of the resident path.
+    fn resident_fn<B>(paths: &ResidentPaths<B>) -> ProveFn<B, Self>;
 }
 
 macro_rules! prove_field {
-    ($($field:ty),*) => {$(
+    ($($field:ty, $paths:ident, $transition:expr);*) => {$(
         impl ProveField for $field {
             fn prove_poseidon2<B: Backend>(
                 config: &Config<B, Self>,
@@ -350,10 +456,43 @@ macro_rules! prove_field {
             ) -> Result<Vec<u8>, ProveError> {
                 prove_air(config, &<$field>::poseidon2_air(), trace, public_values)
             }
+
+            fn prove_poseidon2_resident<B: ResidentBackend>(
+                config: &ResidentConfig<B, Self>,
+                trace: RowMajorMatrix<Self>,
+                public_values: &[Self],
+                progress: &dyn Progress,
+            ) -> Result<Vec<u8>, ProveError> {
+                resident::prove_air(config, &<$field>::poseidon2_air(), trace, public_values, progress)
+            }
+
+            fn prove_transition_resident<B: ResidentBackend>(
+                config: &ResidentConfig<B, Self>,
+                trace: RowMajorMatrix<Self>,
+                public_values: &[Self],
+                progress: &dyn Progress,
+            ) -> Result<Vec<u8>, ProveError> {
+                #[allow(clippy::redundant_closure_call)]
+                ($transition)(config, trace, public_values, progress)
+            }
+
+            fn resident_fn<B>(paths: &ResidentPaths<B>) -> ProveFn<B, Self> {
+                paths.$paths
+            }
         }
     )*};
 }
-prove_field!(KoalaBear, BabyBear);
+prove_field!(
+    KoalaBear, koala_bear, |config, trace, public_values: &[KoalaBear], progress| {
+        resident::prove_air(config, &TransitionAir::new(), trace, public_values, progress)
+    };
+    BabyBear, baby_bear, |_config, _trace, _public_values: &[BabyBear], _progress| {
+        Err(ProveError::UnsupportedField {
+            field: FieldId::BabyBear,
+            device: "the state-transition circuit (KoalaBear only)".into(),
+        })
+    }
+);
 
 /// A prover behind a trait object: how the CLI and the service hold "whichever
 /// backend the operator chose". One virtual call per proof; everything inside is
@@ -430,7 +569,84 @@ impl<B: Backend> DynProver for Prover<B> {
         Prover::prove_transition_chunks(self, chunks, fri, progress)
     }
     fn self_test(&self) -> Result<SelfTestReport, SelfTestError> {
-        selftest::self_test(&*self.backend)
+        let mut report = selftest::self_test(&*self.backend)?;
+        if let Some(paths) = &self.resident {
+            let start = std::time::Instant::now();
+            for &field in &report.fields {
+                match field {
+                    FieldId::KoalaBear => self.check_resident::<KoalaBear>(paths)?,
+                    FieldId::BabyBear => self.check_resident::<BabyBear>(paths)?,
+                }
+            }
+            report.duration += start.elapsed();
+        }
+        Ok(report)
+    }
+}
+
+impl<B: Backend> Prover<B> {
+    /// The resident part of the self-test: a small proof on the resident path,
+    /// byte for byte against the CPU backend's stock proof
+    /// ([`selftest::resident_check_request`]).
+    fn check_resident<F: ProveField>(&self, paths: &ResidentPaths<B>) -> Result<(), SelfTestError> {
+        let device = self.backend.device().id.clone();
+        let (req, fri) = selftest::resident_check_request(F::ID);
+        let statement = req.statement();
+        let trace = statement.trace::<F>(fri.log_blowup as usize);
+        let public_values = statement.digest::<F>().to_vec();
+        let want = Prover::new(proofbox_backend_cpu::CpuBackend::new())
+            .prove_with_insecure_params(&req, fri, Arc::new(()))
+            .expect("the CPU backend proves the self-test's request")
+            .proof;
+        let got = catch_unwind(AssertUnwindSafe(|| {
+            F::resident_fn(paths)(&self.backend, req.circuit, trace, &public_values, &fri, &())
+        }))
+        .unwrap_or_else(|payload| Err(panic_to_error(payload)));
+        let kernel = selftest::Kernel::ResidentProof;
+        let got = match got {
+            Ok(got) => got,
+            Err(ProveError::Backend(source)) => {
+                return Err(SelfTestError::Backend {
+                    device,
+                    field: F::ID,
+                    kernel,
+                    source,
+                });
+            }
+            Err(e) => {
+                return Err(SelfTestError::Panic {
+                    device,
+                    field: F::ID,
+                    kernel,
+                    message: e.to_string(),
+                });
+            }
+        };
+        let differs = got
+            .iter()
+            .zip(&want)
+            .position(|(a, b)| a != b)
+            .or((got.len() != want.len()).then(|| got.len().min(want.len())));
+        match differs {
+            None => Ok(()),
+            Some(index) => {
+                let window = |bytes: &[u8]| {
+                    bytes[index.min(bytes.len())..(index + 8).min(bytes.len())]
+                        .iter()
+                        .map(|&b| u32::from(b))
+                        .collect()
+                };
+                Err(SelfTestError::Mismatch {
+                    device,
+                    field: F::ID,
+                    kernel,
+                    part: format!("proof bytes ({} against {})", got.len(), want.len()),
+                    index,
+                    got: window(&got),
+                    expected: window(&want),
+                })
+            }
+        }
     }
 }
 

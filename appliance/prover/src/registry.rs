@@ -72,10 +72,14 @@ pub fn reports() -> Vec<BackendReport> {
     BackendKind::ALL.into_iter().map(report).collect()
 }
 
+/// Opens a prover on backend `B`'s device; `prover` picks the path: the stock one
+/// ([`Prover::new`]) for the CPU backend, the resident one ([`Prover::resident`]) for
+/// the device backends.
 fn open_kind<B: Backend>(
     device: Option<&str>,
     skip_emulated: bool,
     open: impl FnOnce(usize) -> Result<B, BackendError>,
+    prover: fn(B) -> Prover<B>,
 ) -> Result<Box<dyn DynProver>, BackendError> {
     let devices = B::probe()?;
     let ordinal =
@@ -104,7 +108,7 @@ fn open_kind<B: Backend>(
             reason: "no device found".into(),
         });
     }
-    Ok(Box::new(Prover::new(open(ordinal)?)))
+    Ok(Box::new(prover(open(ordinal)?)))
 }
 
 /// How backends are opened, beyond the choice of backend and device.
@@ -241,18 +245,20 @@ fn open_kind_dyn(
     options: &OpenOptions,
 ) -> Result<Box<dyn DynProver>, BackendError> {
     match kind {
-        BackendKind::Cpu => open_kind(device, skip_emulated, CpuBackend::open),
+        BackendKind::Cpu => open_kind(device, skip_emulated, CpuBackend::open, Prover::new),
         #[cfg(feature = "wgpu")]
         BackendKind::Wgpu => open_kind(
             device,
             skip_emulated,
             proofbox_backend_wgpu::WgpuBackend::open,
+            Prover::resident,
         ),
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => open_kind(
             device,
             skip_emulated,
             proofbox_backend_cuda::CudaBackend::open,
+            Prover::resident,
         ),
         #[cfg(feature = "opencl")]
         BackendKind::Opencl => {
@@ -261,9 +267,12 @@ fn open_kind_dyn(
                 Some(path) => KernelSource::Binary(path.clone()),
                 None => KernelSource::Source,
             };
-            open_kind(device, skip_emulated, |ordinal| {
-                OpenclBackend::open_with(ordinal, source)
-            })
+            open_kind(
+                device,
+                skip_emulated,
+                |ordinal| OpenclBackend::open_with(ordinal, source),
+                Prover::resident,
+            )
         }
         // Reached for backends whose Cargo feature is off.
         #[allow(unreachable_patterns)]

@@ -11,7 +11,11 @@
 //!   ([`lde_shifts`]);
 //! - [`Backend::hash_rows`] of the extension's rows and [`Backend::compress_pairs`] of
 //!   their digests;
-//! - [`Backend::merkle_tree`] and [`Backend::lde_and_merkle_tree`], every layer.
+//! - [`Backend::merkle_tree`] and [`Backend::lde_and_merkle_tree`], every layer;
+//! - for a prover on the resident path (`Prover::resident`), a whole small proof
+//!   ([`resident_check_request`]) made there, byte for byte against the CPU backend's
+//!   stock proof (which exercises every resident call: upload, extension, tree, rows,
+//!   digests, opening reduction).
 //!
 //! The first value that differs, a backend error or a panic fails the test with a
 //! [`SelfTestError`] that names the device, the field, the kernel and what differed.
@@ -46,6 +50,9 @@ pub enum Kernel {
     CompressPairs,
     MerkleTree,
     LdeAndMerkleTree,
+    /// A whole small proof on the resident path ([`crate::resident`]), compared byte
+    /// for byte with the CPU backend's stock proof.
+    ResidentProof,
 }
 
 impl Kernel {
@@ -57,6 +64,7 @@ impl Kernel {
             Self::CompressPairs => "compress_pairs",
             Self::MerkleTree => "merkle_tree",
             Self::LdeAndMerkleTree => "lde_and_merkle_tree",
+            Self::ResidentProof => "resident proof",
         }
     }
 }
@@ -184,6 +192,21 @@ pub fn lde_shifts<F: BackendField>() -> [(&'static str, F); 3] {
             F::two_adic_generator(2).inverse(),
         ),
     ]
+}
+
+/// The proof the self-test of a resident prover makes in `field` (Poseidon2 on 8
+/// rows, seed [`SEED`]), and its FRI parameters: few queries and no grinding, so that
+/// the proof is a function of the input.
+pub fn resident_check_request(field: FieldId) -> (crate::ProofRequest, crate::FriParams) {
+    let mut req = crate::ProofRequest::new(crate::CircuitId::Poseidon2, 3);
+    req.field = field;
+    req.seed = SEED;
+    let fri = crate::FriParams {
+        num_queries: 4,
+        query_proof_of_work_bits: 0,
+        ..crate::FriPreset::Standard.params()
+    };
+    (req, fri)
 }
 
 /// Runs the self-test of `backend` in every field its device claims.
