@@ -10,15 +10,15 @@
 //!   (`reduce_openings`) and FRI reads only the queried rows and the digests of their
 //!   pruned Merkle paths back ([`mmcs::ResidentMmcs`]).
 //! - [`prove::prove`] is `p3_uni_stark::prove`'s loop over it, with the quotient
-//!   computed through one seam, [`prove::quotient_values`].
+//!   computed through one seam, [`prove::quotient_values`]: the AIR's constraints
+//!   evaluated on the device (`ResidentBackend::eval_quotient`).
 //!
 //! **Invariant:** a resident proof's commitments (trace, quotient chunks, FRI rounds),
 //! transcript and proof bytes are the stock path's: the proof deserializes as the
 //! stock configuration's proof (`proofbox_verifier::config::stock`) and verifies
 //! there. What crosses to the device: the trace, and the quotient chunks (each once),
-//! plus the backend's tables. What comes back: the roots, the trace's rows on the
-//! quotient domain (until the quotient is evaluated on the device), the reduced
-//! openings (one extension element per row of the extension), and the rows and
+//! plus the backend's tables. What comes back: the roots, the quotient's values (one
+//! extension element a point of the quotient domain), the reduced openings (one extension element per row of the extension), and the rows and
 //! digests of the queries.
 //!
 //! [`crate::Prover::resident`] proves on this path and falls back to the stock path,

@@ -19,7 +19,8 @@
 //!   FRI is `p3_fri::prover::prove_fri`, its folded codewords on the host as today,
 //!   with the input rows and Merkle paths read from the device by [`ResidentMmcs`].
 //! - **quotient**: [`UnivariateStarkPcs::get_evaluations_on_domain`] reads the rows
-//!   of the trace's extension on the quotient domain from the device.
+//!   of the trace's extension on the quotient domain from the device (the host
+//!   evaluation's input; the prover evaluates the constraints on the device instead).
 //!
 //! The proof's type differs from the stock one only in naming [`ResidentMmcs`]
 //! where the stock proof names `MerkleTreeMmcs`; both serialize to the same bytes.

@@ -5,10 +5,9 @@
 //! commitment, the out-of-domain grinding, `zeta`, the opening argument) is the stock
 //! one, so the proof is the proof `p3_uni_stark::prove` makes with the same PCS.
 //!
-//! The quotient's values come from one seam, [`quotient_values`]: today on the host
-//! from the trace's extension rows on the quotient domain (read from the device); a
-//! device kernel evaluating the AIR's constraints where the trace lies replaces its
-//! body without touching the loop.
+//! The quotient's values come from one seam, [`quotient_values`]: the AIR's
+//! constraints compiled to a constraint program and evaluated by the backend where the
+//! trace's extension lies, only the values coming back.
 
 use std::sync::Arc;
 
@@ -23,6 +22,7 @@ use p3_uni_stark::{
     StarkProverTranscript, StarkShape, get_log_num_quotient_chunks_for_domain,
 };
 use p3_util::log2_strict_usize;
+use proofbox_backend_api::quotient::QuotientShape;
 use proofbox_backend_api::resident::{ResidentBackend, ResidentField};
 use proofbox_verifier::FriParams;
 
@@ -59,12 +59,62 @@ pub fn config<B: ResidentBackend, F: ResidentField>(
 /// order (the vector `p3_uni_stark::quotient_values` returns), for the trace committed
 /// in `trace` (its extension resident on the device, rows bit-reversed).
 ///
-/// Today: the trace's rows on the quotient domain are read from the device
-/// (`quotient_domain.size() x width` words) and Plonky3's `quotient_values` folds the
-/// constraints on the host. A device evaluation returns the same vector from the
-/// resident extension and moves only the result back.
+/// The AIR's constraints are compiled into a constraint program
+/// (`proofbox_constraints::compile`) that the backend evaluates where the extension
+/// lies ([`ResidentBackend::eval_quotient`]): only the values come back, 16 bytes a
+/// point. An AIR the compiler does not take (preprocessed columns, extension-field
+/// constraints) is evaluated on the host instead ([`quotient_values_on_host`]), said
+/// in the log. A backend failure unwinds with a [`crate::adapters::BackendFailure`]
+/// payload, as every backend failure of a proof does.
 #[allow(clippy::too_many_arguments)]
 pub fn quotient_values<B, F, A>(
+    pcs: &ResidentPcs<B, F>,
+    air: &A,
+    public_values: &[F],
+    layout: AirLayout,
+    trace_domain: TwoAdicMultiplicativeCoset<F>,
+    quotient_domain: TwoAdicMultiplicativeCoset<F>,
+    trace: &ResidentData<B, F>,
+    alpha: Challenge<F>,
+) -> Vec<Challenge<F>>
+where
+    B: ResidentBackend,
+    F: ResidentField,
+    A: QuotientAir<ResidentConfig<B, F>>,
+{
+    let name = std::any::type_name::<A>();
+    match proofbox_constraints::compile::<F, A>(air, name) {
+        Ok(program) => {
+            let shape = QuotientShape {
+                log_trace_height: trace_domain.log_size(),
+                log_quotient_degree: quotient_domain.log_size() - trace_domain.log_size(),
+            };
+            pcs.backend()
+                .eval_quotient(&program, trace.matrix(), shape, alpha, public_values)
+                .unwrap_or_else(|e| crate::adapters::fail(e))
+        }
+        Err(e) => {
+            tracing::info!(air = name, reason = %e, "the quotient is evaluated on the host");
+            quotient_values_on_host(
+                pcs,
+                air,
+                public_values,
+                layout,
+                trace_domain,
+                quotient_domain,
+                trace,
+                alpha,
+            )
+        }
+    }
+}
+
+/// [`quotient_values`] on the host: the trace's rows on the quotient domain are read
+/// from the device (`quotient_domain.size() x width` words) and Plonky3's own
+/// `quotient_values` folds the constraints. The reference the device evaluation is
+/// checked against, and the path of an AIR the constraint compiler does not take.
+#[allow(clippy::too_many_arguments)]
+pub fn quotient_values_on_host<B, F, A>(
     pcs: &ResidentPcs<B, F>,
     air: &A,
     public_values: &[F],
