@@ -5,9 +5,9 @@
 // The host prepends, besides the field's constants:
 //   const ONE: u32;    1 in Montgomery form
 //
-// Parameters: total = threads T (each takes points t, t + T, ... below N), width =
-// LDE columns, a = log2 N, b = log2 d, c and d: the slice of instructions this
-// dispatch runs ([c, d)). A dispatch adds its folds to the point's partial sum in
+// Parameters: total = threads T (thread t takes point e + t, below N), width = LDE
+// columns, a = log2 N, b = log2 d, c and d: the slice of instructions this dispatch
+// runs ([c, d)), e: the dispatch's first point. A dispatch adds its folds to the point's partial sum in
 // `out` (zero before the first slice) and the last slice divides by Z_H. A function-local array indexed at run time
 // compiles badly on some drivers (lavapipe lowers it to branches), so the registers
 // live in `scratch`: register k of thread t at k * T + t.
@@ -46,10 +46,12 @@ fn eval_quotient(
     if (tid >= prm.total) {
         return;
     }
-    let threads = prm.total;
-    let size = 1u << prm.a;
-    for (var i = tid; i < size; i = i + threads) {
-        point(i, tid, threads);
+    // One point per thread: this dispatch's points are [e, e + total). Every slice of
+    // a batch of points runs before the next batch, since the registers of a point
+    // live in `scratch` between the slices.
+    let i = prm.e + tid;
+    if (i < (1u << prm.a)) {
+        point(i, tid, prm.total);
     }
 }
 

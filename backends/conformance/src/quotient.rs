@@ -93,6 +93,29 @@ where
     vec![poseidon2, keccak, blake3]
 }
 
+/// Poseidon2 at `2^12` rows: more quotient points (`2^13`) than a device runs threads at
+/// once and more instructions than one slice of a device's interpreter, so a backend
+/// that runs the points in batches and the bytecode in slices is checked across both.
+pub fn batched_cases<F>() -> Vec<QuotientCase<F>>
+where
+    F: CircuitField,
+    WithStatement<F::Poseidon2Air>: BaseAir<F> + Air<SymbolicAirBuilder<F>>,
+{
+    let s = Statement {
+        circuit: CircuitId::Poseidon2,
+        log_rows: 12,
+        seed: 13,
+        input: Vec::new(),
+    };
+    let digest = s.digest::<F>().to_vec();
+    vec![case(
+        &F::poseidon2_air(),
+        "poseidon2",
+        s.trace::<F>(0),
+        digest,
+    )]
+}
+
 /// The state-transition circuit (KoalaBear only) on a seeded diff of one update.
 pub fn transition_cases() -> Vec<QuotientCase<KoalaBear>> {
     let input = seeded_input(5, 1);

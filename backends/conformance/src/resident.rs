@@ -435,6 +435,7 @@ macro_rules! resident_conformance_tests {
                 if let Some(b) = $crate::open_or_skip($open) {
                     let mut cases = $crate::quotient::benchmark_cases::<$crate::KoalaBear>();
                     cases.extend($crate::quotient::transition_cases());
+                    cases.extend($crate::quotient::batched_cases());
                     $crate::quotient::run_quotient_suite(&b, &cases);
                 }
             }

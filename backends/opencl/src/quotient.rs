@@ -9,7 +9,7 @@ use proofbox_backend_api::quotient::{
     Bytecode, ConstraintProgram, QuotientShape, device_words, plan_quotient,
 };
 use proofbox_backend_api::resident::{EXT_DEGREE, Ext, ResidentField, ext_from_base};
-use proofbox_backend_api::{BackendError, planner};
+use proofbox_backend_api::{Backend, BackendError, DeviceType, planner};
 
 use crate::resident::OpenclMatrix;
 use crate::{OpenclBackend, Payload, global_size};
@@ -46,9 +46,20 @@ impl OpenclBackend {
         // `table` the header, bytecode and table of `device_words` (whose offsets and
         // register numbers the kernel trusts: the bytecode's registers are below its
         // limit, checked by `Bytecode::compile`), `out` 4 words per point.
+        // Each work-item keeps `QUOTIENT_MAX_REGISTERS` words of private memory (16
+        // KiB). A CPU implementation (PoCL) lays a whole work-group's private memory on
+        // one thread's stack, so a work-group of 1,024 items overflows it: one item per
+        // work-group there; 64 on GPUs and accelerators.
+        let local = if self.device().device_type == DeviceType::Cpu {
+            1
+        } else {
+            64
+        };
+        let global = global_size(size as u64, self.compute_units).next_multiple_of(local);
         let kernel = self
             .kernel("eval_quotient", F::ID)
-            .global_work_size(global_size(size as u64, self.compute_units))
+            .global_work_size(global)
+            .local_work_size(local)
             .arg(&lde.values)
             .arg(lde.width as u64)
             .arg(shape.log_size() as u32)

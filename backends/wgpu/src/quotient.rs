@@ -1,9 +1,9 @@
 //! [`proofbox_backend_api::ResidentBackend::eval_quotient`] on wgpu: the constraint
 //! program's register bytecode ([`proofbox_backend_api::quotient::bytecode`]) runs in
 //! the `eval_quotient` kernel (`firmware/wgsl/quotient.wgsl`, compiled the first time
-//! it is needed); each of at most 4096 threads takes every 4096th quotient point,
-//! its registers in a scratch storage buffer, and the bytecode runs in slices of
-//! 4096 instructions, one dispatch each (partial sums kept in the output). A call
+//! it is needed); the points go in batches of at most 4096, one thread each, their
+//! registers in a scratch storage buffer, and over each batch the bytecode runs in
+//! slices of 4096 instructions, one dispatch each (partial sums kept in the output). A call
 //! writes the bytecode and the
 //! plan's table as one table buffer, dispatches once (split against the workgroup
 //! limit by the recorder), and reads back 4 words per point in one copy.
@@ -110,20 +110,26 @@ impl WgpuBackend {
             let staging = self.gpu.staging(out_bytes)?;
             let mut rec = Recorder::default();
             let n = code.len().max(1);
-            for start in (0..n).step_by(INSTRUCTIONS_PER_DISPATCH) {
-                rec.dispatch(
-                    kernel,
-                    vec![(0, &lde.values), (1, &table), (3, &out), (4, &scratch)],
-                    threads as u64,
-                    [
-                        lde.width as u32,
-                        shape.log_size() as u32,
-                        shape.log_quotient_degree as u32,
-                        start as u32,
-                        (start + INSTRUCTIONS_PER_DISPATCH).min(code.len()) as u32,
-                        0,
-                    ],
-                );
+            // Batches of at most `MAX_THREADS` points, one thread each; every slice of
+            // the bytecode runs over a batch before the next batch starts (its
+            // registers stay in `scratch` from one slice to the next).
+            for first in (0..size).step_by(MAX_THREADS) {
+                let batch = (size - first).min(MAX_THREADS);
+                for start in (0..n).step_by(INSTRUCTIONS_PER_DISPATCH) {
+                    rec.dispatch(
+                        kernel,
+                        vec![(0, &lde.values), (1, &table), (3, &out), (4, &scratch)],
+                        batch as u64,
+                        [
+                            lde.width as u32,
+                            shape.log_size() as u32,
+                            shape.log_quotient_degree as u32,
+                            start as u32,
+                            (start + INSTRUCTIONS_PER_DISPATCH).min(code.len()) as u32,
+                            first as u32,
+                        ],
+                    );
+                }
             }
             rec.copy(&out, 0, &staging, 0, out_bytes);
             let index = self.gpu.submit(rec)?;
