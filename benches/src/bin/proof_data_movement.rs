@@ -50,6 +50,17 @@ fn spread(samples: &mut [f64]) -> (f64, f64, f64) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A proof that falls back from the resident path says so (`warn`); the backend
+    // failure behind it unwinds by design and stays out of stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    proofbox_prover::install_panic_hook();
     let mut reps = 3usize;
     let mut kinds = vec![BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Opencl];
     let mut sizes: Vec<u8> = Vec::new();
