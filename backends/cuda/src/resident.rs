@@ -39,9 +39,7 @@ use std::collections::BTreeMap;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
-use proofbox_backend_api::quotient::{
-    Bytecode, ConstraintProgram, QuotientShape, device_words, plan_quotient,
-};
+use proofbox_backend_api::quotient::{ConstraintProgram, DeviceQuotient, QuotientShape};
 use proofbox_backend_api::resident::{
     self, ClaimPlan, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
     ResidentField, ResidentMatrix, layer_offset,
@@ -326,10 +324,11 @@ impl ResidentBackend for CudaBackend {
         alpha: Ext<F>,
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError> {
-        let plan = plan_quotient(program, lde.height, lde.width, shape, alpha, public_values)?;
-        let code = Bytecode::compile(program)?;
-        let words = device_words(&plan, &code);
-        let size = plan.size();
+        let DeviceQuotient {
+            points: size,
+            words,
+            ..
+        } = DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
         let out_words = EXT_DEGREE * size;
         self.check_fits(
             "the quotient values and their table",

@@ -5,9 +5,7 @@
 //! point. A call uploads the bytecode and the plan's table in one buffer (counted as
 //! a table), launches the kernel once, and reads back 4 words per point.
 
-use proofbox_backend_api::quotient::{
-    Bytecode, ConstraintProgram, QuotientShape, device_words, plan_quotient,
-};
+use proofbox_backend_api::quotient::{ConstraintProgram, DeviceQuotient, QuotientShape};
 use proofbox_backend_api::resident::{EXT_DEGREE, Ext, ResidentField, ext_from_base};
 use proofbox_backend_api::{Backend, BackendError, DeviceType, planner};
 
@@ -27,10 +25,11 @@ impl OpenclBackend {
         alpha: Ext<F>,
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError> {
-        let plan = plan_quotient(program, lde.height, lde.width, shape, alpha, public_values)?;
-        let code = Bytecode::compile(program)?;
-        let words = device_words(&plan, &code);
-        let size = plan.size();
+        let DeviceQuotient {
+            points: size,
+            words,
+            ..
+        } = DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
         let out_words = EXT_DEGREE * size;
         planner::whole(
             &self.limits(),

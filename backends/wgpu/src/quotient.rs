@@ -10,9 +10,7 @@
 
 use std::sync::OnceLock;
 
-use proofbox_backend_api::quotient::{
-    Bytecode, ConstraintProgram, QuotientShape, device_words, plan_quotient,
-};
+use proofbox_backend_api::quotient::{ConstraintProgram, DeviceQuotient, QuotientShape};
 use proofbox_backend_api::resident::{EXT_DEGREE, Ext, ResidentField, ext_from_base};
 use proofbox_backend_api::{BackendError, BackendField, FieldId};
 
@@ -92,15 +90,17 @@ impl WgpuBackend {
         alpha: Ext<F>,
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError> {
-        let plan = plan_quotient(program, lde.height, lde.width, shape, alpha, public_values)?;
-        let code = Bytecode::compile(program)?;
-        let words = device_words(&plan, &code);
-        let size = plan.size();
+        let DeviceQuotient {
+            points: size,
+            words,
+            instructions,
+            registers,
+        } = DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
         let out_bytes = (EXT_DEGREE * size) as u64 * 4;
         self.check_binding(out_bytes)?;
         self.check_binding(words.len() as u64 * 4)?;
         let threads = size.min(MAX_THREADS);
-        let scratch_bytes = (threads * code.registers.max(1)) as u64 * 4;
+        let scratch_bytes = (threads * registers.max(1)) as u64 * 4;
         self.check_binding(scratch_bytes)?;
         let kernel = self.quotient.get(self, F::ID)?;
         let back = self.gpu.scoped("eval_quotient", || {
@@ -109,7 +109,7 @@ impl WgpuBackend {
             let scratch = self.gpu.storage("quotient registers", scratch_bytes)?;
             let staging = self.gpu.staging(out_bytes)?;
             let mut rec = Recorder::default();
-            let n = code.len().max(1);
+            let n = instructions.max(1);
             // Batches of at most `MAX_THREADS` points, one thread each; every slice of
             // the bytecode runs over a batch before the next batch starts (its
             // registers stay in `scratch` from one slice to the next).
@@ -125,7 +125,7 @@ impl WgpuBackend {
                             shape.log_size() as u32,
                             shape.log_quotient_degree as u32,
                             start as u32,
-                            (start + INSTRUCTIONS_PER_DISPATCH).min(code.len()) as u32,
+                            (start + INSTRUCTIONS_PER_DISPATCH).min(instructions) as u32,
                             first as u32,
                         ],
                     );

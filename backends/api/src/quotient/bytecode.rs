@@ -240,3 +240,47 @@ pub fn device_words<F: ResidentField>(plan: &QuotientPlan<F>, code: &Bytecode) -
     words.extend(F::as_monty_words(&plan.table()));
     words
 }
+
+/// What a device backend's `eval_quotient` sends and runs: the call checked
+/// ([`crate::quotient::plan_quotient`]), the program compiled to bytecode, and the one
+/// buffer of [`device_words`].
+#[derive(Debug, Clone)]
+pub struct DeviceQuotient {
+    /// Quotient points (`2^(log_trace_height + log_quotient_degree)`).
+    pub points: usize,
+    /// Header, bytecode and table, in one buffer.
+    pub words: Vec<u32>,
+    /// Instructions of the bytecode.
+    pub instructions: usize,
+    /// Registers one point uses.
+    pub registers: usize,
+}
+
+impl DeviceQuotient {
+    /// Checks the call against the program and the LDE (`lde_height` x `lde_width`)
+    /// and prepares what the device receives.
+    pub fn prepare<F: ResidentField>(
+        program: &ConstraintProgram<F>,
+        lde_height: usize,
+        lde_width: usize,
+        shape: crate::quotient::QuotientShape,
+        alpha: crate::resident::Ext<F>,
+        public_values: &[F],
+    ) -> Result<Self, BackendError> {
+        let plan = crate::quotient::plan_quotient(
+            program,
+            lde_height,
+            lde_width,
+            shape,
+            alpha,
+            public_values,
+        )?;
+        let code = Bytecode::compile(program)?;
+        Ok(Self {
+            points: plan.size(),
+            words: device_words(&plan, &code),
+            instructions: code.len(),
+            registers: code.registers,
+        })
+    }
+}

@@ -38,7 +38,7 @@
 pub mod bytecode;
 mod program;
 
-pub use bytecode::{Bytecode, HEADER_WORDS, MAX_REGISTERS, device_words, opcode};
+pub use bytecode::{Bytecode, DeviceQuotient, HEADER_WORDS, MAX_REGISTERS, device_words, opcode};
 pub use program::{ConstraintProgram, Input, Op, ProgramBuilder, ProgramError};
 
 use p3_field::PrimeCharacteristicRing;
