@@ -298,6 +298,23 @@ pub fn check_layer(
     }
 }
 
+/// Checks a request for tree nodes (`(layer, index)` pairs) against the tree of a
+/// matrix of `height` rows, and returns each node's digest position in the layout of
+/// [`layer_offset`] (every layer's digests back to back, leaves first).
+pub fn check_nodes(
+    height: usize,
+    has_tree: bool,
+    nodes: &[(usize, usize)],
+) -> Result<Vec<usize>, BackendError> {
+    nodes
+        .iter()
+        .map(|&(layer, index)| {
+            check_layer(height, has_tree, layer, &[index])?;
+            Ok(layer_offset(height, layer) + index)
+        })
+        .collect()
+}
+
 /// Kernels over device-resident matrices (see the [module docs](self) for what stays
 /// on the device and what comes back). Every method is required: a backend either
 /// keeps matrices resident or does not implement this trait.
@@ -343,6 +360,24 @@ pub trait ResidentBackend: Backend {
         indices: &[usize],
     ) -> Result<Vec<Digest<F>>, BackendError>;
 
+    /// The digests of tree nodes `nodes` (`(layer, index)` pairs, any layers, any
+    /// order) of a committed matrix, in the order asked: what the opening of several
+    /// rows needs from every layer. A device backend gathers them in one copy; the
+    /// default asks [`ResidentBackend::read_digests`] once per run of one layer.
+    fn read_nodes<F: ResidentField>(
+        &self,
+        m: &Self::Matrix<F>,
+        nodes: &[(usize, usize)],
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        check_nodes(m.height(), m.has_tree(), nodes)?;
+        let mut out = Vec::with_capacity(nodes.len());
+        for run in nodes.chunk_by(|a, b| a.0 == b.0) {
+            let indices: Vec<usize> = run.iter().map(|n| n.1).collect();
+            out.extend(self.read_digests(m, run[0].0, &indices)?);
+        }
+        Ok(out)
+    }
+
     /// The whole tree layer `layer` of a committed matrix, in one copy.
     fn read_layer<F: ResidentField>(
         &self,
@@ -386,12 +421,10 @@ pub trait ResidentBackend: Backend {
     ) -> Result<Vec<Digest<F>>, BackendError> {
         check_rows(m.height(), &[index])?;
         let levels = m.height().trailing_zeros() as usize;
-        (0..levels)
-            .map(|layer| {
-                self.read_digests(m, layer, &[(index >> layer) ^ 1])
-                    .map(|mut d| d.remove(0))
-            })
-            .collect()
+        let nodes: Vec<(usize, usize)> = (0..levels)
+            .map(|layer| (layer, (index >> layer) ^ 1))
+            .collect();
+        self.read_nodes(m, &nodes)
     }
 
     /// Frees a resident matrix (the same as dropping it).
@@ -482,5 +515,17 @@ mod tests {
         assert!(check_layer(8, true, 4, &[]).is_err());
         assert!(check_layer(8, false, 0, &[]).is_err());
         assert!(check_layer(8, true, 1, &[4]).is_err());
+    }
+
+    #[test]
+    fn node_checks_give_positions_in_the_layer_layout() {
+        // 8 leaves: layer 0 at 0..8, layer 1 at 8..12, layer 2 at 12..14, root at 14.
+        assert_eq!(
+            check_nodes(8, true, &[(0, 7), (1, 0), (2, 1), (3, 0), (0, 2)]).unwrap(),
+            vec![7, 8, 13, 14, 2]
+        );
+        assert!(check_nodes(8, true, &[(1, 4)]).is_err());
+        assert!(check_nodes(8, true, &[(4, 0)]).is_err());
+        assert!(check_nodes(8, false, &[(0, 0)]).is_err());
     }
 }

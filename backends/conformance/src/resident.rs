@@ -157,6 +157,18 @@ pub fn check_resident_tree<B: ResidentBackend, F: ResidentField>(
         let expect: Vec<Digest<F>> = idx.iter().map(|&i| want_layer[i]).collect();
         first_difference(&format!("{what}: read_digests layer {l}"), &got, &expect)?;
     }
+    // Nodes of every layer at once, out of order and repeated.
+    let nodes: Vec<(usize, usize)> = (0..want_layers.len())
+        .rev()
+        .flat_map(|l| {
+            let len = want_layers[l].len();
+            [(l, len - 1), (l, 0), (l, len / 2)]
+        })
+        .chain([(0, n / 3)])
+        .collect();
+    let got = backend.read_nodes(&m, &nodes).map_err(failed(&what))?;
+    let expect: Vec<Digest<F>> = nodes.iter().map(|&(l, i)| want_layers[l][i]).collect();
+    first_difference(&format!("{what}: read_nodes"), &got, &expect)?;
     let leaf = n - 1;
     let path = backend.merkle_path(&m, leaf).map_err(failed(&what))?;
     let want_path: Vec<Digest<F>> = (0..want_layers.len() - 1)
@@ -167,6 +179,8 @@ pub fn check_resident_tree<B: ResidentBackend, F: ResidentField>(
         backend.read_rows(&m, &[n]).err(),
         backend.read_digests(&m, want_layers.len(), &[0]).err(),
         backend.read_digests(&m, 0, &[n]).err(),
+        backend.read_nodes(&m, &[(0, 0), (1, n)]).err(),
+        backend.read_nodes(&m, &[(want_layers.len(), 0)]).err(),
     ] {
         if !matches!(bad, Some(BackendError::InvalidInput(_))) {
             return Err(Mismatch(format!(
@@ -341,10 +355,23 @@ fn expect_moved(
     Ok(())
 }
 
+/// Checks that a read of scattered rows or digests came back in one copy, after at
+/// most a few waits (a gather's offsets may go up first), on a backend that counts.
+fn one_copy_back(what: &str, s: &TransferStats, counted: bool) -> Result<(), Mismatch> {
+    if counted && (s.device_to_host_copies != 1 || s.sync_waits > 3) {
+        return Err(Mismatch(format!(
+            "resident transfers, {what}: {} copies back and {} waits, expected one copy and at most 3 waits ({s:?})",
+            s.device_to_host_copies, s.sync_waits
+        )));
+    }
+    Ok(())
+}
+
 /// Checks what the resident calls move: an LDE sends its input once and brings
 /// nothing back; a commit sends nothing and brings back one digest; reads bring back
 /// exactly the rows or digests asked for; a reduction sends no data (its scalars are
-/// tables) and brings back one extension element (16 bytes) per row of each height.
+/// tables) and brings back one extension element (16 bytes) per row of each height;
+/// scattered rows and tree nodes come back in one copy.
 /// A backend without counters must be the CPU backend and stays at zero.
 pub fn check_resident_transfers<B: ResidentBackend, F: ResidentField>(
     backend: &B,
@@ -368,6 +395,11 @@ pub fn check_resident_transfers<B: ResidentBackend, F: ResidentField>(
     expect_moved("commit", &s, 0, back(digest_bytes))?;
     let (_, s) = during(backend, "read_rows", || backend.read_rows(&m, &[0, 5, 5]))?;
     expect_moved("read_rows of 3 rows", &s, 0, back(3 * w as u64 * 4))?;
+    one_copy_back("read_rows of 3 rows", &s, counted)?;
+    let nodes = [(0, 9), (3, 1), (1, 2), (0, 9)];
+    let (_, s) = during(backend, "read_nodes", || backend.read_nodes(&m, &nodes))?;
+    expect_moved("read_nodes of 4 nodes", &s, 0, back(4 * digest_bytes))?;
+    one_copy_back("read_nodes of 4 nodes", &s, counted)?;
     let (_, s) = during(backend, "read_layer", || backend.read_layer(&m, 2))?;
     expect_moved("read_layer 2", &s, 0, back((n >> 2) * digest_bytes))?;
     let (_, s) = during(backend, "merkle_path", || backend.merkle_path(&m, 3))?;
@@ -377,6 +409,7 @@ pub fn check_resident_transfers<B: ResidentBackend, F: ResidentField>(
         0,
         back((log_h + added_bits) as u64 * digest_bytes),
     )?;
+    one_copy_back("merkle_path", &s, counted)?;
     let z = Ext::<F>::from_basis_coefficients_fn(|i| F::from_u32(i as u32 + 3));
     let points = [(z, vec![z; w])];
     let claims = [OpeningClaim {

@@ -30,6 +30,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "quotient.h",
         include_str!("../../../firmware/common/quotient.h"),
     ),
+    (
+        "gather.h",
+        include_str!("../../../firmware/common/gather.h"),
+    ),
 ];
 
 /// The kernels every module exports.
@@ -40,6 +44,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "lde_expand",
     "reduce_openings",
     "eval_quotient",
+    "gather_words",
 ];
 
 /// The whole translation unit of one field's module.

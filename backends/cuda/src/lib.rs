@@ -126,7 +126,7 @@ impl core::fmt::Debug for CudaBackend {
 }
 
 /// One field's loaded module.
-struct Kernels {
+pub(crate) struct Kernels {
     _module: Arc<CudaModule>,
     hash_leaves: CudaFunction,
     compress_pairs: CudaFunction,
@@ -134,6 +134,7 @@ struct Kernels {
     lde_expand: CudaFunction,
     reduce_openings: CudaFunction,
     eval_quotient: CudaFunction,
+    gather_words: CudaFunction,
 }
 
 /// Grid size for a grid-stride kernel over `items` work items of `per_block` each.
@@ -249,6 +250,7 @@ impl CudaBackend {
             lde_expand: f("lde_expand")?,
             reduce_openings: f("reduce_openings")?,
             eval_quotient: f("eval_quotient")?,
+            gather_words: f("gather_words")?,
             _module: module,
         })
     }

@@ -11,8 +11,11 @@
 //! - [`ResidentBackend::commit`] runs `hash_leaves` over the rows where they lie and
 //!   `compress_pairs` layer after layer in the tree allocation; one digest (the root)
 //!   is read back.
-//! - Reads ([`ResidentBackend::read_rows`], [`ResidentBackend::read_digests`]) are one
-//!   copy per row or digest into host memory; [`ResidentBackend::read_layer`] one copy.
+//! - Reads ([`ResidentBackend::read_rows`], [`ResidentBackend::read_digests`],
+//!   [`ResidentBackend::read_nodes`]) bring everything asked for back in one copy into
+//!   host memory: one copy where it is one contiguous range, else `gather_words`
+//!   (`firmware/common/gather.h`) collects the rows or digests into one allocation
+//!   first (their offsets go up as a table); [`ResidentBackend::read_layer`] is one copy.
 //!   Words are converted only after the stream has been synchronised.
 //! - [`ResidentBackend::reduce_openings`] launches `reduce_openings`
 //!   (`firmware/cuda/reduce.cu`) once per claim (one thread per row, accumulating
@@ -98,6 +101,73 @@ impl CudaBackend {
         Ok(words)
     }
 
+    /// The `width` words at each of `starts` (word offsets into `src`), back to back:
+    /// one copy where they are one contiguous range, else `gather_words` collects them
+    /// into one allocation on the device and one copy brings it back (the offsets go
+    /// up as a table). The caller holds the call lock and synchronises afterwards.
+    fn gather(
+        &self,
+        what: &str,
+        k: &crate::Kernels,
+        src: &CudaSlice<u32>,
+        starts: &[usize],
+        width: usize,
+    ) -> Result<Vec<u32>, BackendError> {
+        if starts.is_empty() || width == 0 {
+            return Ok(vec![0u32; starts.len() * width]);
+        }
+        if starts.windows(2).all(|p| p[1] == p[0] + width) {
+            return self.read_words(what, src, starts[0], starts.len() * width);
+        }
+        let offsets: Vec<u32> = starts
+            .iter()
+            .flat_map(|&s| {
+                let s = s as u64;
+                [s as u32, (s >> 32) as u32]
+            })
+            .collect();
+        let mut table = self.alloc(offsets.len())?;
+        self.stream
+            .memcpy_htod(&offsets, &mut table)
+            .map_err(|e| self.kernel_error("gather_words offset upload", e))?;
+        self.transfers.table_to_device(offsets.len() as u64 * 4);
+        let total = starts.len() * width;
+        let mut dst = self.alloc(total)?;
+        let (width64, count64) = (width as u64, starts.len() as u64);
+        let cfg = LaunchConfig {
+            grid_dim: (grid(total as u64, BLOCK, self.sm_count), 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut launch = self.stream.launch_builder(&k.gather_words);
+        launch
+            .arg(src)
+            .arg(&table)
+            .arg(&width64)
+            .arg(&count64)
+            .arg(&mut dst);
+        // SAFETY: the arguments match the kernel's signature; `table` holds 2 words per
+        // start, every start plus `width` lies within `src` (the callers checked the
+        // rows and nodes), `dst` holds count * width words.
+        unsafe { self.launch(&mut launch, cfg, "gather_words") }?;
+        self.read_words(what, &dst, 0, total)
+    }
+
+    /// Digests at `positions` (in the layer layout) of a tree allocation.
+    fn gather_digests<F: BackendField>(
+        &self,
+        what: &str,
+        layers: &CudaSlice<u32>,
+        positions: impl Iterator<Item = usize>,
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        let starts: Vec<usize> = positions.map(|p| p * DIGEST_WORDS).collect();
+        let k = self.kernels(F::ID)?;
+        let _guard = self.call.lock().expect("call lock");
+        let words = self.gather(what, k, layers, &starts, DIGEST_WORDS)?;
+        self.check(what)?;
+        proofbox_backend_api::readback::digests(&self.info.id, what, words)
+    }
+
     /// Checks that buffers of `words` in all, the largest `largest`, fit whole.
     fn check_fits(
         &self,
@@ -174,16 +244,16 @@ impl ResidentBackend for CudaBackend {
         rows: &[usize],
     ) -> Result<Vec<Vec<F>>, BackendError> {
         resident::check_rows(m.height, rows)?;
+        let starts: Vec<usize> = rows.iter().map(|&r| r * m.width).collect();
+        let k = self.kernels(F::ID)?;
         let _guard = self.call.lock().expect("call lock");
-        let words = rows
-            .iter()
-            .map(|&r| self.read_words("read_rows", &m.values, r * m.width, m.width))
-            .collect::<Result<Vec<_>, _>>()?;
+        let words = self.gather("read_rows", k, &m.values, &starts, m.width)?;
         self.check("read_rows")?;
-        words
-            .into_iter()
-            .map(|w| self.to_elems::<F>("read_rows", w))
-            .collect()
+        let values = self.to_elems::<F>("read_rows", words)?;
+        if m.width == 0 {
+            return Ok(vec![Vec::new(); rows.len()]);
+        }
+        Ok(values.chunks_exact(m.width).map(<[F]>::to_vec).collect())
     }
 
     fn read_digests<F: ResidentField>(
@@ -195,26 +265,19 @@ impl ResidentBackend for CudaBackend {
         resident::check_layer(m.height, m.has_tree(), layer, indices)?;
         let layers = m.layers.as_ref().expect("checked");
         let at = layer_offset(m.height, layer);
-        let _guard = self.call.lock().expect("call lock");
-        let words = indices
-            .iter()
-            .map(|&i| {
-                self.read_words(
-                    "read_digests",
-                    layers,
-                    (at + i) * DIGEST_WORDS,
-                    DIGEST_WORDS,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.check("read_digests")?;
-        words
-            .into_iter()
-            .map(|w| {
-                let d = self.to_elems::<F>("read_digests", w)?;
-                Ok(d.try_into().expect("one digest"))
-            })
-            .collect()
+        self.gather_digests("read_digests", layers, indices.iter().map(|&i| at + i))
+    }
+
+    fn read_nodes<F: ResidentField>(
+        &self,
+        m: &CudaMatrix<F>,
+        nodes: &[(usize, usize)],
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        let positions = resident::check_nodes(m.height, m.has_tree(), nodes)?;
+        let Some(layers) = m.layers.as_ref() else {
+            return Ok(Vec::new());
+        };
+        self.gather_digests("read_nodes", layers, positions.into_iter())
     }
 
     fn read_layer<F: ResidentField>(

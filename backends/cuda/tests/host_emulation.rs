@@ -309,6 +309,36 @@ fn check_reduce<F: ResidentField>(
     }
 }
 
+/// `gather_words` over a random buffer: scattered, repeated and unordered runs
+/// (offsets given as 64-bit low/high pairs), against slicing on the host.
+fn check_gather(h: &Harness, width: usize, starts: &[usize]) {
+    let src: Vec<u32> = (0..4096u32)
+        .map(|i| i.wrapping_mul(2_654_435_761))
+        .collect();
+    write_words(&h.file("gather_src"), &src);
+    let offsets: Vec<u32> = starts
+        .iter()
+        .flat_map(|&s| [s as u32, (s as u64 >> 32) as u32])
+        .collect();
+    write_words(&h.file("gather_starts"), &offsets);
+    h.run(&[
+        "gather".into(),
+        width.to_string(),
+        h.path("gather_src"),
+        h.path("gather_starts"),
+        h.path("gather_out"),
+    ]);
+    let want: Vec<u32> = starts
+        .iter()
+        .flat_map(|&s| src[s..s + width].iter().copied())
+        .collect();
+    assert_same(
+        &read_words(&h.file("gather_out")),
+        &want,
+        &format!("gather width {width}, starts {starts:?}"),
+    );
+}
+
 fn run_all<F: ResidentField>() {
     let Some(h) = Harness::build::<F>() else {
         return;
@@ -334,6 +364,9 @@ fn run_all<F: ResidentField>() {
     for (log_rows, width) in [(0, 1), (1, 8), (6, 17)] {
         check_tree::<F>(&h, log_rows, width);
     }
+    check_gather(&h, 8, &[4000, 0, 8, 8, 1234, 4088]);
+    check_gather(&h, 1, &[7]);
+    check_gather(&h, 37, &[3700, 0, 37 * 9, 2000]);
     // Several claims per height (accumulation), a first claim without points (zeroes
     // its height), a single row, and more rows than the emulated grid's threads.
     check_reduce::<F>(

@@ -7,8 +7,11 @@
 //!   [`proofbox_backend_api::Backend::coset_lde_batch`] and keeps their output buffer; nothing is read back.
 //! - [`ResidentBackend::commit`] hashes the rows where they lie and compresses layer
 //!   after layer in the tree buffer; one digest (the root) is read back.
-//! - Reads ([`ResidentBackend::read_rows`], [`ResidentBackend::read_digests`]) are one
-//!   blocking copy per row or digest; [`ResidentBackend::read_layer`] one copy.
+//! - Reads ([`ResidentBackend::read_rows`], [`ResidentBackend::read_digests`],
+//!   [`ResidentBackend::read_nodes`]) bring everything asked for back in one copy:
+//!   one read where it is one contiguous range, else `gather_words` collects the rows
+//!   or digests into one buffer first (their offsets go up as a table: one write, one
+//!   launch, one read); [`ResidentBackend::read_layer`] is one copy.
 //! - [`ResidentBackend::reduce_openings`] launches `reduce_openings` once per claim
 //!   (one work-item per row, accumulating into one buffer per height) after uploading
 //!   the claim's scalars (powers of `alpha`, points; counted as tables), and reads
@@ -30,7 +33,7 @@ use proofbox_backend_api::resident::{
     self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
     ResidentField, ResidentMatrix, layer_offset,
 };
-use proofbox_backend_api::{BackendError, BackendField, Digest, planner, validate};
+use proofbox_backend_api::{BackendError, BackendField, Digest, FieldId, planner, validate};
 
 use crate::{DIGEST_WORDS, OpenclBackend, Payload, global_size};
 
@@ -52,6 +55,64 @@ impl OpenclBackend {
         let mut words = vec![0u32; len];
         self.read(buf, offset, &mut words)?;
         self.to_elems::<F>(what, words)
+    }
+
+    /// The `width` words at each of `starts` (word offsets into `src`), back to back:
+    /// one read where they are one contiguous range, else `gather_words` collects them
+    /// into one buffer on the device and one read brings it back (the offsets go up as
+    /// a table). The caller holds the call lock.
+    fn gather(
+        &self,
+        what: &str,
+        field: FieldId,
+        src: &Buffer<u32>,
+        starts: &[usize],
+        width: usize,
+    ) -> Result<Vec<u32>, BackendError> {
+        let mut words = vec![0u32; starts.len() * width];
+        if starts.is_empty() || width == 0 {
+            return Ok(words);
+        }
+        if starts.windows(2).all(|p| p[1] == p[0] + width) {
+            self.read(src, starts[0], &mut words)?;
+            return Ok(words);
+        }
+        let offsets: Vec<u32> = starts
+            .iter()
+            .flat_map(|&s| {
+                let s = s as u64;
+                [s as u32, (s >> 32) as u32]
+            })
+            .collect();
+        let offsets = self.upload(&offsets, Payload::Table)?;
+        let dst = self.alloc(words.len())?;
+        let (width64, count64) = (width as u64, starts.len() as u64);
+        // `offsets` holds 2 words per start, every start plus `width` lies within
+        // `src` (the callers checked rows and nodes), `dst` holds count * width words.
+        let kernel = self
+            .kernel("gather_words", field)
+            .global_work_size(global_size(count64 * width64, self.compute_units))
+            .arg(src)
+            .arg(&offsets)
+            .arg(width64)
+            .arg(count64)
+            .arg(&dst)
+            .build();
+        self.launch(what, kernel)?;
+        self.read(&dst, 0, &mut words)?;
+        Ok(words)
+    }
+
+    /// Digests at `positions` (in the layer layout) of a tree buffer.
+    fn gather_digests<F: BackendField>(
+        &self,
+        what: &str,
+        layers: &Buffer<u32>,
+        positions: impl Iterator<Item = usize>,
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        let starts: Vec<usize> = positions.map(|p| p * DIGEST_WORDS).collect();
+        let words = self.gather(what, F::ID, layers, &starts, DIGEST_WORDS)?;
+        proofbox_backend_api::readback::digests(&self.info.id, what, words)
     }
 
     /// Checks that a matrix of `words` fits one allocation and the memory budget.
@@ -127,10 +188,14 @@ impl ResidentBackend for OpenclBackend {
         rows: &[usize],
     ) -> Result<Vec<Vec<F>>, BackendError> {
         resident::check_rows(m.height, rows)?;
+        let starts: Vec<usize> = rows.iter().map(|&r| r * m.width).collect();
         let _guard = self.call.lock().expect("call lock");
-        rows.iter()
-            .map(|&r| self.read_elems::<F>("read rows", &m.values, r * m.width, m.width))
-            .collect()
+        let words = self.gather("read rows", F::ID, &m.values, &starts, m.width)?;
+        let values = self.to_elems::<F>("read rows", words)?;
+        if m.width == 0 {
+            return Ok(vec![Vec::new(); rows.len()]);
+        }
+        Ok(values.chunks_exact(m.width).map(<[F]>::to_vec).collect())
     }
 
     fn read_digests<F: ResidentField>(
@@ -143,18 +208,20 @@ impl ResidentBackend for OpenclBackend {
         let layers = m.layers.as_ref().expect("checked");
         let at = layer_offset(m.height, layer);
         let _guard = self.call.lock().expect("call lock");
-        indices
-            .iter()
-            .map(|&i| {
-                let d = self.read_elems::<F>(
-                    "read digests",
-                    layers,
-                    (at + i) * DIGEST_WORDS,
-                    DIGEST_WORDS,
-                )?;
-                Ok(d.try_into().expect("one digest"))
-            })
-            .collect()
+        self.gather_digests("read digests", layers, indices.iter().map(|&i| at + i))
+    }
+
+    fn read_nodes<F: ResidentField>(
+        &self,
+        m: &OpenclMatrix<F>,
+        nodes: &[(usize, usize)],
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        let positions = resident::check_nodes(m.height, m.has_tree(), nodes)?;
+        let Some(layers) = m.layers.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let _guard = self.call.lock().expect("call lock");
+        self.gather_digests("read nodes", layers, positions.into_iter())
     }
 
     fn read_layer<F: ResidentField>(

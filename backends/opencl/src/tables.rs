@@ -49,6 +49,7 @@ pub(crate) const RENAMED: &[&str] = &[
     "f_pow",
     "reduce_openings",
     "eval_quotient",
+    "gather_words",
 ];
 
 /// Macros a field's section defines and the epilogue removes again.

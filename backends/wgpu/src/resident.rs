@@ -7,8 +7,10 @@
 //!   buffer; nothing is read back and the host does not wait.
 //! - [`ResidentBackend::commit`] hashes the rows where they lie and compresses layer
 //!   after layer, in one submission; the root (one digest) is read back.
-//! - Reads copy every row or digest asked for into one staging buffer and map it
-//!   once (one device-to-host copy, one wait, per call).
+//! - Reads ([`ResidentBackend::read_rows`], [`ResidentBackend::read_digests`],
+//!   [`ResidentBackend::read_nodes`], [`ResidentBackend::read_layer`]) copy every row
+//!   or digest asked for into one staging buffer and map it once (one device-to-host
+//!   copy, one wait, per call).
 //! - [`ResidentBackend::reduce_openings`] dispatches the `reduce_openings` kernel
 //!   (`firmware/wgsl/reduce.wgsl`, compiled the first time it is needed) once per
 //!   claim, one thread per row, after writing the claim's scalars as a table; every
@@ -230,6 +232,25 @@ impl ResidentBackend for WgpuBackend {
             .gpu
             .scoped("read_digests", || self.read_ranges(layers, &ranges))?;
         self.digests::<F>("read_digests", words)
+    }
+
+    fn read_nodes<F: ResidentField>(
+        &self,
+        m: &WgpuMatrix<F>,
+        nodes: &[(usize, usize)],
+    ) -> Result<Vec<Digest<F>>, BackendError> {
+        let positions = resident::check_nodes(m.height, m.has_tree(), nodes)?;
+        let Some(layers) = m.layers.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let ranges: Vec<(u64, u64)> = positions
+            .iter()
+            .map(|&p| (p as u64 * DIGEST_BYTES, DIGEST_BYTES))
+            .collect();
+        let words = self
+            .gpu
+            .scoped("read_nodes", || self.read_ranges(layers, &ranges))?;
+        self.digests::<F>("read_nodes", words)
     }
 
     fn read_layer<F: ResidentField>(

@@ -9,9 +9,9 @@
 //!   evaluations on the small domain the claimed openings are interpolated from.
 //! - [`ResidentMmcs`] is the `Mmcs` FRI opens the inputs through: rows come back with
 //!   [`ResidentBackend::read_rows`], and the pruned authentication paths of
-//!   `MerkleTreeMmcs::open_multi_batch` are read digest by digest
-//!   ([`ResidentBackend::read_digests`], one call per tree layer): only the boundary
-//!   siblings the proof carries come back. Verification is the stock `MerkleTreeMmcs`.
+//!   `MerkleTreeMmcs::open_multi_batch` in one call for all layers
+//!   ([`ResidentBackend::read_nodes`]): only the boundary siblings the proof carries
+//!   come back. Verification is the stock `MerkleTreeMmcs`.
 //! - The matrices are on the device, so `Mmcs::get_matrices` has nothing to lend;
 //!   heights come from [`ResidentData`] itself.
 
@@ -21,8 +21,8 @@ use p3_commit::{BatchOpening, BatchOpeningRef, Mmcs};
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::{Dimensions, Matrix};
 use p3_merkle_tree::{MerkleCap, MerkleTreeError, PrunedMerklePaths};
+use proofbox_backend_api::BackendError;
 use proofbox_backend_api::resident::{ResidentBackend, ResidentField, ResidentMatrix};
-use proofbox_backend_api::{BackendError, Digest};
 use proofbox_verifier::config::stock;
 
 use crate::adapters::fail;
@@ -147,42 +147,54 @@ impl<B: ResidentBackend, F: ResidentField> ResidentMmcs<B, F> {
     /// The boundary siblings of the paths from `indices` to the root, in the order the
     /// stock pruning emits them: level by level from the leaves, then by group, then by
     /// position in the group; a sibling that covers a queried node is left out.
-    fn pruned_paths(
+    pub(crate) fn pruned_paths(
         &self,
         indices: &[usize],
         data: &ResidentData<B, F>,
     ) -> Result<MultiProof<F>, BackendError> {
-        let levels = data.height().trailing_zeros() as usize;
-        let mut nodes: Vec<usize> = indices.to_vec();
-        nodes.sort_unstable();
-        nodes.dedup();
-        let mut sibling_hashes: Vec<Digest<F>> = Vec::new();
-        for level in 0..levels {
-            if nodes.is_empty() {
-                break;
-            }
-            let mut wanted = Vec::new();
-            let mut parents = Vec::with_capacity(nodes.len());
-            let mut i = 0;
-            while i < nodes.len() {
-                let group = nodes[i] / 2;
-                for k in 0..2 {
-                    let child = 2 * group + k;
-                    if i < nodes.len() && nodes[i] == child {
-                        i += 1;
-                    } else {
-                        wanted.push(child);
-                    }
-                }
-                parents.push(group);
-            }
-            if !wanted.is_empty() {
-                sibling_hashes.extend(self.backend.read_digests(&data.matrix, level, &wanted)?);
-            }
-            nodes = parents;
-        }
+        let wanted = pruned_siblings(data.height(), indices);
+        let sibling_hashes = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            self.backend.read_nodes(&data.matrix, &wanted)?
+        };
         Ok(PrunedMerklePaths { sibling_hashes })
     }
+}
+
+/// The tree nodes (`(layer, index)`, layer 0 the leaves' digests) whose digests the
+/// pruned paths from leaves `indices` to the root carry, in the order the stock
+/// pruning emits them: level by level from the leaves, then by group, then by
+/// position in the group; a sibling that covers a queried node is left out. Which
+/// nodes these are depends on the indices only, so every layer's digests can be read
+/// in one call.
+pub(crate) fn pruned_siblings(height: usize, indices: &[usize]) -> Vec<(usize, usize)> {
+    let levels = height.trailing_zeros() as usize;
+    let mut nodes: Vec<usize> = indices.to_vec();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let mut wanted = Vec::new();
+    for level in 0..levels {
+        if nodes.is_empty() {
+            break;
+        }
+        let mut parents = Vec::with_capacity(nodes.len());
+        let mut i = 0;
+        while i < nodes.len() {
+            let group = nodes[i] / 2;
+            for k in 0..2 {
+                let child = 2 * group + k;
+                if i < nodes.len() && nodes[i] == child {
+                    i += 1;
+                } else {
+                    wanted.push((level, child));
+                }
+            }
+            parents.push(group);
+        }
+        nodes = parents;
+    }
+    wanted
 }
 
 impl<B: ResidentBackend, F: ResidentField> Mmcs<F> for ResidentMmcs<B, F> {

@@ -9,6 +9,8 @@
 //!   are `lde_resident` + `commit` on the device; openings reduce on the device
 //!   (`reduce_openings`) and FRI reads only the queried rows and the digests of their
 //!   pruned Merkle paths back ([`mmcs::ResidentMmcs`]).
+//! - [`fri::ResidentFriMmcs`] commits FRI's folded codewords on the device (folded on
+//!   the host, uploaded once, the root back).
 //! - [`prove::prove`] is `p3_uni_stark::prove`'s loop over it, with the quotient
 //!   computed through one seam, [`prove::quotient_values`]: the AIR's constraints
 //!   evaluated on the device (`ResidentBackend::eval_quotient`).
@@ -16,14 +18,17 @@
 //! **Invariant:** a resident proof's commitments (trace, quotient chunks, FRI rounds),
 //! transcript and proof bytes are the stock path's: the proof deserializes as the
 //! stock configuration's proof (`proofbox_verifier::config::stock`) and verifies
-//! there. What crosses to the device: the trace, and the quotient chunks (each once),
-//! plus the backend's tables. What comes back: the roots, the quotient's values (one
-//! extension element a point of the quotient domain), the reduced openings (one extension element per row of the extension), and the rows and
-//! digests of the queries.
+//! there. What crosses to the device: the trace, the quotient chunks and FRI's folded
+//! codewords (each once), plus the backend's tables. What comes back: the roots, the
+//! quotient's values (one extension element a point of the quotient domain), the
+//! reduced openings (one extension element per row of the extension), and the rows
+//! and digests of the queries, each commitment's in two reads (rows, then the nodes
+//! of all pruned paths).
 //!
 //! [`crate::Prover::resident`] proves on this path and falls back to the stock path,
 //! with a log line, when the device lacks memory for a whole matrix.
 
+pub mod fri;
 pub mod mmcs;
 pub mod pcs;
 pub mod prove;
@@ -40,6 +45,7 @@ use proofbox_backend_api::resident::{ResidentBackend, ResidentField};
 use proofbox_circuits::{CircuitId, WithStatement};
 use proofbox_verifier::FriParams;
 
+pub use fri::ResidentFriMmcs;
 pub use mmcs::{ResidentData, ResidentMmcs};
 pub use pcs::ResidentPcs;
 pub use prove::{ResidentConfig, config, prove, quotient_values};

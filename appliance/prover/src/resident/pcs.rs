@@ -57,19 +57,20 @@ use proofbox_backend_api::resident::{
     OpeningClaim, OpeningPoint, ResidentBackend, ResidentField, ResidentMatrix,
 };
 
+use super::fri::ResidentFriMmcs;
 use super::mmcs::{Commitment, LowEvaluations, ResidentData, ResidentMmcs};
 use crate::adapters::fail;
-use crate::config::{Challenge, ChallengeMmcs, Challenger};
+use crate::config::{Challenge, Challenger};
 
 /// The FRI proof of a resident opening (see the [module docs](self)).
 pub type ResidentFriProof<B, F> =
-    FriProof<Challenge<F>, ChallengeMmcs<B, F>, F, Vec<BatchMultiOpening<F, ResidentMmcs<B, F>>>>;
+    FriProof<Challenge<F>, ResidentFriMmcs<B, F>, F, Vec<BatchMultiOpening<F, ResidentMmcs<B, F>>>>;
 
 /// `TwoAdicFriPcs` over device-resident matrices (see the [module docs](self)).
 pub struct ResidentPcs<B, F: ResidentField> {
     backend: Arc<B>,
     mmcs: ResidentMmcs<B, F>,
-    fri: FriParameters<ChallengeMmcs<B, F>>,
+    fri: FriParameters<ResidentFriMmcs<B, F>>,
     dft: Radix2DitParallel<F>,
 }
 
@@ -86,8 +87,8 @@ impl<B, F: ResidentField> Clone for ResidentPcs<B, F> {
 
 impl<B: ResidentBackend, F: ResidentField> ResidentPcs<B, F> {
     /// The PCS on `backend` with FRI parameters `fri` (whose MMCS commits the folded
-    /// codewords, on the host as the stock path does).
-    pub fn new(backend: Arc<B>, fri: FriParameters<ChallengeMmcs<B, F>>) -> Self {
+    /// codewords on the device, [`ResidentFriMmcs`]).
+    pub fn new(backend: Arc<B>, fri: FriParameters<ResidentFriMmcs<B, F>>) -> Self {
         Self {
             mmcs: ResidentMmcs::new(backend.clone()),
             backend,
@@ -100,7 +101,7 @@ impl<B: ResidentBackend, F: ResidentField> ResidentPcs<B, F> {
         &self.backend
     }
 
-    pub fn fri(&self) -> &FriParameters<ChallengeMmcs<B, F>> {
+    pub fn fri(&self) -> &FriParameters<ResidentFriMmcs<B, F>> {
         &self.fri
     }
 
@@ -273,7 +274,7 @@ fn validate_input_height<M>(
 }
 
 type ResidentFriError<B, F> =
-    FriError<<ChallengeMmcs<B, F> as Mmcs<Challenge<F>>>::Error, MerkleTreeError>;
+    FriError<<ResidentFriMmcs<B, F> as Mmcs<Challenge<F>>>::Error, MerkleTreeError>;
 
 impl<B: ResidentBackend, F: ResidentField> Pcs<Challenge<F>, Challenger<F>> for ResidentPcs<B, F> {
     type Domain = TwoAdicMultiplicativeCoset<F>;
@@ -406,7 +407,7 @@ impl<B: ResidentBackend, F: ResidentField> Pcs<Challenge<F>, Challenger<F>> for 
 /// `check_canonical_pow_witnesses` (crate-private in p3-fri 0.8): a witness of a phase
 /// with no grinding must be zero.
 fn check_canonical_pow_witnesses<B: ResidentBackend, F: ResidentField>(
-    fri: &FriParameters<ChallengeMmcs<B, F>>,
+    fri: &FriParameters<ResidentFriMmcs<B, F>>,
     proof: &ResidentFriProof<B, F>,
 ) -> Result<(), ResidentFriError<B, F>> {
     let phase = if fri.batch_proof_of_work_bits == 0 && proof.batch_pow_witness != F::ZERO {

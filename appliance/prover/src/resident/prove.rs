@@ -26,10 +26,10 @@ use proofbox_backend_api::quotient::QuotientShape;
 use proofbox_backend_api::resident::{ResidentBackend, ResidentField};
 use proofbox_verifier::FriParams;
 
+use super::fri::ResidentFriMmcs;
 use super::mmcs::{Commitment, ResidentData};
 use super::pcs::ResidentPcs;
-use crate::adapters::{BackendCompressor, BackendHasher, StageTracker};
-use crate::config::{Challenge, ChallengeMmcs, Challenger, ValMmcs};
+use crate::config::{Challenge, Challenger};
 use crate::progress::{Progress, Stage};
 
 /// The STARK configuration of a resident proof: the stock configuration with
@@ -37,17 +37,12 @@ use crate::progress::{Progress, Stage};
 pub type ResidentConfig<B, F> = StarkConfig<ResidentPcs<B, F>, Challenge<F>, Challenger<F>>;
 
 /// The resident configuration on `backend` for FRI parameters `params`. FRI's folded
-/// codewords are committed through the backend's hashing, as on the stock path.
+/// codewords are committed on the device ([`ResidentFriMmcs`]).
 pub fn config<B: ResidentBackend, F: ResidentField>(
     backend: Arc<B>,
     params: &FriParams,
 ) -> ResidentConfig<B, F> {
-    let val_mmcs = ValMmcs::<B, F>::new(
-        BackendHasher::new(backend.clone()),
-        BackendCompressor::new(backend.clone(), StageTracker::default()),
-        0,
-    );
-    let fri = params.to_plonky3(ChallengeMmcs::<B, F>::new(val_mmcs));
+    let fri = params.to_plonky3(ResidentFriMmcs::<B, F>::new(backend.clone()));
     StarkConfig::new(
         ResidentPcs::new(backend, fri),
         Challenger::<F>::new(F::poseidon2_16()),

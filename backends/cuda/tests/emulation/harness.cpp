@@ -196,6 +196,17 @@ int main(int argc, char** argv) {
         write_words(argv[8], out);
         return 0;
     }
+    if (op == "gather" && argc == 6) {
+        u64 width = atoll(argv[2]);
+        std::vector<u32> src = read_words(argv[3]);
+        std::vector<u32> starts = read_words(argv[4]);
+        u64 count = starts.size() / 2;
+        // Poisoned: the kernel must write every word.
+        std::vector<u32> out(count * width, 0xdeadbeefu);
+        launch(2, 8, [&] { gather_words(src.data(), starts.data(), width, count, out.data()); });
+        write_words(argv[5], out);
+        return 0;
+    }
     fprintf(stderr, "bad arguments\n");
     return 2;
 }
