@@ -12,7 +12,7 @@
 //! - The folded codeword also stays on the host ([`Mmcs::get_matrices`] lends it to
 //!   the next round's fold), so opened rows are read from it without a transfer.
 //! - **open**: the pruned authentication paths of all queries in one call
-//!   ([`ResidentBackend::read_nodes`], [`super::mmcs::pruned_siblings`]).
+//!   ([`ResidentBackend::read_nodes`]; the nodes are `mmcs::pruned_siblings`).
 //! - **verify** is the stock `ExtensionMmcs` over the stock `MerkleTreeMmcs`.
 
 use std::sync::Arc;
