@@ -149,25 +149,37 @@ pub fn check_quotients<B: ResidentBackend, F: CircuitField>(
     }
     let cpu = CpuBackend::new();
     let alpha = Ext::<F>::from_basis_coefficients_fn(|i| F::from_u32(17 + 1000 * i as u32));
+    // The second call's: a backend that keeps the program on the device must still
+    // take the new table.
+    let alpha2 = Ext::<F>::from_basis_coefficients_fn(|i| F::from_u32(5 + 77 * i as u32));
     for c in cases {
         let what = format!("eval_quotient of {} over {}", c.program.name, F::ID);
         let fail = |e| Mismatch(format!("{what}: backend failed: {e}"));
         let want_lde = cpu
             .lde_resident(c.trace.clone(), QUOTIENT_LOG_BLOWUP, F::GENERATOR)
             .map_err(fail)?;
-        let want = cpu
+        let want_first = cpu
             .eval_quotient(&c.program, &want_lde, c.shape, alpha, &c.public_values)
+            .map_err(fail)?;
+        let want = cpu
+            .eval_quotient(&c.program, &want_lde, c.shape, alpha2, &c.public_values)
             .map_err(fail)?;
         let lde = backend
             .lde_resident(c.trace.clone(), QUOTIENT_LOG_BLOWUP, F::GENERATOR)
             .map_err(fail)?;
-        // Twice: the first call may build the kernel; the second is measured.
-        backend
+        // Twice: the first call may build the kernel; the second, with another
+        // alpha, is measured.
+        let first = backend
             .eval_quotient(&c.program, &lde, c.shape, alpha, &c.public_values)
             .map_err(fail)?;
+        if first != want_first {
+            return Err(Mismatch(format!(
+                "{what}: the first call's values differ from the CPU backend's"
+            )));
+        }
         let before = backend.transfer_stats();
         let got = backend
-            .eval_quotient(&c.program, &lde, c.shape, alpha, &c.public_values)
+            .eval_quotient(&c.program, &lde, c.shape, alpha2, &c.public_values)
             .map_err(fail)?;
         let moved = backend.transfer_stats().since(&before);
         if got.len() != want.len() {

@@ -72,6 +72,7 @@ use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::planner::{
     self, DeviceLimits, Digests, FusedPlan, LdeShape, LeafHashing, PlanError, TreePlan,
 };
+use proofbox_backend_api::quotient::KeptQuotient;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, Digest, FieldId,
     KernelClock, TransferCounters, validate,
@@ -108,6 +109,9 @@ pub struct CudaBackend {
     twiddles: Mutex<TwiddleCache>,
     /// Serialises calls: they share the stream and the pinned buffers.
     call: Mutex<Pinned>,
+    /// The last quotient call's allocation (header, bytecode, table), kept so that the
+    /// next call of the same program writes only its table; taken under `call`.
+    kept_quotient: Mutex<Option<KeptQuotient<CudaSlice<u32>>>>,
     /// Kernel time read from launch events.
     clock: KernelClock,
     /// The start and end events of the launches since the clock was last read.
@@ -461,6 +465,7 @@ impl Backend for CudaBackend {
             modules: [OnceLock::new(), OnceLock::new()],
             twiddles: Mutex::new(HashMap::new()),
             call: Mutex::new(None),
+            kept_quotient: Mutex::new(None),
             clock: KernelClock::new(),
             launched: Mutex::new(Vec::new()),
             transfers: TransferCounters::new(),

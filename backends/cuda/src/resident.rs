@@ -23,7 +23,9 @@
 //!   ([`kernel_params`], counted as tables), and reads back one extension element per
 //!   row of each height.
 //! - [`ResidentBackend::eval_quotient`] uploads the constraint program's register
-//!   bytecode and the plan's table in one allocation (a table), launches
+//!   bytecode and the plan's table in one allocation (a table), kept until the next
+//!   call so that a call of the same program and shape writes only its table
+//!   ([`KeptQuotient`]), launches
 //!   `eval_quotient` (`firmware/common/quotient.h`, one thread per quotient point) and
 //!   reads back one extension element per point.
 //! - No call splits its work: a resident matrix, its tree or a reduction's
@@ -42,7 +44,9 @@ use std::collections::BTreeMap;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
-use proofbox_backend_api::quotient::{ConstraintProgram, DeviceQuotient, QuotientShape};
+use proofbox_backend_api::quotient::{
+    ConstraintProgram, DeviceQuotient, KeptQuotient, QuotientShape,
+};
 use proofbox_backend_api::resident::{
     self, ClaimPlan, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
     ResidentField, ResidentMatrix, layer_offset,
@@ -387,11 +391,9 @@ impl ResidentBackend for CudaBackend {
         alpha: Ext<F>,
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError> {
-        let DeviceQuotient {
-            points: size,
-            words,
-            ..
-        } = DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
+        let q =
+            DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
+        let (size, words) = (q.points, &q.words);
         let out_words = EXT_DEGREE * size;
         self.check_fits(
             "the quotient values and their table",
@@ -400,11 +402,29 @@ impl ResidentBackend for CudaBackend {
         )?;
         let k = self.kernels(F::ID)?;
         let _guard = self.call.lock().expect("call lock");
-        let mut table = self.alloc(words.len())?;
-        self.stream
-            .memcpy_htod(&words, &mut table)
-            .map_err(|e| self.kernel_error("eval_quotient table upload", e))?;
-        self.transfers.table_to_device(words.len() as u64 * 4);
+        let mut kept = self.kept_quotient.lock().unwrap_or_else(|e| e.into_inner());
+        let write = |dst: &mut CudaSlice<u32>, at: usize, src: &[u32]| {
+            self.stream
+                .memcpy_htod(src, &mut dst.slice_mut(at..at + src.len()))
+                .map_err(|e| self.kernel_error("eval_quotient table upload", e))?;
+            self.transfers.table_to_device(src.len() as u64 * 4);
+            Ok::<_, BackendError>(())
+        };
+        let reuse = kept
+            .as_ref()
+            .and_then(|k| k.table_for(&q))
+            .map(|(at, table)| (at, table.to_vec()));
+        match (kept.as_mut(), reuse) {
+            (Some(k), Some((at, table))) => write(&mut k.buffer, at, &table)?,
+            _ => {
+                // Dropped first, so that only one such allocation is held at a time.
+                *kept = None;
+                let mut buffer = self.alloc(words.len())?;
+                write(&mut buffer, 0, words)?;
+                *kept = Some(KeptQuotient::new(buffer, &q));
+            }
+        }
+        let table = &kept.as_ref().expect("kept above").buffer;
         let mut out = self.alloc(out_words)?;
         let (width64, log_size32, log_qd32, one) = (
             lde.width as u64,
@@ -423,7 +443,7 @@ impl ResidentBackend for CudaBackend {
             .arg(&width64)
             .arg(&log_size32)
             .arg(&log_qd32)
-            .arg(&table)
+            .arg(table)
             .arg(&mut out)
             .arg(&one);
         // SAFETY: the arguments match the kernel's signature; `lde.values` holds at

@@ -68,6 +68,7 @@ use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::planner::{
     self, DeviceLimits, Digests, FusedPlan, LdeShape, LeafHashing, PlanError, TreePlan,
 };
+use proofbox_backend_api::quotient::KeptQuotient;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, Digest, FieldId,
     KernelClock, TransferCounters, validate,
@@ -119,6 +120,9 @@ pub struct OpenclBackend {
     twiddles: Mutex<TwiddleCache>,
     /// Serialises calls: they share the queue.
     call: Mutex<()>,
+    /// The last quotient call's buffer (header, bytecode, table), kept so that the
+    /// next call of the same program writes only its table; taken under `call`.
+    kept_quotient: Mutex<Option<KeptQuotient<Buffer<u32>>>>,
     /// Kernel time taken from profiling events.
     clock: KernelClock,
     /// Events of the kernels launched since the clock was last read.
@@ -220,6 +224,7 @@ impl OpenclBackend {
             limit_bytes: Mutex::new(None),
             twiddles: Mutex::new(HashMap::new()),
             call: Mutex::new(()),
+            kept_quotient: Mutex::new(None),
             clock: KernelClock::new(),
             launched: Mutex::new(Vec::new()),
             transfers: TransferCounters::new(),

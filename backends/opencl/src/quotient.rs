@@ -2,10 +2,14 @@
 //! constraint program's register bytecode
 //! ([`proofbox_backend_api::quotient::bytecode`]) runs in the program's
 //! `eval_quotient` kernel (`firmware/common/quotient.h`), one work-item per quotient
-//! point. A call uploads the bytecode and the plan's table in one buffer (counted as
-//! a table), launches the kernel once, and reads back 4 words per point.
+//! point. A call uploads the header, the bytecode and the plan's table in one buffer
+//! (counted as a table), launches the kernel once, and reads back 4 words per point.
+//! The buffer is kept until the next call: a call of the same program and shape
+//! writes only its table ([`KeptQuotient`]), so the bytecode goes to the device once.
 
-use proofbox_backend_api::quotient::{ConstraintProgram, DeviceQuotient, QuotientShape};
+use proofbox_backend_api::quotient::{
+    ConstraintProgram, DeviceQuotient, KeptQuotient, QuotientShape,
+};
 use proofbox_backend_api::resident::{EXT_DEGREE, Ext, ResidentField, ext_from_base};
 use proofbox_backend_api::{Backend, BackendError, DeviceType, planner};
 
@@ -25,11 +29,9 @@ impl OpenclBackend {
         alpha: Ext<F>,
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError> {
-        let DeviceQuotient {
-            points: size,
-            words,
-            ..
-        } = DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
+        let q =
+            DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
+        let (size, words) = (q.points, &q.words);
         let out_words = EXT_DEGREE * size;
         planner::whole(
             &self.limits(),
@@ -39,7 +41,19 @@ impl OpenclBackend {
         )
         .map_err(|e| self.unplanned(e))?;
         let _guard = self.call.lock().expect("call lock");
-        let table = self.upload(&words, Payload::Table)?;
+        let mut kept = self.kept_quotient.lock().unwrap_or_else(|e| e.into_inner());
+        match kept.as_ref().and_then(|k| k.table_for(&q)) {
+            Some((at, table)) => {
+                let buffer = &kept.as_ref().expect("matched").buffer;
+                self.write(buffer, at, table, Payload::Table)?;
+            }
+            None => {
+                // Dropped first, so that only one such buffer is held at a time.
+                *kept = None;
+                *kept = Some(KeptQuotient::new(self.upload(words, Payload::Table)?, &q));
+            }
+        }
+        let table = &kept.as_ref().expect("kept above").buffer;
         let out = self.alloc(out_words)?;
         // `lde` holds at least `size` rows of `width` words (checked by the plan),
         // `table` the header, bytecode and table of `device_words` (whose offsets and
@@ -63,7 +77,7 @@ impl OpenclBackend {
             .arg(lde.width as u64)
             .arg(shape.log_size() as u32)
             .arg(shape.log_quotient_degree as u32)
-            .arg(&table)
+            .arg(table)
             .arg(&out)
             .arg(word(F::ONE))
             .build();

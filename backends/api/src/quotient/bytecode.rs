@@ -257,6 +257,13 @@ pub struct DeviceQuotient {
 }
 
 impl DeviceQuotient {
+    /// Words of the header and the instructions at the front of [`Self::words`]:
+    /// fixed for a program and a shape, while the table after them changes with
+    /// every proof (the powers of `alpha`, the public values).
+    pub fn code_words(&self) -> usize {
+        HEADER_WORDS + 4 * self.instructions
+    }
+
     /// Checks the call against the program and the LDE (`lde_height` x `lde_width`)
     /// and prepares what the device receives.
     pub fn prepare<F: ResidentField>(
@@ -282,5 +289,36 @@ impl DeviceQuotient {
             instructions: code.len(),
             registers: code.registers,
         })
+    }
+}
+
+/// A device buffer of [`DeviceQuotient::words`] that a backend keeps between calls,
+/// so that the header and bytecode of a program go to the device once: a later call
+/// whose header and instructions are the same words (the same program and shape) and
+/// whose buffer has the same length writes only its table.
+#[derive(Debug)]
+pub struct KeptQuotient<B> {
+    /// The device buffer.
+    pub buffer: B,
+    code: Vec<u32>,
+    len: usize,
+}
+
+impl<B> KeptQuotient<B> {
+    /// Keeps `buffer`, which holds all of `q.words`.
+    pub fn new(buffer: B, q: &DeviceQuotient) -> Self {
+        Self {
+            buffer,
+            code: q.words[..q.code_words()].to_vec(),
+            len: q.words.len(),
+        }
+    }
+
+    /// Where `q` can reuse this buffer: the words to write (its table) and the word
+    /// offset to write them at. `None` when the program, the shape or the size differ.
+    pub fn table_for<'a>(&self, q: &'a DeviceQuotient) -> Option<(usize, &'a [u32])> {
+        let code = q.code_words();
+        (self.len == q.words.len() && self.code[..] == q.words[..code])
+            .then(|| (code, &q.words[code..]))
     }
 }

@@ -38,7 +38,9 @@
 pub mod bytecode;
 mod program;
 
-pub use bytecode::{Bytecode, DeviceQuotient, HEADER_WORDS, MAX_REGISTERS, device_words, opcode};
+pub use bytecode::{
+    Bytecode, DeviceQuotient, HEADER_WORDS, KeptQuotient, MAX_REGISTERS, device_words, opcode,
+};
 pub use program::{ConstraintProgram, Input, Op, ProgramBuilder, ProgramError};
 
 use p3_field::PrimeCharacteristicRing;

@@ -164,3 +164,51 @@ fn bad_calls_are_invalid_input() {
         Err(BackendError::InvalidInput(_))
     ));
 }
+
+#[test]
+fn a_kept_buffer_is_reused_for_the_same_program_and_shape_only() {
+    let program = sample();
+    let shape = QuotientShape {
+        log_trace_height: 3,
+        log_quotient_degree: 1,
+    };
+    let alpha = Ext::<F>::from_basis_coefficients_fn(|i| F::from_u32(i as u32 + 2));
+    let prepare = |shape: QuotientShape, alpha, pv: &[F]| {
+        DeviceQuotient::prepare(&program, 32, 2, shape, alpha, pv).unwrap()
+    };
+    let first = prepare(shape, alpha, &[F::ONE]);
+    let kept = KeptQuotient::new((), &first);
+    // Another proof of the same program: new alpha and public values, same code.
+    let next = prepare(shape, alpha.square(), &[F::TWO]);
+    assert_ne!(next.words, first.words);
+    let (at, table) = kept.table_for(&next).expect("same program and shape");
+    assert_eq!(at, first.code_words());
+    assert_eq!(at, HEADER_WORDS + 4 * first.instructions);
+    let mut patched = first.words.clone();
+    patched[at..].copy_from_slice(table);
+    assert_eq!(patched, next.words, "the table is all that differs");
+    // A shape whose table has the same layout reuses the buffer too (the table
+    // carries what differs).
+    let taller = prepare(
+        QuotientShape {
+            log_trace_height: 4,
+            log_quotient_degree: 1,
+        },
+        alpha,
+        &[F::ONE],
+    );
+    let (at, table) = kept.table_for(&taller).expect("same header and code");
+    let mut patched = first.words.clone();
+    patched[at..].copy_from_slice(table);
+    assert_eq!(patched, taller.words);
+    // Another quotient degree changes the header and the table's size: a new buffer.
+    let other = prepare(
+        QuotientShape {
+            log_trace_height: 3,
+            log_quotient_degree: 2,
+        },
+        alpha,
+        &[F::ONE],
+    );
+    assert!(kept.table_for(&other).is_none());
+}
