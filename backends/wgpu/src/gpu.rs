@@ -32,6 +32,12 @@ pub struct KernelLimits {
     pub max_buffer_size: u64,
     /// Largest workgroup count in one dispatch dimension.
     pub max_compute_workgroups_per_dimension: u32,
+    /// Largest window of a resident matrix bound to one binding, in bytes: a resident
+    /// matrix larger than this (or than the binding limit) is bound to its kernels as
+    /// several windows. The device's binding limit unless lowered.
+    pub max_resident_window_bytes: u64,
+    /// Storage buffers one kernel may bind (bounds the windows of a resident matrix).
+    pub max_storage_buffers_per_shader_stage: u32,
 }
 
 impl KernelLimits {
@@ -52,7 +58,21 @@ impl KernelLimits {
                 .max_compute_workgroups_per_dimension
                 .min(other.max_compute_workgroups_per_dimension)
                 .max(1),
+            max_resident_window_bytes: self
+                .max_resident_window_bytes
+                .min(other.max_resident_window_bytes),
+            max_storage_buffers_per_shader_stage: self
+                .max_storage_buffers_per_shader_stage
+                .min(other.max_storage_buffers_per_shader_stage),
         }
+    }
+
+    /// The largest resident matrix bound as one binding, in bytes: the binding limit,
+    /// the window limit and 32-bit word offsets.
+    pub fn max_single_binding_bytes(&self) -> u64 {
+        self.max_storage_bytes()
+            .min(self.max_resident_window_bytes)
+            .min(u64::from(u32::MAX))
     }
 }
 
@@ -82,11 +102,22 @@ pub(crate) struct FieldKernels {
     pub rc16: wgpu::Buffer,
 }
 
-/// One kernel launch: `threads` threads, the kernel's storage bindings, and the
-/// parameter words after `total`/`base` (`width, a, b, c, d, e`).
+/// A range of a buffer bound to one binding (a window of a resident matrix).
+#[derive(Clone, Copy)]
+pub(crate) struct Window<'a> {
+    pub binding: u32,
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// One kernel launch: `threads` threads, the kernel's storage bindings (whole buffers,
+/// then buffer ranges), and the parameter words after `total`/`base`
+/// (`width, a, b, c, d, e`).
 pub(crate) struct Dispatch<'a> {
     pub kernel: &'a Kernel,
     pub bindings: Vec<(u32, &'a wgpu::Buffer)>,
+    pub windows: Vec<Window<'a>>,
     pub threads: u64,
     pub params: [u32; 6],
 }
@@ -116,10 +147,23 @@ impl<'a> Recorder<'a> {
         threads: u64,
         params: [u32; 6],
     ) {
+        self.dispatch_windowed(kernel, bindings, Vec::new(), threads, params);
+    }
+
+    /// A launch that binds buffer ranges (`windows`) besides whole buffers.
+    pub fn dispatch_windowed(
+        &mut self,
+        kernel: &'a Kernel,
+        bindings: Vec<(u32, &'a wgpu::Buffer)>,
+        windows: Vec<Window<'a>>,
+        threads: u64,
+        params: [u32; 6],
+    ) {
         if threads > 0 {
             self.ops.push(Op::Dispatch(Dispatch {
                 kernel,
                 bindings,
+                windows,
                 threads,
                 params,
             }));
@@ -154,6 +198,8 @@ pub(crate) struct Gpu {
     pub device_limits: KernelLimits,
     pub limits: KernelLimits,
     uniform_align: u64,
+    /// Alignment of a storage binding's offset, in bytes.
+    pub(crate) storage_align: u64,
     pub(crate) wg_size: u32,
     koala: FieldKernels,
     baby: FieldKernels,
@@ -238,7 +284,10 @@ impl Gpu {
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
             max_buffer_size: limits.max_buffer_size,
             max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+            max_resident_window_bytes: limits.max_storage_buffer_binding_size,
+            max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
         };
+        let storage_align = u64::from(limits.min_storage_buffer_offset_alignment).max(4);
         let wg_size = PREFERRED_WG_SIZE
             .min(limits.max_compute_workgroup_size_x)
             .min(limits.max_compute_invocations_per_workgroup)
@@ -267,6 +316,7 @@ impl Gpu {
             device_limits,
             limits: device_limits,
             uniform_align,
+            storage_align,
             wg_size,
             koala,
             baby,
@@ -293,7 +343,7 @@ impl Gpu {
         }
     }
 
-    fn oom(&self, needed_bytes: u64, available_bytes: u64) -> BackendError {
+    pub(crate) fn oom(&self, needed_bytes: u64, available_bytes: u64) -> BackendError {
         BackendError::OutOfMemory {
             device: self.device_id.clone(),
             needed_bytes,
@@ -348,6 +398,23 @@ impl Gpu {
     /// [`BackendError::OutOfMemory`] beyond the binding limit.
     pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, BackendError> {
         let max = self.limits.max_storage_bytes();
+        if bytes > max {
+            return Err(self.oom(bytes, max));
+        }
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// A storage buffer of `bytes` bytes bound to kernels in windows (a resident
+    /// matrix), refused with [`BackendError::OutOfMemory`] beyond the buffer limit.
+    pub fn windowed_storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, BackendError> {
+        let max = self.limits.max_buffer_size;
         if bytes > max {
             return Err(self.oom(bytes, max));
         }
@@ -495,6 +562,14 @@ impl Gpu {
                         resource: buf.as_entire_binding(),
                     })
                     .collect();
+                entries.extend(d.windows.iter().map(|w| wgpu::BindGroupEntry {
+                    binding: w.binding,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: w.buffer,
+                        offset: w.offset,
+                        size: wgpu::BufferSize::new(w.size),
+                    }),
+                }));
                 entries.push(wgpu::BindGroupEntry {
                     binding: d.kernel.params_binding,
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {

@@ -45,6 +45,7 @@ mod gpu;
 mod quotient;
 mod resident;
 mod tables;
+mod windows;
 
 pub use resident::WgpuMatrix;
 
@@ -62,7 +63,7 @@ use proofbox_backend_api::{
 };
 
 pub use gpu::KernelLimits;
-use gpu::{FieldKernels, Gpu, Recorder};
+use gpu::{FieldKernels, Gpu, Kernel, Recorder, Window};
 
 /// Bytes of one digest on the device.
 const DIGEST_BYTES: u64 = (DIGEST_ELEMS * 4) as u64;
@@ -76,6 +77,8 @@ pub struct WgpuBackend {
     reduce: resident::ReduceKernels,
     /// The quotient kernels, compiled on first use.
     quotient: quotient::QuotientKernels,
+    /// Kernel variants for resident matrices bound as several windows.
+    windowed: windows::WindowedKernels,
 }
 
 impl core::fmt::Debug for WgpuBackend {
@@ -151,6 +154,20 @@ impl WgpuBackend {
         w: usize,
         shift: F,
     ) -> Result<LdeBuffers, BackendError> {
+        let b = self.lde_buffers(log_h, log_n, w, shift)?;
+        self.gpu.upload(&b.src, 0, words);
+        Ok(b)
+    }
+
+    /// The buffers and tables of an LDE batch of `2^log_h` rows of up to `w` columns
+    /// (the input not yet written).
+    fn lde_buffers<F: BackendField>(
+        &self,
+        log_h: usize,
+        log_n: usize,
+        w: usize,
+        shift: F,
+    ) -> Result<LdeBuffers, BackendError> {
         let h = 1u64 << log_h;
         let n = 1u64 << log_n;
         let src = self.gpu.storage("lde input", h * w as u64 * 4)?;
@@ -164,7 +181,6 @@ impl WgpuBackend {
         let fwd = self
             .gpu
             .twiddles(F::ID, false, log_n, |l| tables::twiddles::<F>(l, false))?;
-        self.gpu.upload(&src, 0, words);
         Ok(LdeBuffers {
             src,
             dst,
@@ -218,7 +234,7 @@ impl WgpuBackend {
     fn record_hash<'a>(
         rec: &mut Recorder<'a>,
         k: &'a FieldKernels,
-        msgs: &'a wgpu::Buffer,
+        msgs: Messages<'a>,
         rows: usize,
         len: usize,
         digests: &'a wgpu::Buffer,
@@ -231,19 +247,29 @@ impl WgpuBackend {
         let mut first = 0;
         while first < blocks {
             let last = (first + SPONGE_BLOCKS_PER_DISPATCH).min(blocks);
-            rec.dispatch(
-                &k.hash,
-                vec![(0, &k.rc24), (2, msgs), (3, digests), (4, states)],
-                rows as u64,
-                [
-                    len as u32,
-                    0,
-                    out_offset as u32,
-                    first as u32,
-                    last as u32,
-                    u32::from(last == blocks),
-                ],
-            );
+            let params = [
+                len as u32,
+                0,
+                out_offset as u32,
+                first as u32,
+                last as u32,
+                u32::from(last == blocks),
+            ];
+            match &msgs {
+                Messages::Whole(msgs) => rec.dispatch(
+                    &k.hash,
+                    vec![(0, &k.rc24), (2, msgs), (3, digests), (4, states)],
+                    rows as u64,
+                    params,
+                ),
+                Messages::Windows(hash, windows) => rec.dispatch_windowed(
+                    hash,
+                    vec![(0, &k.rc24), (3, digests), (4, states)],
+                    windows.clone(),
+                    rows as u64,
+                    params,
+                ),
+            }
             first = last;
         }
     }
@@ -367,7 +393,16 @@ impl WgpuBackend {
             // Ordered after the previous batch's submission on the queue.
             self.gpu.upload(&msgs, 0, &words[r0 * len..(r0 + r) * len]);
             let mut rec = Recorder::default();
-            Self::record_hash(&mut rec, k, &msgs, r, len, digests, &states, r0);
+            Self::record_hash(
+                &mut rec,
+                k,
+                Messages::Whole(&msgs),
+                r,
+                len,
+                digests,
+                &states,
+                r0,
+            );
             self.gpu.submit(rec)?;
         }
         Ok(())
@@ -394,6 +429,14 @@ impl WgpuBackend {
         let words = self.gpu.read(&staging, layer_bytes, index)?;
         self.split_layers::<F>(words, rows)
     }
+}
+
+/// The messages a leaf-hashing pass reads.
+enum Messages<'a> {
+    /// One buffer, bound whole to the field's `hash_leaves`.
+    Whole(&'a wgpu::Buffer),
+    /// A resident matrix's windows and the `hash_leaves` variant for them.
+    Windows(&'a Kernel, Vec<Window<'a>>),
 }
 
 /// Words per sponge block (the rate of the width-24 leaf sponge).
@@ -526,6 +569,7 @@ impl Backend for WgpuBackend {
             gpu,
             reduce: resident::ReduceKernels::default(),
             quotient: Default::default(),
+            windowed: Default::default(),
         })
     }
 
@@ -686,7 +730,16 @@ impl Backend for WgpuBackend {
             let staging = self.gpu.staging(lde_bytes + layer_bytes)?;
             let mut rec = Recorder::default();
             Self::record_lde(&mut rec, k, &b, log_h, log_n, w);
-            Self::record_hash(&mut rec, k, &b.dst, n, w, &layers, &states, 0);
+            Self::record_hash(
+                &mut rec,
+                k,
+                Messages::Whole(&b.dst),
+                n,
+                w,
+                &layers,
+                &states,
+                0,
+            );
             Self::record_tree(&mut rec, k, &layers, n);
             rec.copy(&b.dst, 0, &staging, 0, lde_bytes);
             rec.copy(&layers, 0, &staging, lde_bytes, layer_bytes);
