@@ -11,6 +11,9 @@ use wgpu::util::DeviceExt;
 
 use crate::compile::build_field_kernels;
 pub(crate) use crate::compile::{kernel, kernel_source};
+pub use crate::limits::KernelLimits;
+use crate::record::Op;
+pub(crate) use crate::record::{Recorder, Window};
 
 /// Threads per workgroup (lowered if the adapter allows fewer).
 const PREFERRED_WG_SIZE: u32 = 64;
@@ -20,61 +23,6 @@ pub(crate) const PARAMS_BYTES: u64 = 32;
 const PASSES_PER_QUERY_SET: u32 = wgpu::QUERY_SET_MAX_QUERIES / 2;
 /// Submissions whose timestamps may wait unread before they are collected.
 const MAX_PENDING_TIMESTAMPS: usize = 256;
-
-/// The limits the kernels plan their buffers and dispatches against. They start as the
-/// device's own limits and can only be lowered (see
-/// [`crate::WgpuBackend::with_kernel_limits`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KernelLimits {
-    /// Largest storage buffer binding, in bytes.
-    pub max_storage_buffer_binding_size: u64,
-    /// Largest buffer, in bytes.
-    pub max_buffer_size: u64,
-    /// Largest workgroup count in one dispatch dimension.
-    pub max_compute_workgroups_per_dimension: u32,
-    /// Largest window of a resident matrix bound to one binding, in bytes: a resident
-    /// matrix larger than this (or than the binding limit) is bound to its kernels as
-    /// several windows. The device's binding limit unless lowered.
-    pub max_resident_window_bytes: u64,
-    /// Storage buffers one kernel may bind (bounds the windows of a resident matrix).
-    pub max_storage_buffers_per_shader_stage: u32,
-}
-
-impl KernelLimits {
-    /// The largest storage buffer the kernels may bind, in bytes.
-    pub fn max_storage_bytes(&self) -> u64 {
-        self.max_storage_buffer_binding_size
-            .min(self.max_buffer_size)
-    }
-
-    /// `self`, lowered to `other` wherever `other` is lower.
-    pub fn min(self, other: KernelLimits) -> KernelLimits {
-        KernelLimits {
-            max_storage_buffer_binding_size: self
-                .max_storage_buffer_binding_size
-                .min(other.max_storage_buffer_binding_size),
-            max_buffer_size: self.max_buffer_size.min(other.max_buffer_size),
-            max_compute_workgroups_per_dimension: self
-                .max_compute_workgroups_per_dimension
-                .min(other.max_compute_workgroups_per_dimension)
-                .max(1),
-            max_resident_window_bytes: self
-                .max_resident_window_bytes
-                .min(other.max_resident_window_bytes),
-            max_storage_buffers_per_shader_stage: self
-                .max_storage_buffers_per_shader_stage
-                .min(other.max_storage_buffers_per_shader_stage),
-        }
-    }
-
-    /// The largest resident matrix bound as one binding, in bytes: the binding limit,
-    /// the window limit and 32-bit word offsets.
-    pub fn max_single_binding_bytes(&self) -> u64 {
-        self.max_storage_bytes()
-            .min(self.max_resident_window_bytes)
-            .min(u64::from(u32::MAX))
-    }
-}
 
 #[derive(Clone, Copy)]
 pub(crate) enum Slot {
@@ -100,94 +48,6 @@ pub(crate) struct FieldKernels {
     pub compress: Kernel,
     pub rc24: wgpu::Buffer,
     pub rc16: wgpu::Buffer,
-}
-
-/// A range of a buffer bound to one binding (a window of a resident matrix).
-#[derive(Clone, Copy)]
-pub(crate) struct Window<'a> {
-    pub binding: u32,
-    pub buffer: &'a wgpu::Buffer,
-    pub offset: u64,
-    pub size: u64,
-}
-
-/// One kernel launch: `threads` threads, the kernel's storage bindings (whole buffers,
-/// then buffer ranges), and the parameter words after `total`/`base`
-/// (`width, a, b, c, d, e`).
-pub(crate) struct Dispatch<'a> {
-    pub kernel: &'a Kernel,
-    pub bindings: Vec<(u32, &'a wgpu::Buffer)>,
-    pub windows: Vec<Window<'a>>,
-    pub threads: u64,
-    pub params: [u32; 6],
-}
-
-pub(crate) enum Op<'a> {
-    Dispatch(Dispatch<'a>),
-    Copy {
-        src: &'a wgpu::Buffer,
-        src_offset: u64,
-        dst: &'a wgpu::Buffer,
-        dst_offset: u64,
-        size: u64,
-    },
-}
-
-/// A sequence of launches and copies submitted as one command buffer.
-#[derive(Default)]
-pub(crate) struct Recorder<'a> {
-    ops: Vec<Op<'a>>,
-}
-
-impl<'a> Recorder<'a> {
-    pub fn dispatch(
-        &mut self,
-        kernel: &'a Kernel,
-        bindings: Vec<(u32, &'a wgpu::Buffer)>,
-        threads: u64,
-        params: [u32; 6],
-    ) {
-        self.dispatch_windowed(kernel, bindings, Vec::new(), threads, params);
-    }
-
-    /// A launch that binds buffer ranges (`windows`) besides whole buffers.
-    pub fn dispatch_windowed(
-        &mut self,
-        kernel: &'a Kernel,
-        bindings: Vec<(u32, &'a wgpu::Buffer)>,
-        windows: Vec<Window<'a>>,
-        threads: u64,
-        params: [u32; 6],
-    ) {
-        if threads > 0 {
-            self.ops.push(Op::Dispatch(Dispatch {
-                kernel,
-                bindings,
-                windows,
-                threads,
-                params,
-            }));
-        }
-    }
-
-    pub fn copy(
-        &mut self,
-        src: &'a wgpu::Buffer,
-        src_offset: u64,
-        dst: &'a wgpu::Buffer,
-        dst_offset: u64,
-        size: u64,
-    ) {
-        if size > 0 {
-            self.ops.push(Op::Copy {
-                src,
-                src_offset,
-                dst,
-                dst_offset,
-                size,
-            });
-        }
-    }
 }
 
 /// An opened device with its kernels.

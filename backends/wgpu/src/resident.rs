@@ -15,8 +15,14 @@
 //!   height's accumulator is copied into one staging buffer and read back at once.
 //! - [`ResidentBackend::eval_quotient`] dispatches the constraint program's
 //!   generated kernel (built once per program and field, [`crate::quotient`]).
-//! - No call splits its work: a resident matrix, tree or accumulator beyond one
-//!   storage binding is [`BackendError::OutOfMemory`].
+//! - A resident matrix beyond one storage binding is one buffer (up to the device's
+//!   buffer limit) bound as several windows ([`crate::windows`]): its LDE runs in
+//!   column batches placed into the windows, and `hash_leaves`, `reduce_openings` and
+//!   `eval_quotient` read it through variants compiled per window count; reads to the
+//!   host are buffer copies, which no binding limit applies to. A matrix beyond what
+//!   the windows can bind (the per-stage storage buffer limit less 3, the buffer
+//!   limit, `2^32` words), a tree (its digest layers or sponge states) or an
+//!   accumulator beyond one binding is [`BackendError::OutOfMemory`].
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
