@@ -92,6 +92,12 @@ pub(crate) fn kernel_source(
     src
 }
 
+/// The Poseidon2 kernel file compiled for the width-24 sponge (`hash_leaves`).
+pub(crate) fn hash_source(field: FieldId, wg_size: u32) -> Result<String, String> {
+    let p24 = poseidon2_tables(field, 24)?;
+    Ok(kernel_source(field, wg_size, Some(&p24), POSEIDON2_WGSL))
+}
+
 pub(crate) fn build_field_kernels(
     device: &wgpu::Device,
     field: FieldId,

@@ -11,6 +11,9 @@ use wgpu::util::DeviceExt;
 
 use crate::compile::build_field_kernels;
 pub(crate) use crate::compile::{kernel, kernel_source};
+pub use crate::limits::KernelLimits;
+use crate::record::Op;
+pub(crate) use crate::record::{Recorder, Window};
 
 /// Threads per workgroup (lowered if the adapter allows fewer).
 const PREFERRED_WG_SIZE: u32 = 64;
@@ -20,41 +23,6 @@ pub(crate) const PARAMS_BYTES: u64 = 32;
 const PASSES_PER_QUERY_SET: u32 = wgpu::QUERY_SET_MAX_QUERIES / 2;
 /// Submissions whose timestamps may wait unread before they are collected.
 const MAX_PENDING_TIMESTAMPS: usize = 256;
-
-/// The limits the kernels plan their buffers and dispatches against. They start as the
-/// device's own limits and can only be lowered (see
-/// [`crate::WgpuBackend::with_kernel_limits`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KernelLimits {
-    /// Largest storage buffer binding, in bytes.
-    pub max_storage_buffer_binding_size: u64,
-    /// Largest buffer, in bytes.
-    pub max_buffer_size: u64,
-    /// Largest workgroup count in one dispatch dimension.
-    pub max_compute_workgroups_per_dimension: u32,
-}
-
-impl KernelLimits {
-    /// The largest storage buffer the kernels may bind, in bytes.
-    pub fn max_storage_bytes(&self) -> u64 {
-        self.max_storage_buffer_binding_size
-            .min(self.max_buffer_size)
-    }
-
-    /// `self`, lowered to `other` wherever `other` is lower.
-    pub fn min(self, other: KernelLimits) -> KernelLimits {
-        KernelLimits {
-            max_storage_buffer_binding_size: self
-                .max_storage_buffer_binding_size
-                .min(other.max_storage_buffer_binding_size),
-            max_buffer_size: self.max_buffer_size.min(other.max_buffer_size),
-            max_compute_workgroups_per_dimension: self
-                .max_compute_workgroups_per_dimension
-                .min(other.max_compute_workgroups_per_dimension)
-                .max(1),
-        }
-    }
-}
 
 #[derive(Clone, Copy)]
 pub(crate) enum Slot {
@@ -82,70 +50,6 @@ pub(crate) struct FieldKernels {
     pub rc16: wgpu::Buffer,
 }
 
-/// One kernel launch: `threads` threads, the kernel's storage bindings, and the
-/// parameter words after `total`/`base` (`width, a, b, c, d, e`).
-pub(crate) struct Dispatch<'a> {
-    pub kernel: &'a Kernel,
-    pub bindings: Vec<(u32, &'a wgpu::Buffer)>,
-    pub threads: u64,
-    pub params: [u32; 6],
-}
-
-pub(crate) enum Op<'a> {
-    Dispatch(Dispatch<'a>),
-    Copy {
-        src: &'a wgpu::Buffer,
-        src_offset: u64,
-        dst: &'a wgpu::Buffer,
-        dst_offset: u64,
-        size: u64,
-    },
-}
-
-/// A sequence of launches and copies submitted as one command buffer.
-#[derive(Default)]
-pub(crate) struct Recorder<'a> {
-    ops: Vec<Op<'a>>,
-}
-
-impl<'a> Recorder<'a> {
-    pub fn dispatch(
-        &mut self,
-        kernel: &'a Kernel,
-        bindings: Vec<(u32, &'a wgpu::Buffer)>,
-        threads: u64,
-        params: [u32; 6],
-    ) {
-        if threads > 0 {
-            self.ops.push(Op::Dispatch(Dispatch {
-                kernel,
-                bindings,
-                threads,
-                params,
-            }));
-        }
-    }
-
-    pub fn copy(
-        &mut self,
-        src: &'a wgpu::Buffer,
-        src_offset: u64,
-        dst: &'a wgpu::Buffer,
-        dst_offset: u64,
-        size: u64,
-    ) {
-        if size > 0 {
-            self.ops.push(Op::Copy {
-                src,
-                src_offset,
-                dst,
-                dst_offset,
-                size,
-            });
-        }
-    }
-}
-
 /// An opened device with its kernels.
 pub(crate) struct Gpu {
     pub device: wgpu::Device,
@@ -154,6 +58,8 @@ pub(crate) struct Gpu {
     pub device_limits: KernelLimits,
     pub limits: KernelLimits,
     uniform_align: u64,
+    /// Alignment of a storage binding's offset, in bytes.
+    pub(crate) storage_align: u64,
     pub(crate) wg_size: u32,
     koala: FieldKernels,
     baby: FieldKernels,
@@ -238,7 +144,10 @@ impl Gpu {
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
             max_buffer_size: limits.max_buffer_size,
             max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+            max_resident_window_bytes: limits.max_storage_buffer_binding_size,
+            max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
         };
+        let storage_align = u64::from(limits.min_storage_buffer_offset_alignment).max(4);
         let wg_size = PREFERRED_WG_SIZE
             .min(limits.max_compute_workgroup_size_x)
             .min(limits.max_compute_invocations_per_workgroup)
@@ -267,6 +176,7 @@ impl Gpu {
             device_limits,
             limits: device_limits,
             uniform_align,
+            storage_align,
             wg_size,
             koala,
             baby,
@@ -293,7 +203,7 @@ impl Gpu {
         }
     }
 
-    fn oom(&self, needed_bytes: u64, available_bytes: u64) -> BackendError {
+    pub(crate) fn oom(&self, needed_bytes: u64, available_bytes: u64) -> BackendError {
         BackendError::OutOfMemory {
             device: self.device_id.clone(),
             needed_bytes,
@@ -348,6 +258,23 @@ impl Gpu {
     /// [`BackendError::OutOfMemory`] beyond the binding limit.
     pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, BackendError> {
         let max = self.limits.max_storage_bytes();
+        if bytes > max {
+            return Err(self.oom(bytes, max));
+        }
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// A storage buffer of `bytes` bytes bound to kernels in windows (a resident
+    /// matrix), refused with [`BackendError::OutOfMemory`] beyond the buffer limit.
+    pub fn windowed_storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, BackendError> {
+        let max = self.limits.max_buffer_size;
         if bytes > max {
             return Err(self.oom(bytes, max));
         }
@@ -495,6 +422,14 @@ impl Gpu {
                         resource: buf.as_entire_binding(),
                     })
                     .collect();
+                entries.extend(d.windows.iter().map(|w| wgpu::BindGroupEntry {
+                    binding: w.binding,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: w.buffer,
+                        offset: w.offset,
+                        size: wgpu::BufferSize::new(w.size),
+                    }),
+                }));
                 entries.push(wgpu::BindGroupEntry {
                     binding: d.kernel.params_binding,
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {

@@ -16,7 +16,9 @@
 //!   where the LDE left it.
 //! - Resident matrices ([`proofbox_backend_api::ResidentBackend`], [`WgpuMatrix`]): the
 //!   extension and every tree layer kept in storage buffers, rows and digests read on
-//!   demand, the FRI opening reduction as a WGSL kernel; see `resident.rs`.
+//!   demand, the FRI opening reduction as a WGSL kernel; see `resident.rs`. A matrix
+//!   beyond one storage binding is one buffer bound as several windows
+//!   (`windows.rs`).
 //! - Limits: buffers and dispatches are planned against [`KernelLimits`] (the device's
 //!   own, or lower for testing): launches beyond the per-dimension workgroup limit
 //!   become 2D and, if needed, several dispatches; buffers are planned by
@@ -42,13 +44,16 @@
 
 mod compile;
 mod gpu;
+mod lde;
+mod limits;
 mod quotient;
+mod record;
 mod resident;
 mod tables;
+mod windows;
 
 pub use resident::WgpuMatrix;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use p3_matrix::Matrix;
@@ -62,7 +67,7 @@ use proofbox_backend_api::{
 };
 
 pub use gpu::KernelLimits;
-use gpu::{FieldKernels, Gpu, Recorder};
+use gpu::{FieldKernels, Gpu, Kernel, Recorder, Window};
 
 /// Bytes of one digest on the device.
 const DIGEST_BYTES: u64 = (DIGEST_ELEMS * 4) as u64;
@@ -76,6 +81,8 @@ pub struct WgpuBackend {
     reduce: resident::ReduceKernels,
     /// The quotient kernels, compiled on first use.
     quotient: quotient::QuotientKernels,
+    /// Kernel variants for resident matrices bound as several windows.
+    windowed: windows::WindowedKernels,
 }
 
 impl core::fmt::Debug for WgpuBackend {
@@ -85,15 +92,6 @@ impl core::fmt::Debug for WgpuBackend {
             .field("limits", &self.gpu.limits)
             .finish_non_exhaustive()
     }
-}
-
-/// The device buffers of one LDE batch.
-struct LdeBuffers {
-    src: wgpu::Buffer,
-    dst: wgpu::Buffer,
-    scale: wgpu::Buffer,
-    inv: (Arc<wgpu::Buffer>, usize),
-    fwd: (Arc<wgpu::Buffer>, usize),
 }
 
 impl WgpuBackend {
@@ -142,83 +140,13 @@ impl WgpuBackend {
         e.out_of_memory(&self.info.id)
     }
 
-    /// Uploads one LDE batch (`2^log_h` rows of `w` columns) and its tables.
-    fn prepare_lde<F: BackendField>(
-        &self,
-        words: &[u32],
-        log_h: usize,
-        log_n: usize,
-        w: usize,
-        shift: F,
-    ) -> Result<LdeBuffers, BackendError> {
-        let h = 1u64 << log_h;
-        let n = 1u64 << log_n;
-        let src = self.gpu.storage("lde input", h * w as u64 * 4)?;
-        let dst = self.gpu.storage("lde output", n * w as u64 * 4)?;
-        let scale = self
-            .gpu
-            .table("coset scale", &tables::coset_scale::<F>(log_h, shift))?;
-        let inv = self
-            .gpu
-            .twiddles(F::ID, true, log_h, |l| tables::twiddles::<F>(l, true))?;
-        let fwd = self
-            .gpu
-            .twiddles(F::ID, false, log_n, |l| tables::twiddles::<F>(l, false))?;
-        self.gpu.upload(&src, 0, words);
-        Ok(LdeBuffers {
-            src,
-            dst,
-            scale,
-            inv,
-            fwd,
-        })
-    }
-
-    /// Records the LDE of a prepared batch; the result is left in `b.dst`.
-    fn record_lde<'a>(
-        rec: &mut Recorder<'a>,
-        k: &'a FieldKernels,
-        b: &'a LdeBuffers,
-        log_h: usize,
-        log_n: usize,
-        w: usize,
-    ) {
-        let w32 = w as u32;
-        let (inv, inv_extra) = (&*b.inv.0, b.inv.1);
-        for s in (0..log_h).rev() {
-            let stride = 1u32 << (log_h + inv_extra - s - 1);
-            rec.dispatch(
-                &k.dif,
-                vec![(0, &b.src), (1, inv)],
-                (1u64 << (log_h - 1)) * w as u64,
-                [w32, s as u32, stride, 0, 0, 0],
-            );
-        }
-        rec.dispatch(
-            &k.scatter,
-            vec![(0, &b.dst), (1, &b.scale), (3, &b.src)],
-            (1u64 << log_n) * w as u64,
-            [w32, log_h as u32, 0, 0, 0, 0],
-        );
-        let (fwd, fwd_extra) = (&*b.fwd.0, b.fwd.1);
-        for s in (0..log_n).rev() {
-            let stride = 1u32 << (log_n + fwd_extra - s - 1);
-            rec.dispatch(
-                &k.dif,
-                vec![(0, &b.dst), (1, fwd)],
-                (1u64 << (log_n - 1)) * w as u64,
-                [w32, s as u32, stride, 0, 0, 0],
-            );
-        }
-    }
-
     /// Records the leaf hashes of `rows` messages of `len` words (message `i` at word
     /// `i * len` of `msgs`) into digests `out_offset..` of `digests`.
     #[allow(clippy::too_many_arguments)]
     fn record_hash<'a>(
         rec: &mut Recorder<'a>,
         k: &'a FieldKernels,
-        msgs: &'a wgpu::Buffer,
+        msgs: Messages<'a>,
         rows: usize,
         len: usize,
         digests: &'a wgpu::Buffer,
@@ -231,19 +159,29 @@ impl WgpuBackend {
         let mut first = 0;
         while first < blocks {
             let last = (first + SPONGE_BLOCKS_PER_DISPATCH).min(blocks);
-            rec.dispatch(
-                &k.hash,
-                vec![(0, &k.rc24), (2, msgs), (3, digests), (4, states)],
-                rows as u64,
-                [
-                    len as u32,
-                    0,
-                    out_offset as u32,
-                    first as u32,
-                    last as u32,
-                    u32::from(last == blocks),
-                ],
-            );
+            let params = [
+                len as u32,
+                0,
+                out_offset as u32,
+                first as u32,
+                last as u32,
+                u32::from(last == blocks),
+            ];
+            match &msgs {
+                Messages::Whole(msgs) => rec.dispatch(
+                    &k.hash,
+                    vec![(0, &k.rc24), (2, msgs), (3, digests), (4, states)],
+                    rows as u64,
+                    params,
+                ),
+                Messages::Windows(hash, windows) => rec.dispatch_windowed(
+                    hash,
+                    vec![(0, &k.rc24), (3, digests), (4, states)],
+                    windows.clone(),
+                    rows as u64,
+                    params,
+                ),
+            }
             first = last;
         }
     }
@@ -285,49 +223,6 @@ impl WgpuBackend {
         readback::tree_layers(&self.info.id, words, rows)
     }
 
-    /// The LDE of one column batch, read back.
-    fn lde_batch<F: BackendField>(
-        &self,
-        words: &[u32],
-        log_h: usize,
-        added_bits: usize,
-        w: usize,
-        shift: F,
-    ) -> Result<Vec<u32>, BackendError> {
-        let log_n = log_h + added_bits;
-        let k = self.gpu.kernels(F::ID);
-        let b = self.prepare_lde(words, log_h, log_n, w, shift)?;
-        let bytes = (1u64 << log_n) * w as u64 * 4;
-        let staging = self.gpu.staging(bytes)?;
-        let mut rec = Recorder::default();
-        Self::record_lde(&mut rec, k, &b, log_h, log_n, w);
-        rec.copy(&b.dst, 0, &staging, 0, bytes);
-        let index = self.gpu.submit(rec)?;
-        self.gpu.read(&staging, bytes, index)
-    }
-
-    /// The LDE of a whole matrix, in column batches that fit the binding limit.
-    fn lde_words<F: BackendField>(
-        &self,
-        mat: &RowMajorMatrix<F>,
-        added_bits: usize,
-        shift: F,
-    ) -> Result<Vec<u32>, BackendError> {
-        let (h, w) = (mat.height(), mat.width);
-        let log_h = h.trailing_zeros() as usize;
-        let n = h << added_bits;
-        let shape = LdeShape {
-            log_h,
-            added_bits,
-            width: w,
-        };
-        let batches = planner::lde(&self.limits(), &shape).map_err(|e| self.unplanned(e))?;
-        batches.log(&self.info.id, "coset_lde_batch", "columns");
-        planner::run_column_batches(F::as_monty_words(&mat.values), &batches, n, |sub, cb| {
-            self.lde_batch(sub, log_h, added_bits, cb, shift)
-        })
-    }
-
     /// The row batches of hashing `rows` messages of `len` words into a resident
     /// buffer of `digest_words`.
     fn plan_hash(
@@ -367,7 +262,16 @@ impl WgpuBackend {
             // Ordered after the previous batch's submission on the queue.
             self.gpu.upload(&msgs, 0, &words[r0 * len..(r0 + r) * len]);
             let mut rec = Recorder::default();
-            Self::record_hash(&mut rec, k, &msgs, r, len, digests, &states, r0);
+            Self::record_hash(
+                &mut rec,
+                k,
+                Messages::Whole(&msgs),
+                r,
+                len,
+                digests,
+                &states,
+                r0,
+            );
             self.gpu.submit(rec)?;
         }
         Ok(())
@@ -394,6 +298,14 @@ impl WgpuBackend {
         let words = self.gpu.read(&staging, layer_bytes, index)?;
         self.split_layers::<F>(words, rows)
     }
+}
+
+/// The messages a leaf-hashing pass reads.
+enum Messages<'a> {
+    /// One buffer, bound whole to the field's `hash_leaves`.
+    Whole(&'a wgpu::Buffer),
+    /// A resident matrix's windows and the `hash_leaves` variant for them.
+    Windows(&'a Kernel, Vec<Window<'a>>),
 }
 
 /// Words per sponge block (the rate of the width-24 leaf sponge).
@@ -526,6 +438,7 @@ impl Backend for WgpuBackend {
             gpu,
             reduce: resident::ReduceKernels::default(),
             quotient: Default::default(),
+            windowed: Default::default(),
         })
     }
 
@@ -686,7 +599,16 @@ impl Backend for WgpuBackend {
             let staging = self.gpu.staging(lde_bytes + layer_bytes)?;
             let mut rec = Recorder::default();
             Self::record_lde(&mut rec, k, &b, log_h, log_n, w);
-            Self::record_hash(&mut rec, k, &b.dst, n, w, &layers, &states, 0);
+            Self::record_hash(
+                &mut rec,
+                k,
+                Messages::Whole(&b.dst),
+                n,
+                w,
+                &layers,
+                &states,
+                0,
+            );
             Self::record_tree(&mut rec, k, &layers, n);
             rec.copy(&b.dst, 0, &staging, 0, lde_bytes);
             rec.copy(&layers, 0, &staging, lde_bytes, layer_bytes);

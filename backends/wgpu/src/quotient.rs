@@ -17,6 +17,7 @@ use proofbox_backend_api::{BackendError, BackendField, FieldId};
 use crate::WgpuBackend;
 use crate::gpu::{Kernel, Recorder, Slot, kernel, kernel_source};
 use crate::resident::WgpuMatrix;
+use crate::windows::WindowedKind;
 
 const QUOTIENT_WGSL: &str = include_str!("../../../firmware/wgsl/quotient.wgsl");
 
@@ -44,13 +45,18 @@ fn one<F: BackendField>() -> u32 {
     F::as_monty_words(&[F::ONE])[0]
 }
 
-fn build(b: &WgpuBackend, field: FieldId) -> Kernel {
+/// The full source of the `eval_quotient` kernel for `field`.
+pub(crate) fn quotient_source(field: FieldId, wg_size: u32) -> String {
     let one = match field {
         FieldId::KoalaBear => one::<p3_koala_bear::KoalaBear>(),
         FieldId::BabyBear => one::<p3_baby_bear::BabyBear>(),
     };
     let body = format!("const ONE: u32 = {one}u;\n{QUOTIENT_WGSL}");
-    let src = kernel_source(field, b.gpu.wg_size, None, &body);
+    kernel_source(field, wg_size, None, &body)
+}
+
+fn build(b: &WgpuBackend, field: FieldId) -> Kernel {
+    let src = quotient_source(field, b.gpu.wg_size);
     let module = b
         .gpu
         .device
@@ -103,6 +109,11 @@ impl WgpuBackend {
         let scratch_bytes = (threads * registers.max(1)) as u64 * 4;
         self.check_binding(scratch_bytes)?;
         let kernel = self.quotient.get(self, F::ID)?;
+        // An LDE beyond one binding is read through its windows.
+        let windowed = match self.resident_windows((lde.height * lde.width) as u64 * 4)? {
+            Some(w) => Some((self.windowed_kernel(WindowedKind::Quotient, F::ID, w)?, w)),
+            None => None,
+        };
         let back = self.gpu.scoped("eval_quotient", || {
             let table = self.gpu.table("quotient bytecode and table", &words)?;
             let out = self.gpu.storage("quotient values", out_bytes)?;
@@ -116,19 +127,29 @@ impl WgpuBackend {
             for first in (0..size).step_by(MAX_THREADS) {
                 let batch = (size - first).min(MAX_THREADS);
                 for start in (0..n).step_by(INSTRUCTIONS_PER_DISPATCH) {
-                    rec.dispatch(
-                        kernel,
-                        vec![(0, &lde.values), (1, &table), (3, &out), (4, &scratch)],
-                        batch as u64,
-                        [
-                            lde.width as u32,
-                            shape.log_size() as u32,
-                            shape.log_quotient_degree as u32,
-                            start as u32,
-                            (start + INSTRUCTIONS_PER_DISPATCH).min(instructions) as u32,
-                            first as u32,
-                        ],
-                    );
+                    let params = [
+                        lde.width as u32,
+                        shape.log_size() as u32,
+                        shape.log_quotient_degree as u32,
+                        start as u32,
+                        (start + INSTRUCTIONS_PER_DISPATCH).min(instructions) as u32,
+                        first as u32,
+                    ];
+                    match &windowed {
+                        None => rec.dispatch(
+                            kernel,
+                            vec![(0, &lde.values), (1, &table), (3, &out), (4, &scratch)],
+                            batch as u64,
+                            params,
+                        ),
+                        Some((kernel, w)) => rec.dispatch_windowed(
+                            kernel,
+                            vec![(1, &table), (3, &out), (4, &scratch)],
+                            w.bind(&lde.values),
+                            batch as u64,
+                            params,
+                        ),
+                    }
                 }
             }
             rec.copy(&out, 0, &staging, 0, out_bytes);

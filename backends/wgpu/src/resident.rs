@@ -17,8 +17,14 @@
 //!   height's accumulator is copied into one staging buffer and read back at once.
 //! - [`ResidentBackend::eval_quotient`] dispatches the constraint program's
 //!   generated kernel (built once per program and field, [`crate::quotient`]).
-//! - No call splits its work: a resident matrix, tree or accumulator beyond one
-//!   storage binding is [`BackendError::OutOfMemory`].
+//! - A resident matrix beyond one storage binding is one buffer (up to the device's
+//!   buffer limit) bound as several windows ([`crate::windows`]): its LDE runs in
+//!   column batches placed into the windows, and `hash_leaves`, `reduce_openings` and
+//!   `eval_quotient` read it through variants compiled per window count; reads to the
+//!   host are buffer copies, which no binding limit applies to. A matrix beyond what
+//!   the windows can bind (the per-stage storage buffer limit less 3, the buffer
+//!   limit, `2^32` words), a tree (its digest layers or sponge states) or an
+//!   accumulator beyond one binding is [`BackendError::OutOfMemory`].
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -33,7 +39,8 @@ use proofbox_backend_api::resident::{
 use proofbox_backend_api::{BackendError, BackendField, Digest, FieldId, validate};
 
 use crate::gpu::{Kernel, Recorder, Slot, kernel, kernel_source};
-use crate::{DIGEST_BYTES, WgpuBackend};
+use crate::windows::WindowedKind;
+use crate::{DIGEST_BYTES, Messages, WgpuBackend};
 
 const REDUCE_WGSL: &str = include_str!("../../../firmware/wgsl/reduce.wgsl");
 
@@ -57,13 +64,18 @@ impl ReduceKernels {
     }
 }
 
-fn build_reduce(b: &WgpuBackend, field: FieldId) -> Kernel {
+/// The full source of the `reduce_openings` kernel for `field`.
+pub(crate) fn reduce_source(field: FieldId, wg_size: u32) -> String {
     let (w, one) = match field {
         FieldId::KoalaBear => ext_constants::<p3_koala_bear::KoalaBear>(),
         FieldId::BabyBear => ext_constants::<p3_baby_bear::BabyBear>(),
     };
     let body = format!("const EXT_W: u32 = {w}u;\nconst ONE: u32 = {one}u;\n{REDUCE_WGSL}");
-    let src = kernel_source(field, b.gpu.wg_size, None, &body);
+    kernel_source(field, wg_size, None, &body)
+}
+
+fn build_reduce(b: &WgpuBackend, field: FieldId) -> Kernel {
+    let src = reduce_source(field, b.gpu.wg_size);
     let module = b
         .gpu
         .device
@@ -136,9 +148,12 @@ impl ResidentBackend for WgpuBackend {
     ) -> Result<WgpuMatrix<F>, BackendError> {
         let height = validate::merkle_leaves(&[&mat]).map_err(BackendError::invalid)?;
         let bytes = mat.values.len() as u64 * 4;
-        self.check_binding(bytes)?;
+        let windows = self.resident_windows(bytes)?;
         let values = self.gpu.scoped("upload_matrix", || {
-            let values = self.gpu.storage("resident matrix", bytes)?;
+            let values = match windows {
+                None => self.gpu.storage("resident matrix", bytes)?,
+                Some(_) => self.gpu.windowed_storage("resident matrix", bytes)?,
+            };
             self.gpu.upload(&values, 0, F::as_monty_words(&mat.values));
             Ok(values)
         })?;
@@ -156,10 +171,14 @@ impl ResidentBackend for WgpuBackend {
         let log_h = h.trailing_zeros() as usize;
         let log_n = log_h + added_bits;
         let n = 1usize << log_n;
-        self.check_binding(n as u64 * w as u64 * 4)?;
+        let windows = self.resident_windows(n as u64 * w as u64 * 4)?;
         let values = self.gpu.scoped("lde_resident", || {
+            let words = F::as_monty_words(&mat.values);
+            if let Some(windows) = windows {
+                return self.lde_windowed(words, log_h, log_n, w, shift, windows);
+            }
             let k = self.gpu.kernels(F::ID);
-            let b = self.prepare_lde(F::as_monty_words(&mat.values), log_h, log_n, w, shift)?;
+            let b = self.prepare_lde(words, log_h, log_n, w, shift)?;
             let mut rec = Recorder::default();
             Self::record_lde(&mut rec, k, &b, log_h, log_n, w);
             self.gpu.submit(rec)?;
@@ -173,13 +192,22 @@ impl ResidentBackend for WgpuBackend {
         let layer_bytes = (2 * n as u64 - 1) * DIGEST_BYTES;
         let state_bytes = n as u64 * Self::STATE_BYTES;
         self.check_binding(layer_bytes.max(state_bytes))?;
+        let windows = self.resident_windows(n as u64 * m.width as u64 * 4)?;
+        let hash = match windows {
+            Some(w) => Some((self.windowed_kernel(WindowedKind::Hash, F::ID, w)?, w)),
+            None => None,
+        };
         let (layers, root) = self.gpu.scoped("commit", || {
             let k = self.gpu.kernels(F::ID);
             let layers = self.gpu.storage("digest layers", layer_bytes)?;
             let states = self.gpu.storage("sponge states", state_bytes)?;
             let staging = self.gpu.staging(DIGEST_BYTES)?;
             let mut rec = Recorder::default();
-            Self::record_hash(&mut rec, k, &m.values, n, m.width, &layers, &states, 0);
+            let msgs = match &hash {
+                None => Messages::Whole(&m.values),
+                Some((kernel, w)) => Messages::Windows(kernel, w.bind(&m.values)),
+            };
+            Self::record_hash(&mut rec, k, msgs, n, m.width, &layers, &states, 0);
             Self::record_tree(&mut rec, k, &layers, n);
             rec.copy(
                 &layers,
@@ -280,6 +308,17 @@ impl ResidentBackend for WgpuBackend {
             self.check_binding((EXT_DEGREE << k) as u64 * 4)?;
         }
         let kernel = self.reduce.get(self, F::ID)?;
+        // Matrices beyond one binding are read through their windows.
+        let mut windowed = Vec::with_capacity(claims.len());
+        for claim in claims {
+            let m = claim.matrix;
+            windowed.push(
+                match self.resident_windows((m.height * m.width) as u64 * 4)? {
+                    Some(w) => Some((self.windowed_kernel(WindowedKind::Reduce, F::ID, w)?, w)),
+                    None => None,
+                },
+            );
+        }
         let words = self.gpu.scoped("reduce_openings", || {
             let mut accs: BTreeMap<usize, wgpu::Buffer> = BTreeMap::new();
             for k in &heights {
@@ -301,24 +340,36 @@ impl ResidentBackend for WgpuBackend {
                 )?);
             }
             let mut rec = Recorder::default();
-            for ((claim, plan), table) in claims.iter().zip(&plans).zip(&tables) {
+            for (((claim, plan), table), windowed) in
+                claims.iter().zip(&plans).zip(&tables).zip(&windowed)
+            {
                 if plan.points.is_empty() && !plan.first_of_height {
                     continue;
                 }
                 let k = plan.log_height;
-                rec.dispatch(
-                    kernel,
-                    vec![(0, &claim.matrix.values), (1, table), (3, &accs[&k])],
-                    1u64 << k,
-                    [
-                        claim.matrix.width as u32,
-                        k as u32,
-                        plan.points.len() as u32,
-                        u32::from(plan.first_of_height),
-                        word(shift),
-                        word(F::two_adic_generator(k)),
-                    ],
-                );
+                let params = [
+                    claim.matrix.width as u32,
+                    k as u32,
+                    plan.points.len() as u32,
+                    u32::from(plan.first_of_height),
+                    word(shift),
+                    word(F::two_adic_generator(k)),
+                ];
+                match windowed {
+                    None => rec.dispatch(
+                        kernel,
+                        vec![(0, &claim.matrix.values), (1, table), (3, &accs[&k])],
+                        1u64 << k,
+                        params,
+                    ),
+                    Some((kernel, w)) => rec.dispatch_windowed(
+                        kernel,
+                        vec![(1, table), (3, &accs[&k])],
+                        w.bind(&claim.matrix.values),
+                        1u64 << k,
+                        params,
+                    ),
+                }
             }
             let total: u64 = heights.iter().map(|k| (EXT_DEGREE << k) as u64 * 4).sum();
             let staging = self.gpu.staging(total)?;

@@ -74,6 +74,8 @@ fn tiny_limits(storage_bytes: u64) -> KernelLimits {
         max_storage_buffer_binding_size: storage_bytes,
         max_buffer_size: u64::MAX,
         max_compute_workgroups_per_dimension: 3,
+        max_resident_window_bytes: u64::MAX,
+        max_storage_buffers_per_shader_stage: u32::MAX,
     }
 }
 
