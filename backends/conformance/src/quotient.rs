@@ -3,7 +3,8 @@
 //! the backend's quotient values over its own resident LDE equal the CPU backend's
 //! (whose values `proofbox-constraints`' tests check against p3-uni-stark's
 //! `quotient_values`), and the call moves only its tables to the device and one
-//! extension element per quotient point back.
+//! extension element per quotient point back; a second call of the same program
+//! sends its table but not its bytecode again.
 
 use p3_air::symbolic::SymbolicAirBuilder;
 use p3_air::{Air, BaseAir};
@@ -13,8 +14,8 @@ use p3_keccak_air::KeccakAir;
 use p3_koala_bear::KoalaBear;
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
-use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape};
-use proofbox_backend_api::resident::{Ext, ResidentBackend};
+use proofbox_backend_api::quotient::{ConstraintProgram, DeviceQuotient, QuotientShape};
+use proofbox_backend_api::resident::{Ext, ResidentBackend, ResidentMatrix};
 use proofbox_circuits::transition::{TransitionAir, seeded_input};
 use proofbox_circuits::{CircuitField, CircuitId, Statement, WithStatement};
 use proofbox_constraints::{compile, log_quotient_degree};
@@ -152,6 +153,8 @@ pub fn check_quotients<B: ResidentBackend, F: CircuitField>(
     // The second call's: a backend that keeps the program on the device must still
     // take the new table.
     let alpha2 = Ext::<F>::from_basis_coefficients_fn(|i| F::from_u32(5 + 77 * i as u32));
+    // The program and shape of the previous case: a backend may keep its bytecode.
+    let mut previous: Option<(String, QuotientShape)> = None;
     for c in cases {
         let what = format!("eval_quotient of {} over {}", c.program.name, F::ID);
         let fail = |e| Mismatch(format!("{what}: backend failed: {e}"));
@@ -169,9 +172,11 @@ pub fn check_quotients<B: ResidentBackend, F: CircuitField>(
             .map_err(fail)?;
         // Twice: the first call may build the kernel; the second, with another
         // alpha, is measured.
+        let before_first = backend.transfer_stats();
         let first = backend
             .eval_quotient(&c.program, &lde, c.shape, alpha, &c.public_values)
             .map_err(fail)?;
+        let moved_first = backend.transfer_stats().since(&before_first);
         if first != want_first {
             return Err(Mismatch(format!(
                 "{what}: the first call's values differ from the CPU backend's"
@@ -196,6 +201,27 @@ pub fn check_quotients<B: ResidentBackend, F: CircuitField>(
                 got[i],
                 want[i]
             )));
+        }
+        let new_program = previous.as_ref() != Some(&(c.program.name.clone(), c.shape));
+        previous = Some((c.program.name.clone(), c.shape));
+        if backend.transfer_counters().is_some() && new_program {
+            // The second call of a program sends its table, not its bytecode again.
+            let code_bytes = 4 * DeviceQuotient::prepare(
+                &c.program,
+                lde.height(),
+                lde.width(),
+                c.shape,
+                alpha2,
+                &c.public_values,
+            )
+            .map_err(fail)?
+            .code_words() as u64;
+            if moved.table_bytes + code_bytes > moved_first.table_bytes {
+                return Err(Mismatch(format!(
+                    "{what}: the second call sent {} bytes of tables, the first {}: the program's {code_bytes} bytes of bytecode went again",
+                    moved.table_bytes, moved_first.table_bytes
+                )));
+            }
         }
         if backend.transfer_counters().is_some() {
             let back = (got.len() * 16) as u64;

@@ -313,6 +313,13 @@ impl Gpu {
     }
 
     /// A storage buffer holding a host-computed table (counted as a table copy).
+    /// Writes `words` into a table buffer at word `offset` (counted as a table).
+    pub fn write_table(&self, buffer: &wgpu::Buffer, offset: usize, words: &[u32]) {
+        self.queue
+            .write_buffer(buffer, offset as u64 * 4, bytemuck::cast_slice(words));
+        self.counters.table_to_device(words.len() as u64 * 4);
+    }
+
     pub fn table(&self, label: &str, words: &[u32]) -> Result<wgpu::Buffer, BackendError> {
         let buffer = self.storage(label, words.len() as u64 * 4)?;
         self.queue

@@ -81,6 +81,11 @@ pub struct WgpuBackend {
     reduce: resident::ReduceKernels,
     /// The quotient kernels, compiled on first use.
     quotient: quotient::QuotientKernels,
+    /// The last quotient call's table buffer (header, bytecode, table), kept so that
+    /// the next call of the same program writes only its table; locked for the whole
+    /// call.
+    kept_quotient:
+        std::sync::Mutex<Option<proofbox_backend_api::quotient::KeptQuotient<wgpu::Buffer>>>,
     /// Kernel variants for resident matrices bound as several windows.
     windowed: windows::WindowedKernels,
 }
@@ -438,6 +443,7 @@ impl Backend for WgpuBackend {
             gpu,
             reduce: resident::ReduceKernels::default(),
             quotient: Default::default(),
+            kept_quotient: Default::default(),
             windowed: Default::default(),
         })
     }

@@ -3,14 +3,17 @@
 //! the `eval_quotient` kernel (`firmware/wgsl/quotient.wgsl`, compiled the first time
 //! it is needed); the points go in batches of at most 4096, one thread each, their
 //! registers in a scratch storage buffer, and over each batch the bytecode runs in
-//! slices of 4096 instructions, one dispatch each (partial sums kept in the output). A call
-//! writes the bytecode and the
-//! plan's table as one table buffer, dispatches once (split against the workgroup
-//! limit by the recorder), and reads back 4 words per point in one copy.
+//! slices of 4096 instructions, one dispatch each (partial sums kept in the output). A
+//! call writes the header, the bytecode and the plan's table as one table buffer,
+//! dispatches (split against the workgroup limit by the recorder), and reads back 4
+//! words per point in one copy. The table buffer is kept until the next call: a call
+//! of the same program and shape writes only its table ([`KeptQuotient`]).
 
 use std::sync::OnceLock;
 
-use proofbox_backend_api::quotient::{ConstraintProgram, DeviceQuotient, QuotientShape};
+use proofbox_backend_api::quotient::{
+    ConstraintProgram, DeviceQuotient, KeptQuotient, QuotientShape,
+};
 use proofbox_backend_api::resident::{EXT_DEGREE, Ext, ResidentField, ext_from_base};
 use proofbox_backend_api::{BackendError, BackendField, FieldId};
 
@@ -96,12 +99,10 @@ impl WgpuBackend {
         alpha: Ext<F>,
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError> {
-        let DeviceQuotient {
-            points: size,
-            words,
-            instructions,
-            registers,
-        } = DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
+        let q =
+            DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
+        let (size, words, instructions, registers) =
+            (q.points, &q.words, q.instructions, q.registers);
         let out_bytes = (EXT_DEGREE * size) as u64 * 4;
         self.check_binding(out_bytes)?;
         self.check_binding(words.len() as u64 * 4)?;
@@ -114,8 +115,22 @@ impl WgpuBackend {
             Some(w) => Some((self.windowed_kernel(WindowedKind::Quotient, F::ID, w)?, w)),
             None => None,
         };
+        // Held until the values are back: no other call writes the kept table meanwhile.
+        let mut kept = self.kept_quotient.lock().unwrap_or_else(|e| e.into_inner());
         let back = self.gpu.scoped("eval_quotient", || {
-            let table = self.gpu.table("quotient bytecode and table", &words)?;
+            match kept.as_ref().and_then(|k| k.table_for(&q)) {
+                Some((at, table)) => {
+                    let buffer = &kept.as_ref().expect("matched").buffer;
+                    self.gpu.write_table(buffer, at, table);
+                }
+                None => {
+                    // Dropped first, so that only one such buffer is held at a time.
+                    *kept = None;
+                    let buffer = self.gpu.table("quotient bytecode and table", words)?;
+                    *kept = Some(KeptQuotient::new(buffer, &q));
+                }
+            }
+            let table = &kept.as_ref().expect("kept above").buffer;
             let out = self.gpu.storage("quotient values", out_bytes)?;
             let scratch = self.gpu.storage("quotient registers", scratch_bytes)?;
             let staging = self.gpu.staging(out_bytes)?;
@@ -138,13 +153,13 @@ impl WgpuBackend {
                     match &windowed {
                         None => rec.dispatch(
                             kernel,
-                            vec![(0, &lde.values), (1, &table), (3, &out), (4, &scratch)],
+                            vec![(0, &lde.values), (1, table), (3, &out), (4, &scratch)],
                             batch as u64,
                             params,
                         ),
                         Some((kernel, w)) => rec.dispatch_windowed(
                             kernel,
-                            vec![(1, &table), (3, &out), (4, &scratch)],
+                            vec![(1, table), (3, &out), (4, &scratch)],
                             w.bind(&lde.values),
                             batch as u64,
                             params,
