@@ -191,6 +191,15 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// The limits this backend plans its calls against ([`planner::DeviceLimits`]: the
+    /// memory one call may use and the largest single buffer), from what the device
+    /// reports now (and any lower limit the caller set). The planner's batches and a
+    /// call's [`BackendError::OutOfMemory`] follow from them. Unbounded for a backend
+    /// whose data stays in host memory (the CPU backend).
+    fn device_limits(&self) -> Result<planner::DeviceLimits, BackendError> {
+        Ok(planner::DeviceLimits::UNBOUNDED)
+    }
+
     /// A snapshot of [`Backend::transfer_counters`] (they only grow: subtract two
     /// snapshots with [`TransferStats::since`]). All zeros for a backend without
     /// counters: the CPU backend moves nothing between host and device and never

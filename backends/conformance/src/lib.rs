@@ -490,11 +490,41 @@ pub fn run_timing_check<B: Backend>(backend: &B) {
 
 /// Runs [`check_transfer_accounting`] (in KoalaBear and BabyBear).
 pub fn run_transfer_check<B: Backend>(backend: &B) {
-    let checked = check_transfer_accounting::<B, KoalaBear>(backend)
+    let checked = check_device_limits(backend)
+        .and_then(|()| check_transfer_accounting::<B, KoalaBear>(backend))
         .and_then(|()| check_transfer_accounting::<B, BabyBear>(backend));
     if let Err(Mismatch(m)) = checked {
         panic!("{} backend ({}): {m}", B::KIND, backend.device().id);
     }
+}
+
+/// Checks [`Backend::device_limits`]: the CPU backend plans without limits; a device
+/// backend reports at least one finite limit (the memory a call may use, or the
+/// largest buffer), and a call's budget, where it has one, within the memory the
+/// device reports.
+pub fn check_device_limits<B: Backend>(backend: &B) -> Result<(), Mismatch> {
+    let limits = backend
+        .device_limits()
+        .map_err(|e| Mismatch(format!("device_limits failed: {e}")))?;
+    let unbounded = proofbox_backend_api::planner::DeviceLimits::UNBOUNDED;
+    if B::KIND == BackendKind::Cpu {
+        return if limits == unbounded {
+            Ok(())
+        } else {
+            Err(Mismatch(format!(
+                "the CPU backend reports limits {limits:?}, expected none"
+            )))
+        };
+    }
+    let memory = backend.device().memory_bytes;
+    let budget_bytes = limits.budget_words as u128 * 4;
+    let budget_reported = limits.budget_words != usize::MAX;
+    if limits == unbounded || (budget_reported && memory > 0 && budget_bytes > u128::from(memory)) {
+        return Err(Mismatch(format!(
+            "device limits {limits:?} for a device of {memory} bytes: expected a finite limit and a budget within the memory"
+        )));
+    }
+    Ok(())
 }
 
 /// Declares the conformance tests for a backend: `$name` is the module the tests go

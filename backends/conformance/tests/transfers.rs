@@ -4,12 +4,14 @@
 //! wrong (a check that cannot fail proves nothing).
 
 use p3_matrix::dense::RowMajorMatrix;
+use proofbox_backend_api::planner::DeviceLimits;
 use proofbox_backend_api::{
     Backend, BackendError, BackendField, BackendKind, DIGEST_ELEMS, DeviceInfo, Digest, LdeAndTree,
     TransferCounters, TransferStats,
 };
 use proofbox_conformance::{
-    BabyBear, CpuBackend, KoalaBear, check_transfer_accounting, run_transfer_check,
+    BabyBear, CpuBackend, KoalaBear, check_device_limits, check_transfer_accounting,
+    run_transfer_check,
 };
 
 /// How the emulation miscounts.
@@ -26,6 +28,10 @@ enum Miscount {
     TableAsData,
     /// Counts the copies of a call that it then refuses.
     CountsRefusedCalls,
+    /// Reports no limits, as if its memory were boundless.
+    NoLimits,
+    /// Plans to use more memory than the device has.
+    BudgetBeyondMemory,
 }
 
 struct Emulated {
@@ -163,11 +169,36 @@ impl Backend for Emulated {
     fn transfer_counters(&self) -> Option<&TransferCounters> {
         (self.miscount != Miscount::NoCounters).then_some(&self.counters)
     }
+
+    fn device_limits(&self) -> Result<DeviceLimits, BackendError> {
+        Ok(match self.miscount {
+            Miscount::NoLimits => DeviceLimits::UNBOUNDED,
+            Miscount::BudgetBeyondMemory => DeviceLimits {
+                budget_words: (self.info.memory_bytes / 2) as usize,
+                max_buffer_words: 1 << 20,
+            },
+            _ => DeviceLimits::from_device(Some(self.info.memory_bytes), None),
+        })
+    }
 }
 
 #[test]
 fn an_honest_emulated_device_passes() {
     run_transfer_check(&Emulated::new(Miscount::None));
+}
+
+#[test]
+fn a_device_without_limits_or_beyond_its_memory_is_caught() {
+    for (miscount, says) in [
+        (Miscount::NoLimits, "expected a finite limit"),
+        (Miscount::BudgetBeyondMemory, "a budget within the memory"),
+    ] {
+        let err = check_device_limits(&Emulated::new(miscount))
+            .expect_err(&format!("{miscount:?} passed the check"));
+        assert!(err.0.contains(says), "{miscount:?}: {}", err.0);
+    }
+    check_device_limits(&Emulated::new(Miscount::None)).unwrap();
+    check_device_limits(&CpuBackend::new()).unwrap();
 }
 
 #[test]

@@ -692,6 +692,10 @@ impl Backend for CudaBackend {
         Ok(self.clock.take())
     }
 
+    fn device_limits(&self) -> Result<DeviceLimits, BackendError> {
+        self.limits()
+    }
+
     fn transfer_counters(&self) -> Option<&TransferCounters> {
         Some(&self.transfers)
     }

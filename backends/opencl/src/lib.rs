@@ -675,6 +675,10 @@ impl Backend for OpenclBackend {
         Ok(self.clock.take())
     }
 
+    fn device_limits(&self) -> Result<DeviceLimits, BackendError> {
+        Ok(self.limits())
+    }
+
     fn transfer_counters(&self) -> Option<&TransferCounters> {
         Some(&self.transfers)
     }

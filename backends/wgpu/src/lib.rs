@@ -632,6 +632,10 @@ impl Backend for WgpuBackend {
         self.gpu.set_kernel_timing(on)
     }
 
+    fn device_limits(&self) -> Result<DeviceLimits, BackendError> {
+        Ok(self.limits())
+    }
+
     fn transfer_counters(&self) -> Option<&TransferCounters> {
         Some(&self.gpu.counters)
     }
