@@ -3,6 +3,7 @@
 // The host prepends the field's constants to this file:
 //   const P: u32;   the modulus (< 2^31)
 //   const MU: u32;  P^-1 mod 2^32
+//   const ONE: u32; 1 in Montgomery form (2^32 mod P)
 // WGSL has no 64-bit integers, so the 32x32 -> 64-bit product is assembled from four
 // 16x16-bit partial products.
 
@@ -43,6 +44,21 @@ fn f_add(a: u32, b: u32) -> u32 {
 fn f_sub(a: u32, b: u32) -> u32 {
     let d = a - b;
     return select(d, d + P, a < b);
+}
+
+// x^e by square and multiply.
+fn f_pow(x0: u32, e0: u32) -> u32 {
+    var r = ONE;
+    var x = x0;
+    var e = e0;
+    while (e != 0u) {
+        if ((e & 1u) != 0u) {
+            r = f_mul(r, x);
+        }
+        x = f_mul(x, x);
+        e = e >> 1u;
+    }
+    return r;
 }
 
 // Per-dispatch parameters. `total` threads do work; `base` is the index of this

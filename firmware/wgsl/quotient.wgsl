@@ -2,8 +2,7 @@
 // firmware/common/quotient.h, an interpreter of the register bytecode a constraint
 // program compiles to (proofbox_backend_api::quotient::bytecode documents the format
 // of `t`: header, instructions, table). One thread per point.
-// The host prepends, besides the field's constants:
-//   const ONE: u32;    1 in Montgomery form
+// The host prepends the field's constants (field.wgsl).
 //
 // Parameters: total = threads T (thread t takes point e + t, below N), width = LDE
 // columns, a = log2 N, b = log2 d, c and d: the slice of instructions this dispatch
@@ -17,20 +16,6 @@
 @group(0) @binding(2) var<uniform> prm: Params;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 @group(0) @binding(4) var<storage, read_write> scratch: array<u32>;
-
-fn q_pow(x0: u32, e0: u32) -> u32 {
-    var r = ONE;
-    var x = x0;
-    var e = e0;
-    while (e != 0u) {
-        if ((e & 1u) != 0u) {
-            r = f_mul(r, x);
-        }
-        x = f_mul(x, x);
-        e = e >> 1u;
-    }
-    return r;
-}
 
 fn q_rev(i: u32, bits: u32) -> u32 {
     return select(0u, reverseBits(i) >> (32u - bits), bits > 0u);
@@ -71,7 +56,7 @@ fn point(i: u32, tid: u32, threads: u32) {
     let last = t[van + 2u * qd + 2u];
     var x = 0u;
     if (t[7] != 0u) {
-        x = f_mul(t[van + 2u * qd], q_pow(t[van + 2u * qd + 1u], i));
+        x = f_mul(t[van + 2u * qd], f_pow(t[van + 2u * qd + 1u], i));
     }
     var a0 = 0u;
     var a1 = 0u;
@@ -104,8 +89,8 @@ fn point(i: u32, tid: u32, threads: u32) {
                 case 2u: { v = lde[nxt + a]; }
                 case 3u: { v = t[pub_off + a]; }
                 case 4u: { v = t[per + a]; }
-                case 5u: { v = f_mul(z, q_pow(f_sub(x, ONE), P - 2u)); }
-                case 6u: { v = f_mul(z, q_pow(f_sub(x, last), P - 2u)); }
+                case 5u: { v = f_mul(z, f_pow(f_sub(x, ONE), P - 2u)); }
+                case 6u: { v = f_mul(z, f_pow(f_sub(x, last), P - 2u)); }
                 case 7u: { v = f_sub(x, last); }
                 case 8u: { v = f_add(scratch[a * threads + tid], scratch[b * threads + tid]); }
                 case 9u: { v = f_sub(scratch[a * threads + tid], scratch[b * threads + tid]); }

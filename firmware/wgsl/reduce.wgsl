@@ -3,7 +3,6 @@
 // extension element is a vec4<u32>, the coefficients of X^0..X^3 in Montgomery form.
 // The host prepends, besides the field's constants:
 //   const EXT_W: u32;  W in Montgomery form
-//   const ONE: u32;    1 in Montgomery form
 //
 // Parameters: width = columns, a = log2 rows, b = points, c = first (overwrite acc),
 // d = coset shift, e = generator of order 2^a (Montgomery form). `table` holds the
@@ -36,20 +35,6 @@ fn e_mul(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
 
 fn e_mul_base(a: vec4<u32>, f: u32) -> vec4<u32> {
     return vec4<u32>(f_mul(a.x, f), f_mul(a.y, f), f_mul(a.z, f), f_mul(a.w, f));
-}
-
-fn f_pow(x0: u32, e0: u32) -> u32 {
-    var r = ONE;
-    var x = x0;
-    var e = e0;
-    while (e != 0u) {
-        if ((e & 1u) != 0u) {
-            r = f_mul(r, x);
-        }
-        x = f_mul(x, x);
-        e = e >> 1u;
-    }
-    return r;
 }
 
 // 1 / a through the norm to F[Y] / (Y^2 - W), Y = X^2 (see firmware/opencl/reduce.cl).

@@ -351,31 +351,27 @@ pub trait ResidentBackend: Backend {
         rows: &[usize],
     ) -> Result<Vec<Vec<F>>, BackendError>;
 
-    /// Digests `indices` of tree layer `layer` (0: the leaves' digests, `log2(height)`:
-    /// the root) of a committed matrix.
+    /// The digests of tree nodes `nodes` (`(layer, index)` pairs, layer 0 the leaves'
+    /// digests, `log2(height)` the root; any layers, any order, repeats allowed) of a
+    /// committed matrix, in the order asked: what the opening of several rows needs
+    /// from every layer. A device backend brings them back in one copy.
+    fn read_nodes<F: ResidentField>(
+        &self,
+        m: &Self::Matrix<F>,
+        nodes: &[(usize, usize)],
+    ) -> Result<Vec<Digest<F>>, BackendError>;
+
+    /// Digests `indices` of tree layer `layer` of a committed matrix:
+    /// [`ResidentBackend::read_nodes`] of that layer's nodes.
     fn read_digests<F: ResidentField>(
         &self,
         m: &Self::Matrix<F>,
         layer: usize,
         indices: &[usize],
-    ) -> Result<Vec<Digest<F>>, BackendError>;
-
-    /// The digests of tree nodes `nodes` (`(layer, index)` pairs, any layers, any
-    /// order) of a committed matrix, in the order asked: what the opening of several
-    /// rows needs from every layer. A device backend gathers them in one copy; the
-    /// default asks [`ResidentBackend::read_digests`] once per run of one layer.
-    fn read_nodes<F: ResidentField>(
-        &self,
-        m: &Self::Matrix<F>,
-        nodes: &[(usize, usize)],
     ) -> Result<Vec<Digest<F>>, BackendError> {
-        check_nodes(m.height(), m.has_tree(), nodes)?;
-        let mut out = Vec::with_capacity(nodes.len());
-        for run in nodes.chunk_by(|a, b| a.0 == b.0) {
-            let indices: Vec<usize> = run.iter().map(|n| n.1).collect();
-            out.extend(self.read_digests(m, run[0].0, &indices)?);
-        }
-        Ok(out)
+        check_layer(m.height(), m.has_tree(), layer, indices)?;
+        let nodes: Vec<(usize, usize)> = indices.iter().map(|&i| (layer, i)).collect();
+        self.read_nodes(m, &nodes)
     }
 
     /// The whole tree layer `layer` of a committed matrix, in one copy.

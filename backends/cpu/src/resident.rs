@@ -120,15 +120,16 @@ impl ResidentBackend for CpuBackend {
             .collect())
     }
 
-    fn read_digests<F: ResidentField>(
+    fn read_nodes<F: ResidentField>(
         &self,
         m: &CpuMatrix<F>,
-        layer: usize,
-        indices: &[usize],
+        nodes: &[(usize, usize)],
     ) -> Result<Vec<Digest<F>>, BackendError> {
-        resident::check_layer(m.height(), m.has_tree(), layer, indices)?;
-        let layer = &m.layers.as_ref().expect("checked")[layer];
-        Ok(indices.iter().map(|&i| layer[i]).collect())
+        resident::check_nodes(m.height(), m.has_tree(), nodes)?;
+        let Some(layers) = m.layers.as_ref() else {
+            return Ok(Vec::new());
+        };
+        Ok(nodes.iter().map(|&(l, i)| layers[l][i]).collect())
     }
 
     fn read_layer<F: ResidentField>(

@@ -198,19 +198,6 @@ impl ResidentBackend for OpenclBackend {
         Ok(values.chunks_exact(m.width).map(<[F]>::to_vec).collect())
     }
 
-    fn read_digests<F: ResidentField>(
-        &self,
-        m: &OpenclMatrix<F>,
-        layer: usize,
-        indices: &[usize],
-    ) -> Result<Vec<Digest<F>>, BackendError> {
-        resident::check_layer(m.height, m.has_tree(), layer, indices)?;
-        let layers = m.layers.as_ref().expect("checked");
-        let at = layer_offset(m.height, layer);
-        let _guard = self.call.lock().expect("call lock");
-        self.gather_digests("read digests", layers, indices.iter().map(|&i| at + i))
-    }
-
     fn read_nodes<F: ResidentField>(
         &self,
         m: &OpenclMatrix<F>,

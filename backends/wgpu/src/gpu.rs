@@ -257,24 +257,22 @@ impl Gpu {
     /// A storage buffer of `bytes` bytes (at least 4), refused with
     /// [`BackendError::OutOfMemory`] beyond the binding limit.
     pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, BackendError> {
-        let max = self.limits.max_storage_bytes();
-        if bytes > max {
-            return Err(self.oom(bytes, max));
-        }
-        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        }))
+        self.storage_within(label, bytes, self.limits.max_storage_bytes())
     }
 
     /// A storage buffer of `bytes` bytes bound to kernels in windows (a resident
     /// matrix), refused with [`BackendError::OutOfMemory`] beyond the buffer limit.
     pub fn windowed_storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, BackendError> {
-        let max = self.limits.max_buffer_size;
+        self.storage_within(label, bytes, self.limits.max_buffer_size)
+    }
+
+    /// A storage buffer of `bytes` bytes (at least 4), refused beyond `max` bytes.
+    fn storage_within(
+        &self,
+        label: &str,
+        bytes: u64,
+        max: u64,
+    ) -> Result<wgpu::Buffer, BackendError> {
         if bytes > max {
             return Err(self.oom(bytes, max));
         }

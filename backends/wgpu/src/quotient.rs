@@ -44,18 +44,9 @@ impl QuotientKernels {
     }
 }
 
-fn one<F: BackendField>() -> u32 {
-    F::as_monty_words(&[F::ONE])[0]
-}
-
 /// The full source of the `eval_quotient` kernel for `field`.
 pub(crate) fn quotient_source(field: FieldId, wg_size: u32) -> String {
-    let one = match field {
-        FieldId::KoalaBear => one::<p3_koala_bear::KoalaBear>(),
-        FieldId::BabyBear => one::<p3_baby_bear::BabyBear>(),
-    };
-    let body = format!("const ONE: u32 = {one}u;\n{QUOTIENT_WGSL}");
-    kernel_source(field, wg_size, None, &body)
+    kernel_source(field, wg_size, None, QUOTIENT_WGSL)
 }
 
 fn build(b: &WgpuBackend, field: FieldId) -> Kernel {

@@ -66,11 +66,11 @@ impl ReduceKernels {
 
 /// The full source of the `reduce_openings` kernel for `field`.
 pub(crate) fn reduce_source(field: FieldId, wg_size: u32) -> String {
-    let (w, one) = match field {
-        FieldId::KoalaBear => ext_constants::<p3_koala_bear::KoalaBear>(),
-        FieldId::BabyBear => ext_constants::<p3_baby_bear::BabyBear>(),
+    let w = match field {
+        FieldId::KoalaBear => ext_w::<p3_koala_bear::KoalaBear>(),
+        FieldId::BabyBear => ext_w::<p3_baby_bear::BabyBear>(),
     };
-    let body = format!("const EXT_W: u32 = {w}u;\nconst ONE: u32 = {one}u;\n{REDUCE_WGSL}");
+    let body = format!("const EXT_W: u32 = {w}u;\n{REDUCE_WGSL}");
     kernel_source(field, wg_size, None, &body)
 }
 
@@ -97,8 +97,9 @@ fn build_reduce(b: &WgpuBackend, field: FieldId) -> Kernel {
 }
 
 /// `W` and `1` of a field's degree-4 extension, as Montgomery words.
-fn ext_constants<F: ResidentField>() -> (u32, u32) {
-    (word(F::W), word(F::ONE))
+/// The extension's `W` (`X^4 = W`) in Montgomery form.
+fn ext_w<F: ResidentField>() -> u32 {
+    word(F::W)
 }
 
 fn word<F: BackendField>(x: F) -> u32 {
@@ -241,25 +242,6 @@ impl ResidentBackend for WgpuBackend {
             .scoped("read_rows", || self.read_ranges(&m.values, &ranges))?;
         let elems = proofbox_backend_api::readback::elems::<F>(&self.info.id, "read_rows", words)?;
         Ok(elems.chunks(m.width).map(<[F]>::to_vec).collect())
-    }
-
-    fn read_digests<F: ResidentField>(
-        &self,
-        m: &WgpuMatrix<F>,
-        layer: usize,
-        indices: &[usize],
-    ) -> Result<Vec<Digest<F>>, BackendError> {
-        resident::check_layer(m.height, m.has_tree(), layer, indices)?;
-        let layers = m.layers.as_ref().expect("checked");
-        let at = layer_offset(m.height, layer);
-        let ranges: Vec<(u64, u64)> = indices
-            .iter()
-            .map(|&i| ((at + i) as u64 * DIGEST_BYTES, DIGEST_BYTES))
-            .collect();
-        let words = self
-            .gpu
-            .scoped("read_digests", || self.read_ranges(layers, &ranges))?;
-        self.digests::<F>("read_digests", words)
     }
 
     fn read_nodes<F: ResidentField>(

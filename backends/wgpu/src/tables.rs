@@ -11,8 +11,10 @@ pub(crate) use proofbox_backend_api::kernel_tables::{
 /// The field constants every kernel file is compiled with.
 pub(crate) fn field_prelude(field: FieldId, wg_size: u32) -> String {
     let p = field.modulus();
+    // 1 in Montgomery form: 2^32 mod P.
+    let one = (1u64 << 32) % u64::from(p);
     format!(
-        "const P: u32 = {p}u;\nconst MU: u32 = {}u;\nconst WG_SIZE: u32 = {wg_size}u;\n",
+        "const P: u32 = {p}u;\nconst MU: u32 = {}u;\nconst ONE: u32 = {one}u;\nconst WG_SIZE: u32 = {wg_size}u;\n",
         monty_mu(p)
     )
 }
@@ -30,6 +32,9 @@ pub(crate) fn poseidon2_prelude(t: &Poseidon2Tables) -> String {
 
 #[cfg(test)]
 mod tests {
+    use p3_field::PrimeCharacteristicRing;
+    use proofbox_backend_api::BackendField;
+
     use super::*;
 
     #[test]
@@ -37,6 +42,19 @@ mod tests {
         let f = field_prelude(FieldId::KoalaBear, 64);
         assert!(f.contains("const P: u32 = 2130706433u;"), "{f}");
         assert!(f.contains("const WG_SIZE: u32 = 64u;"), "{f}");
+        for (field, one) in [
+            (
+                FieldId::KoalaBear,
+                p3_koala_bear::KoalaBear::as_monty_words(&[p3_koala_bear::KoalaBear::ONE])[0],
+            ),
+            (
+                FieldId::BabyBear,
+                p3_baby_bear::BabyBear::as_monty_words(&[p3_baby_bear::BabyBear::ONE])[0],
+            ),
+        ] {
+            let f = field_prelude(field, 64);
+            assert!(f.contains(&format!("const ONE: u32 = {one}u;")), "{f}");
+        }
         let t = poseidon2_tables(FieldId::BabyBear, 24).unwrap();
         let p = poseidon2_prelude(&t);
         assert!(
