@@ -298,6 +298,25 @@ pub fn check_layer(
     }
 }
 
+/// How a device brings the `width`-word runs at word offsets `starts` back in one
+/// copy: `None` where they are one contiguous range (one read from `starts[0]`), else
+/// the offsets the `gather_words` kernels take (`firmware/common/gather.h`), each
+/// start as a low and a high 32-bit word.
+pub fn gather_offsets(starts: &[usize], width: usize) -> Option<Vec<u32>> {
+    if starts.windows(2).all(|p| p[1] == p[0] + width) {
+        return None;
+    }
+    Some(
+        starts
+            .iter()
+            .flat_map(|&s| {
+                let s = s as u64;
+                [s as u32, (s >> 32) as u32]
+            })
+            .collect(),
+    )
+}
+
 /// Checks a request for tree nodes (`(layer, index)` pairs) against the tree of a
 /// matrix of `height` rows, and returns each node's digest position in the layout of
 /// [`layer_offset`] (every layer's digests back to back, leaves first).
@@ -511,6 +530,16 @@ mod tests {
         assert!(check_layer(8, true, 4, &[]).is_err());
         assert!(check_layer(8, false, 0, &[]).is_err());
         assert!(check_layer(8, true, 1, &[4]).is_err());
+    }
+
+    #[test]
+    fn gathers_are_skipped_for_contiguous_runs_only() {
+        assert_eq!(gather_offsets(&[8, 12, 16], 4), None);
+        assert_eq!(gather_offsets(&[5], 3), None);
+        assert_eq!(
+            gather_offsets(&[8, 4, (1 << 32) + 7], 4),
+            Some(vec![8, 0, 4, 0, 7, 1])
+        );
     }
 
     #[test]

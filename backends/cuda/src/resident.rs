@@ -120,16 +120,9 @@ impl CudaBackend {
         if starts.is_empty() || width == 0 {
             return Ok(vec![0u32; starts.len() * width]);
         }
-        if starts.windows(2).all(|p| p[1] == p[0] + width) {
+        let Some(offsets) = resident::gather_offsets(starts, width) else {
             return self.read_words(what, src, starts[0], starts.len() * width);
-        }
-        let offsets: Vec<u32> = starts
-            .iter()
-            .flat_map(|&s| {
-                let s = s as u64;
-                [s as u32, (s >> 32) as u32]
-            })
-            .collect();
+        };
         let mut table = self.alloc(offsets.len())?;
         self.stream
             .memcpy_htod(&offsets, &mut table)

@@ -73,17 +73,10 @@ impl OpenclBackend {
         if starts.is_empty() || width == 0 {
             return Ok(words);
         }
-        if starts.windows(2).all(|p| p[1] == p[0] + width) {
+        let Some(offsets) = resident::gather_offsets(starts, width) else {
             self.read(src, starts[0], &mut words)?;
             return Ok(words);
-        }
-        let offsets: Vec<u32> = starts
-            .iter()
-            .flat_map(|&s| {
-                let s = s as u64;
-                [s as u32, (s >> 32) as u32]
-            })
-            .collect();
+        };
         let offsets = self.upload(&offsets, Payload::Table)?;
         let dst = self.alloc(words.len())?;
         let (width64, count64) = (width as u64, starts.len() as u64);
