@@ -391,21 +391,11 @@ impl ResidentBackend for CudaBackend {
             self.transfers.table_to_device(src.len() as u64 * 4);
             Ok::<_, BackendError>(())
         };
-        let reuse = kept
-            .as_ref()
-            .and_then(|k| k.table_for(&q))
-            .map(|(at, table)| (at, table.to_vec()));
-        match (kept.as_mut(), reuse) {
-            (Some(k), Some((at, table))) => write(&mut k.buffer, at, &table)?,
-            _ => {
-                // Dropped first, so that only one such allocation is held at a time.
-                *kept = None;
-                let mut buffer = self.alloc(words.len())?;
-                write(&mut buffer, 0, words)?;
-                *kept = Some(KeptQuotient::new(buffer, &q));
-            }
-        }
-        let table = &kept.as_ref().expect("kept above").buffer;
+        let table = KeptQuotient::update(&mut kept, &q, write, |words| {
+            let mut buffer = self.alloc(words.len())?;
+            write(&mut buffer, 0, words)?;
+            Ok(buffer)
+        })?;
         let mut out = self.alloc(out_words)?;
         let (width64, log_size32, log_qd32, one) = (
             lde.width as u64,

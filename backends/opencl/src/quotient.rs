@@ -42,18 +42,12 @@ impl OpenclBackend {
         .map_err(|e| self.unplanned(e))?;
         let _guard = self.call.lock().expect("call lock");
         let mut kept = self.kept_quotient.lock().unwrap_or_else(|e| e.into_inner());
-        match kept.as_ref().and_then(|k| k.table_for(&q)) {
-            Some((at, table)) => {
-                let buffer = &kept.as_ref().expect("matched").buffer;
-                self.write(buffer, at, table, Payload::Table)?;
-            }
-            None => {
-                // Dropped first, so that only one such buffer is held at a time.
-                *kept = None;
-                *kept = Some(KeptQuotient::new(self.upload(words, Payload::Table)?, &q));
-            }
-        }
-        let table = &kept.as_ref().expect("kept above").buffer;
+        let table = KeptQuotient::update(
+            &mut kept,
+            &q,
+            |buffer, at, table| self.write(buffer, at, table, Payload::Table),
+            |words| self.upload(words, Payload::Table),
+        )?;
         let out = self.alloc(out_words)?;
         // `lde` holds at least `size` rows of `width` words (checked by the plan),
         // `table` the header, bytecode and table of `device_words` (whose offsets and

@@ -1,10 +1,12 @@
 //! Kernel compilation: each field's WGSL source (field prelude, Poseidon2 tables and
 //! kernel file), its bind group layouts and compute pipelines.
 
-use proofbox_backend_api::FieldId;
+use std::sync::OnceLock;
+
+use proofbox_backend_api::{BackendError, FieldId};
 use wgpu::util::DeviceExt;
 
-use crate::gpu::{FieldKernels, Kernel, PARAMS_BYTES, Slot};
+use crate::gpu::{FieldKernels, Gpu, Kernel, PARAMS_BYTES, Slot};
 use crate::tables::{Poseidon2Tables, field_prelude, poseidon2_prelude, poseidon2_tables};
 
 const FIELD_WGSL: &str = include_str!("../../../firmware/wgsl/field.wgsl");
@@ -73,6 +75,33 @@ pub(crate) fn kernel(
         pipeline,
         layout,
         params_binding,
+    }
+}
+
+/// One kernel for each field, both compiled (in one error scope) the first time
+/// either is needed.
+#[derive(Default)]
+pub(crate) struct LazyFieldKernels(OnceLock<[Kernel; 2]>);
+
+impl LazyFieldKernels {
+    /// The kernel of `field`, built with `build` for every field on first use;
+    /// `what` names the build in errors.
+    pub(crate) fn get(
+        &self,
+        gpu: &Gpu,
+        what: &str,
+        build: impl Fn(FieldId) -> Kernel,
+        field: FieldId,
+    ) -> Result<&Kernel, BackendError> {
+        if self.0.get().is_none() {
+            let built = gpu.scoped(what, || Ok(FieldId::ALL.map(&build)))?;
+            let _ = self.0.set(built);
+        }
+        let kernels = self.0.get().expect("set above");
+        Ok(match field {
+            FieldId::KoalaBear => &kernels[0],
+            FieldId::BabyBear => &kernels[1],
+        })
     }
 }
 

@@ -78,9 +78,9 @@ pub struct WgpuBackend {
     adapter_info: wgpu::AdapterInfo,
     gpu: Gpu,
     /// The opening-reduction kernels, compiled on first use.
-    reduce: resident::ReduceKernels,
+    reduce: compile::LazyFieldKernels,
     /// The quotient kernels, compiled on first use.
-    quotient: quotient::QuotientKernels,
+    quotient: compile::LazyFieldKernels,
     /// The last quotient call's table buffer (header, bytecode, table), kept so that
     /// the next call of the same program writes only its table; locked for the whole
     /// call.
@@ -441,7 +441,7 @@ impl Backend for WgpuBackend {
             info,
             adapter_info: adapter.get_info(),
             gpu,
-            reduce: resident::ReduceKernels::default(),
+            reduce: Default::default(),
             quotient: Default::default(),
             kept_quotient: Default::default(),
             windowed: Default::default(),

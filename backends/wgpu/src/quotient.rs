@@ -9,13 +9,11 @@
 //! words per point in one copy. The table buffer is kept until the next call: a call
 //! of the same program and shape writes only its table ([`KeptQuotient`]).
 
-use std::sync::OnceLock;
-
 use proofbox_backend_api::quotient::{
     ConstraintProgram, DeviceQuotient, KeptQuotient, QuotientShape,
 };
 use proofbox_backend_api::resident::{EXT_DEGREE, Ext, ResidentField, ext_from_base};
-use proofbox_backend_api::{BackendError, BackendField, FieldId};
+use proofbox_backend_api::{BackendError, FieldId};
 
 use crate::WgpuBackend;
 use crate::gpu::{Kernel, Recorder, Slot, kernel, kernel_source};
@@ -23,26 +21,6 @@ use crate::resident::WgpuMatrix;
 use crate::windows::WindowedKind;
 
 const QUOTIENT_WGSL: &str = include_str!("../../../firmware/wgsl/quotient.wgsl");
-
-/// The `eval_quotient` kernels of both fields, compiled on first use.
-#[derive(Default)]
-pub(crate) struct QuotientKernels(OnceLock<[Kernel; 2]>);
-
-impl QuotientKernels {
-    fn get(&self, b: &WgpuBackend, field: FieldId) -> Result<&Kernel, BackendError> {
-        if self.0.get().is_none() {
-            let built = b.gpu.scoped("eval_quotient (build)", || {
-                Ok(FieldId::ALL.map(|f| build(b, f)))
-            })?;
-            let _ = self.0.set(built);
-        }
-        let kernels = self.0.get().expect("set above");
-        Ok(match field {
-            FieldId::KoalaBear => &kernels[0],
-            FieldId::BabyBear => &kernels[1],
-        })
-    }
-}
 
 /// The full source of the `eval_quotient` kernel for `field`.
 pub(crate) fn quotient_source(field: FieldId, wg_size: u32) -> String {
@@ -100,7 +78,12 @@ impl WgpuBackend {
         let threads = size.min(MAX_THREADS);
         let scratch_bytes = (threads * registers.max(1)) as u64 * 4;
         self.check_binding(scratch_bytes)?;
-        let kernel = self.quotient.get(self, F::ID)?;
+        let kernel = self.quotient.get(
+            &self.gpu,
+            "eval_quotient (build)",
+            |f| build(self, f),
+            F::ID,
+        )?;
         // An LDE beyond one binding is read through its windows.
         let windowed = match self.resident_windows((lde.height * lde.width) as u64 * 4)? {
             Some(w) => Some((self.windowed_kernel(WindowedKind::Quotient, F::ID, w)?, w)),
@@ -109,19 +92,15 @@ impl WgpuBackend {
         // Held until the values are back: no other call writes the kept table meanwhile.
         let mut kept = self.kept_quotient.lock().unwrap_or_else(|e| e.into_inner());
         let back = self.gpu.scoped("eval_quotient", || {
-            match kept.as_ref().and_then(|k| k.table_for(&q)) {
-                Some((at, table)) => {
-                    let buffer = &kept.as_ref().expect("matched").buffer;
+            let table = KeptQuotient::update(
+                &mut kept,
+                &q,
+                |buffer, at, table| {
                     self.gpu.write_table(buffer, at, table);
-                }
-                None => {
-                    // Dropped first, so that only one such buffer is held at a time.
-                    *kept = None;
-                    let buffer = self.gpu.table("quotient bytecode and table", words)?;
-                    *kept = Some(KeptQuotient::new(buffer, &q));
-                }
-            }
-            let table = &kept.as_ref().expect("kept above").buffer;
+                    Ok(())
+                },
+                |words| self.gpu.table("quotient bytecode and table", words),
+            )?;
             let out = self.gpu.storage("quotient values", out_bytes)?;
             let scratch = self.gpu.storage("quotient registers", scratch_bytes)?;
             let staging = self.gpu.staging(out_bytes)?;

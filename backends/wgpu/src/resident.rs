@@ -27,7 +27,6 @@
 //!   accumulator beyond one binding is [`BackendError::OutOfMemory`].
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
@@ -43,26 +42,6 @@ use crate::windows::WindowedKind;
 use crate::{DIGEST_BYTES, Messages, WgpuBackend};
 
 const REDUCE_WGSL: &str = include_str!("../../../firmware/wgsl/reduce.wgsl");
-
-/// The `reduce_openings` kernels of both fields, compiled on first use.
-#[derive(Default)]
-pub(crate) struct ReduceKernels(OnceLock<[Kernel; 2]>);
-
-impl ReduceKernels {
-    fn get(&self, b: &WgpuBackend, field: FieldId) -> Result<&Kernel, BackendError> {
-        if self.0.get().is_none() {
-            let built = b.gpu.scoped("reduce_openings (build)", || {
-                Ok(FieldId::ALL.map(|f| build_reduce(b, f)))
-            })?;
-            let _ = self.0.set(built);
-        }
-        let kernels = self.0.get().expect("set above");
-        Ok(match field {
-            FieldId::KoalaBear => &kernels[0],
-            FieldId::BabyBear => &kernels[1],
-        })
-    }
-}
 
 /// The full source of the `reduce_openings` kernel for `field`.
 pub(crate) fn reduce_source(field: FieldId, wg_size: u32) -> String {
@@ -289,7 +268,12 @@ impl ResidentBackend for WgpuBackend {
         for k in &heights {
             self.check_binding((EXT_DEGREE << k) as u64 * 4)?;
         }
-        let kernel = self.reduce.get(self, F::ID)?;
+        let kernel = self.reduce.get(
+            &self.gpu,
+            "reduce_openings (build)",
+            |f| build_reduce(self, f),
+            F::ID,
+        )?;
         // Matrices beyond one binding are read through their windows.
         let mut windowed = Vec::with_capacity(claims.len());
         for claim in claims {

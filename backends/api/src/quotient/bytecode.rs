@@ -321,4 +321,25 @@ impl<B> KeptQuotient<B> {
         (self.len == q.words.len() && self.code[..] == q.words[..code])
             .then(|| (code, &q.words[code..]))
     }
+
+    /// Makes `slot` hold `q`'s words on the device and returns its buffer: a kept
+    /// buffer that [`KeptQuotient::table_for`] matches gets only the table
+    /// (`write(buffer, word offset, words)`); otherwise the kept buffer is dropped
+    /// first (one such buffer at a time) and `upload(all words)` makes the new one.
+    pub fn update<'s, E>(
+        slot: &'s mut Option<Self>,
+        q: &DeviceQuotient,
+        write: impl FnOnce(&mut B, usize, &[u32]) -> Result<(), E>,
+        upload: impl FnOnce(&[u32]) -> Result<B, E>,
+    ) -> Result<&'s B, E> {
+        let reuse = slot.as_ref().and_then(|k| k.table_for(q)).map(|(at, _)| at);
+        match (slot.as_mut(), reuse) {
+            (Some(kept), Some(at)) => write(&mut kept.buffer, at, &q.words[at..])?,
+            _ => {
+                *slot = None;
+                *slot = Some(Self::new(upload(&q.words)?, q));
+            }
+        }
+        Ok(&slot.as_ref().expect("kept above").buffer)
+    }
 }

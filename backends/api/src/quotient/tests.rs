@@ -211,4 +211,32 @@ fn a_kept_buffer_is_reused_for_the_same_program_and_shape_only() {
         &[F::ONE],
     );
     assert!(kept.table_for(&other).is_none());
+
+    // `update` writes only the table into a matching buffer, else uploads it all.
+    let mut slot: Option<KeptQuotient<Vec<u32>>> = None;
+    let mut uploads = 0;
+    let mut upload = |w: &[u32]| {
+        uploads += 1;
+        Ok::<_, ()>(w.to_vec())
+    };
+    let write = |b: &mut Vec<u32>, at: usize, w: &[u32]| {
+        b[at..].copy_from_slice(w);
+        Ok::<_, ()>(())
+    };
+    assert_eq!(
+        *KeptQuotient::update(&mut slot, &first, write, &mut upload).unwrap(),
+        first.words
+    );
+    assert_eq!(
+        *KeptQuotient::update(&mut slot, &next, write, &mut upload).unwrap(),
+        next.words
+    );
+    assert_eq!(
+        *KeptQuotient::update(&mut slot, &other, write, &mut upload).unwrap(),
+        other.words
+    );
+    assert_eq!(
+        uploads, 2,
+        "the first and the other shape upload, the next proof writes"
+    );
 }
