@@ -45,6 +45,21 @@ fn layout(device: &wgpu::Device, slots: &[(u32, Slot)]) -> wgpu::BindGroupLayout
     })
 }
 
+/// Compiles the WGSL `src` (module `label`) and makes its kernel `entry` with `slots`.
+pub(crate) fn wgsl_kernel(
+    device: &wgpu::Device,
+    label: &str,
+    src: String,
+    entry: &'static str,
+    slots: &[(u32, Slot)],
+) -> Kernel {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(src.into()),
+    });
+    kernel(device, &module, entry, slots)
+}
+
 pub(crate) fn kernel(
     device: &wgpu::Device,
     module: &wgpu::ShaderModule,

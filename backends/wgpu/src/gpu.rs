@@ -10,7 +10,7 @@ use proofbox_backend_api::{BackendError, FieldId, KernelClock, TransferCounters}
 use wgpu::util::DeviceExt;
 
 use crate::compile::build_field_kernels;
-pub(crate) use crate::compile::{kernel, kernel_source};
+pub(crate) use crate::compile::{kernel_source, wgsl_kernel};
 pub use crate::limits::KernelLimits;
 use crate::record::Op;
 pub(crate) use crate::record::{Recorder, Window};

@@ -16,7 +16,7 @@ use proofbox_backend_api::resident::{EXT_DEGREE, Ext, ResidentField, ext_from_ba
 use proofbox_backend_api::{BackendError, FieldId};
 
 use crate::WgpuBackend;
-use crate::gpu::{Kernel, Recorder, Slot, kernel, kernel_source};
+use crate::gpu::{Kernel, Recorder, Slot, kernel_source, wgsl_kernel};
 use crate::resident::WgpuMatrix;
 use crate::windows::WindowedKind;
 
@@ -28,17 +28,10 @@ pub(crate) fn quotient_source(field: FieldId, wg_size: u32) -> String {
 }
 
 fn build(b: &WgpuBackend, field: FieldId) -> Kernel {
-    let src = quotient_source(field, b.gpu.wg_size);
-    let module = b
-        .gpu
-        .device
-        .create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("quotient"),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
-        });
-    kernel(
+    wgsl_kernel(
         &b.gpu.device,
-        &module,
+        "quotient",
+        quotient_source(field, b.gpu.wg_size),
         "eval_quotient",
         &[
             (0, Slot::Ro),

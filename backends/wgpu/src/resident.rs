@@ -37,7 +37,7 @@ use proofbox_backend_api::resident::{
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, FieldId, validate};
 
-use crate::gpu::{Kernel, Recorder, Slot, kernel, kernel_source};
+use crate::gpu::{Kernel, Recorder, Slot, kernel_source, wgsl_kernel};
 use crate::windows::WindowedKind;
 use crate::{DIGEST_BYTES, Messages, WgpuBackend};
 
@@ -54,17 +54,10 @@ pub(crate) fn reduce_source(field: FieldId, wg_size: u32) -> String {
 }
 
 fn build_reduce(b: &WgpuBackend, field: FieldId) -> Kernel {
-    let src = reduce_source(field, b.gpu.wg_size);
-    let module = b
-        .gpu
-        .device
-        .create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("reduce"),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
-        });
-    kernel(
+    wgsl_kernel(
         &b.gpu.device,
-        &module,
+        "reduce",
+        reduce_source(field, b.gpu.wg_size),
         "reduce_openings",
         &[
             (0, Slot::Ro),

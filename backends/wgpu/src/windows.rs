@@ -23,7 +23,7 @@ use proofbox_backend_api::planner::{self, DeviceLimits, LdeShape};
 use proofbox_backend_api::{BackendError, BackendField, FieldId};
 
 use crate::WgpuBackend;
-use crate::gpu::{Kernel, Recorder, Slot, Window, kernel, kernel_source};
+use crate::gpu::{Kernel, Recorder, Slot, Window, kernel_source, wgsl_kernel};
 
 const PLACE_WGSL: &str = include_str!("../../../firmware/wgsl/place.wgsl");
 
@@ -324,14 +324,7 @@ impl WgpuBackend {
             _ => Slot::Ro,
         };
         slots.extend(windows.slots(window_slot));
-        let module = self
-            .gpu
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(entry),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
-        Ok(kernel(&self.gpu.device, &module, entry, &slots))
+        Ok(wgsl_kernel(&self.gpu.device, entry, src, entry, &slots))
     }
 
     /// The coset LDE of `words` (`2^log_h` rows of `w` columns) to `2^log_n` rows into
