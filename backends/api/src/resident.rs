@@ -108,6 +108,13 @@ impl<F, B> DeviceMatrix<F, B> {
             _field: core::marker::PhantomData,
         }
     }
+
+    /// [`ResidentBackend::reshape`]: the same buffer as rows of `width` words, its
+    /// tree dropped.
+    pub fn reshape(self, width: usize) -> Result<Self, BackendError> {
+        let height = check_reshape(self.height, self.width, width)?;
+        Ok(Self::new(self.values, height, width))
+    }
 }
 
 impl<F: ResidentField, B> core::fmt::Debug for DeviceMatrix<F, B> {
@@ -260,6 +267,126 @@ pub fn ext_from_base<F: ResidentField>(coeffs: &[F]) -> Vec<Ext<F>> {
         .collect()
 }
 
+/// Plonky3's arity-2 fold (`TwoAdicFriFolding::fold_matrix`, p3-fri 0.8) of the
+/// codeword `pairs` (row `i` the pair `(lo_i, hi_i)`, rows bit-reversed) with
+/// challenge `beta`, plus `c * roll` where given: the values every backend's
+/// [`ResidentBackend::fri_fold`] gives.
+pub fn fold_reference<F: ResidentField>(
+    pairs: &[[Ext<F>; 2]],
+    beta: Ext<F>,
+    roll_in: Option<(&[Ext<F>], Ext<F>)>,
+) -> Vec<Ext<F>> {
+    let h = pairs.len();
+    let log_h = h.trailing_zeros() as usize;
+    let g_inv = F::two_adic_generator(log_h + 1).inverse();
+    (0..h)
+        .map(|i| {
+            let [lo, hi] = pairs[i];
+            let factor = g_inv.exp_u64(bit_reverse(i, log_h) as u64).halve();
+            let mut out = (lo + hi).halve() + (lo - hi) * beta * factor;
+            if let Some((roll, c)) = roll_in {
+                out += c * roll[i];
+            }
+            out
+        })
+        .collect()
+}
+
+/// `i` with its low `bits` bits reversed.
+pub fn bit_reverse(i: usize, bits: usize) -> usize {
+    if bits == 0 {
+        0
+    } else {
+        i.reverse_bits() >> (usize::BITS as usize - bits)
+    }
+}
+
+/// Checks a [`ResidentBackend::fri_fold`] call: `m` of `2 * EXT_DEGREE` words a row,
+/// a power-of-two height within the field's two-adicity, and a roll-in of
+/// [`EXT_DEGREE`] words a row and the same height. Returns the height.
+pub fn check_fold<F: ResidentField, M: ResidentMatrix>(
+    m: &M,
+    roll_in: Option<&M>,
+) -> Result<usize, BackendError> {
+    let h = m.height();
+    if m.width() != 2 * EXT_DEGREE || !h.is_power_of_two() {
+        return Err(BackendError::invalid(format!(
+            "a fold takes a power-of-two number of rows of {} words, not {h} rows of {}",
+            2 * EXT_DEGREE,
+            m.width()
+        )));
+    }
+    if h.trailing_zeros() as usize >= F::TWO_ADICITY {
+        return Err(BackendError::invalid(format!(
+            "a fold of {h} rows exceeds the field's two-adicity"
+        )));
+    }
+    if let Some(r) = roll_in
+        && (r.width() != EXT_DEGREE || r.height() != h)
+    {
+        return Err(BackendError::invalid(format!(
+            "a fold of {h} rows adds {h} rows of {EXT_DEGREE} words, not {} rows of {}",
+            r.height(),
+            r.width()
+        )));
+    }
+    Ok(h)
+}
+
+/// The scalar words a device's `fri_fold` kernel takes (`firmware/common/fold.h`), in
+/// Montgomery form: `beta` and the roll-in coefficient `c` (zero without a roll-in)
+/// as four words each, `1/2`, the extension's `W` and `1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FoldWords {
+    pub beta: [u32; EXT_DEGREE],
+    pub c: [u32; EXT_DEGREE],
+    pub half: u32,
+    pub w: u32,
+    pub one: u32,
+    ginv: [u32; 32],
+}
+
+impl FoldWords {
+    pub fn new<F: ResidentField>(beta: Ext<F>, c: Option<Ext<F>>) -> Self {
+        let words = |e: Ext<F>| -> [u32; EXT_DEGREE] {
+            F::as_monty_words(e.as_basis_coefficients_slice())
+                .try_into()
+                .expect("four coefficients")
+        };
+        let mut ginv = [0u32; 32];
+        for (bits, g) in ginv.iter_mut().enumerate().take((F::TWO_ADICITY + 1).min(32)) {
+            *g = F::as_monty_words(&[F::two_adic_generator(bits).inverse()])[0];
+        }
+        Self {
+            beta: words(beta),
+            c: words(c.unwrap_or(Ext::<F>::ZERO)),
+            half: F::as_monty_words(&[F::ONE.halve()])[0],
+            w: F::as_monty_words(&[F::W])[0],
+            one: F::as_monty_words(&[F::ONE])[0],
+            ginv,
+        }
+    }
+
+    /// The inverse of the two-adic generator of order `2^(log_h + 1)`, the fold's
+    /// `ginv` for a codeword of `2^log_h` pairs.
+    pub fn ginv(&self, log_h: usize) -> u32 {
+        self.ginv[log_h + 1]
+    }
+}
+
+/// Checks a [`ResidentBackend::reshape`] of a `height x width` matrix to `new_width`
+/// words a row; returns the new height.
+pub fn check_reshape(height: usize, width: usize, new_width: usize) -> Result<usize, BackendError> {
+    let words = height * width;
+    if new_width == 0 || words % new_width != 0 || !(words / new_width).is_power_of_two() {
+        return Err(BackendError::invalid(format!(
+            "{height} rows of {width} words cannot be read as a power-of-two number of rows \
+             of {new_width}"
+        )));
+    }
+    Ok(words / new_width)
+}
+
 /// Checks a row-index request against a matrix of `height` rows.
 pub fn check_rows(height: usize, rows: &[usize]) -> Result<(), BackendError> {
     match rows.iter().find(|&&r| r >= height) {
@@ -401,14 +528,78 @@ pub trait ResidentBackend: Backend {
     ) -> Result<Vec<Digest<F>>, BackendError>;
 
     /// The reduced openings of `claims` ([module docs](self)), over the domain
-    /// `shift * K` of each matrix's height, one [`ReducedOpening`] per height, largest
-    /// first. Only the reduced values come back.
+    /// `shift * K` of each matrix's height, kept where they were computed: one
+    /// `(log_height, matrix)` per height, largest first, the matrix `2^log_height`
+    /// rows of [`EXT_DEGREE`] words (row `r` the coefficients of `reduced_k[r]`).
+    /// Nothing comes back.
+    fn reduce_openings_resident<F: ResidentField>(
+        &self,
+        claims: &[OpeningClaim<'_, Self::Matrix<F>, F>],
+        alpha: Ext<F>,
+        shift: F,
+    ) -> Result<Vec<(usize, Self::Matrix<F>)>, BackendError>;
+
+    /// [`ResidentBackend::reduce_openings_resident`] with the reduced values read
+    /// back, one [`ReducedOpening`] per height, largest first.
     fn reduce_openings<F: ResidentField>(
         &self,
         claims: &[OpeningClaim<'_, Self::Matrix<F>, F>],
         alpha: Ext<F>,
         shift: F,
-    ) -> Result<Vec<ReducedOpening<F>>, BackendError>;
+    ) -> Result<Vec<ReducedOpening<F>>, BackendError> {
+        self.reduce_openings_resident(claims, alpha, shift)?
+            .into_iter()
+            .map(|(log_height, m)| {
+                Ok(ReducedOpening {
+                    log_height,
+                    values: self.read_ext(&m)?,
+                })
+            })
+            .collect()
+    }
+
+    /// One FRI fold of arity 2 on the device: Plonky3's
+    /// `TwoAdicFriFolding::fold_matrix` with `log_arity = 1` ([`fold_reference`]).
+    /// `m` holds `H` rows of `2 * EXT_DEGREE` words, row `i` the pair `(lo_i, hi_i)`
+    /// of a codeword in bit-reversed order; the result holds `H` rows of
+    /// [`EXT_DEGREE`] words:
+    ///
+    /// ```text
+    /// out_i = (lo_i + hi_i) / 2 + (lo_i - hi_i) * beta * g^(-bitrev_H(i)) / 2
+    ///         (+ c * roll_i with roll_in = Some((roll, c)))
+    /// ```
+    ///
+    /// with `g` the two-adic generator of order `2H`. `roll_in` is the reduced
+    /// opening of height `H` that FRI adds to the folded codeword (`c = beta^2`).
+    /// Nothing comes back.
+    fn fri_fold<F: ResidentField>(
+        &self,
+        m: &Self::Matrix<F>,
+        beta: Ext<F>,
+        roll_in: Option<(&Self::Matrix<F>, Ext<F>)>,
+    ) -> Result<Self::Matrix<F>, BackendError>;
+
+    /// The same values read as rows of `width` words (no copy, no transfer); a tree
+    /// built over the old rows is dropped. `width` must divide the matrix's words
+    /// into a power-of-two number of rows.
+    fn reshape<F: ResidentField>(
+        &self,
+        m: Self::Matrix<F>,
+        width: usize,
+    ) -> Result<Self::Matrix<F>, BackendError>;
+
+    /// Every row of a matrix of [`EXT_DEGREE`] words a row as extension elements, in
+    /// one copy.
+    fn read_ext<F: ResidentField>(&self, m: &Self::Matrix<F>) -> Result<Vec<Ext<F>>, BackendError> {
+        if m.width() != EXT_DEGREE {
+            return Err(BackendError::invalid(format!(
+                "extension elements are read from matrices of {EXT_DEGREE} words a row, not {}",
+                m.width()
+            )));
+        }
+        let rows = self.read_rows(m, &(0..m.height()).collect::<Vec<_>>())?;
+        Ok(ext_from_base(&rows.concat()))
+    }
 
     /// The quotient of `program` ([`crate::quotient`]) over the resident LDE `lde`
     /// (made by [`ResidentBackend::lde_resident`] with `shift = F::GENERATOR`, at

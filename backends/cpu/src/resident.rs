@@ -6,13 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use p3_field::{PrimeCharacteristicRing, TwoAdicField, batch_multiplicative_inverse};
+use p3_field::{
+    BasedVectorSpace, PrimeCharacteristicRing, TwoAdicField, batch_multiplicative_inverse,
+};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_maybe_rayon::prelude::*;
 use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape, plan_quotient};
 use proofbox_backend_api::resident::{
-    self, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField, ResidentMatrix,
+    self, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField, ResidentMatrix,
 };
 use proofbox_backend_api::{Backend, BackendError, Digest, merkle_root};
 
@@ -139,6 +141,70 @@ impl ResidentBackend for CpuBackend {
     ) -> Result<Vec<Digest<F>>, BackendError> {
         resident::check_layer(m.height(), m.has_tree(), layer, &[])?;
         Ok(m.layers.as_ref().expect("checked")[layer].clone())
+    }
+
+    fn reduce_openings_resident<F: ResidentField>(
+        &self,
+        claims: &[OpeningClaim<'_, CpuMatrix<F>, F>],
+        alpha: Ext<F>,
+        shift: F,
+    ) -> Result<Vec<(usize, CpuMatrix<F>)>, BackendError> {
+        Ok(self
+            .reduce_openings(claims, alpha, shift)?
+            .into_iter()
+            .map(|r| {
+                let values = RowMajorMatrix::new(resident::ext_to_base(&r.values), EXT_DEGREE);
+                (r.log_height, CpuMatrix { values, layers: None })
+            })
+            .collect())
+    }
+
+    fn fri_fold<F: ResidentField>(
+        &self,
+        m: &CpuMatrix<F>,
+        beta: Ext<F>,
+        roll_in: Option<(&CpuMatrix<F>, Ext<F>)>,
+    ) -> Result<CpuMatrix<F>, BackendError> {
+        let h = resident::check_fold::<F, _>(m, roll_in.map(|r| r.0))?;
+        let log_h = h.trailing_zeros() as usize;
+        let g_inv = F::two_adic_generator(log_h + 1).inverse();
+        let natural: Vec<F> = g_inv.shifted_powers(F::ONE.halve()).take(h).collect();
+        let factors: Vec<F> = (0..h)
+            .map(|i| natural[resident::bit_reverse(i, log_h)])
+            .collect();
+        let ext = |words: &[F]| Ext::<F>::from_basis_coefficients_slice(words).expect("4 words");
+        let roll = roll_in.map(|(r, c)| (&r.values.values, c));
+        let values: Vec<F> = m
+            .values
+            .values
+            .par_chunks_exact(2 * EXT_DEGREE)
+            .zip(factors.par_iter())
+            .enumerate()
+            .flat_map_iter(|(i, (pair, &factor))| {
+                let (lo, hi) = (ext(&pair[..EXT_DEGREE]), ext(&pair[EXT_DEGREE..]));
+                let mut out = (lo + hi).halve() + (lo - hi) * beta * factor;
+                if let Some((roll, c)) = roll {
+                    out += c * ext(&roll[i * EXT_DEGREE..(i + 1) * EXT_DEGREE]);
+                }
+                out.as_basis_coefficients_slice().to_vec()
+            })
+            .collect();
+        Ok(CpuMatrix {
+            values: RowMajorMatrix::new(values, EXT_DEGREE),
+            layers: None,
+        })
+    }
+
+    fn reshape<F: ResidentField>(
+        &self,
+        m: CpuMatrix<F>,
+        width: usize,
+    ) -> Result<CpuMatrix<F>, BackendError> {
+        resident::check_reshape(m.height(), m.width(), width)?;
+        Ok(CpuMatrix {
+            values: RowMajorMatrix::new(m.values.values, width),
+            layers: None,
+        })
     }
 
     fn reduce_openings<F: ResidentField>(

@@ -34,6 +34,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         "gather.h",
         include_str!("../../../firmware/common/gather.h"),
     ),
+    ("fold.h", include_str!("../../../firmware/common/fold.h")),
 ];
 
 /// The kernels every module exports.
@@ -45,6 +46,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "reduce_openings",
     "eval_quotient",
     "gather_words",
+    "fri_fold",
 ];
 
 /// The whole translation unit of one field's module.

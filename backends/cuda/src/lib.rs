@@ -139,6 +139,7 @@ pub(crate) struct Kernels {
     reduce_openings: CudaFunction,
     eval_quotient: CudaFunction,
     gather_words: CudaFunction,
+    fri_fold: CudaFunction,
 }
 
 /// Grid size for a grid-stride kernel over `items` work items of `per_block` each.
@@ -255,6 +256,7 @@ impl CudaBackend {
             reduce_openings: f("reduce_openings")?,
             eval_quotient: f("eval_quotient")?,
             gather_words: f("gather_words")?,
+            fri_fold: f("fri_fold")?,
             _module: module,
         })
     }

@@ -48,7 +48,7 @@ use proofbox_backend_api::quotient::{
     ConstraintProgram, DeviceQuotient, KeptQuotient, QuotientShape,
 };
 use proofbox_backend_api::resident::{
-    self, ClaimPlan, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
+    self, ClaimPlan, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend,
     ResidentField, ResidentMatrix, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, planner, validate};
@@ -279,12 +279,12 @@ impl ResidentBackend for CudaBackend {
         proofbox_backend_api::readback::digests(&self.info.id, "read_layer", words)
     }
 
-    fn reduce_openings<F: ResidentField>(
+    fn reduce_openings_resident<F: ResidentField>(
         &self,
         claims: &[OpeningClaim<'_, CudaMatrix<F>, F>],
         alpha: Ext<F>,
         shift: F,
-    ) -> Result<Vec<ReducedOpening<F>>, BackendError> {
+    ) -> Result<Vec<(usize, CudaMatrix<F>)>, BackendError> {
         let plans = resident::plan_reduction(alpha, claims)?;
         let heights = resident::reduced_heights(&plans);
         let acc_words: usize = heights.iter().map(|k| EXT_DEGREE << k).sum();
@@ -346,22 +346,68 @@ impl ResidentBackend for CudaBackend {
             // which bounds every index the kernel forms.
             unsafe { self.launch(&mut launch, cfg, "reduce_openings") }?;
         }
-        let words = heights
-            .iter()
-            .map(|&log_h| self.read_words("reduce_openings", &accs[&log_h], 0, EXT_DEGREE << log_h))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.check("reduce_openings")?;
-        heights
+        // A kernel error surfaces at the next wait on the stream (the caller's read).
+        Ok(heights
             .into_iter()
-            .zip(words)
-            .map(|(log_h, w)| {
-                let coeffs = self.to_elems::<F>("reduce_openings", w)?;
-                Ok(ReducedOpening {
-                    log_height: log_h,
-                    values: resident::ext_from_base(&coeffs),
-                })
+            .map(|log_h| {
+                let acc = accs.remove(&log_h).expect("one accumulator per height");
+                (log_h, DeviceMatrix::new(acc, 1 << log_h, EXT_DEGREE))
             })
-            .collect()
+            .collect())
+    }
+
+    fn fri_fold<F: ResidentField>(
+        &self,
+        m: &CudaMatrix<F>,
+        beta: Ext<F>,
+        roll_in: Option<(&CudaMatrix<F>, Ext<F>)>,
+    ) -> Result<CudaMatrix<F>, BackendError> {
+        let h = resident::check_fold::<F, _>(m, roll_in.map(|r| r.0))?;
+        let log_h = h.trailing_zeros();
+        self.check_fits("a folded codeword", EXT_DEGREE * h, EXT_DEGREE * h)?;
+        let k = self.kernels(F::ID)?;
+        let _guard = self.call.lock().expect("call lock");
+        let mut out = self.alloc(EXT_DEGREE * h)?;
+        let f = resident::FoldWords::new(beta, roll_in.map(|r| r.1));
+        let has_roll = u32::from(roll_in.is_some());
+        let ginv = f.ginv(log_h as usize);
+        let cfg = LaunchConfig {
+            grid_dim: (grid(h as u64, BLOCK, self.sm_count), 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut launch = self.stream.launch_builder(&k.fri_fold);
+        launch
+            .arg(&m.values)
+            .arg(&log_h)
+            .arg(roll_in.map_or(&m.values, |r| &r.0.values))
+            .arg(&has_roll)
+            .arg(&mut out)
+            .arg(&f.beta[0])
+            .arg(&f.beta[1])
+            .arg(&f.beta[2])
+            .arg(&f.beta[3])
+            .arg(&f.c[0])
+            .arg(&f.c[1])
+            .arg(&f.c[2])
+            .arg(&f.c[3])
+            .arg(&ginv)
+            .arg(&f.half)
+            .arg(&f.w)
+            .arg(&f.one);
+        // SAFETY: the arguments match the kernel's signature; `m.values` holds h rows
+        // of 8 words (check_fold), the roll-in (read only with has_roll) and `out` h
+        // rows of 4, which bounds every index the kernel forms.
+        unsafe { self.launch(&mut launch, cfg, "fri_fold") }?;
+        Ok(DeviceMatrix::new(out, h, EXT_DEGREE))
+    }
+
+    fn reshape<F: ResidentField>(
+        &self,
+        m: CudaMatrix<F>,
+        width: usize,
+    ) -> Result<CudaMatrix<F>, BackendError> {
+        m.reshape(width)
     }
 
     fn eval_quotient<F: ResidentField>(

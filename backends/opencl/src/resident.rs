@@ -30,7 +30,7 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape};
 use proofbox_backend_api::resident::{
-    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
+    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend,
     ResidentField, ResidentMatrix, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, FieldId, planner, validate};
@@ -218,12 +218,12 @@ impl ResidentBackend for OpenclBackend {
         proofbox_backend_api::readback::digests(&self.info.id, "read layer", words)
     }
 
-    fn reduce_openings<F: ResidentField>(
+    fn reduce_openings_resident<F: ResidentField>(
         &self,
         claims: &[OpeningClaim<'_, OpenclMatrix<F>, F>],
         alpha: Ext<F>,
         shift: F,
-    ) -> Result<Vec<ReducedOpening<F>>, BackendError> {
+    ) -> Result<Vec<(usize, OpenclMatrix<F>)>, BackendError> {
         let plans = resident::plan_reduction(alpha, claims)?;
         let heights = resident::reduced_heights(&plans);
         let acc_words: usize = heights.iter().map(|k| EXT_DEGREE << k).sum();
@@ -283,15 +283,61 @@ impl ResidentBackend for OpenclBackend {
                 .build();
             self.launch("reduce_openings", kernel)?;
         }
-        let mut out = Vec::with_capacity(heights.len());
-        for k in heights {
-            let coeffs = self.read_elems::<F>("reduce_openings", &accs[&k], 0, EXT_DEGREE << k)?;
-            out.push(ReducedOpening {
-                log_height: k,
-                values: resident::ext_from_base(&coeffs),
-            });
-        }
-        Ok(out)
+        Ok(heights
+            .into_iter()
+            .map(|k| {
+                let acc = accs.remove(&k).expect("one accumulator per height");
+                (k, DeviceMatrix::new(acc, 1 << k, EXT_DEGREE))
+            })
+            .collect())
+    }
+
+    fn fri_fold<F: ResidentField>(
+        &self,
+        m: &OpenclMatrix<F>,
+        beta: Ext<F>,
+        roll_in: Option<(&OpenclMatrix<F>, Ext<F>)>,
+    ) -> Result<OpenclMatrix<F>, BackendError> {
+        let h = resident::check_fold::<F, _>(m, roll_in.map(|r| r.0))?;
+        let log_h = h.trailing_zeros();
+        planner::whole(&self.limits(), "a folded codeword", EXT_DEGREE * h, EXT_DEGREE * h)
+            .map_err(|e| self.unplanned(e))?;
+        let _guard = self.call.lock().expect("call lock");
+        let out = self.alloc(EXT_DEGREE * h)?;
+        let f = resident::FoldWords::new(beta, roll_in.map(|r| r.1));
+        // `pairs` holds h rows of 8 words, `roll` (or `pairs` again, unread) h rows of
+        // 4, `out` h rows of 4.
+        let kernel = self
+            .kernel("fri_fold", F::ID)
+            .global_work_size(global_size(h as u64, self.compute_units))
+            .arg(&m.values)
+            .arg(log_h)
+            .arg(roll_in.map_or(&m.values, |r| &r.0.values))
+            .arg(u32::from(roll_in.is_some()))
+            .arg(&out)
+            .arg(f.beta[0])
+            .arg(f.beta[1])
+            .arg(f.beta[2])
+            .arg(f.beta[3])
+            .arg(f.c[0])
+            .arg(f.c[1])
+            .arg(f.c[2])
+            .arg(f.c[3])
+            .arg(f.ginv(log_h as usize))
+            .arg(f.half)
+            .arg(f.w)
+            .arg(f.one)
+            .build();
+        self.launch("fri_fold", kernel)?;
+        Ok(DeviceMatrix::new(out, h, EXT_DEGREE))
+    }
+
+    fn reshape<F: ResidentField>(
+        &self,
+        m: OpenclMatrix<F>,
+        width: usize,
+    ) -> Result<OpenclMatrix<F>, BackendError> {
+        m.reshape(width)
     }
 
     fn eval_quotient<F: ResidentField>(

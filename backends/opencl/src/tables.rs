@@ -50,6 +50,7 @@ pub(crate) const RENAMED: &[&str] = &[
     "reduce_openings",
     "eval_quotient",
     "gather_words",
+    "fri_fold",
 ];
 
 /// Macros a field's section defines and the epilogue removes again.

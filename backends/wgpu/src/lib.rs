@@ -79,6 +79,7 @@ pub struct WgpuBackend {
     gpu: Gpu,
     /// The opening-reduction kernels, compiled on first use.
     reduce: compile::LazyFieldKernels,
+    fold: compile::LazyFieldKernels,
     /// The quotient kernels, compiled on first use.
     quotient: compile::LazyFieldKernels,
     /// The last quotient call's table buffer (header, bytecode, table), kept so that
@@ -442,6 +443,7 @@ impl Backend for WgpuBackend {
             adapter_info: adapter.get_info(),
             gpu,
             reduce: Default::default(),
+            fold: Default::default(),
             quotient: Default::default(),
             kept_quotient: Default::default(),
             windowed: Default::default(),

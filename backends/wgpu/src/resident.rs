@@ -32,7 +32,7 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape};
 use proofbox_backend_api::resident::{
-    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend,
+    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend,
     ResidentField, ResidentMatrix, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, FieldId, validate};
@@ -41,16 +41,40 @@ use crate::gpu::{Kernel, Recorder, Slot, kernel_source, wgsl_kernel};
 use crate::windows::WindowedKind;
 use crate::{DIGEST_BYTES, Messages, WgpuBackend};
 
+const EXT4_WGSL: &str = include_str!("../../../firmware/wgsl/ext4.wgsl");
 const REDUCE_WGSL: &str = include_str!("../../../firmware/wgsl/reduce.wgsl");
+const FOLD_WGSL: &str = include_str!("../../../firmware/wgsl/fold.wgsl");
 
-/// The full source of the `reduce_openings` kernel for `field`.
-pub(crate) fn reduce_source(field: FieldId, wg_size: u32) -> String {
+/// The full source of a kernel file over the degree-4 extension (`ext4.wgsl`
+/// prepended) for `field`.
+fn ext_source(field: FieldId, wg_size: u32, file: &str) -> String {
     let w = match field {
         FieldId::KoalaBear => ext_w::<p3_koala_bear::KoalaBear>(),
         FieldId::BabyBear => ext_w::<p3_baby_bear::BabyBear>(),
     };
-    let body = format!("const EXT_W: u32 = {w}u;\n{REDUCE_WGSL}");
+    let body = format!("const EXT_W: u32 = {w}u;\n{EXT4_WGSL}\n{file}");
     kernel_source(field, wg_size, None, &body)
+}
+
+/// The full source of the `reduce_openings` kernel for `field`.
+pub(crate) fn reduce_source(field: FieldId, wg_size: u32) -> String {
+    ext_source(field, wg_size, REDUCE_WGSL)
+}
+
+fn build_fold(b: &WgpuBackend, field: FieldId) -> Kernel {
+    wgsl_kernel(
+        &b.gpu.device,
+        "fold",
+        ext_source(field, b.gpu.wg_size, FOLD_WGSL),
+        "fri_fold",
+        &[
+            (0, Slot::Ro),
+            (1, Slot::Ro),
+            (2, Slot::Uniform),
+            (3, Slot::Rw),
+            (4, Slot::Ro),
+        ],
+    )
 }
 
 fn build_reduce(b: &WgpuBackend, field: FieldId) -> Kernel {
@@ -250,12 +274,12 @@ impl ResidentBackend for WgpuBackend {
         self.digests::<F>("read_layer", words)
     }
 
-    fn reduce_openings<F: ResidentField>(
+    fn reduce_openings_resident<F: ResidentField>(
         &self,
         claims: &[OpeningClaim<'_, WgpuMatrix<F>, F>],
         alpha: Ext<F>,
         shift: F,
-    ) -> Result<Vec<ReducedOpening<F>>, BackendError> {
+    ) -> Result<Vec<(usize, WgpuMatrix<F>)>, BackendError> {
         let plans = resident::plan_reduction(alpha, claims)?;
         let heights = resident::reduced_heights(&plans);
         for k in &heights {
@@ -278,7 +302,7 @@ impl ResidentBackend for WgpuBackend {
                 },
             );
         }
-        let words = self.gpu.scoped("reduce_openings", || {
+        let mut accs = self.gpu.scoped("reduce_openings", || {
             let mut accs: BTreeMap<usize, wgpu::Buffer> = BTreeMap::new();
             for k in &heights {
                 accs.insert(
@@ -330,30 +354,71 @@ impl ResidentBackend for WgpuBackend {
                     ),
                 }
             }
-            let total: u64 = heights.iter().map(|k| (EXT_DEGREE << k) as u64 * 4).sum();
-            let staging = self.gpu.staging(total)?;
-            let mut at = 0;
-            for k in &heights {
-                let bytes = (EXT_DEGREE << k) as u64 * 4;
-                rec.copy(&accs[k], 0, &staging, at, bytes);
-                at += bytes;
-            }
-            let index = self.gpu.submit(rec)?;
-            self.gpu.read(&staging, total, index)
+            self.gpu.submit(rec)?;
+            Ok(accs)
         })?;
-        let coeffs =
-            proofbox_backend_api::readback::elems::<F>(&self.info.id, "reduce_openings", words)?;
-        let mut out = Vec::with_capacity(heights.len());
-        let mut at = 0;
-        for k in heights {
-            let len = EXT_DEGREE << k;
-            out.push(ReducedOpening {
-                log_height: k,
-                values: resident::ext_from_base(&coeffs[at..at + len]),
-            });
-            at += len;
+        Ok(heights
+            .into_iter()
+            .map(|k| {
+                let acc = accs.remove(&k).expect("one accumulator per height");
+                (k, DeviceMatrix::new(acc, 1 << k, EXT_DEGREE))
+            })
+            .collect())
+    }
+
+    fn fri_fold<F: ResidentField>(
+        &self,
+        m: &WgpuMatrix<F>,
+        beta: Ext<F>,
+        roll_in: Option<(&WgpuMatrix<F>, Ext<F>)>,
+    ) -> Result<WgpuMatrix<F>, BackendError> {
+        let h = resident::check_fold::<F, _>(m, roll_in.map(|r| r.0))?;
+        let log_h = h.trailing_zeros() as usize;
+        for bytes in [m.height * m.width * 4, EXT_DEGREE * h * 4] {
+            self.check_binding(bytes as u64)?;
         }
-        Ok(out)
+        let kernel = self
+            .fold
+            .get(&self.gpu, "fri_fold (build)", |f| build_fold(self, f), F::ID)?;
+        let f = resident::FoldWords::new(beta, roll_in.map(|r| r.1));
+        let out = self.gpu.scoped("fri_fold", || {
+            let out = self
+                .gpu
+                .storage("folded codeword", (EXT_DEGREE * h) as u64 * 4)?;
+            let scalars = self
+                .gpu
+                .table("fold scalars", &[f.beta, f.c].concat())?;
+            let mut rec = Recorder::default();
+            rec.dispatch(
+                kernel,
+                vec![
+                    (0, &m.values),
+                    (1, &scalars),
+                    (3, &out),
+                    (4, roll_in.map_or(&m.values, |r| &r.0.values)),
+                ],
+                h as u64,
+                [
+                    0,
+                    log_h as u32,
+                    u32::from(roll_in.is_some()),
+                    f.ginv(log_h),
+                    f.half,
+                    0,
+                ],
+            );
+            self.gpu.submit(rec)?;
+            Ok(out)
+        })?;
+        Ok(DeviceMatrix::new(out, h, EXT_DEGREE))
+    }
+
+    fn reshape<F: ResidentField>(
+        &self,
+        m: WgpuMatrix<F>,
+        width: usize,
+    ) -> Result<WgpuMatrix<F>, BackendError> {
+        m.reshape(width)
     }
 
     fn eval_quotient<F: ResidentField>(

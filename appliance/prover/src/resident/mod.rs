@@ -29,6 +29,7 @@
 //! with a log line, when the device lacks memory for a whole matrix.
 
 pub mod fri;
+mod fri_prove;
 pub mod mmcs;
 pub mod pcs;
 pub mod prove;

@@ -58,6 +58,7 @@ use proofbox_backend_api::resident::{
 };
 
 use super::fri::ResidentFriMmcs;
+use super::fri_prove;
 use super::mmcs::{Commitment, LowEvaluations, ResidentData, ResidentMmcs};
 use crate::adapters::fail;
 use crate::config::{Challenge, Challenger};
@@ -342,6 +343,49 @@ impl<B: ResidentBackend, F: ResidentField> Pcs<Challenge<F>, Challenger<F>> for 
                 points,
             })
             .collect();
+        let mut input_log_heights: Vec<usize> = requests
+            .iter()
+            .map(|r| log2_strict_usize(r.prover_data.height()))
+            .collect();
+        input_log_heights.sort_unstable_by(|a, b| b.cmp(a));
+        input_log_heights.dedup();
+        if let Some(shape) =
+            fri_prove::arity_two_shape(&self.fri, &input_log_heights, log_global_max_height)
+        {
+            // Arity 2 every round: FRI folds and commits on the device.
+            let inputs = match self
+                .backend
+                .reduce_openings_resident(&claims, alpha, F::GENERATOR)
+            {
+                Ok(inputs) => inputs,
+                Err(e) => {
+                    transcript.abort();
+                    fail(e)
+                }
+            };
+            let fri_proof = transcript.delegate(|challenger| {
+                fri_prove::prove_fri_resident(
+                    &self.fri,
+                    shape,
+                    inputs,
+                    challenger,
+                    log_global_max_height,
+                    &requests,
+                    &self.mmcs,
+                    batch_pow_witness,
+                )
+            });
+            return match fri_proof {
+                Ok(proof) => {
+                    transcript.finish();
+                    Ok((all_opened_values, proof))
+                }
+                Err(e) => {
+                    transcript.abort();
+                    Err(e)
+                }
+            };
+        }
         let fri_input: Vec<Vec<Challenge<F>>> =
             match self.backend.reduce_openings(&claims, alpha, F::GENERATOR) {
                 Ok(reduced) => reduced.into_iter().map(|r| r.values).collect(),
