@@ -177,6 +177,14 @@ pub struct PointTerm<F: ResidentField> {
     pub rescale: Ext<F>,
 }
 
+/// The reduced opening of one height kept on the device
+/// ([`ResidentBackend::reduce_openings_resident`]): `2^log_height` rows of
+/// [`EXT_DEGREE`] words, row `r` the coefficients of `reduced_k[r]`.
+pub struct ResidentReduced<M> {
+    pub log_height: usize,
+    pub matrix: M,
+}
+
 /// The scalars of one claim ([`plan_reduction`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimPlan<F: ResidentField> {
@@ -354,7 +362,11 @@ impl FoldWords {
                 .expect("four coefficients")
         };
         let mut ginv = [0u32; 32];
-        for (bits, g) in ginv.iter_mut().enumerate().take((F::TWO_ADICITY + 1).min(32)) {
+        for (bits, g) in ginv
+            .iter_mut()
+            .enumerate()
+            .take((F::TWO_ADICITY + 1).min(32))
+        {
             *g = F::as_monty_words(&[F::two_adic_generator(bits).inverse()])[0];
         }
         Self {
@@ -378,7 +390,8 @@ impl FoldWords {
 /// words a row; returns the new height.
 pub fn check_reshape(height: usize, width: usize, new_width: usize) -> Result<usize, BackendError> {
     let words = height * width;
-    if new_width == 0 || words % new_width != 0 || !(words / new_width).is_power_of_two() {
+    if new_width == 0 || !words.is_multiple_of(new_width) || !(words / new_width).is_power_of_two()
+    {
         return Err(BackendError::invalid(format!(
             "{height} rows of {width} words cannot be read as a power-of-two number of rows \
              of {new_width}"
@@ -529,15 +542,13 @@ pub trait ResidentBackend: Backend {
 
     /// The reduced openings of `claims` ([module docs](self)), over the domain
     /// `shift * K` of each matrix's height, kept where they were computed: one
-    /// `(log_height, matrix)` per height, largest first, the matrix `2^log_height`
-    /// rows of [`EXT_DEGREE`] words (row `r` the coefficients of `reduced_k[r]`).
-    /// Nothing comes back.
+    /// [`ResidentReduced`] per height, largest first. Nothing comes back.
     fn reduce_openings_resident<F: ResidentField>(
         &self,
         claims: &[OpeningClaim<'_, Self::Matrix<F>, F>],
         alpha: Ext<F>,
         shift: F,
-    ) -> Result<Vec<(usize, Self::Matrix<F>)>, BackendError>;
+    ) -> Result<Vec<ResidentReduced<Self::Matrix<F>>>, BackendError>;
 
     /// [`ResidentBackend::reduce_openings_resident`] with the reduced values read
     /// back, one [`ReducedOpening`] per height, largest first.
@@ -549,10 +560,10 @@ pub trait ResidentBackend: Backend {
     ) -> Result<Vec<ReducedOpening<F>>, BackendError> {
         self.reduce_openings_resident(claims, alpha, shift)?
             .into_iter()
-            .map(|(log_height, m)| {
+            .map(|r| {
                 Ok(ReducedOpening {
-                    log_height,
-                    values: self.read_ext(&m)?,
+                    log_height: r.log_height,
+                    values: self.read_ext(&r.matrix)?,
                 })
             })
             .collect()

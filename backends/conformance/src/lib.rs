@@ -35,6 +35,7 @@
 //! makes sure the backends it has drivers for are really tested.
 
 pub mod faulty;
+pub mod fri;
 pub mod quotient;
 pub mod resident;
 mod transfers;

@@ -437,6 +437,7 @@ pub fn run_resident_suite<B: ResidentBackend, F: ResidentField>(backend: &B) {
     }
     check_resident_reduction::<B, F>(backend).unwrap_or_else(|m| fail(m));
     check_resident_transfers::<B, F>(backend).unwrap_or_else(|m| fail(m));
+    crate::fri::check_resident_fri::<B, F>(backend).unwrap_or_else(|m| fail(m));
 }
 
 /// Declares the resident conformance tests for a backend that implements

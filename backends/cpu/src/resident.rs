@@ -14,7 +14,8 @@ use p3_matrix::dense::RowMajorMatrix;
 use p3_maybe_rayon::prelude::*;
 use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape, plan_quotient};
 use proofbox_backend_api::resident::{
-    self, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField, ResidentMatrix,
+    self, EXT_DEGREE, Ext, OpeningClaim, ReducedOpening, ResidentBackend, ResidentField,
+    ResidentMatrix, ResidentReduced,
 };
 use proofbox_backend_api::{Backend, BackendError, Digest, merkle_root};
 
@@ -148,13 +149,19 @@ impl ResidentBackend for CpuBackend {
         claims: &[OpeningClaim<'_, CpuMatrix<F>, F>],
         alpha: Ext<F>,
         shift: F,
-    ) -> Result<Vec<(usize, CpuMatrix<F>)>, BackendError> {
+    ) -> Result<Vec<ResidentReduced<CpuMatrix<F>>>, BackendError> {
         Ok(self
             .reduce_openings(claims, alpha, shift)?
             .into_iter()
             .map(|r| {
                 let values = RowMajorMatrix::new(resident::ext_to_base(&r.values), EXT_DEGREE);
-                (r.log_height, CpuMatrix { values, layers: None })
+                ResidentReduced {
+                    log_height: r.log_height,
+                    matrix: CpuMatrix {
+                        values,
+                        layers: None,
+                    },
+                }
             })
             .collect())
     }

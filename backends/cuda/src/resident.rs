@@ -48,8 +48,8 @@ use proofbox_backend_api::quotient::{
     ConstraintProgram, DeviceQuotient, KeptQuotient, QuotientShape,
 };
 use proofbox_backend_api::resident::{
-    self, ClaimPlan, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend,
-    ResidentField, ResidentMatrix, layer_offset,
+    self, ClaimPlan, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend, ResidentField,
+    ResidentMatrix, ResidentReduced, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, planner, validate};
 
@@ -284,7 +284,7 @@ impl ResidentBackend for CudaBackend {
         claims: &[OpeningClaim<'_, CudaMatrix<F>, F>],
         alpha: Ext<F>,
         shift: F,
-    ) -> Result<Vec<(usize, CudaMatrix<F>)>, BackendError> {
+    ) -> Result<Vec<ResidentReduced<CudaMatrix<F>>>, BackendError> {
         let plans = resident::plan_reduction(alpha, claims)?;
         let heights = resident::reduced_heights(&plans);
         let acc_words: usize = heights.iter().map(|k| EXT_DEGREE << k).sum();
@@ -351,7 +351,10 @@ impl ResidentBackend for CudaBackend {
             .into_iter()
             .map(|log_h| {
                 let acc = accs.remove(&log_h).expect("one accumulator per height");
-                (log_h, DeviceMatrix::new(acc, 1 << log_h, EXT_DEGREE))
+                ResidentReduced {
+                    log_height: log_h,
+                    matrix: DeviceMatrix::new(acc, 1 << log_h, EXT_DEGREE),
+                }
             })
             .collect())
     }

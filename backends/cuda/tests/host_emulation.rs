@@ -15,7 +15,9 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::kernel_tables::twiddles;
 use proofbox_backend_api::quotient::{Bytecode, device_words, plan_quotient};
-use proofbox_backend_api::resident::{self, Ext, OpeningClaim, OpeningPoint, ResidentField};
+use proofbox_backend_api::resident::{
+    self, EXT_DEGREE, Ext, OpeningClaim, OpeningPoint, ResidentField,
+};
 use proofbox_backend_api::{Backend, BackendField, DIGEST_ELEMS, Digest, ResidentBackend};
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_backend_cuda::{kernels, resident as cuda_resident};
@@ -339,6 +341,58 @@ fn check_gather(h: &Harness, width: usize, starts: &[usize]) {
     );
 }
 
+/// `fri_fold` over `2^log_h` random pairs, with and without a roll-in, against the
+/// CPU backend's fold.
+fn check_fold<F: ResidentField>(h: &Harness, log_h: usize) {
+    let cpu = CpuBackend::new();
+    let n = 1usize << log_h;
+    let pairs = random_matrix::<F>(500 + log_h as u64, n, 2 * EXT_DEGREE);
+    let roll = random_matrix::<F>(600 + log_h as u64, n, EXT_DEGREE);
+    let beta = <Ext<F> as p3_field::BasedVectorSpace<F>>::from_basis_coefficients_fn(|i| {
+        F::from_u32(11 + i as u32 * 7)
+    });
+    let c = beta * beta;
+    let (cpu_pairs, cpu_roll) = (
+        cpu.upload_matrix(pairs.clone()).unwrap(),
+        cpu.upload_matrix(roll.clone()).unwrap(),
+    );
+    write_words(&h.file("fold_pairs"), F::as_monty_words(&pairs.values));
+    write_words(&h.file("fold_roll"), F::as_monty_words(&roll.values));
+    for with_roll in [false, true] {
+        let want = cpu
+            .fri_fold(&cpu_pairs, beta, with_roll.then_some((&cpu_roll, c)))
+            .and_then(|m| cpu.read_ext(&m))
+            .unwrap();
+        let f = resident::FoldWords::new(beta, with_roll.then_some(c));
+        let scalars: Vec<u32> = f
+            .beta
+            .iter()
+            .chain(&f.c)
+            .copied()
+            .chain([f.ginv(log_h), f.half, f.w, f.one])
+            .collect();
+        write_words(&h.file("fold_scalars"), &scalars);
+        h.run(&[
+            "fold".into(),
+            log_h.to_string(),
+            h.path("fold_scalars"),
+            h.path("fold_pairs"),
+            if with_roll {
+                h.path("fold_roll")
+            } else {
+                "-".into()
+            },
+            h.path("fold_out"),
+        ]);
+        let got = F::from_monty_words(read_words(&h.file("fold_out"))).unwrap();
+        assert_same(
+            &resident::ext_from_base(&got),
+            &want,
+            &format!("{} fold of 2^{log_h} pairs, roll-in {with_roll}", F::ID),
+        );
+    }
+}
+
 fn run_all<F: ResidentField>() {
     let Some(h) = Harness::build::<F>() else {
         return;
@@ -367,6 +421,10 @@ fn run_all<F: ResidentField>() {
     check_gather(&h, 8, &[4000, 0, 8, 8, 1234, 4088]);
     check_gather(&h, 1, &[7]);
     check_gather(&h, 37, &[3700, 0, 37 * 9, 2000]);
+    // One pair, and more pairs than the emulated grid's threads.
+    for log_h in [0, 3, 7] {
+        check_fold::<F>(&h, log_h);
+    }
     // Several claims per height (accumulation), a first claim without points (zeroes
     // its height), a single row, and more rows than the emulated grid's threads.
     check_reduce::<F>(

@@ -30,8 +30,8 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape};
 use proofbox_backend_api::resident::{
-    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend,
-    ResidentField, ResidentMatrix, layer_offset,
+    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend, ResidentField,
+    ResidentMatrix, ResidentReduced, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, FieldId, planner, validate};
 
@@ -223,7 +223,7 @@ impl ResidentBackend for OpenclBackend {
         claims: &[OpeningClaim<'_, OpenclMatrix<F>, F>],
         alpha: Ext<F>,
         shift: F,
-    ) -> Result<Vec<(usize, OpenclMatrix<F>)>, BackendError> {
+    ) -> Result<Vec<ResidentReduced<OpenclMatrix<F>>>, BackendError> {
         let plans = resident::plan_reduction(alpha, claims)?;
         let heights = resident::reduced_heights(&plans);
         let acc_words: usize = heights.iter().map(|k| EXT_DEGREE << k).sum();
@@ -287,7 +287,10 @@ impl ResidentBackend for OpenclBackend {
             .into_iter()
             .map(|k| {
                 let acc = accs.remove(&k).expect("one accumulator per height");
-                (k, DeviceMatrix::new(acc, 1 << k, EXT_DEGREE))
+                ResidentReduced {
+                    log_height: k,
+                    matrix: DeviceMatrix::new(acc, 1 << k, EXT_DEGREE),
+                }
             })
             .collect())
     }
@@ -300,8 +303,13 @@ impl ResidentBackend for OpenclBackend {
     ) -> Result<OpenclMatrix<F>, BackendError> {
         let h = resident::check_fold::<F, _>(m, roll_in.map(|r| r.0))?;
         let log_h = h.trailing_zeros();
-        planner::whole(&self.limits(), "a folded codeword", EXT_DEGREE * h, EXT_DEGREE * h)
-            .map_err(|e| self.unplanned(e))?;
+        planner::whole(
+            &self.limits(),
+            "a folded codeword",
+            EXT_DEGREE * h,
+            EXT_DEGREE * h,
+        )
+        .map_err(|e| self.unplanned(e))?;
         let _guard = self.call.lock().expect("call lock");
         let out = self.alloc(EXT_DEGREE * h)?;
         let f = resident::FoldWords::new(beta, roll_in.map(|r| r.1));

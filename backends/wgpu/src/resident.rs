@@ -32,8 +32,8 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape};
 use proofbox_backend_api::resident::{
-    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend,
-    ResidentField, ResidentMatrix, layer_offset,
+    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend, ResidentField,
+    ResidentMatrix, ResidentReduced, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, FieldId, validate};
 
@@ -279,7 +279,7 @@ impl ResidentBackend for WgpuBackend {
         claims: &[OpeningClaim<'_, WgpuMatrix<F>, F>],
         alpha: Ext<F>,
         shift: F,
-    ) -> Result<Vec<(usize, WgpuMatrix<F>)>, BackendError> {
+    ) -> Result<Vec<ResidentReduced<WgpuMatrix<F>>>, BackendError> {
         let plans = resident::plan_reduction(alpha, claims)?;
         let heights = resident::reduced_heights(&plans);
         for k in &heights {
@@ -361,7 +361,10 @@ impl ResidentBackend for WgpuBackend {
             .into_iter()
             .map(|k| {
                 let acc = accs.remove(&k).expect("one accumulator per height");
-                (k, DeviceMatrix::new(acc, 1 << k, EXT_DEGREE))
+                ResidentReduced {
+                    log_height: k,
+                    matrix: DeviceMatrix::new(acc, 1 << k, EXT_DEGREE),
+                }
             })
             .collect())
     }
@@ -377,17 +380,18 @@ impl ResidentBackend for WgpuBackend {
         for bytes in [m.height * m.width * 4, EXT_DEGREE * h * 4] {
             self.check_binding(bytes as u64)?;
         }
-        let kernel = self
-            .fold
-            .get(&self.gpu, "fri_fold (build)", |f| build_fold(self, f), F::ID)?;
+        let kernel = self.fold.get(
+            &self.gpu,
+            "fri_fold (build)",
+            |f| build_fold(self, f),
+            F::ID,
+        )?;
         let f = resident::FoldWords::new(beta, roll_in.map(|r| r.1));
         let out = self.gpu.scoped("fri_fold", || {
             let out = self
                 .gpu
                 .storage("folded codeword", (EXT_DEGREE * h) as u64 * 4)?;
-            let scalars = self
-                .gpu
-                .table("fold scalars", &[f.beta, f.c].concat())?;
+            let scalars = self.gpu.table("fold scalars", &[f.beta, f.c].concat())?;
             let mut rec = Recorder::default();
             rec.dispatch(
                 kernel,

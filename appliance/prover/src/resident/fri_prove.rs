@@ -31,7 +31,7 @@ use p3_fri::{
 use p3_matrix::dense::RowMajorMatrix;
 use p3_util::{log2_strict_usize, reverse_slice_index_bits};
 use proofbox_backend_api::BackendError;
-use proofbox_backend_api::resident::{EXT_DEGREE, ResidentBackend, ResidentField};
+use proofbox_backend_api::resident::{EXT_DEGREE, ResidentBackend, ResidentField, ResidentReduced};
 
 use super::fri::ResidentFriMmcs;
 use super::mmcs::{Commitment, ResidentData, ResidentMmcs};
@@ -51,18 +51,21 @@ pub(crate) fn arity_two_shape<M>(
     shape.log_arities.iter().all(|&a| a == 1).then_some(shape)
 }
 
+/// The openings of one round: each query's sibling and the pruned paths.
+type RoundOpening<B, F> = CommitPhaseMultiStep<Challenge<F>, ResidentFriMmcs<B, F>>;
+
 /// One committed round: the codeword as rows of pairs, its tree on the device.
 type Round<B, F> = ResidentData<B, F>;
 
 /// `prove_fri` over resident reduced openings (see the [module docs](self)).
-/// `inputs` are `(log_height, reduced opening)` pairs, largest first; `shape` is
+/// `inputs` are the reduced openings of each height, largest first; `shape` is
 /// [`arity_two_shape`]'s. A backend failure unwinds as every backend failure of a
 /// proof does.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn prove_fri_resident<B: ResidentBackend, F: ResidentField>(
     params: &FriParameters<ResidentFriMmcs<B, F>>,
     shape: FriShape,
-    inputs: Vec<(usize, B::Matrix<F>)>,
+    inputs: Vec<ResidentReduced<B::Matrix<F>>>,
     challenger: &mut Challenger<F>,
     log_global_max_height: usize,
     requests: &[OpeningRequest<'_, ResidentData<B, F>, Challenge<F>>],
@@ -72,11 +75,11 @@ pub(crate) fn prove_fri_resident<B: ResidentBackend, F: ResidentField>(
     assert!(params.num_queries > 0, "FRI needs at least one query");
     assert!(params.log_blowup > 0, "FRI needs a blowup of at least 2");
     assert!(
-        inputs.windows(2).all(|w| w[0].0 > w[1].0),
+        inputs.windows(2).all(|w| w[0].log_height > w[1].log_height),
         "reduced openings come one per height, largest first"
     );
     assert_eq!(
-        inputs.first().map(|i| i.0),
+        inputs.first().map(|i| i.log_height),
         Some(log_global_max_height),
         "the largest reduced opening has the global maximum height"
     );
@@ -88,7 +91,7 @@ pub(crate) fn prove_fri_resident<B: ResidentBackend, F: ResidentField>(
     // Commit phase: commit each codeword as rows of pairs, fold it with the round's
     // challenge, roll in the reduced opening of the folded height.
     let mut inputs = inputs.into_iter().peekable();
-    let (_, mut folded) = inputs.next().expect("at least one input");
+    let mut folded = inputs.next().expect("at least one input").matrix;
     let mut commits: Vec<Commitment<F>> = Vec::with_capacity(log_arities.len());
     let mut pow_witnesses = Vec::with_capacity(log_arities.len());
     let mut rounds: Vec<Round<B, F>> = Vec::with_capacity(log_arities.len());
@@ -103,14 +106,17 @@ pub(crate) fn prove_fri_resident<B: ResidentBackend, F: ResidentField>(
         commits.push(commit);
         pow_witnesses.push(witness.unwrap_or(F::ZERO));
         let h = round.height();
-        let roll = inputs.next_if(|(k, _)| 1usize << k == h);
-        let roll_in = roll.as_ref().map(|(_, m)| (m, beta.square()));
+        let roll = inputs.next_if(|r| 1usize << r.log_height == h);
+        let roll_in = roll.as_ref().map(|r| (&r.matrix, beta.square()));
         folded = backend
             .fri_fold(round.matrix(), beta, roll_in)
             .unwrap_or_else(|e| fail(e));
         rounds.push(round);
     }
-    assert!(inputs.next().is_none(), "every reduced opening is rolled in");
+    assert!(
+        inputs.next().is_none(),
+        "every reduced opening is rolled in"
+    );
 
     // The final polynomial from the final codeword (bit-reversed evaluations).
     let mut last = backend.read_ext(&folded).unwrap_or_else(|e| fail(e));
@@ -127,16 +133,19 @@ pub(crate) fn prove_fri_resident<B: ResidentBackend, F: ResidentField>(
         .map(|r| {
             let bits_reduced = log_global_max_height - log2_strict_usize(r.prover_data.height());
             let reduced: Vec<usize> = indices.iter().map(|&i| i >> bits_reduced).collect();
-            let (opened_values, opening_proof) =
-                Mmcs::<F>::open_multi_batch::<RowMajorMatrix<F>>(input_mmcs, &reduced, r.prover_data);
+            let (opened_values, opening_proof) = Mmcs::<F>::open_multi_batch::<RowMajorMatrix<F>>(
+                input_mmcs,
+                &reduced,
+                r.prover_data,
+            );
             BatchMultiOpening {
                 opened_values,
                 opening_proof,
             }
         })
         .collect();
-    let commit_phase_openings = answer_queries(input_mmcs, &rounds, &indices)
-        .unwrap_or_else(|e| fail(e));
+    let commit_phase_openings =
+        answer_queries(input_mmcs, &rounds, &indices).unwrap_or_else(|e| fail(e));
 
     Ok(FriProof {
         batch_pow_witness,
@@ -155,7 +164,7 @@ fn answer_queries<B: ResidentBackend, F: ResidentField>(
     mmcs: &ResidentMmcs<B, F>,
     rounds: &[Round<B, F>],
     indices: &[usize],
-) -> Result<Vec<CommitPhaseMultiStep<Challenge<F>, ResidentFriMmcs<B, F>>>, BackendError> {
+) -> Result<Vec<RoundOpening<B, F>>, BackendError> {
     let mut current = indices.to_vec();
     rounds
         .iter()

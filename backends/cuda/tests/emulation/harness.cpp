@@ -12,6 +12,9 @@
 //   harness reduce <log_h> <width> <points> <first> <shift> <gen> <w> <one> <mat>
 //                  <params> <acc>            (acc read unless first, then written)
 //   harness quotient <log_size> <log_qd> <width> <one> <lde> <table> <out>
+//   harness gather <width> <src> <starts> <out>
+//   harness fold <log_h> <scalars> <pairs> <roll|-> <out>
+//                (scalars: b0..b3 c0..c3 ginv inv2 w one)
 #include <barrier>
 #include <cstdio>
 #include <cstdlib>
@@ -205,6 +208,27 @@ int main(int argc, char** argv) {
         std::vector<u32> out(count * width, 0xdeadbeefu);
         launch(2, 8, [&] { gather_words(src.data(), starts.data(), width, count, out.data()); });
         write_words(argv[5], out);
+        return 0;
+    }
+    if (op == "fold" && argc == 7) {
+        u32 log_h = atoi(argv[2]);
+        std::vector<u32> sc = read_words(argv[3]);
+        std::vector<u32> pairs = read_words(argv[4]);
+        u64 h = 1ull << log_h;
+        bool has_roll = std::string(argv[5]) != "-";
+        std::vector<u32> roll = has_roll ? read_words(argv[5]) : std::vector<u32>();
+        if (sc.size() != 12 || pairs.size() != 8 * h || (has_roll && roll.size() != 4 * h)) {
+            fprintf(stderr, "fold: inputs of the wrong size\n");
+            return 2;
+        }
+        // Poisoned: the kernel must write every word.
+        std::vector<u32> out(4 * h, 0xdeadbeefu);
+        launch(2, 8, [&] {
+            fri_fold(pairs.data(), log_h, has_roll ? roll.data() : pairs.data(), has_roll ? 1u : 0u,
+                     out.data(), sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8],
+                     sc[9], sc[10], sc[11]);
+        });
+        write_words(argv[6], out);
         return 0;
     }
     fprintf(stderr, "bad arguments\n");
