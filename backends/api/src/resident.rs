@@ -177,6 +177,24 @@ pub struct PointTerm<F: ResidentField> {
     pub rescale: Ext<F>,
 }
 
+/// One matrix's share of [`ResidentBackend::read_openings`]: rows (any order,
+/// repeats allowed) and tree nodes (`(layer, index)`, as
+/// [`ResidentBackend::read_nodes`] takes them; none for a matrix without a tree).
+pub struct OpeningRead<'a, M> {
+    pub matrix: &'a M,
+    pub rows: &'a [usize],
+    pub nodes: &'a [(usize, usize)],
+}
+
+/// What [`ResidentBackend::read_openings`] brings back for one [`OpeningRead`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenedRead<F> {
+    /// The rows, in the order asked.
+    pub rows: Vec<Vec<F>>,
+    /// The nodes' digests, in the order asked.
+    pub nodes: Vec<Digest<F>>,
+}
+
 /// The reduced opening of one height kept on the device
 /// ([`ResidentBackend::reduce_openings_resident`]): `2^log_height` rows of
 /// [`EXT_DEGREE`] words, row `r` the coefficients of `reduced_k[r]`.
@@ -400,6 +418,15 @@ pub fn check_reshape(height: usize, width: usize, new_width: usize) -> Result<us
     Ok(words / new_width)
 }
 
+/// `count` rows of `width` values each, back to back in `values`, split into rows
+/// (`count` empty rows where `width` is zero).
+pub fn split_rows<F: Clone>(values: Vec<F>, width: usize, count: usize) -> Vec<Vec<F>> {
+    if width == 0 {
+        return vec![Vec::new(); count];
+    }
+    values.chunks_exact(width).map(<[F]>::to_vec).collect()
+}
+
 /// Checks a row-index request against a matrix of `height` rows.
 pub fn check_rows(height: usize, rows: &[usize]) -> Result<(), BackendError> {
     match rows.iter().find(|&&r| r >= height) {
@@ -519,6 +546,26 @@ pub trait ResidentBackend: Backend {
         m: &Self::Matrix<F>,
         nodes: &[(usize, usize)],
     ) -> Result<Vec<Digest<F>>, BackendError>;
+
+    /// The rows and tree nodes several openings need, from several committed
+    /// matrices at once: for each [`OpeningRead`], [`ResidentBackend::read_rows`] of
+    /// its rows and [`ResidentBackend::read_nodes`] of its nodes. A device backend
+    /// brings everything back in one copy after one wait (what the query phase of a
+    /// proof reads, all its commitments together).
+    fn read_openings<F: ResidentField>(
+        &self,
+        reads: &[OpeningRead<'_, Self::Matrix<F>>],
+    ) -> Result<Vec<OpenedRead<F>>, BackendError> {
+        reads
+            .iter()
+            .map(|r| {
+                Ok(OpenedRead {
+                    rows: self.read_rows(r.matrix, r.rows)?,
+                    nodes: self.read_nodes(r.matrix, r.nodes)?,
+                })
+            })
+            .collect()
+    }
 
     /// Digests `indices` of tree layer `layer` of a committed matrix:
     /// [`ResidentBackend::read_nodes`] of that layer's nodes.

@@ -8,6 +8,8 @@
 //! - A chain as FRI's commit phase runs it (reduced openings kept resident, read as
 //!   pairs, committed, folded with the next height rolled in) gives the CPU
 //!   backend's roots and final codeword.
+//! - [`ResidentBackend::read_openings`] (every row and digest a query phase needs,
+//!   from several matrices) gives the CPU backend's rows and digests, in one copy.
 //! - Malformed calls are refused with [`BackendError::InvalidInput`].
 //! - Transfers: a fold, a reshape and a resident reduction send no data and bring
 //!   nothing back.
@@ -288,11 +290,88 @@ pub fn check_fri_transfers<B: ResidentBackend, F: ResidentField>(
     nothing_moved("reduce_openings_resident", &s)
 }
 
+/// [`ResidentBackend::read_openings`] over three matrices (two committed, one not)
+/// against the CPU backend's rows and digests, and, on a backend that counts, in one
+/// copy back after at most three waits.
+pub fn check_read_openings<B: ResidentBackend, F: ResidentField>(
+    backend: &B,
+) -> Result<(), Mismatch> {
+    let what = format!("{} read_openings", F::ID);
+    let cpu = CpuBackend::new();
+    let shapes = [(6usize, 5usize, true), (3, 8, true), (4, 3, false)];
+    let mut cpu_mats = Vec::new();
+    let mut dev_mats = Vec::new();
+    for (i, &(log_h, w, commit)) in shapes.iter().enumerate() {
+        let m = random_matrix::<F>(400 + i as u64, 1 << log_h, w);
+        let mut c = cpu.upload_matrix(m.clone()).map_err(reference_failed)?;
+        let mut d = backend.upload_matrix(m).map_err(failed(&what))?;
+        if commit {
+            cpu.commit(&mut c).map_err(reference_failed)?;
+            backend.commit(&mut d).map_err(failed(&what))?;
+        }
+        cpu_mats.push(c);
+        dev_mats.push(d);
+    }
+    let rows: [&[usize]; 3] = [&[63, 0, 17, 17], &[5], &[2, 9]];
+    let nodes: [&[(usize, usize)]; 3] = [&[(0, 62), (2, 3), (5, 0), (0, 1)], &[], &[]];
+    let dev_reads: Vec<resident::OpeningRead<'_, _>> = (0..3)
+        .map(|i| resident::OpeningRead {
+            matrix: &dev_mats[i],
+            rows: rows[i],
+            nodes: nodes[i],
+        })
+        .collect();
+    let before = backend.transfer_stats();
+    let got = backend.read_openings(&dev_reads).map_err(failed(&what))?;
+    let s = backend.transfer_stats().since(&before);
+    let cpu_reads: Vec<resident::OpeningRead<'_, _>> = (0..3)
+        .map(|i| resident::OpeningRead {
+            matrix: &cpu_mats[i],
+            rows: rows[i],
+            nodes: nodes[i],
+        })
+        .collect();
+    let want = cpu.read_openings(&cpu_reads).map_err(reference_failed)?;
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        first_difference(&format!("{what}: matrix {i} rows"), &g.rows, &w.rows)?;
+        first_difference(&format!("{what}: matrix {i} nodes"), &g.nodes, &w.nodes)?;
+    }
+    if got.len() != 3 || want[0].nodes.len() != 4 || want[2].rows.len() != 2 {
+        return Err(Mismatch(format!(
+            "{what}: {} reads back, expected 3",
+            got.len()
+        )));
+    }
+    if backend.transfer_counters().is_some() && (s.device_to_host_copies != 1 || s.sync_waits > 3) {
+        return Err(Mismatch(format!(
+            "{what}: {} copies back and {} waits, expected one copy and at most 3 waits ({s:?})",
+            s.device_to_host_copies, s.sync_waits
+        )));
+    }
+    // A node of a matrix without a tree, or a row beyond the height, is refused.
+    let bad_node = [resident::OpeningRead {
+        matrix: &dev_mats[2],
+        rows: &[][..],
+        nodes: &[(0, 0)][..],
+    }];
+    expect_invalid(
+        "a node of a matrix without a tree",
+        backend.read_openings(&bad_node),
+    )?;
+    let bad_row = [resident::OpeningRead {
+        matrix: &dev_mats[1],
+        rows: &[8][..],
+        nodes: &[][..],
+    }];
+    expect_invalid("a row beyond the height", backend.read_openings(&bad_row))
+}
+
 /// Every FRI check for one field.
 pub fn check_resident_fri<B: ResidentBackend, F: ResidentField>(
     backend: &B,
 ) -> Result<(), Mismatch> {
     check_folds::<B, F>(backend)?;
     check_commit_phase::<B, F>(backend)?;
+    check_read_openings::<B, F>(backend)?;
     check_fri_transfers::<B, F>(backend)
 }

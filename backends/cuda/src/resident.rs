@@ -48,8 +48,8 @@ use proofbox_backend_api::quotient::{
     ConstraintProgram, DeviceQuotient, KeptQuotient, QuotientShape,
 };
 use proofbox_backend_api::resident::{
-    self, ClaimPlan, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend, ResidentField,
-    ResidentMatrix, ResidentReduced, layer_offset,
+    self, ClaimPlan, DeviceMatrix, EXT_DEGREE, Ext, OpenedRead, OpeningClaim, OpeningRead,
+    ResidentBackend, ResidentField, ResidentMatrix, ResidentReduced, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, planner, validate};
 
@@ -106,9 +106,8 @@ impl CudaBackend {
     }
 
     /// The `width` words at each of `starts` (word offsets into `src`), back to back:
-    /// one copy where they are one contiguous range, else `gather_words` collects them
-    /// into one allocation on the device and one copy brings it back (the offsets go
-    /// up as a table). The caller holds the call lock and synchronises afterwards.
+    /// one copy where they are one contiguous range, else [`Self::gather_parts`].
+    /// The caller holds the call lock and synchronises afterwards.
     fn gather(
         &self,
         what: &str,
@@ -120,34 +119,82 @@ impl CudaBackend {
         if starts.is_empty() || width == 0 {
             return Ok(vec![0u32; starts.len() * width]);
         }
-        let Some(offsets) = resident::gather_offsets(starts, width) else {
+        if resident::gather_offsets(starts, width).is_none() {
             return self.read_words(what, src, starts[0], starts.len() * width);
-        };
+        }
+        Ok(self
+            .gather_parts(what, k, &[(src, starts, width)])?
+            .pop()
+            .expect("one part"))
+    }
+
+    /// Several gathers, each the `width` words at each of its `starts` (word offsets
+    /// into its allocation): `gather_words` collects them all into one allocation on
+    /// the device (one launch per part, the offsets of all parts one table) and one
+    /// copy brings it back. The caller holds the call lock and synchronises
+    /// afterwards.
+    fn gather_parts(
+        &self,
+        what: &str,
+        k: &crate::Kernels,
+        parts: &[(&CudaSlice<u32>, &[usize], usize)],
+    ) -> Result<Vec<Vec<u32>>, BackendError> {
+        let total: usize = parts.iter().map(|(_, s, w)| s.len() * w).sum();
+        if total == 0 {
+            return Ok(parts
+                .iter()
+                .map(|(_, s, w)| vec![0u32; s.len() * w])
+                .collect());
+        }
+        let offsets: Vec<u32> = parts
+            .iter()
+            .flat_map(|(_, starts, _)| starts.iter())
+            .flat_map(|&s| [s as u32, (s as u64 >> 32) as u32])
+            .collect();
         let mut table = self.alloc(offsets.len())?;
         self.stream
             .memcpy_htod(&offsets, &mut table)
             .map_err(|e| self.kernel_error("gather_words offset upload", e))?;
         self.transfers.table_to_device(offsets.len() as u64 * 4);
-        let total = starts.len() * width;
         let mut dst = self.alloc(total)?;
-        let (width64, count64) = (width as u64, starts.len() as u64);
-        let cfg = LaunchConfig {
-            grid_dim: (grid(total as u64, BLOCK, self.sm_count), 1, 1),
-            block_dim: (BLOCK, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        let mut launch = self.stream.launch_builder(&k.gather_words);
-        launch
-            .arg(src)
-            .arg(&table)
-            .arg(&width64)
-            .arg(&count64)
-            .arg(&mut dst);
-        // SAFETY: the arguments match the kernel's signature; `table` holds 2 words per
-        // start, every start plus `width` lies within `src` (the callers checked the
-        // rows and nodes), `dst` holds count * width words.
-        unsafe { self.launch(&mut launch, cfg, "gather_words") }?;
-        self.read_words(what, &dst, 0, total)
+        let (mut first, mut at) = (0u64, 0u64);
+        for &(src, starts, width) in parts {
+            let (width64, count64) = (width as u64, starts.len() as u64);
+            let words = count64 * width64;
+            if words > 0 {
+                let cfg = LaunchConfig {
+                    grid_dim: (grid(words, BLOCK, self.sm_count), 1, 1),
+                    block_dim: (BLOCK, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let mut launch = self.stream.launch_builder(&k.gather_words);
+                launch
+                    .arg(src)
+                    .arg(&table)
+                    .arg(&first)
+                    .arg(&width64)
+                    .arg(&count64)
+                    .arg(&mut dst)
+                    .arg(&at);
+                // SAFETY: the arguments match the kernel's signature; `table` holds 2
+                // words per start of every part, every start plus `width` lies within
+                // `src` (the callers checked the rows and nodes), `dst` holds every
+                // part's count * width words.
+                unsafe { self.launch(&mut launch, cfg, "gather_words") }?;
+            }
+            first += count64;
+            at += words;
+        }
+        let words = self.read_words(what, &dst, 0, total)?;
+        let mut rest = words.as_slice();
+        Ok(parts
+            .iter()
+            .map(|(_, s, w)| {
+                let (mine, tail) = rest.split_at(s.len() * w);
+                rest = tail;
+                mine.to_vec()
+            })
+            .collect())
     }
 
     /// Digests at `positions` (in the layer layout) of a tree allocation.
@@ -263,6 +310,58 @@ impl ResidentBackend for CudaBackend {
             return Ok(Vec::new());
         };
         self.gather_digests("read_nodes", layers, positions.into_iter())
+    }
+
+    fn read_openings<F: ResidentField>(
+        &self,
+        reads: &[OpeningRead<'_, CudaMatrix<F>>],
+    ) -> Result<Vec<OpenedRead<F>>, BackendError> {
+        let mut starts = Vec::with_capacity(reads.len());
+        for r in reads {
+            resident::check_rows(r.matrix.height, r.rows)?;
+            let positions = resident::check_nodes(r.matrix.height, r.matrix.has_tree(), r.nodes)?;
+            starts.push((
+                r.rows
+                    .iter()
+                    .map(|&i| i * r.matrix.width)
+                    .collect::<Vec<_>>(),
+                positions
+                    .iter()
+                    .map(|&p| p * DIGEST_WORDS)
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        let mut parts: Vec<(&CudaSlice<u32>, &[usize], usize)> =
+            Vec::with_capacity(2 * reads.len());
+        for (r, (rows, nodes)) in reads.iter().zip(&starts) {
+            parts.push((&r.matrix.values, rows, r.matrix.width));
+            if let Some(layers) = &r.matrix.layers {
+                parts.push((layers, nodes, DIGEST_WORDS));
+            }
+        }
+        let k = self.kernels(F::ID)?;
+        let _guard = self.call.lock().expect("call lock");
+        let words = self.gather_parts("read_openings", k, &parts)?;
+        self.check("read_openings")?;
+        let mut words = words.into_iter();
+        reads
+            .iter()
+            .map(|r| {
+                let rows = self.to_elems::<F>("read_openings", words.next().expect("a part"))?;
+                let nodes = match r.matrix.layers {
+                    Some(_) => proofbox_backend_api::readback::digests(
+                        &self.info.id,
+                        "read_openings",
+                        words.next().expect("a part"),
+                    )?,
+                    None => Vec::new(),
+                };
+                Ok(OpenedRead {
+                    rows: resident::split_rows(rows, r.matrix.width, r.rows.len()),
+                    nodes,
+                })
+            })
+            .collect()
     }
 
     fn read_layer<F: ResidentField>(

@@ -312,8 +312,9 @@ fn check_reduce<F: ResidentField>(
 }
 
 /// `gather_words` over a random buffer: scattered, repeated and unordered runs
-/// (offsets given as 64-bit low/high pairs), against slicing on the host.
-fn check_gather(h: &Harness, width: usize, starts: &[usize]) {
+/// (offsets given as 64-bit low/high pairs), the first `first` offsets skipped and the
+/// runs written from `dst_offset` on, against slicing on the host.
+fn check_gather(h: &Harness, width: usize, starts: &[usize], first: usize, dst_offset: usize) {
     let src: Vec<u32> = (0..4096u32)
         .map(|i| i.wrapping_mul(2_654_435_761))
         .collect();
@@ -326,18 +327,23 @@ fn check_gather(h: &Harness, width: usize, starts: &[usize]) {
     h.run(&[
         "gather".into(),
         width.to_string(),
+        first.to_string(),
+        dst_offset.to_string(),
         h.path("gather_src"),
         h.path("gather_starts"),
         h.path("gather_out"),
     ]);
-    let want: Vec<u32> = starts
-        .iter()
-        .flat_map(|&s| src[s..s + width].iter().copied())
+    let want: Vec<u32> = std::iter::repeat_n(0xdead_beef, dst_offset)
+        .chain(
+            starts[first..]
+                .iter()
+                .flat_map(|&s| src[s..s + width].iter().copied()),
+        )
         .collect();
     assert_same(
         &read_words(&h.file("gather_out")),
         &want,
-        &format!("gather width {width}, starts {starts:?}"),
+        &format!("gather width {width}, starts {starts:?} from {first}, to {dst_offset}"),
     );
 }
 
@@ -418,9 +424,10 @@ fn run_all<F: ResidentField>() {
     for (log_rows, width) in [(0, 1), (1, 8), (6, 17)] {
         check_tree::<F>(&h, log_rows, width);
     }
-    check_gather(&h, 8, &[4000, 0, 8, 8, 1234, 4088]);
-    check_gather(&h, 1, &[7]);
-    check_gather(&h, 37, &[3700, 0, 37 * 9, 2000]);
+    check_gather(&h, 8, &[4000, 0, 8, 8, 1234, 4088], 0, 0);
+    check_gather(&h, 1, &[7], 0, 0);
+    check_gather(&h, 37, &[3700, 0, 37 * 9, 2000], 0, 0);
+    check_gather(&h, 5, &[11, 3000, 17, 17, 2], 2, 13);
     // One pair, and more pairs than the emulated grid's threads.
     for log_h in [0, 3, 7] {
         check_fold::<F>(&h, log_h);

@@ -30,8 +30,8 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape};
 use proofbox_backend_api::resident::{
-    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend, ResidentField,
-    ResidentMatrix, ResidentReduced, layer_offset,
+    self, DeviceMatrix, EXT_DEGREE, Ext, OpenedRead, OpeningClaim, OpeningRead, ResidentBackend,
+    ResidentField, ResidentMatrix, ResidentReduced, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, FieldId, planner, validate};
 
@@ -58,9 +58,8 @@ impl OpenclBackend {
     }
 
     /// The `width` words at each of `starts` (word offsets into `src`), back to back:
-    /// one read where they are one contiguous range, else `gather_words` collects them
-    /// into one buffer on the device and one read brings it back (the offsets go up as
-    /// a table). The caller holds the call lock.
+    /// one read where they are one contiguous range, else [`Self::gather_parts`].
+    /// The caller holds the call lock.
     fn gather(
         &self,
         what: &str,
@@ -69,31 +68,78 @@ impl OpenclBackend {
         starts: &[usize],
         width: usize,
     ) -> Result<Vec<u32>, BackendError> {
-        let mut words = vec![0u32; starts.len() * width];
         if starts.is_empty() || width == 0 {
-            return Ok(words);
+            return Ok(vec![0u32; starts.len() * width]);
         }
-        let Some(offsets) = resident::gather_offsets(starts, width) else {
+        if resident::gather_offsets(starts, width).is_none() {
+            let mut words = vec![0u32; starts.len() * width];
             self.read(src, starts[0], &mut words)?;
             return Ok(words);
-        };
+        }
+        Ok(self
+            .gather_parts(what, field, &[(src, starts, width)])?
+            .pop()
+            .expect("one part"))
+    }
+
+    /// Several gathers, each the `width` words at each of its `starts` (word offsets
+    /// into its buffer): `gather_words` collects them all into one buffer on the
+    /// device (one launch per part, the offsets of all parts one table) and one read
+    /// brings it back. The caller holds the call lock.
+    fn gather_parts(
+        &self,
+        what: &str,
+        field: FieldId,
+        parts: &[(&Buffer<u32>, &[usize], usize)],
+    ) -> Result<Vec<Vec<u32>>, BackendError> {
+        let total: usize = parts.iter().map(|(_, s, w)| s.len() * w).sum();
+        if total == 0 {
+            return Ok(parts
+                .iter()
+                .map(|(_, s, w)| vec![0u32; s.len() * w])
+                .collect());
+        }
+        let offsets: Vec<u32> = parts
+            .iter()
+            .flat_map(|(_, starts, _)| starts.iter())
+            .flat_map(|&s| [s as u32, (s as u64 >> 32) as u32])
+            .collect();
         let offsets = self.upload(&offsets, Payload::Table)?;
-        let dst = self.alloc(words.len())?;
-        let (width64, count64) = (width as u64, starts.len() as u64);
-        // `offsets` holds 2 words per start, every start plus `width` lies within
-        // `src` (the callers checked rows and nodes), `dst` holds count * width words.
-        let kernel = self
-            .kernel("gather_words", field)
-            .global_work_size(global_size(count64 * width64, self.compute_units))
-            .arg(src)
-            .arg(&offsets)
-            .arg(width64)
-            .arg(count64)
-            .arg(&dst)
-            .build();
-        self.launch(what, kernel)?;
+        let dst = self.alloc(total)?;
+        let (mut first, mut at) = (0u64, 0u64);
+        for &(src, starts, width) in parts {
+            let (width64, count64) = (width as u64, starts.len() as u64);
+            if count64 * width64 > 0 {
+                // `offsets` holds 2 words per start of every part, every start plus
+                // `width` lies within `src` (the callers checked rows and nodes),
+                // `dst` holds every part's count * width words.
+                let kernel = self
+                    .kernel("gather_words", field)
+                    .global_work_size(global_size(count64 * width64, self.compute_units))
+                    .arg(src)
+                    .arg(&offsets)
+                    .arg(first)
+                    .arg(width64)
+                    .arg(count64)
+                    .arg(&dst)
+                    .arg(at)
+                    .build();
+                self.launch(what, kernel)?;
+            }
+            first += count64;
+            at += count64 * width64;
+        }
+        let mut words = vec![0u32; total];
         self.read(&dst, 0, &mut words)?;
-        Ok(words)
+        let mut rest = words.as_slice();
+        Ok(parts
+            .iter()
+            .map(|(_, s, w)| {
+                let (mine, tail) = rest.split_at(s.len() * w);
+                rest = tail;
+                mine.to_vec()
+            })
+            .collect())
     }
 
     /// Digests at `positions` (in the layer layout) of a tree buffer.
@@ -202,6 +248,56 @@ impl ResidentBackend for OpenclBackend {
         };
         let _guard = self.call.lock().expect("call lock");
         self.gather_digests("read nodes", layers, positions.into_iter())
+    }
+
+    fn read_openings<F: ResidentField>(
+        &self,
+        reads: &[OpeningRead<'_, OpenclMatrix<F>>],
+    ) -> Result<Vec<OpenedRead<F>>, BackendError> {
+        let mut starts = Vec::with_capacity(reads.len());
+        for r in reads {
+            resident::check_rows(r.matrix.height, r.rows)?;
+            let positions = resident::check_nodes(r.matrix.height, r.matrix.has_tree(), r.nodes)?;
+            starts.push((
+                r.rows
+                    .iter()
+                    .map(|&i| i * r.matrix.width)
+                    .collect::<Vec<_>>(),
+                positions
+                    .iter()
+                    .map(|&p| p * DIGEST_WORDS)
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        let mut parts: Vec<(&Buffer<u32>, &[usize], usize)> = Vec::with_capacity(2 * reads.len());
+        for (r, (rows, nodes)) in reads.iter().zip(&starts) {
+            parts.push((&r.matrix.values, rows, r.matrix.width));
+            if let Some(layers) = &r.matrix.layers {
+                parts.push((layers, nodes, DIGEST_WORDS));
+            }
+        }
+        let _guard = self.call.lock().expect("call lock");
+        let mut words = self
+            .gather_parts("read_openings", F::ID, &parts)?
+            .into_iter();
+        reads
+            .iter()
+            .map(|r| {
+                let rows = self.to_elems::<F>("read_openings", words.next().expect("a part"))?;
+                let nodes = match r.matrix.layers {
+                    Some(_) => proofbox_backend_api::readback::digests(
+                        &self.info.id,
+                        "read_openings",
+                        words.next().expect("a part"),
+                    )?,
+                    None => Vec::new(),
+                };
+                Ok(OpenedRead {
+                    rows: resident::split_rows(rows, r.matrix.width, r.rows.len()),
+                    nodes,
+                })
+            })
+            .collect()
     }
 
     fn read_layer<F: ResidentField>(

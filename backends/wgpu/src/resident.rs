@@ -32,8 +32,8 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape};
 use proofbox_backend_api::resident::{
-    self, DeviceMatrix, EXT_DEGREE, Ext, OpeningClaim, ResidentBackend, ResidentField,
-    ResidentMatrix, ResidentReduced, layer_offset,
+    self, DeviceMatrix, EXT_DEGREE, Ext, OpenedRead, OpeningClaim, OpeningRead, ResidentBackend,
+    ResidentField, ResidentMatrix, ResidentReduced, layer_offset,
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, FieldId, validate};
 
@@ -113,14 +113,25 @@ impl WgpuBackend {
         buffer: &wgpu::Buffer,
         ranges: &[(u64, u64)],
     ) -> Result<Vec<u32>, BackendError> {
-        let total: u64 = ranges.iter().map(|r| r.1).sum();
+        let of: Vec<(&wgpu::Buffer, u64, u64)> =
+            ranges.iter().map(|&(o, b)| (buffer, o, b)).collect();
+        self.read_ranges_of(&of)
+    }
+
+    /// Copies `ranges` (buffer, byte offset, bytes) of any buffers into one staging
+    /// buffer in one submission and reads it back (one copy, one wait).
+    fn read_ranges_of(
+        &self,
+        ranges: &[(&wgpu::Buffer, u64, u64)],
+    ) -> Result<Vec<u32>, BackendError> {
+        let total: u64 = ranges.iter().map(|r| r.2).sum();
         if total == 0 {
             return Ok(Vec::new());
         }
         let staging = self.gpu.staging(total)?;
         let mut rec = Recorder::default();
         let mut at = 0;
-        for &(offset, bytes) in ranges {
+        for &(buffer, offset, bytes) in ranges {
             rec.copy(buffer, offset, &staging, at, bytes);
             at += bytes;
         }
@@ -257,6 +268,62 @@ impl ResidentBackend for WgpuBackend {
             .gpu
             .scoped("read_nodes", || self.read_ranges(layers, &ranges))?;
         self.digests::<F>("read_nodes", words)
+    }
+
+    fn read_openings<F: ResidentField>(
+        &self,
+        reads: &[OpeningRead<'_, WgpuMatrix<F>>],
+    ) -> Result<Vec<OpenedRead<F>>, BackendError> {
+        let mut ranges: Vec<(&wgpu::Buffer, u64, u64)> = Vec::new();
+        for r in reads {
+            let m = r.matrix;
+            resident::check_rows(m.height, r.rows)?;
+            let positions = resident::check_nodes(m.height, m.has_tree(), r.nodes)?;
+            let row_bytes = m.width as u64 * 4;
+            ranges.extend(
+                r.rows
+                    .iter()
+                    .map(|&i| (&m.values, i as u64 * row_bytes, row_bytes)),
+            );
+            if let Some(layers) = &m.layers {
+                ranges.extend(
+                    positions
+                        .iter()
+                        .map(|&p| (layers, p as u64 * DIGEST_BYTES, DIGEST_BYTES)),
+                );
+            }
+        }
+        let words = self
+            .gpu
+            .scoped("read_openings", || self.read_ranges_of(&ranges))?;
+        let mut rest = words.as_slice();
+        let mut take = |n: usize| {
+            let (mine, tail) = rest.split_at(n);
+            rest = tail;
+            mine.to_vec()
+        };
+        reads
+            .iter()
+            .map(|r| {
+                let m = r.matrix;
+                let rows = proofbox_backend_api::readback::elems::<F>(
+                    &self.info.id,
+                    "read_openings",
+                    take(r.rows.len() * m.width),
+                )?;
+                let nodes = match m.layers {
+                    Some(_) => self.digests::<F>(
+                        "read_openings",
+                        take(r.nodes.len() * proofbox_backend_api::DIGEST_ELEMS),
+                    )?,
+                    None => Vec::new(),
+                };
+                Ok(OpenedRead {
+                    rows: resident::split_rows(rows, m.width, r.rows.len()),
+                    nodes,
+                })
+            })
+            .collect()
     }
 
     fn read_layer<F: ResidentField>(

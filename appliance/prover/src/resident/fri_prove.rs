@@ -13,28 +13,31 @@
 //!   back, for the final polynomial.
 //! - **transcript**: p3-fri's own [`FriShape`] and [`ProverTranscript`], so the
 //!   commitments, challenges, grinding and query indices are the stock ones.
-//! - **query phase**: the input openings as `open_inputs` makes them
-//!   ([`ResidentMmcs`]); for each round, the queried pairs and the digests of their
-//!   pruned paths read from the device, each in one copy.
+//! - **query phase**: the input openings as `open_inputs` makes them and, for each
+//!   round, the queried pairs and their pruned paths as `answer_queries` makes them:
+//!   every row and digest of every commitment read from the device in one call
+//!   ([`ResidentBackend::read_openings`]: one copy, one wait).
 //!
 //! A schedule with a round of higher arity (a `max_log_arity` above 1) is proved
 //! with the reduced openings read back and the stock `prove_fri`
 //! ([`super::pcs::ResidentPcs`] decides).
 
-use p3_commit::{Mmcs, OpeningRequest};
+use p3_commit::OpeningRequest;
 use p3_dft::{Radix2DFTSmallBatch, TwoAdicSubgroupDft};
 use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
 use p3_fri::{
     BatchMultiOpening, CommitPhaseMultiStep, FriParameters, FriProof, FriProverError, FriShape,
     ProverTranscript,
 };
-use p3_matrix::dense::RowMajorMatrix;
+use p3_merkle_tree::PrunedMerklePaths;
 use p3_util::{log2_strict_usize, reverse_slice_index_bits};
 use proofbox_backend_api::BackendError;
-use proofbox_backend_api::resident::{EXT_DEGREE, ResidentBackend, ResidentField, ResidentReduced};
+use proofbox_backend_api::resident::{
+    EXT_DEGREE, OpeningRead, ResidentBackend, ResidentField, ResidentReduced,
+};
 
 use super::fri::ResidentFriMmcs;
-use super::mmcs::{Commitment, ResidentData, ResidentMmcs};
+use super::mmcs::{Commitment, ResidentData, ResidentMmcs, pruned_siblings};
 use super::pcs::ResidentFriProof;
 use crate::adapters::fail;
 use crate::config::{Challenge, Challenger};
@@ -128,24 +131,14 @@ pub(crate) fn prove_fri_resident<B: ResidentBackend, F: ResidentField>(
     let (indices, query_pow_witness) = transcript.query_phase(&final_poly);
     transcript.finish();
 
-    let input_openings = requests
-        .iter()
-        .map(|r| {
-            let bits_reduced = log_global_max_height - log2_strict_usize(r.prover_data.height());
-            let reduced: Vec<usize> = indices.iter().map(|&i| i >> bits_reduced).collect();
-            let (opened_values, opening_proof) = Mmcs::<F>::open_multi_batch::<RowMajorMatrix<F>>(
-                input_mmcs,
-                &reduced,
-                r.prover_data,
-            );
-            BatchMultiOpening {
-                opened_values,
-                opening_proof,
-            }
-        })
-        .collect();
-    let commit_phase_openings =
-        answer_queries(input_mmcs, &rounds, &indices).unwrap_or_else(|e| fail(e));
+    let (input_openings, commit_phase_openings) = query_openings(
+        input_mmcs,
+        requests,
+        &rounds,
+        &indices,
+        log_global_max_height,
+    )
+    .unwrap_or_else(|e| fail(e));
 
     Ok(FriProof {
         batch_pow_witness,
@@ -158,37 +151,87 @@ pub(crate) fn prove_fri_resident<B: ResidentBackend, F: ResidentField>(
     })
 }
 
-/// p3-fri's `answer_queries` for arity 2: per round, each query's sibling in its
-/// pair and the pruned paths of all queried pairs.
-fn answer_queries<B: ResidentBackend, F: ResidentField>(
+/// Everything the query phase opens, read from the device in one call
+/// ([`ResidentBackend::read_openings`]): for each input commitment, the rows at the
+/// query indices shifted to its height and the pruned paths to them (p3-fri's
+/// `open_inputs`); for each round, the queried pairs and their pruned paths, each
+/// query's sibling in its pair kept (p3-fri's `answer_queries` for arity 2).
+fn query_openings<B: ResidentBackend, F: ResidentField>(
     mmcs: &ResidentMmcs<B, F>,
+    requests: &[OpeningRequest<'_, ResidentData<B, F>, Challenge<F>>],
     rounds: &[Round<B, F>],
     indices: &[usize],
-) -> Result<Vec<RoundOpening<B, F>>, BackendError> {
-    let mut current = indices.to_vec();
-    rounds
+    log_global_max_height: usize,
+) -> Result<(InputOpenings<B, F>, Vec<RoundOpening<B, F>>), BackendError> {
+    // Rows and nodes of every commitment: inputs first, then the rounds.
+    let mut wanted: Vec<(&ResidentData<B, F>, Vec<usize>)> = requests
         .iter()
-        .map(|round| {
-            let groups: Vec<usize> = current.iter().map(|&i| i >> 1).collect();
-            let (rows, opening_proof) = mmcs.open_resident(&groups, round)?;
-            let sibling_values = current
+        .map(|r| {
+            let bits = log_global_max_height - log2_strict_usize(r.prover_data.height());
+            (r.prover_data, indices.iter().map(|&i| i >> bits).collect())
+        })
+        .collect();
+    let mut current = indices.to_vec();
+    for round in rounds {
+        wanted.push((round, current.iter().map(|&i| i >> 1).collect()));
+        current = wanted.last().expect("just pushed").1.clone();
+    }
+    let nodes: Vec<Vec<(usize, usize)>> = wanted
+        .iter()
+        .map(|(data, rows)| pruned_siblings(data.height(), rows))
+        .collect();
+    let reads: Vec<OpeningRead<'_, B::Matrix<F>>> = wanted
+        .iter()
+        .zip(&nodes)
+        .map(|((data, rows), nodes)| OpeningRead {
+            matrix: data.matrix(),
+            rows,
+            nodes,
+        })
+        .collect();
+    let mut opened = mmcs.backend().read_openings(&reads)?.into_iter();
+
+    let inputs = wanted[..requests.len()]
+        .iter()
+        .map(|(data, _)| {
+            let read = opened.next().expect("one read per commitment");
+            BatchMultiOpening {
+                opened_values: read.rows.iter().map(|row| data.split_row(row)).collect(),
+                opening_proof: PrunedMerklePaths {
+                    sibling_hashes: read.nodes,
+                },
+            }
+        })
+        .collect();
+    let mut queried = indices.to_vec();
+    let round_openings = wanted[requests.len()..]
+        .iter()
+        .map(|(_, groups)| {
+            let read = opened.next().expect("one read per round");
+            let sibling_values = queried
                 .iter()
-                .zip(rows)
-                .map(|(&i, row)| {
-                    let words = &row[0];
+                .zip(&read.rows)
+                .map(|(&i, pair)| {
                     let sibling = 1 - (i & 1);
-                    let coeffs = &words[sibling * EXT_DEGREE..(sibling + 1) * EXT_DEGREE];
-                    vec![ext_from_coeffs::<F>(coeffs)]
+                    vec![ext_from_coeffs::<F>(
+                        &pair[sibling * EXT_DEGREE..(sibling + 1) * EXT_DEGREE],
+                    )]
                 })
                 .collect();
-            current = groups;
-            Ok(CommitPhaseMultiStep {
+            queried.clone_from(groups);
+            CommitPhaseMultiStep {
                 sibling_values,
-                opening_proof,
-            })
+                opening_proof: PrunedMerklePaths {
+                    sibling_hashes: read.nodes,
+                },
+            }
         })
-        .collect()
+        .collect();
+    Ok((inputs, round_openings))
 }
+
+/// The input openings of a resident FRI proof, one per commitment.
+type InputOpenings<B, F> = Vec<BatchMultiOpening<F, ResidentMmcs<B, F>>>;
 
 fn ext_from_coeffs<F: ResidentField>(coeffs: &[F]) -> Challenge<F> {
     <Challenge<F> as BasedVectorSpace<F>>::from_basis_coefficients_slice(coeffs)

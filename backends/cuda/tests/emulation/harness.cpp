@@ -12,7 +12,7 @@
 //   harness reduce <log_h> <width> <points> <first> <shift> <gen> <w> <one> <mat>
 //                  <params> <acc>            (acc read unless first, then written)
 //   harness quotient <log_size> <log_qd> <width> <one> <lde> <table> <out>
-//   harness gather <width> <src> <starts> <out>
+//   harness gather <width> <first> <dst_offset> <src> <starts> <out>
 //   harness fold <log_h> <scalars> <pairs> <roll|-> <out>
 //                (scalars: b0..b3 c0..c3 ginv inv2 w one)
 #include <barrier>
@@ -199,15 +199,19 @@ int main(int argc, char** argv) {
         write_words(argv[8], out);
         return 0;
     }
-    if (op == "gather" && argc == 6) {
+    if (op == "gather" && argc == 8) {
         u64 width = atoll(argv[2]);
-        std::vector<u32> src = read_words(argv[3]);
-        std::vector<u32> starts = read_words(argv[4]);
-        u64 count = starts.size() / 2;
-        // Poisoned: the kernel must write every word.
-        std::vector<u32> out(count * width, 0xdeadbeefu);
-        launch(2, 8, [&] { gather_words(src.data(), starts.data(), width, count, out.data()); });
-        write_words(argv[5], out);
+        u64 first = atoll(argv[3]);
+        u64 dst_offset = atoll(argv[4]);
+        std::vector<u32> src = read_words(argv[5]);
+        std::vector<u32> starts = read_words(argv[6]);
+        u64 count = starts.size() / 2 - first;
+        // Poisoned: the kernel must write every word from dst_offset on, and none before.
+        std::vector<u32> out(dst_offset + count * width, 0xdeadbeefu);
+        launch(2, 8, [&] {
+            gather_words(src.data(), starts.data(), first, width, count, out.data(), dst_offset);
+        });
+        write_words(argv[7], out);
         return 0;
     }
     if (op == "fold" && argc == 7) {
