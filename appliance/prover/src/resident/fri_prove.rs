@@ -162,7 +162,7 @@ fn query_openings<B: ResidentBackend, F: ResidentField>(
     rounds: &[Round<B, F>],
     indices: &[usize],
     log_global_max_height: usize,
-) -> Result<(InputOpenings<B, F>, Vec<RoundOpening<B, F>>), BackendError> {
+) -> Result<QueryOpenings<B, F>, BackendError> {
     // Rows and nodes of every commitment: inputs first, then the rounds.
     let mut wanted: Vec<(&ResidentData<B, F>, Vec<usize>)> = requests
         .iter()
@@ -232,6 +232,9 @@ fn query_openings<B: ResidentBackend, F: ResidentField>(
 
 /// The input openings of a resident FRI proof, one per commitment.
 type InputOpenings<B, F> = Vec<BatchMultiOpening<F, ResidentMmcs<B, F>>>;
+
+/// A query phase's openings: the inputs', then each round's.
+type QueryOpenings<B, F> = (InputOpenings<B, F>, Vec<RoundOpening<B, F>>);
 
 fn ext_from_coeffs<F: ResidentField>(coeffs: &[F]) -> Challenge<F> {
     <Challenge<F> as BasedVectorSpace<F>>::from_basis_coefficients_slice(coeffs)
