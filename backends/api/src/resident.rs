@@ -1,6 +1,6 @@
-//! Device-resident matrices: the extension, its Merkle tree and the FRI opening
-//! reduction kept in device memory, with only digests, opened rows and the reduced
-//! opening coming back.
+//! Device-resident matrices: the extension, its Merkle tree, the FRI opening
+//! reduction and FRI's folded codewords kept in device memory, with only digests,
+//! opened rows and what the caller reads back coming back.
 //!
 //! [`ResidentBackend`] extends [`Backend`] after wgpu-hal's `Api`: each backend names
 //! its own matrix handle ([`ResidentBackend::Matrix`], a device buffer on a device
@@ -12,15 +12,20 @@
 //!   [`ResidentBackend::lde_resident`] (or a matrix given by
 //!   [`ResidentBackend::upload_matrix`]), every layer of its Merkle tree
 //!   ([`ResidentBackend::commit`] builds the tree from the values in place, layers
-//!   retained), and every intermediate of the opening reduction.
+//!   retained), every intermediate of the opening reduction and its result
+//!   ([`ResidentBackend::reduce_openings_resident`]), and FRI's codewords
+//!   ([`ResidentBackend::fri_fold`] folds one into the next where it lies;
+//!   [`ResidentBackend::reshape`] reads a codeword as rows of pairs to commit it).
 //! - **Goes to the device:** the caller's matrix once (its `h x w` words), and small
 //!   parameter blocks the backend computes (twiddles, coset factors, powers of
 //!   `alpha`, opening points), counted as tables.
 //! - **Comes back:** only what the caller asks for: the root (one digest) from
 //!   [`ResidentBackend::commit`], the rows [`ResidentBackend::read_rows`] names, the
 //!   digests [`ResidentBackend::read_digests`] / [`ResidentBackend::read_layer`]
-//!   name, and the reduced openings of [`ResidentBackend::reduce_openings`] (one
-//!   extension element per row of each height).
+//!   name, the rows and digests of several matrices [`ResidentBackend::read_openings`]
+//!   names (in one copy), and the reduced openings of
+//!   [`ResidentBackend::reduce_openings`] (one extension element per row of each
+//!   height) or a resident matrix [`ResidentBackend::read_ext`] reads.
 //! - [`ResidentBackend::eval_quotient`] evaluates an AIR's constraints over a
 //!   resident LDE ([`crate::quotient`]): its tables go to the device, one extension
 //!   element per quotient point comes back.

@@ -1,6 +1,9 @@
 //! FRI's commit-phase commitments on the device: the `Mmcs` over the extension field
-//! that FRI commits each round's folded codeword through, with exactly the
-//! commitments and proofs of the stock `ExtensionMmcs` over `MerkleTreeMmcs`.
+//! that FRI's proof names, with exactly the commitments and proofs of the stock
+//! `ExtensionMmcs` over `MerkleTreeMmcs` (which verifies them). Arity-2 schedules
+//! (every preset's) fold and commit on the device without it (`super::fri_prove`);
+//! schedules with rounds of higher arity run the stock `prove_fri`, which commits
+//! each round's codeword through it:
 //!
 //! - **commit**: the codeword (a matrix of `arity` extension elements a row, folded
 //!   on the host) is flattened to the base field as `ExtensionMmcs` flattens it

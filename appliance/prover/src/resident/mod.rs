@@ -7,10 +7,12 @@
 //!
 //! - [`pcs::ResidentPcs`] is `TwoAdicFriPcs` over resident matrices: commitments
 //!   are `lde_resident` + `commit` on the device; openings reduce on the device
-//!   (`reduce_openings`) and FRI reads only the queried rows and the digests of their
-//!   pruned Merkle paths back ([`mmcs::ResidentMmcs`]).
-//! - [`fri::ResidentFriMmcs`] commits FRI's folded codewords on the device (folded on
-//!   the host, uploaded once, the root back).
+//!   (`reduce_openings_resident`), and FRI (`fri_prove`) folds and commits every
+//!   codeword there (`fri_fold`), reading back the roots, the final codeword and, in
+//!   one call, every queried row and pruned Merkle path (`read_openings`).
+//! - [`fri::ResidentFriMmcs`] is the MMCS type FRI's proof names (the stock
+//!   `ExtensionMmcs` verifies); schedules with rounds of higher arity (no preset has
+//!   one) fold on the host and commit each codeword through it.
 //! - [`prove::prove`] is `p3_uni_stark::prove`'s loop over it, with the quotient
 //!   computed through one seam, [`prove::quotient_values`]: the AIR's constraints
 //!   evaluated on the device (`ResidentBackend::eval_quotient`).
@@ -18,12 +20,10 @@
 //! **Invariant:** a resident proof's commitments (trace, quotient chunks, FRI rounds),
 //! transcript and proof bytes are the stock path's: the proof deserializes as the
 //! stock configuration's proof (`proofbox_verifier::config::stock`) and verifies
-//! there. What crosses to the device: the trace, the quotient chunks and FRI's folded
-//! codewords (each once), plus the backend's tables. What comes back: the roots, the
-//! quotient's values (one extension element a point of the quotient domain), the
-//! reduced openings (one extension element per row of the extension), and the rows
-//! and digests of the queries, each commitment's in two reads (rows, then the nodes
-//! of all pruned paths).
+//! there. What crosses to the device: the trace and the quotient chunks (each once),
+//! plus the backend's tables. What comes back: the roots, the quotient's values (one
+//! extension element a point of the quotient domain), the final FRI codeword, and the
+//! rows and digests of every query of every commitment in one read.
 //!
 //! [`crate::Prover::resident`] proves on this path and falls back to the stock path,
 //! with a log line, when the device lacks memory for a whole matrix.

@@ -15,9 +15,13 @@
 //!   evaluations on `H` kept at commit time (no transfer; the stock PCS interpolates
 //!   the same polynomials over the first rows of the extension); the transcript
 //!   (`PcsProverTranscript`: claims, batch grinding, `alpha`) is the stock one; the
-//!   opening reduction runs on the device ([`ResidentBackend::reduce_openings`]);
-//!   FRI is `p3_fri::prover::prove_fri`, its folded codewords on the host as today,
-//!   with the input rows and Merkle paths read from the device by [`ResidentMmcs`].
+//!   opening reduction runs on the device
+//!   ([`ResidentBackend::reduce_openings_resident`]) and its results stay there;
+//!   FRI is `p3_fri::prover::prove_fri` step for step over them
+//!   (`super::fri_prove`: codewords folded and committed on the device, the query
+//!   phase read in one call). A schedule with a round of arity above 2 reads the
+//!   reduced openings back and runs the stock `prove_fri` (codewords folded on the
+//!   host, committed on the device by [`ResidentFriMmcs`]).
 //! - **quotient**: [`UnivariateStarkPcs::get_evaluations_on_domain`] reads the rows
 //!   of the trace's extension on the quotient domain from the device (the host
 //!   evaluation's input; the prover evaluates the constraints on the device instead).
