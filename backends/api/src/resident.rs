@@ -24,6 +24,13 @@
 //! - [`ResidentBackend::eval_quotient`] evaluates an AIR's constraints over a
 //!   resident LDE ([`crate::quotient`]): its tables go to the device, one extension
 //!   element per quotient point comes back.
+//! - The quotient kept resident: [`ResidentBackend::eval_quotient_resident`] leaves
+//!   the values where they are computed (the chunks side by side), and
+//!   [`ResidentBackend::lde_resident_groups`] extends each chunk with its own coset
+//!   shift there (nothing goes either way but small tables);
+//!   [`ResidentBackend::interpolate_resident`] evaluates every column of a resident
+//!   extension at a point from its first rows (barycentric formula on a coset,
+//!   [`plan_interpolation`]): one extension element per column comes back.
 //! - Freeing is dropping the handle ([`ResidentBackend::release`] says so in the
 //!   call site).
 //!
@@ -260,6 +267,115 @@ pub fn ext_from_base<F: ResidentField>(coeffs: &[F]) -> Vec<Ext<F>> {
         .collect()
 }
 
+/// Checks a request to extend a matrix of `width` columns in groups, one coset shift
+/// per group ([`ResidentBackend::lde_resident_groups`]), and returns the groups'
+/// width.
+pub fn check_groups<F>(height: usize, width: usize, shifts: &[F]) -> Result<usize, BackendError> {
+    if height == 0 || !height.is_power_of_two() {
+        return Err(BackendError::invalid(format!(
+            "an extension of {height} rows (a power of two is needed)"
+        )));
+    }
+    if shifts.is_empty() || width == 0 || !width.is_multiple_of(shifts.len()) {
+        return Err(BackendError::invalid(format!(
+            "{width} columns do not split into {} groups of one width",
+            shifts.len()
+        )));
+    }
+    Ok(width / shifts.len())
+}
+
+/// How [`ResidentBackend::interpolate_resident`] evaluates the columns at a point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation<F: ResidentField> {
+    /// The point is the coset point of this row (bit-reversed order): the row is the
+    /// answer.
+    OnCoset(usize),
+    /// Off the coset: the column sums of [`ResidentBackend::weighted_column_sums`]
+    /// times this factor, `(z^n - s^n) / (n s^n)`.
+    Scaled(Ext<F>),
+}
+
+/// Checks an interpolation request (the first `2^log_rows` rows of a matrix of
+/// `height` rows, on the coset `shift * H` of that order, rows bit-reversed) and says
+/// how the value at `z` is had: the barycentric formula on a coset,
+///
+/// ```text
+/// f(z) = (z^n - s^n) / (n s^n) * sum_r f(x_r) * x_r / (z - x_r),   x_r = s * w^bitrev(r),
+/// ```
+///
+/// (`n = 2^log_rows`, `s = shift`, `w` of order `n`; Plonky3's `interpolate_coset`
+/// computes the same sum), or, where `z` is a point of the coset (`z^n = s^n`: every
+/// `n`-th root of unity of the extension lies in the base field), that point's row.
+pub fn plan_interpolation<F: ResidentField>(
+    height: usize,
+    log_rows: usize,
+    shift: F,
+    z: Ext<F>,
+) -> Result<Interpolation<F>, BackendError> {
+    if log_rows >= usize::BITS as usize || height < 1 << log_rows {
+        return Err(BackendError::invalid(format!(
+            "interpolation over 2^{log_rows} rows of a matrix of {height} rows"
+        )));
+    }
+    if shift == F::ZERO {
+        return Err(BackendError::invalid(
+            "interpolation on a coset of shift zero",
+        ));
+    }
+    let n = 1usize << log_rows;
+    let s_n = shift.exp_power_of_2(log_rows);
+    let z_n = z.exp_power_of_2(log_rows);
+    if z_n != Ext::<F>::from(s_n) {
+        let denom = (s_n * F::from_usize(n)).inverse();
+        return Ok(Interpolation::Scaled((z_n - s_n) * denom));
+    }
+    let w = F::two_adic_generator(log_rows);
+    let row = w
+        .powers()
+        .take(n)
+        .position(|p| Ext::<F>::from(p * shift) == z)
+        .expect("z^n = s^n puts z on the coset");
+    let rev = if log_rows == 0 {
+        0
+    } else {
+        row.reverse_bits() >> (usize::BITS as usize - log_rows)
+    };
+    Ok(Interpolation::OnCoset(rev))
+}
+
+/// The weights of [`ResidentBackend::weighted_column_sums`] straight from their
+/// definition: `x_r / (z - x_r)` for the first `2^log_rows` points
+/// `x_r = shift * w^bitrev(r)` (the host path, and what device kernels compute row by
+/// row). `z` must be off the coset.
+pub fn interpolation_weights<F: ResidentField>(
+    log_rows: usize,
+    shift: F,
+    z: Ext<F>,
+) -> Vec<Ext<F>> {
+    let n = 1usize << log_rows;
+    let natural: Vec<F> = F::two_adic_generator(log_rows)
+        .shifted_powers(shift)
+        .take(n)
+        .collect();
+    let xs: Vec<F> = (0..n)
+        .map(|r| {
+            let rev = if log_rows == 0 {
+                0
+            } else {
+                r.reverse_bits() >> (usize::BITS as usize - log_rows)
+            };
+            natural[rev]
+        })
+        .collect();
+    let diffs: Vec<Ext<F>> = xs.iter().map(|&x| z - x).collect();
+    p3_field::batch_multiplicative_inverse(&diffs)
+        .into_iter()
+        .zip(xs)
+        .map(|(d, x)| d * x)
+        .collect()
+}
+
 /// Checks a row-index request against a matrix of `height` rows.
 pub fn check_rows(height: usize, rows: &[usize]) -> Result<(), BackendError> {
     match rows.iter().find(|&&r| r >= height) {
@@ -335,8 +451,12 @@ pub fn check_nodes(
 }
 
 /// Kernels over device-resident matrices (see the [module docs](self) for what stays
-/// on the device and what comes back). Every method is required: a backend either
-/// keeps matrices resident or does not implement this trait.
+/// on the device and what comes back). A backend either keeps matrices resident or
+/// does not implement this trait; the calls that keep the quotient resident
+/// ([`ResidentBackend::eval_quotient_resident`],
+/// [`ResidentBackend::lde_resident_groups`],
+/// [`ResidentBackend::weighted_column_sums`]) have provided methods that take the
+/// host path (reading the values back), which a backend overrides to keep them.
 pub trait ResidentBackend: Backend {
     /// A matrix (rows in the order the call that made it says) held by this backend,
     /// with its Merkle tree once committed. Dropping it frees its memory.
@@ -426,6 +546,122 @@ pub trait ResidentBackend: Backend {
         alpha: Ext<F>,
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError>;
+
+    /// [`ResidentBackend::eval_quotient`] with the values left where they were
+    /// computed: a resident matrix of `2^log_trace_height` rows and
+    /// `4 * 2^log_quotient_degree` columns whose row `r` holds the extension elements
+    /// of points `r * d .. r * d + d` (`d = 2^log_quotient_degree`), four base words
+    /// each: the quotient's `d` chunks (p3's `split_evals`) side by side, chunk `i`
+    /// in columns `4i .. 4i + 4`. Nothing comes back. The provided method evaluates
+    /// with [`ResidentBackend::eval_quotient`] and gives the values back to the
+    /// backend ([`ResidentBackend::upload_matrix`]); a backend that keeps them where
+    /// they are computed overrides it.
+    fn eval_quotient_resident<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &Self::Matrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<Self::Matrix<F>, BackendError> {
+        let values = self.eval_quotient(program, lde, shape, alpha, public_values)?;
+        let width = EXT_DEGREE << shape.log_quotient_degree;
+        self.upload_matrix(RowMajorMatrix::new(ext_to_base(&values), width))
+    }
+
+    /// Extends a resident matrix whose columns form `shifts.len()` groups of equal
+    /// width, group `j` with its own shift: group `j` of the result is
+    /// [`Backend::coset_lde_batch`] of group `j` with `shifts[j]` (the input's rows
+    /// are evaluations on the subgroup, rows of the result bit-reversed), the groups
+    /// side by side. The input is consumed; nothing goes to the device or comes back
+    /// but small tables. The provided method reads the matrix back, extends it on the
+    /// host path and gives the result to the backend; a device backend overrides it.
+    fn lde_resident_groups<F: ResidentField>(
+        &self,
+        m: Self::Matrix<F>,
+        added_bits: usize,
+        shifts: &[F],
+    ) -> Result<Self::Matrix<F>, BackendError> {
+        let (height, width) = (m.height(), m.width());
+        let group = check_groups(height, width, shifts)?;
+        let rows = self.read_rows(&m, &(0..height).collect::<Vec<_>>())?;
+        drop(m);
+        let mut parts = Vec::with_capacity(shifts.len());
+        for (j, &shift) in shifts.iter().enumerate() {
+            let values: Vec<F> = rows
+                .iter()
+                .flat_map(|r| r[j * group..(j + 1) * group].iter().copied())
+                .collect();
+            parts.push(self.coset_lde_batch(
+                RowMajorMatrix::new(values, group),
+                added_bits,
+                shift,
+            )?);
+        }
+        let out_height = height << added_bits;
+        let mut values = Vec::with_capacity(out_height * width);
+        for r in 0..out_height {
+            for p in &parts {
+                values.extend_from_slice(&p.values[r * group..(r + 1) * group]);
+            }
+        }
+        self.upload_matrix(RowMajorMatrix::new(values, width))
+    }
+
+    /// For every column `c` of the first `2^log_rows` rows of `m`,
+    /// `sum_r f_c(r) * x_r / (z - x_r)` with `x_r = shift * w^bitrev(r)` (the weights
+    /// of [`interpolation_weights`]): the sums of the barycentric formula
+    /// ([`plan_interpolation`]). One extension element per column comes back. `z`
+    /// must be off the coset ([`ResidentBackend::interpolate_resident`] checks it).
+    /// The provided method reads the rows back and sums on the host; a device backend
+    /// overrides it.
+    fn weighted_column_sums<F: ResidentField>(
+        &self,
+        m: &Self::Matrix<F>,
+        log_rows: usize,
+        shift: F,
+        z: Ext<F>,
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        plan_interpolation(m.height(), log_rows, shift, z)?;
+        let rows = self.read_rows(m, &(0..1usize << log_rows).collect::<Vec<_>>())?;
+        let weights = interpolation_weights(log_rows, shift, z);
+        let mut sums = vec![Ext::<F>::ZERO; m.width()];
+        for (row, &wt) in rows.iter().zip(&weights) {
+            for (s, &f) in sums.iter_mut().zip(row) {
+                *s += wt * f;
+            }
+        }
+        Ok(sums)
+    }
+
+    /// The values at `z` of the polynomials whose evaluations on the coset
+    /// `shift * H` (`|H| = 2^log_rows`) are the first `2^log_rows` rows of `m` (rows
+    /// bit-reversed, as an extension's first rows are), one per column: what
+    /// Plonky3's `interpolate_coset` gives for the same evaluations in natural order.
+    /// Off the coset, the column sums of [`ResidentBackend::weighted_column_sums`]
+    /// times the factor of [`plan_interpolation`]; on it, that point's row. One
+    /// extension element per column comes back (one row on the coset).
+    fn interpolate_resident<F: ResidentField>(
+        &self,
+        m: &Self::Matrix<F>,
+        log_rows: usize,
+        shift: F,
+        z: Ext<F>,
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        match plan_interpolation(m.height(), log_rows, shift, z)? {
+            Interpolation::OnCoset(row) => Ok(self
+                .read_rows(m, &[row])?
+                .remove(0)
+                .into_iter()
+                .map(Ext::<F>::from)
+                .collect()),
+            Interpolation::Scaled(factor) => Ok(self
+                .weighted_column_sums(m, log_rows, shift, z)?
+                .into_iter()
+                .map(|s| s * factor)
+                .collect()),
+        }
+    }
 
     /// The sibling digests on the path from leaf `index` to the root, leaf level
     /// first: what an opening proof carries beside the row.

@@ -12,16 +12,19 @@
 //! - [`fri::ResidentFriMmcs`] commits FRI's folded codewords on the device (folded on
 //!   the host, uploaded once, the root back).
 //! - [`prove::prove`] is `p3_uni_stark::prove`'s loop over it, with the quotient
-//!   computed through one seam, [`prove::quotient_values`]: the AIR's constraints
-//!   evaluated on the device (`ResidentBackend::eval_quotient`).
+//!   committed through one seam, [`quotient::commit_quotient`]: the AIR's constraints
+//!   evaluated on the device (`ResidentBackend::eval_quotient_resident`), the values
+//!   left there, each chunk extended there with its coset shift
+//!   (`lde_resident_groups`) and committed; its claimed openings interpolated there
+//!   (`interpolate_resident`).
 //!
 //! **Invariant:** a resident proof's commitments (trace, quotient chunks, FRI rounds),
 //! transcript and proof bytes are the stock path's: the proof deserializes as the
 //! stock configuration's proof (`proofbox_verifier::config::stock`) and verifies
-//! there. What crosses to the device: the trace, the quotient chunks and FRI's folded
-//! codewords (each once), plus the backend's tables. What comes back: the roots, the
-//! quotient's values (one extension element a point of the quotient domain), the
-//! reduced openings (one extension element per row of the extension), and the rows
+//! there. What crosses to the device: the trace and FRI's folded codewords (each
+//! once), plus the backend's tables. What comes back: the roots, the quotient chunks'
+//! openings at `zeta` (one extension element per column), the reduced openings (one
+//! extension element per row of the extension), and the rows
 //! and digests of the queries, each commitment's in two reads (rows, then the nodes
 //! of all pruned paths).
 //!
@@ -32,6 +35,7 @@ pub mod fri;
 pub mod mmcs;
 pub mod pcs;
 pub mod prove;
+pub mod quotient;
 
 use std::sync::Arc;
 
