@@ -244,6 +244,57 @@ fn check_device<B: ResidentBackend>(open: impl Fn() -> Result<B, BackendError>) 
     report(&id, "state transition 4 updates", &moved, &old_moved);
 }
 
+/// Proves Poseidon2 (KoalaBear, `2^6` rows) on the resident path of `open()` and
+/// checks what the quotient stage (evaluation, chunk extensions, commitment) moved:
+/// no data either way, only the quotient's root back. The quotient's values (16 B a
+/// point) do not come back, and its chunks are not sent.
+fn quotient_stage_moves_only_its_root<B: ResidentBackend>(
+    open: impl Fn() -> Result<B, BackendError>,
+) {
+    use std::sync::Mutex;
+
+    use proofbox_prover::Stage;
+    let Some(backend) = open_or_skip(open()) else {
+        return;
+    };
+    let backend = Arc::new(backend);
+    let id = backend.device().id.clone();
+    let fri = no_grinding();
+    let mut req = request(CircuitId::Poseidon2, FieldId::KoalaBear);
+    req.log_rows = 6;
+    let statement = req.statement();
+    let trace = statement.trace::<KoalaBear>(fri.log_blowup as usize);
+    let public_values = statement.digest::<KoalaBear>().to_vec();
+    let air = KoalaBear::poseidon2_air();
+    let config = resident::config::<_, KoalaBear>(backend.clone(), &fri);
+    let marks: Mutex<Vec<(Stage, TransferStats)>> = Mutex::new(Vec::new());
+    let progress = |stage: Stage| {
+        marks
+            .lock()
+            .unwrap()
+            .push((stage, backend.transfer_stats()))
+    };
+    resident::prove(&config, &air, trace, &public_values, &progress).unwrap();
+    let marks = marks.into_inner().unwrap();
+    let at = |stage: Stage| {
+        marks
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map(|(_, stats)| *stats)
+            .unwrap_or_else(|| panic!("{id}: no {stage:?} stage was reported"))
+    };
+    let quotient = at(Stage::Open).since(&at(Stage::Quotient));
+    let root_bytes = (proofbox_backend_api::DIGEST_ELEMS * 4) as u64;
+    assert!(
+        quotient.data_to_device_bytes() == 0 && quotient.device_to_host_bytes == root_bytes,
+        "{id}: the quotient stage moved {} B of data to the device and {} B back, expected 0 \
+         and the root's {root_bytes} B ({quotient:?})",
+        quotient.data_to_device_bytes(),
+        quotient.device_to_host_bytes
+    );
+    assert!(quotient.kernel_launches > 0, "{id}: {quotient:?}");
+}
+
 fn measured<B: Backend, T>(p: &Prover<B>, run: impl FnOnce(&Prover<B>) -> T) -> (T, TransferStats) {
     let before = p.backend().transfer_stats();
     let out = run(p);
@@ -270,6 +321,12 @@ fn report(id: &str, what: &str, resident: &TransferStats, stock: &TransferStats)
 #[test]
 fn opencl_resident_proofs_are_the_cpu_stock_proofs() {
     check_device(|| proofbox_backend_opencl::OpenclBackend::open(0));
+}
+
+#[cfg(feature = "opencl")]
+#[test]
+fn opencl_keeps_the_quotient_on_the_device() {
+    quotient_stage_moves_only_its_root(|| proofbox_backend_opencl::OpenclBackend::open(0));
 }
 
 #[cfg(feature = "opencl")]

@@ -6,8 +6,8 @@
 //! constant, S-box degree, Poseidon2 round constants and internal diagonal as
 //! `__constant` arrays, and `#define`s renaming every kernel-file symbol to
 //! `<name>_<field>`), then `firmware/common/field.h`, `firmware/opencl/poseidon2.cl`,
-//! `firmware/opencl/ntt.cl`, `firmware/common/ext4.h`, `firmware/opencl/reduce.cl`, `firmware/common/quotient.h` and
-//! `firmware/common/gather.h`, then an epilogue that `#undef`s the field's macros.
+//! `firmware/opencl/ntt.cl`, `firmware/common/ext4.h`, `firmware/opencl/reduce.cl`, `firmware/common/quotient.h`,
+//! `firmware/common/gather.h` and `firmware/common/kept.h`, then an epilogue that `#undef`s the field's macros.
 
 use proofbox_backend_api::FieldId;
 
@@ -15,7 +15,7 @@ use crate::tables;
 
 /// The interface version of the kernels' names, arguments and buffer layouts
 /// (documented in `firmware/README.md`). A precompiled binary must implement it.
-pub const INTERFACE_VERSION: u32 = 4;
+pub const INTERFACE_VERSION: u32 = 5;
 
 /// The kernel files, in the order they are concatenated in each field's section.
 pub const SOURCES: &[(&str, &str)] = &[
@@ -47,6 +47,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "common/gather.h",
         include_str!("../../../firmware/common/gather.h"),
     ),
+    (
+        "common/kept.h",
+        include_str!("../../../firmware/common/kept.h"),
+    ),
 ];
 
 /// The kernels every field's section exports (as `<name>_<field>`).
@@ -58,6 +62,10 @@ pub const KERNEL_NAMES: &[&str] = &[
     "reduce_openings",
     "eval_quotient",
     "gather_words",
+    "lde_expand_groups",
+    "interp_weights",
+    "interp_partials",
+    "interp_finish",
 ];
 
 /// Options the program is built (or a binary is linked) with.

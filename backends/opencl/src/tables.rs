@@ -50,6 +50,10 @@ pub(crate) const RENAMED: &[&str] = &[
     "reduce_openings",
     "eval_quotient",
     "gather_words",
+    "lde_expand_groups",
+    "interp_weights",
+    "interp_partials",
+    "interp_finish",
 ];
 
 /// Macros a field's section defines and the epilogue removes again.
