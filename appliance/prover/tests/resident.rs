@@ -361,6 +361,12 @@ fn wgpu_resident_proofs_are_the_cpu_stock_proofs() {
     check_device(|| proofbox_backend_wgpu::WgpuBackend::open(0));
 }
 
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_keeps_the_quotient_on_the_device() {
+    quotient_stage_moves_only_its_root(|| proofbox_backend_wgpu::WgpuBackend::open(0));
+}
+
 #[cfg(not(all(feature = "opencl", feature = "wgpu")))]
 #[test]
 fn device_backends_not_built() {

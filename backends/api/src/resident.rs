@@ -450,6 +450,28 @@ pub fn check_nodes(
         .collect()
 }
 
+/// [`ResidentBackend::weighted_column_sums`] on the host: the first `2^log_rows` rows
+/// read back and summed with [`interpolation_weights`] (the provided method, and the
+/// path of a device backend for a matrix its kernels cannot bind whole).
+pub fn column_sums_on_host<B: ResidentBackend + ?Sized, F: ResidentField>(
+    backend: &B,
+    m: &B::Matrix<F>,
+    log_rows: usize,
+    shift: F,
+    z: Ext<F>,
+) -> Result<Vec<Ext<F>>, BackendError> {
+    plan_interpolation(m.height(), log_rows, shift, z)?;
+    let rows = backend.read_rows(m, &(0..1usize << log_rows).collect::<Vec<_>>())?;
+    let weights = interpolation_weights(log_rows, shift, z);
+    let mut sums = vec![Ext::<F>::ZERO; m.width()];
+    for (row, &wt) in rows.iter().zip(&weights) {
+        for (s, &f) in sums.iter_mut().zip(row) {
+            *s += wt * f;
+        }
+    }
+    Ok(sums)
+}
+
 /// Kernels over device-resident matrices (see the [module docs](self) for what stays
 /// on the device and what comes back). A backend either keeps matrices resident or
 /// does not implement this trait; the calls that keep the quotient resident
@@ -622,16 +644,7 @@ pub trait ResidentBackend: Backend {
         shift: F,
         z: Ext<F>,
     ) -> Result<Vec<Ext<F>>, BackendError> {
-        plan_interpolation(m.height(), log_rows, shift, z)?;
-        let rows = self.read_rows(m, &(0..1usize << log_rows).collect::<Vec<_>>())?;
-        let weights = interpolation_weights(log_rows, shift, z);
-        let mut sums = vec![Ext::<F>::ZERO; m.width()];
-        for (row, &wt) in rows.iter().zip(&weights) {
-            for (s, &f) in sums.iter_mut().zip(row) {
-                *s += wt * f;
-            }
-        }
-        Ok(sums)
+        column_sums_on_host(self, m, log_rows, shift, z)
     }
 
     /// The values at `z` of the polynomials whose evaluations on the coset
