@@ -34,6 +34,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         "gather.h",
         include_str!("../../../firmware/common/gather.h"),
     ),
+    ("kept.h", include_str!("../../../firmware/common/kept.h")),
 ];
 
 /// The kernels every module exports.
@@ -45,6 +46,10 @@ pub const KERNEL_NAMES: &[&str] = &[
     "reduce_openings",
     "eval_quotient",
     "gather_words",
+    "lde_expand_groups",
+    "interp_weights",
+    "interp_partials",
+    "interp_finish",
 ];
 
 /// The whole translation unit of one field's module.

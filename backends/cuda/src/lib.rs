@@ -50,6 +50,7 @@
 
 mod device;
 mod discovery;
+mod kept;
 pub mod kernels;
 pub mod resident;
 mod tables;
@@ -139,6 +140,10 @@ pub(crate) struct Kernels {
     reduce_openings: CudaFunction,
     eval_quotient: CudaFunction,
     gather_words: CudaFunction,
+    lde_expand_groups: CudaFunction,
+    interp_weights: CudaFunction,
+    interp_partials: CudaFunction,
+    interp_finish: CudaFunction,
 }
 
 /// Grid size for a grid-stride kernel over `items` work items of `per_block` each.
@@ -255,6 +260,10 @@ impl CudaBackend {
             reduce_openings: f("reduce_openings")?,
             eval_quotient: f("eval_quotient")?,
             gather_words: f("gather_words")?,
+            lde_expand_groups: f("lde_expand_groups")?,
+            interp_weights: f("interp_weights")?,
+            interp_partials: f("interp_partials")?,
+            interp_finish: f("interp_finish")?,
             _module: module,
         })
     }
