@@ -4,7 +4,9 @@
 //! for every circuit and field, on OpenCL (PoCL in CI) and wgpu (lavapipe in CI) for
 //! Poseidon2 and the state transition. Each device test prints what a resident proof
 //! moves between host and device against the stock path (`--nocapture`). Without a
-//! device the device tests print `skipped: ...`. Run in release.
+//! device the device tests print `skipped: ...`. On each device, the quotient stage of a
+//! resident proof moves no data either way and brings back only its root. Run in
+//! release.
 
 use std::sync::Arc;
 
@@ -175,15 +177,15 @@ fn check_device<B: ResidentBackend>(open: impl Fn() -> Result<B, BackendError>) 
             &moved,
             &old_moved,
         );
-        // The resident path sends the trace and the quotient chunks, never an
-        // extension.
+        // The resident path sends the trace and FRI's folded codewords, never an
+        // extension nor the quotient (`quotient_stage_moves_only_its_root`).
         let caller = |s: &TransferStats| s.host_to_device_bytes - s.table_bytes;
         assert!(
             caller(&moved) < caller(&old_moved),
             "{id}: a resident proof sends less of the caller's data than the stock path"
         );
-        // The trace once, plus the quotient chunks and FRI's folded codewords (about
-        // 3 % of it for Poseidon2).
+        // The trace once, plus FRI's folded codewords (about 3 % of it for
+        // Poseidon2).
         let width = proofbox_prover::memory::trace_width(CircuitId::Poseidon2, FieldId::KoalaBear);
         let trace_bytes = (1u64 << log_rows) * width as u64 * 4;
         assert!(

@@ -3,8 +3,9 @@
 //! `proofbox_verifier::config::stock`, step for step:
 //!
 //! - **commit**: each matrix's evaluations are brought onto the subgroup `H` (a
-//!   matrix on a shifted coset, as the quotient chunks are, is re-evaluated on the
-//!   host: one inverse coset DFT and one DFT of its own size), the matrices of one
+//!   matrix on a shifted coset, as the quotient chunks of an AIR evaluated on the host
+//!   are, is re-evaluated on the host: one inverse coset DFT and one DFT of its own
+//!   size), the matrices of one
 //!   commitment are placed side by side, and [`ResidentBackend::lde_resident`] extends
 //!   them onto `g K` (`g = F::GENERATOR`, rows bit-reversed) on the device, where
 //!   [`ResidentBackend::commit`] builds the tree; only the root comes back. The stock
