@@ -344,6 +344,23 @@ pub fn plan_interpolation<F: ResidentField>(
     Ok(Interpolation::OnCoset(rev))
 }
 
+/// Checks a request for [`ResidentBackend::weighted_column_sums`]: as
+/// [`plan_interpolation`], and `z` must be off the coset (a weight there would divide
+/// by zero).
+pub fn check_off_coset<F: ResidentField>(
+    height: usize,
+    log_rows: usize,
+    shift: F,
+    z: Ext<F>,
+) -> Result<(), BackendError> {
+    match plan_interpolation(height, log_rows, shift, z)? {
+        Interpolation::Scaled(_) => Ok(()),
+        Interpolation::OnCoset(row) => Err(BackendError::invalid(format!(
+            "weighted column sums at a point of the coset (row {row}): its row is the value"
+        ))),
+    }
+}
+
 /// The weights of [`ResidentBackend::weighted_column_sums`] straight from their
 /// definition: `x_r / (z - x_r)` for the first `2^log_rows` points
 /// `x_r = shift * w^bitrev(r)` (the host path, and what device kernels compute row by
@@ -460,7 +477,7 @@ pub fn column_sums_on_host<B: ResidentBackend + ?Sized, F: ResidentField>(
     shift: F,
     z: Ext<F>,
 ) -> Result<Vec<Ext<F>>, BackendError> {
-    plan_interpolation(m.height(), log_rows, shift, z)?;
+    check_off_coset(m.height(), log_rows, shift, z)?;
     let rows = backend.read_rows(m, &(0..1usize << log_rows).collect::<Vec<_>>())?;
     let weights = interpolation_weights(log_rows, shift, z);
     let mut sums = vec![Ext::<F>::ZERO; m.width()];
@@ -789,6 +806,32 @@ mod tests {
             gather_offsets(&[8, 4, (1 << 32) + 7], 4),
             Some(vec![8, 0, 4, 0, 7, 1])
         );
+    }
+
+    #[test]
+    fn interpolation_finds_coset_rows_and_scales_off_them() {
+        use p3_field::{Field, TwoAdicField};
+        type E = Ext<KoalaBear>;
+        let shift = KoalaBear::new(7);
+        let w = KoalaBear::two_adic_generator(3);
+        // Natural index 1 is row bitrev_3(1) = 4.
+        let z = E::from(shift * w);
+        assert_eq!(
+            plan_interpolation(8, 3, shift, z).unwrap(),
+            Interpolation::OnCoset(4)
+        );
+        assert!(check_off_coset(8, 3, shift, z).is_err());
+        let z = E::from(KoalaBear::new(5));
+        let n = KoalaBear::new(8);
+        let want = (z.exp_u64(8) - E::from(shift.exp_u64(8))) * (n * shift.exp_u64(8)).inverse();
+        assert_eq!(
+            plan_interpolation(8, 3, shift, z).unwrap(),
+            Interpolation::Scaled(want)
+        );
+        assert!(plan_interpolation(4, 3, shift, z).is_err());
+        assert!(check_groups::<KoalaBear>(8, 12, &[shift; 3]).is_ok());
+        assert!(check_groups::<KoalaBear>(8, 10, &[shift; 3]).is_err());
+        assert!(check_groups::<KoalaBear>(6, 12, &[shift; 3]).is_err());
     }
 
     #[test]

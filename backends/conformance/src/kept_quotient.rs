@@ -220,6 +220,14 @@ pub fn check_interpolation<B: ResidentBackend, F: ResidentField>(
                     .map_err(failed(&what))?;
                 first_difference(&format!("{what} at {z:?}"), &got, &want)?;
             }
+            if !matches!(
+                backend.weighted_column_sums(&dev_m, log_rows, shift, on_coset),
+                Err(BackendError::InvalidInput(_))
+            ) {
+                return Err(Mismatch(format!(
+                    "{what}: column sums at a point of the coset were not refused as invalid"
+                )));
+            }
             if backend
                 .interpolate_resident(
                     &dev_m,

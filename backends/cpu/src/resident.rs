@@ -275,7 +275,7 @@ impl ResidentBackend for CpuBackend {
         shift: F,
         z: Ext<F>,
     ) -> Result<Vec<Ext<F>>, BackendError> {
-        resident::plan_interpolation(m.height(), log_rows, shift, z)?;
+        resident::check_off_coset(m.height(), log_rows, shift, z)?;
         let weights = resident::interpolation_weights(log_rows, shift, z);
         let w = m.width();
         let rows = &m.values.values[..w << log_rows];

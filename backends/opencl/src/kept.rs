@@ -86,7 +86,7 @@ impl OpenclBackend {
         shift: F,
         z: Ext<F>,
     ) -> Result<Vec<Ext<F>>, BackendError> {
-        resident::plan_interpolation(m.height(), log_rows, shift, z)?;
+        resident::check_off_coset(m.height(), log_rows, shift, z)?;
         let rows = 1usize << log_rows;
         let w = m.width;
         let slices = SLICES.min(rows);

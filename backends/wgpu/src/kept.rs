@@ -169,7 +169,7 @@ impl WgpuBackend {
         shift: F,
         z: Ext<F>,
     ) -> Result<Vec<Ext<F>>, BackendError> {
-        resident::plan_interpolation(m.height, log_rows, shift, z)?;
+        resident::check_off_coset(m.height, log_rows, shift, z)?;
         if self
             .resident_windows((m.height * m.width) as u64 * 4)?
             .is_some()
