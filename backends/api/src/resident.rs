@@ -467,6 +467,42 @@ pub fn check_nodes(
         .collect()
 }
 
+/// [`ResidentBackend::lde_resident_groups`] through the host: the matrix read back,
+/// each group extended with [`Backend::coset_lde_batch`], the result given to the
+/// backend (the provided method, and the path of a device backend for matrices its
+/// kernels cannot bind whole).
+pub fn lde_groups_on_host<B: ResidentBackend + ?Sized, F: ResidentField>(
+    backend: &B,
+    m: B::Matrix<F>,
+    added_bits: usize,
+    shifts: &[F],
+) -> Result<B::Matrix<F>, BackendError> {
+    let (height, width) = (m.height(), m.width());
+    let group = check_groups(height, width, shifts)?;
+    let rows = backend.read_rows(&m, &(0..height).collect::<Vec<_>>())?;
+    drop(m);
+    let mut parts = Vec::with_capacity(shifts.len());
+    for (j, &shift) in shifts.iter().enumerate() {
+        let values: Vec<F> = rows
+            .iter()
+            .flat_map(|r| r[j * group..(j + 1) * group].iter().copied())
+            .collect();
+        parts.push(backend.coset_lde_batch(
+            RowMajorMatrix::new(values, group),
+            added_bits,
+            shift,
+        )?);
+    }
+    let out_height = height << added_bits;
+    let mut values = Vec::with_capacity(out_height * width);
+    for r in 0..out_height {
+        for p in &parts {
+            values.extend_from_slice(&p.values[r * group..(r + 1) * group]);
+        }
+    }
+    backend.upload_matrix(RowMajorMatrix::new(values, width))
+}
+
 /// [`ResidentBackend::weighted_column_sums`] on the host: the first `2^log_rows` rows
 /// read back and summed with [`interpolation_weights`] (the provided method, and the
 /// path of a device backend for a matrix its kernels cannot bind whole).
@@ -621,30 +657,7 @@ pub trait ResidentBackend: Backend {
         added_bits: usize,
         shifts: &[F],
     ) -> Result<Self::Matrix<F>, BackendError> {
-        let (height, width) = (m.height(), m.width());
-        let group = check_groups(height, width, shifts)?;
-        let rows = self.read_rows(&m, &(0..height).collect::<Vec<_>>())?;
-        drop(m);
-        let mut parts = Vec::with_capacity(shifts.len());
-        for (j, &shift) in shifts.iter().enumerate() {
-            let values: Vec<F> = rows
-                .iter()
-                .flat_map(|r| r[j * group..(j + 1) * group].iter().copied())
-                .collect();
-            parts.push(self.coset_lde_batch(
-                RowMajorMatrix::new(values, group),
-                added_bits,
-                shift,
-            )?);
-        }
-        let out_height = height << added_bits;
-        let mut values = Vec::with_capacity(out_height * width);
-        for r in 0..out_height {
-            for p in &parts {
-                values.extend_from_slice(&p.values[r * group..(r + 1) * group]);
-            }
-        }
-        self.upload_matrix(RowMajorMatrix::new(values, width))
+        lde_groups_on_host(self, m, added_bits, shifts)
     }
 
     /// For every column `c` of the first `2^log_rows` rows of `m`,

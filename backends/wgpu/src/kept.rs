@@ -6,7 +6,9 @@
 //!   input's buffer, `scatter_groups` (each group's scale `shift^k / h` computed on
 //!   the device from one table word per group), the forward DIF stages; one
 //!   submission, no wait. Only the shifts go up (a table); nothing comes back. An
-//!   extension beyond one storage binding is [`BackendError::OutOfMemory`].
+//!   input or extension beyond one storage binding is extended through the host
+//!   instead ([`resident::lde_groups_on_host`]: read back, extended in column
+//!   batches, given back as a windowed matrix).
 //! - [`WgpuBackend::column_sums_on_device`] computes the interpolation's weighted
 //!   column sums: `interp_weights` (one extension element per row, in a scratch
 //!   buffer), `interp_partials` (per slice of rows and column), `interp_finish` (per
@@ -113,8 +115,12 @@ impl WgpuBackend {
         let log_n = log_h + added_bits;
         let n = 1usize << log_n;
         let out_bytes = (n * w) as u64 * 4;
-        self.check_binding(out_bytes)?;
-        self.check_binding((h * w) as u64 * 4)?;
+        // Beyond one binding (the input or the extension), through the host.
+        if self.resident_windows(out_bytes)?.is_some()
+            || self.resident_windows((h * w) as u64 * 4)?.is_some()
+        {
+            return resident::lde_groups_on_host(self, m, added_bits, shifts);
+        }
         let scatter = self.kept_kernel("scatter_groups", F::ID)?;
         let values = self.gpu.scoped("lde_resident_groups", || {
             let k = self.gpu.kernels(F::ID);
