@@ -4,7 +4,9 @@
 //! for every circuit and field, on OpenCL (PoCL in CI) and wgpu (lavapipe in CI) for
 //! Poseidon2 and the state transition. Each device test prints what a resident proof
 //! moves between host and device against the stock path (`--nocapture`). Without a
-//! device the device tests print `skipped: ...`. Run in release.
+//! device the device tests print `skipped: ...`. On each device, the quotient stage of a
+//! resident proof moves no data either way and brings back only its root. Run in
+//! release.
 
 use std::sync::Arc;
 
@@ -175,15 +177,15 @@ fn check_device<B: ResidentBackend>(open: impl Fn() -> Result<B, BackendError>) 
             &moved,
             &old_moved,
         );
-        // The resident path sends the trace and the quotient chunks, never an
-        // extension.
+        // The resident path sends the trace and FRI's folded codewords, never an
+        // extension nor the quotient (`quotient_stage_moves_only_its_root`).
         let caller = |s: &TransferStats| s.host_to_device_bytes - s.table_bytes;
         assert!(
             caller(&moved) < caller(&old_moved),
             "{id}: a resident proof sends less of the caller's data than the stock path"
         );
-        // The trace once, plus the quotient chunks and FRI's folded codewords (about
-        // 3 % of it for Poseidon2).
+        // The trace once, plus FRI's folded codewords (about 3 % of it for
+        // Poseidon2).
         let width = proofbox_prover::memory::trace_width(CircuitId::Poseidon2, FieldId::KoalaBear);
         let trace_bytes = (1u64 << log_rows) * width as u64 * 4;
         assert!(
@@ -244,6 +246,57 @@ fn check_device<B: ResidentBackend>(open: impl Fn() -> Result<B, BackendError>) 
     report(&id, "state transition 4 updates", &moved, &old_moved);
 }
 
+/// Proves Poseidon2 (KoalaBear, `2^6` rows) on the resident path of `open()` and
+/// checks what the quotient stage (evaluation, chunk extensions, commitment) moved:
+/// no data either way, only the quotient's root back. The quotient's values (16 B a
+/// point) do not come back, and its chunks are not sent.
+fn quotient_stage_moves_only_its_root<B: ResidentBackend>(
+    open: impl Fn() -> Result<B, BackendError>,
+) {
+    use std::sync::Mutex;
+
+    use proofbox_prover::Stage;
+    let Some(backend) = open_or_skip(open()) else {
+        return;
+    };
+    let backend = Arc::new(backend);
+    let id = backend.device().id.clone();
+    let fri = no_grinding();
+    let mut req = request(CircuitId::Poseidon2, FieldId::KoalaBear);
+    req.log_rows = 6;
+    let statement = req.statement();
+    let trace = statement.trace::<KoalaBear>(fri.log_blowup as usize);
+    let public_values = statement.digest::<KoalaBear>().to_vec();
+    let air = KoalaBear::poseidon2_air();
+    let config = resident::config::<_, KoalaBear>(backend.clone(), &fri);
+    let marks: Mutex<Vec<(Stage, TransferStats)>> = Mutex::new(Vec::new());
+    let progress = |stage: Stage| {
+        marks
+            .lock()
+            .unwrap()
+            .push((stage, backend.transfer_stats()))
+    };
+    resident::prove(&config, &air, trace, &public_values, &progress).unwrap();
+    let marks = marks.into_inner().unwrap();
+    let at = |stage: Stage| {
+        marks
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map(|(_, stats)| *stats)
+            .unwrap_or_else(|| panic!("{id}: no {stage:?} stage was reported"))
+    };
+    let quotient = at(Stage::Open).since(&at(Stage::Quotient));
+    let root_bytes = (proofbox_backend_api::DIGEST_ELEMS * 4) as u64;
+    assert!(
+        quotient.data_to_device_bytes() == 0 && quotient.device_to_host_bytes == root_bytes,
+        "{id}: the quotient stage moved {} B of data to the device and {} B back, expected 0 \
+         and the root's {root_bytes} B ({quotient:?})",
+        quotient.data_to_device_bytes(),
+        quotient.device_to_host_bytes
+    );
+    assert!(quotient.kernel_launches > 0, "{id}: {quotient:?}");
+}
+
 fn measured<B: Backend, T>(p: &Prover<B>, run: impl FnOnce(&Prover<B>) -> T) -> (T, TransferStats) {
     let before = p.backend().transfer_stats();
     let out = run(p);
@@ -270,6 +323,12 @@ fn report(id: &str, what: &str, resident: &TransferStats, stock: &TransferStats)
 #[test]
 fn opencl_resident_proofs_are_the_cpu_stock_proofs() {
     check_device(|| proofbox_backend_opencl::OpenclBackend::open(0));
+}
+
+#[cfg(feature = "opencl")]
+#[test]
+fn opencl_keeps_the_quotient_on_the_device() {
+    quotient_stage_moves_only_its_root(|| proofbox_backend_opencl::OpenclBackend::open(0));
 }
 
 #[cfg(feature = "opencl")]
@@ -302,6 +361,12 @@ fn opencl_without_memory_for_a_matrix_falls_back_to_the_stock_path() {
 #[test]
 fn wgpu_resident_proofs_are_the_cpu_stock_proofs() {
     check_device(|| proofbox_backend_wgpu::WgpuBackend::open(0));
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_keeps_the_quotient_on_the_device() {
+    quotient_stage_moves_only_its_root(|| proofbox_backend_wgpu::WgpuBackend::open(0));
 }
 
 #[cfg(not(all(feature = "opencl", feature = "wgpu")))]

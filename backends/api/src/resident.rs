@@ -29,6 +29,13 @@
 //! - [`ResidentBackend::eval_quotient`] evaluates an AIR's constraints over a
 //!   resident LDE ([`crate::quotient`]): its tables go to the device, one extension
 //!   element per quotient point comes back.
+//! - The quotient kept resident: [`ResidentBackend::eval_quotient_resident`] leaves
+//!   the values where they are computed (the chunks side by side), and
+//!   [`ResidentBackend::lde_resident_groups`] extends each chunk with its own coset
+//!   shift there (nothing goes either way but small tables);
+//!   [`ResidentBackend::interpolate_resident`] evaluates every column of a resident
+//!   extension at a point from its first rows (barycentric formula on a coset,
+//!   [`plan_interpolation`]): one extension element per column comes back.
 //! - Freeing is dropping the handle ([`ResidentBackend::release`] says so in the
 //!   call site).
 //!
@@ -62,6 +69,13 @@ use p3_matrix::dense::RowMajorMatrix;
 
 use crate::quotient::{ConstraintProgram, QuotientShape};
 use crate::{Backend, BackendError, BackendField, Digest};
+
+mod kept;
+
+pub use kept::{
+    Interpolation, check_groups, check_off_coset, column_sums_on_host, interpolation_weights,
+    lde_groups_on_host, plan_interpolation,
+};
 
 /// The extension the openings live in: Plonky3's binomial extension of degree 4, the
 /// challenge field of ProofBox's configurations.
@@ -507,8 +521,12 @@ pub fn check_nodes(
 }
 
 /// Kernels over device-resident matrices (see the [module docs](self) for what stays
-/// on the device and what comes back). Every method is required: a backend either
-/// keeps matrices resident or does not implement this trait.
+/// on the device and what comes back). A backend either keeps matrices resident or
+/// does not implement this trait; the calls that keep the quotient resident
+/// ([`ResidentBackend::eval_quotient_resident`],
+/// [`ResidentBackend::lde_resident_groups`],
+/// [`ResidentBackend::weighted_column_sums`]) have provided methods that take the
+/// host path (reading the values back), which a backend overrides to keep them.
 pub trait ResidentBackend: Backend {
     /// A matrix (rows in the order the call that made it says) held by this backend,
     /// with its Merkle tree once committed. Dropping it frees its memory.
@@ -680,6 +698,90 @@ pub trait ResidentBackend: Backend {
         alpha: Ext<F>,
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError>;
+
+    /// [`ResidentBackend::eval_quotient`] with the values left where they were
+    /// computed: a resident matrix of `2^log_trace_height` rows and
+    /// `4 * 2^log_quotient_degree` columns whose row `r` holds the extension elements
+    /// of points `r * d .. r * d + d` (`d = 2^log_quotient_degree`), four base words
+    /// each: the quotient's `d` chunks (p3's `split_evals`) side by side, chunk `i`
+    /// in columns `4i .. 4i + 4`. Nothing comes back. The provided method evaluates
+    /// with [`ResidentBackend::eval_quotient`] and gives the values back to the
+    /// backend ([`ResidentBackend::upload_matrix`]); a backend that keeps them where
+    /// they are computed overrides it.
+    fn eval_quotient_resident<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &Self::Matrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<Self::Matrix<F>, BackendError> {
+        let values = self.eval_quotient(program, lde, shape, alpha, public_values)?;
+        let width = EXT_DEGREE << shape.log_quotient_degree;
+        self.upload_matrix(RowMajorMatrix::new(ext_to_base(&values), width))
+    }
+
+    /// Extends a resident matrix whose columns form `shifts.len()` groups of equal
+    /// width, group `j` with its own shift: group `j` of the result is
+    /// [`Backend::coset_lde_batch`] of group `j` with `shifts[j]` (the input's rows
+    /// are evaluations on the subgroup, rows of the result bit-reversed), the groups
+    /// side by side. The input is consumed; nothing goes to the device or comes back
+    /// but small tables. The provided method reads the matrix back, extends it on the
+    /// host path and gives the result to the backend; a device backend overrides it.
+    fn lde_resident_groups<F: ResidentField>(
+        &self,
+        m: Self::Matrix<F>,
+        added_bits: usize,
+        shifts: &[F],
+    ) -> Result<Self::Matrix<F>, BackendError> {
+        lde_groups_on_host(self, m, added_bits, shifts)
+    }
+
+    /// For every column `c` of the first `2^log_rows` rows of `m`,
+    /// `sum_r f_c(r) * x_r / (z - x_r)` with `x_r = shift * w^bitrev(r)` (the weights
+    /// of [`interpolation_weights`]): the sums of the barycentric formula
+    /// ([`plan_interpolation`]). One extension element per column comes back. `z`
+    /// must be off the coset ([`ResidentBackend::interpolate_resident`] checks it).
+    /// The provided method reads the rows back and sums on the host; a device backend
+    /// overrides it.
+    fn weighted_column_sums<F: ResidentField>(
+        &self,
+        m: &Self::Matrix<F>,
+        log_rows: usize,
+        shift: F,
+        z: Ext<F>,
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        column_sums_on_host(self, m, log_rows, shift, z)
+    }
+
+    /// The values at `z` of the polynomials whose evaluations on the coset
+    /// `shift * H` (`|H| = 2^log_rows`) are the first `2^log_rows` rows of `m` (rows
+    /// bit-reversed, as an extension's first rows are), one per column: what
+    /// Plonky3's `interpolate_coset` gives for the same evaluations in natural order.
+    /// Off the coset, the column sums of [`ResidentBackend::weighted_column_sums`]
+    /// times the factor of [`plan_interpolation`]; on it, that point's row. One
+    /// extension element per column comes back (one row on the coset).
+    fn interpolate_resident<F: ResidentField>(
+        &self,
+        m: &Self::Matrix<F>,
+        log_rows: usize,
+        shift: F,
+        z: Ext<F>,
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        match plan_interpolation(m.height(), log_rows, shift, z)? {
+            Interpolation::OnCoset(row) => Ok(self
+                .read_rows(m, &[row])?
+                .remove(0)
+                .into_iter()
+                .map(Ext::<F>::from)
+                .collect()),
+            Interpolation::Scaled(factor) => Ok(self
+                .weighted_column_sums(m, log_rows, shift, z)?
+                .into_iter()
+                .map(|s| s * factor)
+                .collect()),
+        }
+    }
 
     /// The sibling digests on the path from leaf `index` to the root, leaf level
     /// first: what an opening proof carries beside the row.

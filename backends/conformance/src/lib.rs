@@ -22,7 +22,8 @@
 //! Backends that keep matrices on the device ([`proofbox_backend_api::ResidentBackend`])
 //! are checked by [`resident`] ([`resident_conformance_tests!`]): values, every tree
 //! layer, opened rows and the opening reduction against the CPU backend, and the bytes
-//! each resident call moves.
+//! each resident call moves; [`kept_quotient`] ([`kept_quotient_conformance_tests!`])
+//! checks the calls that keep the quotient on the device the same way.
 //!
 //! The CPU backend itself is checked against references that share none of its code
 //! paths (Plonky3's naive DFT, its Bowers DFT, and the stock `MerkleTreeMmcs`), in
@@ -36,6 +37,7 @@
 
 pub mod faulty;
 pub mod fri;
+pub mod kept_quotient;
 pub mod quotient;
 pub mod resident;
 mod transfers;

@@ -3,7 +3,9 @@
 //! evaluation of the definition
 //! ([`proofbox_conformance::resident::reference_reduction`]); and the CPU backend's
 //! reduction against Plonky3's own FRI verifier, which recomputes the reduced openings
-//! at query indices from opened rows (`p3_fri::verifier::open_inputs`).
+//! at query indices from opened rows (`p3_fri::verifier::open_inputs`). The calls that
+//! keep the quotient resident against Plonky3's DFT and `interpolate_coset`
+//! ([`proofbox_conformance::kept_quotient`]).
 
 use p3_commit::{CommitmentOpening, ExtensionMmcs, MatrixOpening, Mmcs, PointOpening};
 use p3_field::{BasedVectorSpace, coset::TwoAdicMultiplicativeCoset};
@@ -19,6 +21,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 proofbox_conformance::resident_conformance_tests!(cpu, CpuBackend::open(0));
+proofbox_conformance::kept_quotient_conformance_tests!(cpu_kept, CpuBackend::open(0));
 
 fn random_ext<F: ResidentField>(rng: &mut StdRng) -> Ext<F> {
     Ext::<F>::from_basis_coefficients_fn(|_| F::from_u32(rng.random_range(0..F::ORDER_U32)))

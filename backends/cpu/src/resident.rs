@@ -2,7 +2,9 @@
 //! and its tree's layers, moved in and never copied. The opening reduction runs on
 //! all cores, one matrix-point pair at a time, with Plonky3's field types; the
 //! quotient is the host interpreter of the constraint program
-//! ([`proofbox_backend_api::quotient`]) on all cores, reading the LDE in place.
+//! ([`proofbox_backend_api::quotient`]) on all cores, reading the LDE in place; the
+//! resident quotient is a host matrix of its coefficients, extended group by group
+//! with Plonky3's DFT, and the interpolation's column sums run on all cores.
 
 use std::collections::BTreeMap;
 
@@ -277,6 +279,112 @@ impl ResidentBackend for CpuBackend {
                 plan.eval_point(program, i, row(r), row(rn), scratch)
             })
             .collect())
+    }
+
+    /// The values in a host matrix: each point's four coefficients written in place.
+    fn eval_quotient_resident<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &CpuMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<CpuMatrix<F>, BackendError> {
+        let values = self.eval_quotient(program, lde, shape, alpha, public_values)?;
+        let width = EXT_DEGREE << shape.log_quotient_degree;
+        let mut words = F::zero_vec(values.len() * EXT_DEGREE);
+        words
+            .par_chunks_exact_mut(EXT_DEGREE)
+            .zip(values.par_iter())
+            .for_each(|(w, e)| w.copy_from_slice(e.as_basis_coefficients_slice()));
+        self.upload_matrix(RowMajorMatrix::new(words, width))
+    }
+
+    /// Each group through [`Backend::coset_lde_batch`] with its shift, the groups
+    /// interleaved back row by row.
+    fn lde_resident_groups<F: ResidentField>(
+        &self,
+        m: CpuMatrix<F>,
+        added_bits: usize,
+        shifts: &[F],
+    ) -> Result<CpuMatrix<F>, BackendError> {
+        let (height, width) = (m.height(), m.width());
+        let group = resident::check_groups(height, width, shifts)?;
+        let values = if shifts.len() == 1 {
+            self.coset_lde_batch(m.values, added_bits, shifts[0])?
+        } else {
+            let parts: Vec<RowMajorMatrix<F>> = shifts
+                .iter()
+                .enumerate()
+                .map(|(j, &shift)| {
+                    self.coset_lde_batch(Self::column_group(&m.values, group, j), added_bits, shift)
+                })
+                .collect::<Result<_, _>>()?;
+            drop(m);
+            let mut values = F::zero_vec((height << added_bits) * width);
+            values
+                .par_chunks_exact_mut(width)
+                .enumerate()
+                .for_each(|(r, row)| {
+                    for (j, p) in parts.iter().enumerate() {
+                        row[j * group..(j + 1) * group]
+                            .copy_from_slice(&p.values[r * group..(r + 1) * group]);
+                    }
+                });
+            RowMajorMatrix::new(values, width)
+        };
+        self.upload_matrix(values)
+    }
+
+    /// The weights by one batch inversion, the sums over the rows in place on all
+    /// cores.
+    fn weighted_column_sums<F: ResidentField>(
+        &self,
+        m: &CpuMatrix<F>,
+        log_rows: usize,
+        shift: F,
+        z: Ext<F>,
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        resident::check_off_coset(m.height(), log_rows, shift, z)?;
+        let weights = resident::interpolation_weights(log_rows, shift, z);
+        let w = m.width();
+        let rows = &m.values.values[..w << log_rows];
+        Ok(rows
+            .par_chunks_exact(w)
+            .zip(weights.par_iter())
+            .fold(
+                || Ext::<F>::zero_vec(w),
+                |mut acc, (row, &wt)| {
+                    for (a, &f) in acc.iter_mut().zip(row) {
+                        *a += wt * f;
+                    }
+                    acc
+                },
+            )
+            .reduce(
+                || Ext::<F>::zero_vec(w),
+                |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        *x += y;
+                    }
+                    a
+                },
+            ))
+    }
+}
+
+impl CpuBackend {
+    /// The columns `group * j .. group * (j + 1)` of `mat`.
+    fn column_group<F: ResidentField>(
+        mat: &RowMajorMatrix<F>,
+        group: usize,
+        j: usize,
+    ) -> RowMajorMatrix<F> {
+        let values = mat
+            .par_row_slices()
+            .flat_map_iter(|row| row[j * group..(j + 1) * group].iter().copied())
+            .collect();
+        RowMajorMatrix::new(values, group)
     }
 }
 

@@ -35,6 +35,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../../../firmware/common/gather.h"),
     ),
     ("fold.h", include_str!("../../../firmware/common/fold.h")),
+    ("kept.h", include_str!("../../../firmware/common/kept.h")),
 ];
 
 /// The kernels every module exports.
@@ -47,6 +48,10 @@ pub const KERNEL_NAMES: &[&str] = &[
     "eval_quotient",
     "gather_words",
     "fri_fold",
+    "lde_expand_groups",
+    "interp_weights",
+    "interp_partials",
+    "interp_finish",
 ];
 
 /// The whole translation unit of one field's module.

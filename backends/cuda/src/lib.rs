@@ -50,6 +50,7 @@
 
 mod device;
 mod discovery;
+mod kept;
 pub mod kernels;
 pub mod resident;
 mod tables;
@@ -140,6 +141,10 @@ pub(crate) struct Kernels {
     eval_quotient: CudaFunction,
     gather_words: CudaFunction,
     fri_fold: CudaFunction,
+    lde_expand_groups: CudaFunction,
+    interp_weights: CudaFunction,
+    interp_partials: CudaFunction,
+    interp_finish: CudaFunction,
 }
 
 /// Grid size for a grid-stride kernel over `items` work items of `per_block` each.
@@ -257,6 +262,10 @@ impl CudaBackend {
             eval_quotient: f("eval_quotient")?,
             gather_words: f("gather_words")?,
             fri_fold: f("fri_fold")?,
+            lde_expand_groups: f("lde_expand_groups")?,
+            interp_weights: f("interp_weights")?,
+            interp_partials: f("interp_partials")?,
+            interp_finish: f("interp_finish")?,
             _module: module,
         })
     }

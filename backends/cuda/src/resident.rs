@@ -27,7 +27,11 @@
 //!   call so that a call of the same program and shape writes only its table
 //!   ([`KeptQuotient`]), launches
 //!   `eval_quotient` (`firmware/common/quotient.h`, one thread per quotient point) and
-//!   reads back one extension element per point.
+//!   reads back one extension element per point;
+//!   [`ResidentBackend::eval_quotient_resident`] keeps the output as the chunks side
+//!   by side, [`ResidentBackend::lde_resident_groups`] extends them there and
+//!   [`ResidentBackend::weighted_column_sums`] interpolates there (`crate::kept`,
+//!   `firmware/common/kept.h`).
 //! - No call splits its work: a resident matrix, its tree or a reduction's
 //!   accumulators that do not fit the planner's budget ([`CudaBackend::limits`],
 //!   checked with `planner::whole`) are [`BackendError::OutOfMemory`].
@@ -89,7 +93,7 @@ impl CudaBackend {
     /// Copies `len` words at `offset` of `src` into host memory: one copy, into
     /// pageable memory, which returns once complete. Callers convert the words only
     /// after [`CudaBackend::check`] has synchronised the stream as well.
-    fn read_words(
+    pub(crate) fn read_words(
         &self,
         what: &str,
         src: &CudaSlice<u32>,
@@ -213,7 +217,7 @@ impl CudaBackend {
     }
 
     /// Checks that buffers of `words` in all, the largest `largest`, fit whole.
-    fn check_fits(
+    pub(crate) fn check_fits(
         &self,
         what: &'static str,
         words: usize,
@@ -520,6 +524,58 @@ impl ResidentBackend for CudaBackend {
         alpha: Ext<F>,
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError> {
+        let out = self.eval_quotient_kept(program, lde, shape, alpha, public_values)?;
+        let _guard = self.call.lock().expect("call lock");
+        let len = out.height * out.width;
+        let back = self.read_words("eval_quotient", &out.values, 0, len)?;
+        self.check("eval_quotient")?;
+        let coeffs = self.to_elems::<F>("eval_quotient", back)?;
+        Ok(resident::ext_from_base(&coeffs))
+    }
+
+    fn eval_quotient_resident<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &CudaMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<CudaMatrix<F>, BackendError> {
+        self.eval_quotient_kept(program, lde, shape, alpha, public_values)
+    }
+
+    fn lde_resident_groups<F: ResidentField>(
+        &self,
+        m: CudaMatrix<F>,
+        added_bits: usize,
+        shifts: &[F],
+    ) -> Result<CudaMatrix<F>, BackendError> {
+        self.lde_groups_on_device(m, added_bits, shifts)
+    }
+
+    fn weighted_column_sums<F: ResidentField>(
+        &self,
+        m: &CudaMatrix<F>,
+        log_rows: usize,
+        shift: F,
+        z: Ext<F>,
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        self.column_sums_on_device(m, log_rows, shift, z)
+    }
+}
+
+impl CudaBackend {
+    /// The quotient values left on the device: `eval_quotient`'s output, 4 words per
+    /// point in natural order, as a matrix of `2^log_trace_height` rows of
+    /// `4 * 2^log_quotient_degree` words (the chunks side by side).
+    fn eval_quotient_kept<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &CudaMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<CudaMatrix<F>, BackendError> {
         let q =
             DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
         let (size, words) = (q.points, &q.words);
@@ -570,10 +626,9 @@ impl ResidentBackend for CudaBackend {
         // of `device_words` (offsets within it, registers below the kernel's limit,
         // checked by `Bytecode::compile`), `out` 4 words per point.
         unsafe { self.launch(&mut launch, cfg, "eval_quotient") }?;
-        let back = self.read_words("eval_quotient", &out, 0, out_words)?;
         self.check("eval_quotient")?;
-        let coeffs = self.to_elems::<F>("eval_quotient", back)?;
-        Ok(resident::ext_from_base(&coeffs))
+        let d = 1usize << shape.log_quotient_degree;
+        Ok(DeviceMatrix::new(out, size / d, EXT_DEGREE * d))
     }
 }
 

@@ -5,6 +5,9 @@
 //! says nothing about GPU-specific behaviour, which only the conformance suite on a
 //! GPU checks.
 //!
+//! The kept-quotient kernels (`lde_expand_groups` between the DIF passes, the
+//! interpolation's three kernels) are checked the same way.
+//!
 //! Needs `c++` (or `$CXX`) with C++20; without one the test prints `skipped: ...`.
 
 use std::collections::BTreeMap;
@@ -21,6 +24,7 @@ use proofbox_backend_api::resident::{
 use proofbox_backend_api::{Backend, BackendField, DIGEST_ELEMS, Digest, ResidentBackend};
 use proofbox_backend_cpu::CpuBackend;
 use proofbox_backend_cuda::{kernels, resident as cuda_resident};
+use proofbox_conformance::kept_quotient::chunk_shifts;
 use proofbox_conformance::quotient::{
     QUOTIENT_LOG_BLOWUP, QuotientCase, benchmark_cases, transition_cases,
 };
@@ -399,6 +403,105 @@ fn check_fold<F: ResidentField>(h: &Harness, log_h: usize) {
     }
 }
 
+/// `lde_expand_groups` between the DIF passes, with the quotient's chunk shifts and
+/// arbitrary ones, against the CPU backend's `lde_resident_groups`.
+fn check_groups<F: ResidentField>(
+    h: &Harness,
+    log_h: usize,
+    groups: usize,
+    group: usize,
+    added_bits: usize,
+) {
+    let width = groups * group;
+    let input = random_matrix::<F>(log_h as u64 * 31 + width as u64, 1 << log_h, width);
+    let mut shifts = chunk_shifts::<F>(log_h, groups.trailing_zeros() as usize);
+    shifts.truncate(groups);
+    while shifts.len() < groups {
+        shifts.push(F::from_u32(5 + shifts.len() as u32));
+    }
+    let cpu = CpuBackend::new();
+    let want = cpu
+        .lde_resident_groups(
+            cpu.upload_matrix(input.clone()).unwrap(),
+            added_bits,
+            &shifts,
+        )
+        .unwrap();
+    write_words(&h.file("g_in"), F::as_monty_words(&input.values));
+    write_words(&h.file("g_shifts"), F::as_monty_words(&shifts));
+    write_words(&h.file("g_inv"), &twiddles::<F>(log_h, true));
+    write_words(&h.file("g_fwd"), &twiddles::<F>(log_h + added_bits, false));
+    let monty = |x: F| F::as_monty_words(&[x])[0].to_string();
+    h.run(&[
+        "groups".into(),
+        log_h.to_string(),
+        added_bits.to_string(),
+        width.to_string(),
+        group.to_string(),
+        monty(F::from_u32(1 << log_h).inverse()),
+        monty(F::ONE),
+        h.path("g_in"),
+        h.path("g_shifts"),
+        h.path("g_inv"),
+        h.path("g_fwd"),
+        h.path("g_out"),
+    ]);
+    let got = F::from_monty_words(read_words(&h.file("g_out"))).unwrap();
+    assert_same(
+        &got,
+        &want.values().values,
+        &format!(
+            "{} grouped LDE 2^{log_h} x {groups} x {group} +{added_bits}",
+            F::ID
+        ),
+    );
+}
+
+/// `interp_weights`, `interp_partials` and `interp_finish` over an extension's first
+/// rows against the CPU backend's `weighted_column_sums`.
+fn check_interp<F: ResidentField>(h: &Harness, log_rows: usize, width: usize, slices: usize) {
+    let cpu = CpuBackend::new();
+    let m = cpu
+        .lde_resident(
+            random_matrix::<F>(log_rows as u64 * 5 + width as u64, 1 << log_rows, width),
+            1,
+            F::GENERATOR,
+        )
+        .unwrap();
+    let z = random_ext::<F>(log_rows as u64 + 900, 1)[0];
+    let want = cpu
+        .weighted_column_sums(&m, log_rows, F::GENERATOR, z)
+        .unwrap();
+    write_words(&h.file("i_mat"), F::as_monty_words(&m.values().values));
+    write_words(
+        &h.file("i_z"),
+        F::as_monty_words(&resident::ext_to_base(&[z])),
+    );
+    let monty = |x: F| F::as_monty_words(&[x])[0].to_string();
+    h.run(&[
+        "interp".into(),
+        log_rows.to_string(),
+        width.to_string(),
+        slices.to_string(),
+        monty(F::GENERATOR),
+        monty(F::two_adic_generator(log_rows)),
+        monty(F::W),
+        monty(F::ONE),
+        h.path("i_mat"),
+        h.path("i_z"),
+        h.path("i_out"),
+    ]);
+    let coeffs = F::from_monty_words(read_words(&h.file("i_out"))).unwrap();
+    assert_same(
+        &resident::ext_from_base(&coeffs),
+        &want,
+        &format!(
+            "{} interpolation sums 2^{log_rows} x {width}, {slices} slices",
+            F::ID
+        ),
+    );
+}
+
 fn run_all<F: ResidentField>() {
     let Some(h) = Harness::build::<F>() else {
         return;
@@ -423,6 +526,14 @@ fn run_all<F: ResidentField>() {
     }
     for (log_rows, width) in [(0, 1), (1, 8), (6, 17)] {
         check_tree::<F>(&h, log_rows, width);
+    }
+    for (log_h, groups, group, added_bits) in
+        [(0, 1, 4, 1), (3, 2, 4, 2), (6, 4, 4, 1), (5, 3, 5, 1)]
+    {
+        check_groups::<F>(&h, log_h, groups, group, added_bits);
+    }
+    for (log_rows, width, slices) in [(0, 3, 1), (4, 8, 4), (7, 5, 16), (6, 2, 64)] {
+        check_interp::<F>(&h, log_rows, width, slices);
     }
     check_gather(&h, 8, &[4000, 0, 8, 8, 1234, 4088], 0, 0);
     check_gather(&h, 1, &[7], 0, 0);

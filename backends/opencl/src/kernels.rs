@@ -7,7 +7,8 @@
 //! `__constant` arrays, and `#define`s renaming every kernel-file symbol to
 //! `<name>_<field>`), then `firmware/common/field.h`, `firmware/opencl/poseidon2.cl`,
 //! `firmware/opencl/ntt.cl`, `firmware/common/ext4.h`, `firmware/opencl/reduce.cl`, `firmware/common/quotient.h`,
-//! `firmware/common/gather.h` and `firmware/common/fold.h`, then an epilogue that `#undef`s the field's macros.
+//! `firmware/common/gather.h`, `firmware/common/fold.h` and `firmware/common/kept.h`, then an
+//! epilogue that `#undef`s the field's macros.
 
 use proofbox_backend_api::FieldId;
 
@@ -51,6 +52,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "common/fold.h",
         include_str!("../../../firmware/common/fold.h"),
     ),
+    (
+        "common/kept.h",
+        include_str!("../../../firmware/common/kept.h"),
+    ),
 ];
 
 /// The kernels every field's section exports (as `<name>_<field>`).
@@ -63,6 +68,10 @@ pub const KERNEL_NAMES: &[&str] = &[
     "eval_quotient",
     "gather_words",
     "fri_fold",
+    "lde_expand_groups",
+    "interp_weights",
+    "interp_partials",
+    "interp_finish",
 ];
 
 /// Options the program is built (or a binary is linked) with.

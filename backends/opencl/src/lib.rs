@@ -46,6 +46,7 @@
 
 mod device;
 mod discovery;
+mod kept;
 pub mod kernels;
 mod quotient;
 mod resident;

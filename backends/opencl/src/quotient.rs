@@ -3,14 +3,15 @@
 //! ([`proofbox_backend_api::quotient::bytecode`]) runs in the program's
 //! `eval_quotient` kernel (`firmware/common/quotient.h`), one work-item per quotient
 //! point. A call uploads the header, the bytecode and the plan's table in one buffer
-//! (counted as a table), launches the kernel once, and reads back 4 words per point.
+//! (counted as a table), launches the kernel once, and reads back 4 words per point
+//! (or, resident, keeps the output buffer as the chunks side by side).
 //! The buffer is kept until the next call: a call of the same program and shape
 //! writes only its table ([`KeptQuotient`]), so the bytecode goes to the device once.
 
 use proofbox_backend_api::quotient::{
     ConstraintProgram, DeviceQuotient, KeptQuotient, QuotientShape,
 };
-use proofbox_backend_api::resident::{EXT_DEGREE, Ext, ResidentField, ext_from_base};
+use proofbox_backend_api::resident::{DeviceMatrix, EXT_DEGREE, Ext, ResidentField, ext_from_base};
 use proofbox_backend_api::{Backend, BackendError, DeviceType, planner};
 
 use crate::resident::OpenclMatrix;
@@ -21,6 +22,8 @@ fn word<F: ResidentField>(x: F) -> u32 {
 }
 
 impl OpenclBackend {
+    /// The quotient values read back: [`OpenclBackend::eval_quotient_kept`] and one
+    /// read of its buffer.
     pub(crate) fn eval_quotient_on_device<F: ResidentField>(
         &self,
         program: &ConstraintProgram<F>,
@@ -29,6 +32,25 @@ impl OpenclBackend {
         alpha: Ext<F>,
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError> {
+        let out = self.eval_quotient_kept(program, lde, shape, alpha, public_values)?;
+        let _guard = self.call.lock().expect("call lock");
+        let mut back = vec![0u32; out.values.len()];
+        self.read(&out.values, 0, &mut back)?;
+        let coeffs = self.to_elems::<F>("eval_quotient", back)?;
+        Ok(ext_from_base(&coeffs))
+    }
+
+    /// The quotient values left on the device: the kernel's output buffer, 4 words per
+    /// point in natural order, as a matrix of `2^log_trace_height` rows of
+    /// `4 * 2^log_quotient_degree` words (the chunks side by side).
+    pub(crate) fn eval_quotient_kept<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &OpenclMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<OpenclMatrix<F>, BackendError> {
         let q =
             DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
         let (size, words) = (q.points, &q.words);
@@ -76,9 +98,7 @@ impl OpenclBackend {
             .arg(word(F::ONE))
             .build();
         self.launch("eval_quotient", kernel)?;
-        let mut back = vec![0u32; out_words];
-        self.read(&out, 0, &mut back)?;
-        let coeffs = self.to_elems::<F>("eval_quotient", back)?;
-        Ok(ext_from_base(&coeffs))
+        let d = 1usize << shape.log_quotient_degree;
+        Ok(DeviceMatrix::new(out, size / d, EXT_DEGREE * d))
     }
 }

@@ -17,7 +17,11 @@
 //!   the claim's scalars (powers of `alpha`, points; counted as tables), and reads
 //!   back one extension element per row of each height.
 //! - [`ResidentBackend::eval_quotient`] runs the constraint program's generated
-//!   kernel (built once per program and field, [`crate::quotient`]).
+//!   kernel (built once per program and field, [`crate::quotient`]);
+//!   [`ResidentBackend::eval_quotient_resident`] keeps its output buffer as the
+//!   chunks side by side, [`ResidentBackend::lde_resident_groups`] extends them
+//!   there and [`ResidentBackend::weighted_column_sums`] interpolates there
+//!   ([`crate::kept`]).
 //! - No call splits its work: a resident matrix, its tree or a reduction buffer that
 //!   does not fit the device's memory budget or largest allocation is
 //!   [`BackendError::OutOfMemory`].
@@ -453,6 +457,36 @@ impl ResidentBackend for OpenclBackend {
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError> {
         self.eval_quotient_on_device(program, lde, shape, alpha, public_values)
+    }
+
+    fn eval_quotient_resident<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &OpenclMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<OpenclMatrix<F>, BackendError> {
+        self.eval_quotient_kept(program, lde, shape, alpha, public_values)
+    }
+
+    fn lde_resident_groups<F: ResidentField>(
+        &self,
+        m: OpenclMatrix<F>,
+        added_bits: usize,
+        shifts: &[F],
+    ) -> Result<OpenclMatrix<F>, BackendError> {
+        self.lde_groups_on_device(m, added_bits, shifts)
+    }
+
+    fn weighted_column_sums<F: ResidentField>(
+        &self,
+        m: &OpenclMatrix<F>,
+        log_rows: usize,
+        shift: F,
+        z: Ext<F>,
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        self.column_sums_on_device(m, log_rows, shift, z)
     }
 }
 

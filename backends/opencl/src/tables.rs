@@ -51,6 +51,10 @@ pub(crate) const RENAMED: &[&str] = &[
     "eval_quotient",
     "gather_words",
     "fri_fold",
+    "lde_expand_groups",
+    "interp_weights",
+    "interp_partials",
+    "interp_finish",
 ];
 
 /// Macros a field's section defines and the epilogue removes again.

@@ -9,6 +9,7 @@ use proofbox_backend_opencl::OpenclBackend;
 use proofbox_conformance::{open_or_skip, random_matrix};
 
 proofbox_conformance::resident_conformance_tests!(opencl, OpenclBackend::open(0));
+proofbox_conformance::kept_quotient_conformance_tests!(opencl_kept, OpenclBackend::open(0));
 
 #[test]
 fn resident_calls_that_do_not_fit_are_out_of_memory_and_lose_nothing() {

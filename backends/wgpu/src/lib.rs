@@ -44,6 +44,7 @@
 
 mod compile;
 mod gpu;
+mod kept;
 mod lde;
 mod limits;
 mod quotient;
@@ -89,6 +90,8 @@ pub struct WgpuBackend {
         std::sync::Mutex<Option<proofbox_backend_api::quotient::KeptQuotient<wgpu::Buffer>>>,
     /// Kernel variants for resident matrices bound as several windows.
     windowed: windows::WindowedKernels,
+    /// The kept-quotient kernels, compiled on first use.
+    kept: kept::KeptKernels,
 }
 
 impl core::fmt::Debug for WgpuBackend {
@@ -446,6 +449,7 @@ impl Backend for WgpuBackend {
             fold: Default::default(),
             quotient: Default::default(),
             kept_quotient: Default::default(),
+            kept: Default::default(),
             windowed: Default::default(),
         })
     }

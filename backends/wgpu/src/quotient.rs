@@ -6,13 +6,14 @@
 //! slices of 4096 instructions, one dispatch each (partial sums kept in the output). A
 //! call writes the header, the bytecode and the plan's table as one table buffer,
 //! dispatches (split against the workgroup limit by the recorder), and reads back 4
-//! words per point in one copy. The table buffer is kept until the next call: a call
+//! words per point in one copy (or, resident, keeps the output buffer as the chunks
+//! side by side). The table buffer is kept until the next call: a call
 //! of the same program and shape writes only its table ([`KeptQuotient`]).
 
 use proofbox_backend_api::quotient::{
     ConstraintProgram, DeviceQuotient, KeptQuotient, QuotientShape,
 };
-use proofbox_backend_api::resident::{EXT_DEGREE, Ext, ResidentField, ext_from_base};
+use proofbox_backend_api::resident::{DeviceMatrix, EXT_DEGREE, Ext, ResidentField, ext_from_base};
 use proofbox_backend_api::{BackendError, FieldId};
 
 use crate::WgpuBackend;
@@ -53,6 +54,8 @@ const INSTRUCTIONS_PER_DISPATCH: usize = 4096;
 const MAX_THREADS: usize = 4096;
 
 impl WgpuBackend {
+    /// The quotient values read back: [`WgpuBackend::eval_quotient_kept`] and one copy
+    /// of its buffer.
     pub(crate) fn eval_quotient_on_device<F: ResidentField>(
         &self,
         program: &ConstraintProgram<F>,
@@ -61,6 +64,27 @@ impl WgpuBackend {
         alpha: Ext<F>,
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError> {
+        let out = self.eval_quotient_kept(program, lde, shape, alpha, public_values)?;
+        let bytes = (out.height * out.width) as u64 * 4;
+        let back = self.gpu.scoped("eval_quotient", || {
+            self.read_ranges(&out.values, &[(0, bytes)])
+        })?;
+        let coeffs =
+            proofbox_backend_api::readback::elems::<F>(&self.info.id, "eval_quotient", back)?;
+        Ok(ext_from_base(&coeffs))
+    }
+
+    /// The quotient values left on the device: the kernel's output buffer, 4 words per
+    /// point in natural order, as a matrix of `2^log_trace_height` rows of
+    /// `4 * 2^log_quotient_degree` words (the chunks side by side).
+    pub(crate) fn eval_quotient_kept<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &WgpuMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<WgpuMatrix<F>, BackendError> {
         let q =
             DeviceQuotient::prepare(program, lde.height, lde.width, shape, alpha, public_values)?;
         let (size, words, instructions, registers) =
@@ -82,9 +106,10 @@ impl WgpuBackend {
             Some(w) => Some((self.windowed_kernel(WindowedKind::Quotient, F::ID, w)?, w)),
             None => None,
         };
-        // Held until the values are back: no other call writes the kept table meanwhile.
+        // Held until the work is submitted: a later call's table write is queued after
+        // it.
         let mut kept = self.kept_quotient.lock().unwrap_or_else(|e| e.into_inner());
-        let back = self.gpu.scoped("eval_quotient", || {
+        let out = self.gpu.scoped("eval_quotient", || {
             let table = KeptQuotient::update(
                 &mut kept,
                 &q,
@@ -96,7 +121,6 @@ impl WgpuBackend {
             )?;
             let out = self.gpu.storage("quotient values", out_bytes)?;
             let scratch = self.gpu.storage("quotient registers", scratch_bytes)?;
-            let staging = self.gpu.staging(out_bytes)?;
             let mut rec = Recorder::default();
             let n = instructions.max(1);
             // Batches of at most `MAX_THREADS` points, one thread each; every slice of
@@ -130,12 +154,10 @@ impl WgpuBackend {
                     }
                 }
             }
-            rec.copy(&out, 0, &staging, 0, out_bytes);
-            let index = self.gpu.submit(rec)?;
-            self.gpu.read(&staging, out_bytes, index)
+            self.gpu.submit(rec)?;
+            Ok(out)
         })?;
-        let coeffs =
-            proofbox_backend_api::readback::elems::<F>(&self.info.id, "eval_quotient", back)?;
-        Ok(ext_from_base(&coeffs))
+        let d = 1usize << shape.log_quotient_degree;
+        Ok(DeviceMatrix::new(out, size / d, EXT_DEGREE * d))
     }
 }

@@ -16,7 +16,11 @@
 //!   claim, one thread per row, after writing the claim's scalars as a table; every
 //!   height's accumulator is copied into one staging buffer and read back at once.
 //! - [`ResidentBackend::eval_quotient`] dispatches the constraint program's
-//!   generated kernel (built once per program and field, [`crate::quotient`]).
+//!   generated kernel (built once per program and field, [`crate::quotient`]);
+//!   [`ResidentBackend::eval_quotient_resident`] keeps its output buffer as the
+//!   chunks side by side, [`ResidentBackend::lde_resident_groups`] extends them
+//!   there and [`ResidentBackend::weighted_column_sums`] interpolates there
+//!   ([`crate::kept`]).
 //! - A resident matrix beyond one storage binding is one buffer (up to the device's
 //!   buffer limit) bound as several windows ([`crate::windows`]): its LDE runs in
 //!   column batches placed into the windows, and `hash_leaves`, `reduce_openings` and
@@ -108,7 +112,7 @@ pub type WgpuMatrix<F> = DeviceMatrix<F, wgpu::Buffer>;
 impl WgpuBackend {
     /// Copies `ranges` (byte offset, bytes) of `buffer` into one staging buffer in
     /// one submission and reads it back (one copy, one wait).
-    fn read_ranges(
+    pub(crate) fn read_ranges(
         &self,
         buffer: &wgpu::Buffer,
         ranges: &[(u64, u64)],
@@ -501,6 +505,36 @@ impl ResidentBackend for WgpuBackend {
         public_values: &[F],
     ) -> Result<Vec<Ext<F>>, BackendError> {
         self.eval_quotient_on_device(program, lde, shape, alpha, public_values)
+    }
+
+    fn eval_quotient_resident<F: ResidentField>(
+        &self,
+        program: &ConstraintProgram<F>,
+        lde: &WgpuMatrix<F>,
+        shape: QuotientShape,
+        alpha: Ext<F>,
+        public_values: &[F],
+    ) -> Result<WgpuMatrix<F>, BackendError> {
+        self.eval_quotient_kept(program, lde, shape, alpha, public_values)
+    }
+
+    fn lde_resident_groups<F: ResidentField>(
+        &self,
+        m: WgpuMatrix<F>,
+        added_bits: usize,
+        shifts: &[F],
+    ) -> Result<WgpuMatrix<F>, BackendError> {
+        self.lde_groups_on_device(m, added_bits, shifts)
+    }
+
+    fn weighted_column_sums<F: ResidentField>(
+        &self,
+        m: &WgpuMatrix<F>,
+        log_rows: usize,
+        shift: F,
+        z: Ext<F>,
+    ) -> Result<Vec<Ext<F>>, BackendError> {
+        self.column_sums_on_device(m, log_rows, shift, z)
     }
 }
 

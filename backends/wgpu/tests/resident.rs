@@ -6,3 +6,4 @@ use proofbox_backend_api::Backend;
 use proofbox_backend_wgpu::WgpuBackend;
 
 proofbox_conformance::resident_conformance_tests!(wgpu_backend, WgpuBackend::open(0));
+proofbox_conformance::kept_quotient_conformance_tests!(wgpu_kept, WgpuBackend::open(0));

@@ -1,7 +1,8 @@
 //! Resident matrices bound as several windows: with the window limit lowered
 //! ([`KernelLimits::max_resident_window_bytes`]), small matrices span several windows
 //! (boundaries inside rows), and every resident call still gives exactly the CPU
-//! backend's results (the shared resident and quotient suites). Every test opens
+//! backend's results (the shared resident and quotient suites, and the kept-quotient
+//! value checks). Every test opens
 //! `wgpu:0`; without an adapter they print `skipped: ...` (or fail with
 //! `PROOFBOX_REQUIRE_WGPU=1`).
 
@@ -9,6 +10,7 @@ use p3_field::Field;
 use proofbox_backend_api::resident::ResidentBackend;
 use proofbox_backend_api::{Backend, BackendError};
 use proofbox_backend_wgpu::{KernelLimits, WgpuBackend};
+use proofbox_conformance::kept_quotient;
 use proofbox_conformance::quotient::{
     QUOTIENT_LOG_BLOWUP, QuotientCase, benchmark_cases, run_quotient_suite, transition_cases,
 };
@@ -86,6 +88,30 @@ fn quotient_over_windows_koalabear() {
         cases.extend(transition_cases());
         check_poseidon2_spans_windows(&b, &cases);
         run_quotient_suite(&b, &cases);
+    }
+}
+
+/// The kept quotient over windows: with 4 KiB windows the suite's grouped extensions
+/// beyond one window take the host path (`lde_groups_on_host`); with 64 KiB windows
+/// every circuit's quotient is kept over its windowed trace extension; both give the
+/// CPU backend's values.
+#[test]
+fn kept_quotient_over_windows_koalabear() {
+    let fail = |m: proofbox_conformance::Mismatch| -> ! { panic!("{}", m.0) };
+    if let Some(b) = windowed(SUITE_WINDOW) {
+        // The largest group case's input (2^9 x 8 words) spans 4 windows.
+        assert_eq!(b.resident_bindings(512 * 8 * 4).unwrap(), 4);
+        for &(log_h, groups, width, added) in kept_quotient::GROUP_CASES {
+            kept_quotient::check_group_lde::<_, KoalaBear>(&b, log_h, groups, width, added)
+                .unwrap_or_else(|m| fail(m));
+        }
+        kept_quotient::check_interpolation::<_, KoalaBear>(&b).unwrap_or_else(|m| fail(m));
+    }
+    if let Some(b) = windowed(QUOTIENT_WINDOW) {
+        let mut cases = benchmark_cases::<KoalaBear>();
+        cases.extend(transition_cases());
+        check_poseidon2_spans_windows(&b, &cases);
+        kept_quotient::check_kept_quotients(&b, &cases).unwrap_or_else(|m| fail(m));
     }
 }
 

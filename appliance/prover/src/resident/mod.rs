@@ -14,16 +14,19 @@
 //!   `ExtensionMmcs` verifies); schedules with rounds of higher arity (no preset has
 //!   one) fold on the host and commit each codeword through it.
 //! - [`prove::prove`] is `p3_uni_stark::prove`'s loop over it, with the quotient
-//!   computed through one seam, [`prove::quotient_values`]: the AIR's constraints
-//!   evaluated on the device (`ResidentBackend::eval_quotient`).
+//!   committed through one seam, [`quotient::commit_quotient`]: the AIR's constraints
+//!   evaluated on the device (`ResidentBackend::eval_quotient_resident`), the values
+//!   left there, each chunk extended there with its coset shift
+//!   (`lde_resident_groups`) and committed; its claimed openings interpolated there
+//!   (`interpolate_resident`).
 //!
 //! **Invariant:** a resident proof's commitments (trace, quotient chunks, FRI rounds),
 //! transcript and proof bytes are the stock path's: the proof deserializes as the
 //! stock configuration's proof (`proofbox_verifier::config::stock`) and verifies
-//! there. What crosses to the device: the trace and the quotient chunks (each once),
-//! plus the backend's tables. What comes back: the roots, the quotient's values (one
-//! extension element a point of the quotient domain), the final FRI codeword, and the
-//! rows and digests of every query of every commitment in one read.
+//! there. What crosses to the device: the trace once, plus the backend's tables. What
+//! comes back: the roots, the quotient chunks' openings at `zeta` (one extension
+//! element per column), the final FRI codeword, and the rows and digests of every
+//! query of every commitment in one read.
 //!
 //! [`crate::Prover::resident`] proves on this path and falls back to the stock path,
 //! with a log line, when the device lacks memory for a whole matrix.
@@ -33,6 +36,7 @@ mod fri_prove;
 pub mod mmcs;
 pub mod pcs;
 pub mod prove;
+pub mod quotient;
 
 use std::sync::Arc;
 

@@ -3,17 +3,23 @@
 //! `proofbox_verifier::config::stock`, step for step:
 //!
 //! - **commit**: each matrix's evaluations are brought onto the subgroup `H` (a
-//!   matrix on a shifted coset, as the quotient chunks are, is re-evaluated on the
-//!   host: one inverse coset DFT and one DFT of its own size), the matrices of one
+//!   matrix on a shifted coset, as the quotient chunks of an AIR evaluated on the host
+//!   are, is re-evaluated on the host: one inverse coset DFT and one DFT of its own
+//!   size), the matrices of one
 //!   commitment are placed side by side, and [`ResidentBackend::lde_resident`] extends
 //!   them onto `g K` (`g = F::GENERATOR`, rows bit-reversed) on the device, where
 //!   [`ResidentBackend::commit`] builds the tree; only the root comes back. The stock
 //!   PCS extends evaluations on `s H` with the shift `g / s`: the same polynomials on
 //!   the same coset, so the same values, and the same tree (the stock tree hashes the
 //!   rows of equal-height matrices concatenated).
+//! - **quotient commit** ([`super::quotient`]): the quotient's chunks, resident
+//!   where the backend evaluated them, are extended chunk by chunk with the stock
+//!   shifts `g / s_i` there and committed in one tree; nothing is kept on the host.
 //! - **open**: the claimed values `f(z)` are interpolated on the host from the
 //!   evaluations on `H` kept at commit time (no transfer; the stock PCS interpolates
-//!   the same polynomials over the first rows of the extension); the transcript
+//!   the same polynomials over the first rows of the extension), or, for a
+//!   commitment kept without them (the resident quotient), on the device from the
+//!   extension's first rows (one extension element per column back); the transcript
 //!   (`PcsProverTranscript`: claims, batch grinding, `alpha`) is the stock one; the
 //!   opening reduction runs on the device
 //!   ([`ResidentBackend::reduce_openings_resident`]) and its results stay there;
@@ -110,6 +116,11 @@ impl<B: ResidentBackend, F: ResidentField> ResidentPcs<B, F> {
         &self.fri
     }
 
+    /// The input MMCS the commitments are made and opened with.
+    pub fn mmcs(&self) -> &ResidentMmcs<B, F> {
+        &self.mmcs
+    }
+
     /// Commits matrices of evaluations on their domains: extension and tree on the
     /// device ([module docs](self)).
     pub fn commit_resident(
@@ -188,32 +199,29 @@ impl<B: ResidentBackend, F: ResidentField> ResidentPcs<B, F> {
                 data.widths.len()
             )));
         }
-        let low = if data.low.is_some() {
-            None
-        } else {
-            Some(self.low_evaluations(data)?)
-        };
-        let low = low.as_ref().or(data.low.as_ref()).expect("one of the two");
+        // Every column at each distinct point: from the evaluations kept on the host,
+        // else interpolated where the extension lies (one element per column back).
         let mut at: Vec<(Challenge<F>, Vec<Challenge<F>>)> = Vec::new();
-        Ok(points
-            .iter()
-            .enumerate()
-            .map(|(m, points)| {
-                points
-                    .iter()
-                    .map(|&z| {
-                        let all = match at.iter().find(|(p, _)| *p == z) {
-                            Some((_, all)) => all,
-                            None => {
-                                at.push((z, low.values.interpolate_coset(low.shift, z)));
-                                &at.last().expect("just pushed").1
-                            }
+        let mut opened = Vec::with_capacity(points.len());
+        for (m, points) in points.iter().enumerate() {
+            let mut per_point = Vec::with_capacity(points.len());
+            for &z in points {
+                let i = match at.iter().position(|(p, _)| *p == z) {
+                    Some(i) => i,
+                    None => {
+                        let all = match &data.low {
+                            Some(low) => low.values.interpolate_coset(low.shift, z),
+                            None => self.interpolate_on_device(data, z)?,
                         };
-                        all[data.columns(m)].to_vec()
-                    })
-                    .collect()
-            })
-            .collect())
+                        at.push((z, all));
+                        at.len() - 1
+                    }
+                };
+                per_point.push(at[i].1[data.columns(m)].to_vec());
+            }
+            opened.push(per_point);
+        }
+        Ok(opened)
     }
 
     /// The reduction's claims of one commitment: its resident matrix with every point

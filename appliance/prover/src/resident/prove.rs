@@ -5,9 +5,11 @@
 //! commitment, the out-of-domain grinding, `zeta`, the opening argument) is the stock
 //! one, so the proof is the proof `p3_uni_stark::prove` makes with the same PCS.
 //!
-//! The quotient's values come from one seam, [`quotient_values`]: the AIR's
+//! The quotient is committed through one seam, [`commit_quotient`]: the AIR's
 //! constraints compiled to a constraint program and evaluated by the backend where the
-//! trace's extension lies, only the values coming back.
+//! trace's extension lies, the values kept there, extended chunk by chunk and
+//! committed there ([`super::quotient`]). [`quotient_values`] brings the values to the
+//! host instead (the seam's reference).
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use proofbox_verifier::FriParams;
 use super::fri::ResidentFriMmcs;
 use super::mmcs::{Commitment, ResidentData};
 use super::pcs::ResidentPcs;
+use super::quotient::commit_quotient;
 use crate::config::{Challenge, Challenger};
 use crate::progress::{Progress, Stage};
 
@@ -220,7 +223,7 @@ where
     progress.stage(Stage::Quotient);
     let quotient_domain =
         trace_domain.create_disjoint_domain(1 << (log_degree + log_num_quotient_chunks));
-    let values = quotient_values(
+    let (quotient_commit, quotient_data) = commit_quotient(
         pcs,
         air,
         public_values,
@@ -229,15 +232,13 @@ where
         quotient_domain,
         &trace_data,
         alpha,
-    );
-    let quotient_flat = RowMajorMatrix::new_col(values).flatten_to_base();
-    let (quotient_commit, quotient_data) = pcs
-        .commit_quotient(quotient_domain, quotient_flat, num_quotient_chunks)
-        .inspect_err(|_| transcript.abort())
-        .map_err(|source| ProvingError::Pcs {
-            phase: "quotient commitment",
-            source,
-        })?;
+        num_quotient_chunks,
+    )
+    .inspect_err(|_| transcript.abort())
+    .map_err(|source| ProvingError::Pcs {
+        phase: "quotient commitment",
+        source,
+    })?;
 
     let commitments = Commitments {
         trace: trace_commit,

@@ -15,6 +15,9 @@
 //   harness gather <width> <first> <dst_offset> <src> <starts> <out>
 //   harness fold <log_h> <scalars> <pairs> <roll|-> <out>
 //                (scalars: b0..b3 c0..c3 ginv inv2 w one)
+//   harness groups <log_h> <added_bits> <width> <group_width> <inv_h> <one> <in> <shifts>
+//                  <inv_tw> <fwd_tw> <out>
+//   harness interp <log_rows> <width> <slices> <shift> <gen> <w> <one> <mat> <z> <out>
 #include <barrier>
 #include <cstdio>
 #include <cstdlib>
@@ -233,6 +236,56 @@ int main(int argc, char** argv) {
                      sc[9], sc[10], sc[11]);
         });
         write_words(argv[6], out);
+        return 0;
+    }
+    if (op == "groups" && argc == 13) {
+        u32 log_h = atoi(argv[2]), added = atoi(argv[3]);
+        u64 w = atoll(argv[4]), group = atoll(argv[5]);
+        u32 inv_h = strtoul(argv[6], nullptr, 10), one = strtoul(argv[7], nullptr, 10);
+        std::vector<u32> in = read_words(argv[8]);
+        std::vector<u32> shifts = read_words(argv[9]);
+        std::vector<u32> inv = read_words(argv[10]);
+        std::vector<u32> fwd = read_words(argv[11]);
+        u32 log_n = log_h + added;
+        if (in.size() != ((u64)1 << log_h) * w || shifts.size() * group != w) {
+            fprintf(stderr, "groups: input or shifts of the wrong size\n");
+            return 2;
+        }
+        dif(in, w, log_h, log_h, inv, log_h);
+        // Poisoned: the kernel must write every word.
+        std::vector<u32> out(((u64)1 << log_n) * w, 0xdeadbeefu);
+        launch(5, 64, [&] {
+            lde_expand_groups(out.data(), in.data(), w, log_h, added, group, shifts.data(), inv_h,
+                              fwd.data(), one);
+        });
+        dif(out, w, log_n, log_h, fwd, log_n);
+        write_words(argv[12], out);
+        return 0;
+    }
+    if (op == "interp" && argc == 12) {
+        u32 log_rows = atoi(argv[2]);
+        u64 width = atoll(argv[3]), slices = atoll(argv[4]);
+        u32 shift = strtoul(argv[5], nullptr, 10), gen = strtoul(argv[6], nullptr, 10);
+        u32 w = strtoul(argv[7], nullptr, 10), one = strtoul(argv[8], nullptr, 10);
+        std::vector<u32> mat = read_words(argv[9]);
+        std::vector<u32> z = read_words(argv[10]);
+        u64 rows = (u64)1 << log_rows;
+        if (mat.size() < rows * width || z.size() != 4) {
+            fprintf(stderr, "interp: matrix or point of the wrong size\n");
+            return 2;
+        }
+        // Poisoned: every kernel must write every element.
+        std::vector<u32> weights(4 * rows, 0xdeadbeefu);
+        std::vector<u32> partial(4 * slices * width, 0xdeadbeefu);
+        std::vector<u32> out(4 * width, 0xdeadbeefu);
+        launch(3, 16, [&] {
+            interp_weights(weights.data(), log_rows, shift, gen, z[0], z[1], z[2], z[3], w, one);
+        });
+        launch(2, 16, [&] {
+            interp_partials(mat.data(), width, rows, weights.data(), slices, partial.data());
+        });
+        launch(2, 8, [&] { interp_finish(partial.data(), width, slices, out.data()); });
+        write_words(argv[11], out);
         return 0;
     }
     fprintf(stderr, "bad arguments\n");
