@@ -3,7 +3,7 @@
 // coefficients of X^0..X^3 in Montgomery form. The host prepends, besides the field's
 // constants:
 //   const EXT_W: u32;  W in Montgomery form
-// and this file precedes the kernels that use it (reduce.wgsl, fold.wgsl).
+// and this file precedes the kernels that use it (reduce.wgsl, fold.wgsl, kept.wgsl).
 
 fn e_add(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
     return vec4<u32>(f_add(a.x, b.x), f_add(a.y, b.y), f_add(a.z, b.z), f_add(a.w, b.w));

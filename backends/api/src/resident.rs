@@ -72,12 +72,14 @@ use crate::{Backend, BackendError, BackendField, Digest};
 
 mod fri;
 mod kept;
+mod reads;
 
 pub use fri::{FoldWords, bit_reverse, check_fold, check_reshape, fold_reference};
 pub use kept::{
     Interpolation, check_groups, check_off_coset, column_sums_on_host, interpolation_weights,
     lde_groups_on_host, plan_interpolation,
 };
+pub use reads::{OpenedRead, OpeningRead, opened_reads, opening_starts};
 
 /// The extension the openings live in: Plonky3's binomial extension of degree 4, the
 /// challenge field of ProofBox's configurations.
@@ -196,24 +198,6 @@ pub struct PointTerm<F: ResidentField> {
     pub weighted: Ext<F>,
     /// `alpha^(p * width)` for the matrix's `p`-th point.
     pub rescale: Ext<F>,
-}
-
-/// One matrix's share of [`ResidentBackend::read_openings`]: rows (any order,
-/// repeats allowed) and tree nodes (`(layer, index)`, as
-/// [`ResidentBackend::read_nodes`] takes them; none for a matrix without a tree).
-pub struct OpeningRead<'a, M> {
-    pub matrix: &'a M,
-    pub rows: &'a [usize],
-    pub nodes: &'a [(usize, usize)],
-}
-
-/// What [`ResidentBackend::read_openings`] brings back for one [`OpeningRead`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OpenedRead<F> {
-    /// The rows, in the order asked.
-    pub rows: Vec<Vec<F>>,
-    /// The nodes' digests, in the order asked.
-    pub nodes: Vec<Digest<F>>,
 }
 
 /// The reduced opening of one height kept on the device

@@ -24,24 +24,17 @@ use proofbox_backend_api::resident::{
     ResidentMatrix,
 };
 use proofbox_backend_api::{BackendError, Digest, TransferStats};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 
+use crate::resident::{during, failed, random_ext};
 use crate::{CpuBackend, Mismatch, first_difference, random_matrix};
 
 /// Log2 heights (pairs) of the folds checked.
 pub const FOLD_LOG_HEIGHTS: &[usize] = &[0, 1, 3, 6, 10];
 
-fn failed(what: &str) -> impl Fn(BackendError) -> Mismatch + '_ {
-    move |e| Mismatch(format!("{what}: backend failed: {e}"))
-}
-
 fn reference_failed(e: BackendError) -> Mismatch {
     Mismatch(format!("reference failed: {e}"))
-}
-
-fn random_ext<F: ResidentField>(rng: &mut StdRng) -> Ext<F> {
-    Ext::<F>::from_basis_coefficients_fn(|_| F::from_u32(rng.random_range(0..F::ORDER_U32)))
 }
 
 /// A random codeword of `h` pairs as a matrix of `2 * EXT_DEGREE` words a row.
@@ -226,17 +219,6 @@ pub fn check_commit_phase<B: ResidentBackend, F: ResidentField>(
 
 /// Each round's root and the final codeword of a commit phase.
 type RootsAndFinal<F> = (Vec<Digest<F>>, Vec<Ext<F>>);
-
-/// Runs `call` and returns what the counters saw during it.
-fn during<B: ResidentBackend, T>(
-    backend: &B,
-    what: &str,
-    call: impl FnOnce() -> Result<T, BackendError>,
-) -> Result<(T, TransferStats), Mismatch> {
-    let before = backend.transfer_stats();
-    let out = call().map_err(failed(what))?;
-    Ok((out, backend.transfer_stats().since(&before)))
-}
 
 fn nothing_moved(what: &str, s: &TransferStats) -> Result<(), Mismatch> {
     if s.data_to_device_bytes() != 0 || s.device_to_host_bytes != 0 {

@@ -23,10 +23,11 @@ use proofbox_backend_api::resident::{
     Ext, ResidentBackend, ResidentField, ResidentMatrix, ext_to_base,
 };
 use proofbox_backend_api::{BackendError, TransferStats};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 
 use crate::quotient::{QUOTIENT_LOG_BLOWUP, QuotientCase};
+use crate::resident::{during, failed, random_ext};
 use crate::{CpuBackend, Mismatch, first_difference, random_matrix};
 
 /// Grouped extensions: `(log2 height, groups, group width, added bits)`.
@@ -37,14 +38,6 @@ pub const GROUP_CASES: &[(usize, usize, usize, usize)] = &[
     (6, 3, 5, 2),
     (9, 2, 4, 1),
 ];
-
-fn failed(what: &str) -> impl Fn(BackendError) -> Mismatch + '_ {
-    move |e| Mismatch(format!("{what}: backend failed: {e}"))
-}
-
-fn random_ext<F: ResidentField>(rng: &mut StdRng) -> Ext<F> {
-    Ext::<F>::from_basis_coefficients_fn(|_| F::from_u32(rng.random_range(0..F::ORDER_U32)))
-}
 
 /// Every row of a resident matrix, concatenated.
 fn all_rows<B: ResidentBackend, F: ResidentField>(
@@ -320,17 +313,6 @@ pub fn check_kept_quotients<B: ResidentBackend, F: ResidentField>(
         first_difference(&format!("{what}: chunks at z"), &got_at, &want_at)?;
     }
     Ok(())
-}
-
-/// Runs `call` and returns what the counters saw during it.
-fn during<B: ResidentBackend, T>(
-    backend: &B,
-    what: &str,
-    call: impl FnOnce() -> Result<T, BackendError>,
-) -> Result<(T, TransferStats), Mismatch> {
-    let before = backend.transfer_stats();
-    let out = call().map_err(failed(what))?;
-    Ok((out, backend.transfer_stats().since(&before)))
 }
 
 fn expect_moved(

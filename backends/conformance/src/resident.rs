@@ -20,11 +20,13 @@ use crate::{CpuBackend, Mismatch, check_layers, first_difference, random_matrix}
 /// Resident shapes: `(log2 height, width, added bits)` of the LDE.
 pub const RESIDENT_CASES: &[(usize, usize, usize)] = &[(0, 1, 1), (3, 5, 1), (6, 17, 2), (9, 8, 1)];
 
-fn failed(what: &str) -> impl Fn(BackendError) -> Mismatch + '_ {
+/// Maps a backend's failure of `what` to a mismatch.
+pub(crate) fn failed(what: &str) -> impl Fn(BackendError) -> Mismatch + '_ {
     move |e| Mismatch(format!("{what}: backend failed: {e}"))
 }
 
-fn random_ext<F: ResidentField>(rng: &mut StdRng) -> Ext<F> {
+/// A random extension element.
+pub(crate) fn random_ext<F: ResidentField>(rng: &mut StdRng) -> Ext<F> {
     Ext::<F>::from_basis_coefficients_fn(|_| F::from_u32(rng.random_range(0..F::ORDER_U32)))
 }
 
@@ -324,7 +326,7 @@ pub fn check_resident_reduction<B: ResidentBackend, F: ResidentField>(
 }
 
 /// Runs `call` and returns what the counters saw during it.
-fn during<B: Backend, T>(
+pub(crate) fn during<B: Backend, T>(
     backend: &B,
     what: &str,
     call: impl FnOnce() -> Result<T, BackendError>,

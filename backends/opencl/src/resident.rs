@@ -258,21 +258,7 @@ impl ResidentBackend for OpenclBackend {
         &self,
         reads: &[OpeningRead<'_, OpenclMatrix<F>>],
     ) -> Result<Vec<OpenedRead<F>>, BackendError> {
-        let mut starts = Vec::with_capacity(reads.len());
-        for r in reads {
-            resident::check_rows(r.matrix.height, r.rows)?;
-            let positions = resident::check_nodes(r.matrix.height, r.matrix.has_tree(), r.nodes)?;
-            starts.push((
-                r.rows
-                    .iter()
-                    .map(|&i| i * r.matrix.width)
-                    .collect::<Vec<_>>(),
-                positions
-                    .iter()
-                    .map(|&p| p * DIGEST_WORDS)
-                    .collect::<Vec<_>>(),
-            ));
-        }
+        let starts = resident::opening_starts(reads)?;
         let mut parts: Vec<(&Buffer<u32>, &[usize], usize)> = Vec::with_capacity(2 * reads.len());
         for (r, (rows, nodes)) in reads.iter().zip(&starts) {
             parts.push((&r.matrix.values, rows, r.matrix.width));
@@ -281,27 +267,8 @@ impl ResidentBackend for OpenclBackend {
             }
         }
         let _guard = self.call.lock().expect("call lock");
-        let mut words = self
-            .gather_parts("read_openings", F::ID, &parts)?
-            .into_iter();
-        reads
-            .iter()
-            .map(|r| {
-                let rows = self.to_elems::<F>("read_openings", words.next().expect("a part"))?;
-                let nodes = match r.matrix.layers {
-                    Some(_) => proofbox_backend_api::readback::digests(
-                        &self.info.id,
-                        "read_openings",
-                        words.next().expect("a part"),
-                    )?,
-                    None => Vec::new(),
-                };
-                Ok(OpenedRead {
-                    rows: resident::split_rows(rows, r.matrix.width, r.rows.len()),
-                    nodes,
-                })
-            })
-            .collect()
+        let words = self.gather_parts("read_openings", F::ID, &parts)?;
+        resident::opened_reads(&self.info.id, reads, words.into_iter())
     }
 
     fn read_layer<F: ResidentField>(

@@ -17,10 +17,10 @@
 //!   on the host ([`resident::column_sums_on_host`]).
 
 use proofbox_backend_api::resident::{self, DeviceMatrix, EXT_DEGREE, Ext, ResidentField};
-use proofbox_backend_api::{BackendError, BackendField, FieldId};
+use proofbox_backend_api::{BackendError, FieldId};
 
-use crate::gpu::{Kernel, Recorder, Slot, kernel_source, wgsl_kernel};
-use crate::resident::WgpuMatrix;
+use crate::gpu::{Kernel, Recorder, Slot, wgsl_kernel};
+use crate::resident::{WgpuMatrix, word};
 use crate::{WgpuBackend, compile, tables};
 
 const KEPT_WGSL: &str = include_str!("../../../firmware/wgsl/kept.wgsl");
@@ -37,22 +37,9 @@ pub(crate) struct KeptKernels {
     finish: compile::LazyFieldKernels,
 }
 
-/// The full source of the kept-quotient kernels for `field`.
+/// The full source of the kept-quotient kernels for `field` (`ext4.wgsl` prepended).
 pub(crate) fn kept_source(field: FieldId, wg_size: u32) -> String {
-    let w = match field {
-        FieldId::KoalaBear => {
-            word(<p3_koala_bear::KoalaBear as p3_field::extension::BinomiallyExtendable<4>>::W)
-        }
-        FieldId::BabyBear => {
-            word(<p3_baby_bear::BabyBear as p3_field::extension::BinomiallyExtendable<4>>::W)
-        }
-    };
-    let body = format!("const EXT_W: u32 = {w}u;\n{KEPT_WGSL}");
-    kernel_source(field, wg_size, None, &body)
-}
-
-fn word<F: BackendField>(x: F) -> u32 {
-    F::as_monty_words(&[x])[0]
+    crate::resident::ext_source(field, wg_size, KEPT_WGSL)
 }
 
 fn build(b: &WgpuBackend, field: FieldId, entry: &'static str, slots: &[(u32, Slot)]) -> Kernel {

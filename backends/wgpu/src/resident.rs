@@ -51,7 +51,7 @@ const FOLD_WGSL: &str = include_str!("../../../firmware/wgsl/fold.wgsl");
 
 /// The full source of a kernel file over the degree-4 extension (`ext4.wgsl`
 /// prepended) for `field`.
-fn ext_source(field: FieldId, wg_size: u32, file: &str) -> String {
+pub(crate) fn ext_source(field: FieldId, wg_size: u32, file: &str) -> String {
     let w = match field {
         FieldId::KoalaBear => ext_w::<p3_koala_bear::KoalaBear>(),
         FieldId::BabyBear => ext_w::<p3_baby_bear::BabyBear>(),
@@ -102,7 +102,7 @@ fn ext_w<F: ResidentField>() -> u32 {
     word(F::W)
 }
 
-fn word<F: BackendField>(x: F) -> u32 {
+pub(crate) fn word<F: BackendField>(x: F) -> u32 {
     F::as_monty_words(&[x])[0]
 }
 
@@ -278,56 +278,30 @@ impl ResidentBackend for WgpuBackend {
         &self,
         reads: &[OpeningRead<'_, WgpuMatrix<F>>],
     ) -> Result<Vec<OpenedRead<F>>, BackendError> {
+        let starts = resident::opening_starts(reads)?;
+        // Byte ranges: each read's rows, then its digests (word offsets times 4).
         let mut ranges: Vec<(&wgpu::Buffer, u64, u64)> = Vec::new();
-        for r in reads {
+        let mut sizes: Vec<usize> = Vec::with_capacity(2 * reads.len());
+        for (r, (rows, nodes)) in reads.iter().zip(&starts) {
             let m = r.matrix;
-            resident::check_rows(m.height, r.rows)?;
-            let positions = resident::check_nodes(m.height, m.has_tree(), r.nodes)?;
             let row_bytes = m.width as u64 * 4;
-            ranges.extend(
-                r.rows
-                    .iter()
-                    .map(|&i| (&m.values, i as u64 * row_bytes, row_bytes)),
-            );
+            ranges.extend(rows.iter().map(|&w| (&m.values, w as u64 * 4, row_bytes)));
+            sizes.push(rows.len() * m.width);
             if let Some(layers) = &m.layers {
-                ranges.extend(
-                    positions
-                        .iter()
-                        .map(|&p| (layers, p as u64 * DIGEST_BYTES, DIGEST_BYTES)),
-                );
+                ranges.extend(nodes.iter().map(|&w| (layers, w as u64 * 4, DIGEST_BYTES)));
+                sizes.push(nodes.len() * proofbox_backend_api::DIGEST_ELEMS);
             }
         }
         let words = self
             .gpu
             .scoped("read_openings", || self.read_ranges_of(&ranges))?;
         let mut rest = words.as_slice();
-        let mut take = |n: usize| {
+        let parts = sizes.into_iter().map(|n| {
             let (mine, tail) = rest.split_at(n);
             rest = tail;
             mine.to_vec()
-        };
-        reads
-            .iter()
-            .map(|r| {
-                let m = r.matrix;
-                let rows = proofbox_backend_api::readback::elems::<F>(
-                    &self.info.id,
-                    "read_openings",
-                    take(r.rows.len() * m.width),
-                )?;
-                let nodes = match m.layers {
-                    Some(_) => self.digests::<F>(
-                        "read_openings",
-                        take(r.nodes.len() * proofbox_backend_api::DIGEST_ELEMS),
-                    )?,
-                    None => Vec::new(),
-                };
-                Ok(OpenedRead {
-                    rows: resident::split_rows(rows, m.width, r.rows.len()),
-                    nodes,
-                })
-            })
-            .collect()
+        });
+        resident::opened_reads(&self.info.id, reads, parts)
     }
 
     fn read_layer<F: ResidentField>(
