@@ -5,16 +5,16 @@
 use super::{ResidentField, ResidentMatrix, check_nodes, check_rows, split_rows};
 use crate::{BackendError, DIGEST_ELEMS, Digest, readback};
 
-/// One matrix's share of [`ResidentBackend::read_openings`]: rows (any order,
+/// One matrix's share of [`ResidentBackend::read_openings`](super::ResidentBackend::read_openings): rows (any order,
 /// repeats allowed) and tree nodes (`(layer, index)`, as
-/// [`ResidentBackend::read_nodes`] takes them; none for a matrix without a tree).
+/// [`ResidentBackend::read_nodes`](super::ResidentBackend::read_nodes) takes them; none for a matrix without a tree).
 pub struct OpeningRead<'a, M> {
     pub matrix: &'a M,
     pub rows: &'a [usize],
     pub nodes: &'a [(usize, usize)],
 }
 
-/// What [`ResidentBackend::read_openings`] brings back for one [`OpeningRead`].
+/// What [`ResidentBackend::read_openings`](super::ResidentBackend::read_openings) brings back for one [`OpeningRead`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenedRead<F> {
     /// The rows, in the order asked.
