@@ -11,28 +11,20 @@
 //!   (per column); one copy brings back 4 words per column. The point goes as kernel
 //!   arguments: no table.
 
-use cudarc::driver::{LaunchConfig, PushKernelArg};
+use cudarc::driver::PushKernelArg;
 use proofbox_backend_api::resident::{
     self, DeviceMatrix, EXT_DEGREE, Ext, ResidentField, ResidentMatrix,
 };
 use proofbox_backend_api::{BackendError, BackendField, planner};
 
 use crate::resident::CudaMatrix;
-use crate::{BLOCK, CudaBackend, grid};
+use crate::{CudaBackend, stride_config};
 
 /// Row slices of the partial sums: enough threads for a device, few partials.
 const SLICES: usize = 256;
 
 fn word<F: BackendField>(x: F) -> u32 {
     F::as_monty_words(&[x])[0]
-}
-
-fn config(items: u64, sm_count: u32) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: (grid(items, BLOCK, sm_count), 1, 1),
-        block_dim: (BLOCK, 1, 1),
-        shared_mem_bytes: 0,
-    }
 }
 
 impl CudaBackend {
@@ -92,7 +84,7 @@ impl CudaBackend {
             unsafe {
                 self.launch(
                     &mut launch,
-                    config((n * w) as u64, self.sm_count),
+                    stride_config((n * w) as u64, self.sm_count),
                     "lde_expand_groups",
                 )
             }?;
@@ -149,7 +141,7 @@ impl CudaBackend {
         unsafe {
             self.launch(
                 &mut launch,
-                config(rows as u64, self.sm_count),
+                stride_config(rows as u64, self.sm_count),
                 "interp_weights",
             )
         }?;
@@ -168,7 +160,7 @@ impl CudaBackend {
         unsafe {
             self.launch(
                 &mut launch,
-                config((slices * w) as u64, self.sm_count),
+                stride_config((slices * w) as u64, self.sm_count),
                 "interp_partials",
             )
         }?;
@@ -179,7 +171,7 @@ impl CudaBackend {
         unsafe {
             self.launch(
                 &mut launch,
-                config(w as u64, self.sm_count),
+                stride_config(w as u64, self.sm_count),
                 "interp_finish",
             )
         }?;

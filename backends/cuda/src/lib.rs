@@ -153,6 +153,16 @@ fn grid(items: u64, per_block: u32, sm_count: u32) -> u32 {
     blocks.min(u64::from(sm_count) * 32).min(i32::MAX as u64) as u32
 }
 
+/// The launch of a one-dimensional grid-stride kernel over `items` work items
+/// (`BLOCK` threads a block, no shared memory).
+fn stride_config(items: u64, sm_count: u32) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (grid(items, BLOCK, sm_count), 1, 1),
+        block_dim: (BLOCK, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
 impl CudaBackend {
     /// The device's compute capability as `10 * major + minor` (e.g. 90).
     pub fn compute_capability(&self) -> u32 {

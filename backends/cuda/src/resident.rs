@@ -45,7 +45,7 @@
 
 use std::collections::BTreeMap;
 
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, PushKernelArg};
 use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrix;
 use proofbox_backend_api::quotient::{
@@ -57,7 +57,7 @@ use proofbox_backend_api::resident::{
 };
 use proofbox_backend_api::{BackendError, BackendField, Digest, planner, validate};
 
-use crate::{BLOCK, CudaBackend, DIGEST_WORDS, grid};
+use crate::{CudaBackend, DIGEST_WORDS, stride_config};
 
 /// A matrix resident in an NVIDIA GPU's memory.
 pub type CudaMatrix<F> = DeviceMatrix<F, CudaSlice<u32>>;
@@ -166,11 +166,7 @@ impl CudaBackend {
             let (width64, count64) = (width as u64, starts.len() as u64);
             let words = count64 * width64;
             if words > 0 {
-                let cfg = LaunchConfig {
-                    grid_dim: (grid(words, BLOCK, self.sm_count), 1, 1),
-                    block_dim: (BLOCK, 1, 1),
-                    shared_mem_bytes: 0,
-                };
+                let cfg = stride_config(words, self.sm_count);
                 let mut launch = self.stream.launch_builder(&k.gather_words);
                 launch
                     .arg(src)
@@ -393,11 +389,7 @@ impl ResidentBackend for CudaBackend {
             let acc = accs
                 .get_mut(&log_h)
                 .expect("allocated by the height's first claim");
-            let cfg = LaunchConfig {
-                grid_dim: (grid(1u64 << log_h, BLOCK, self.sm_count), 1, 1),
-                block_dim: (BLOCK, 1, 1),
-                shared_mem_bytes: 0,
-            };
+            let cfg = stride_config(1u64 << log_h, self.sm_count);
             let mut launch = self.stream.launch_builder(&k.reduce_openings);
             launch
                 .arg(&m.values)
@@ -445,11 +437,7 @@ impl ResidentBackend for CudaBackend {
         let f = resident::FoldWords::new(beta, roll_in.map(|r| r.1));
         let has_roll = u32::from(roll_in.is_some());
         let ginv = f.ginv(log_h as usize);
-        let cfg = LaunchConfig {
-            grid_dim: (grid(h as u64, BLOCK, self.sm_count), 1, 1),
-            block_dim: (BLOCK, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let cfg = stride_config(h as u64, self.sm_count);
         let mut launch = self.stream.launch_builder(&k.fri_fold);
         launch
             .arg(&m.values)
@@ -575,11 +563,7 @@ impl CudaBackend {
             shape.log_quotient_degree as u32,
             word(F::ONE),
         );
-        let cfg = LaunchConfig {
-            grid_dim: (grid(size as u64, BLOCK, self.sm_count), 1, 1),
-            block_dim: (BLOCK, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let cfg = stride_config(size as u64, self.sm_count);
         let mut launch = self.stream.launch_builder(&k.eval_quotient);
         launch
             .arg(&lde.values)
