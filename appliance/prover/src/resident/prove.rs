@@ -24,7 +24,7 @@ use p3_uni_stark::{
     StarkProverTranscript, StarkShape, get_log_num_quotient_chunks_for_domain,
 };
 use p3_util::log2_strict_usize;
-use proofbox_backend_api::quotient::QuotientShape;
+use proofbox_backend_api::quotient::{ConstraintProgram, QuotientShape};
 use proofbox_backend_api::resident::{ResidentBackend, ResidentField};
 use proofbox_verifier::FriParams;
 
@@ -80,29 +80,50 @@ where
     F: ResidentField,
     A: QuotientAir<ResidentConfig<B, F>>,
 {
+    match compiled_quotient::<B, F, A>(air, trace_domain, quotient_domain) {
+        Some((program, shape)) => pcs
+            .backend()
+            .eval_quotient(&program, trace.matrix(), shape, alpha, public_values)
+            .unwrap_or_else(|e| crate::adapters::fail(e)),
+        None => quotient_values_on_host(
+            pcs,
+            air,
+            public_values,
+            layout,
+            trace_domain,
+            quotient_domain,
+            trace,
+            alpha,
+        ),
+    }
+}
+
+/// The AIR's constraints compiled into a constraint program
+/// (`proofbox_constraints::compile`) and the quotient's shape for these domains, or
+/// `None` (said in the log) where the compiler does not take the AIR and the quotient
+/// is evaluated on the host.
+pub(crate) fn compiled_quotient<B, F, A>(
+    air: &A,
+    trace_domain: TwoAdicMultiplicativeCoset<F>,
+    quotient_domain: TwoAdicMultiplicativeCoset<F>,
+) -> Option<(ConstraintProgram<F>, QuotientShape)>
+where
+    B: ResidentBackend,
+    F: ResidentField,
+    A: QuotientAir<ResidentConfig<B, F>>,
+{
     let name = std::any::type_name::<A>();
     match proofbox_constraints::compile::<F, A>(air, name) {
-        Ok(program) => {
-            let shape = QuotientShape {
+        Ok(program) => Some((
+            program,
+            QuotientShape {
                 log_trace_height: trace_domain.log_size(),
                 log_quotient_degree: quotient_domain.log_size() - trace_domain.log_size(),
-            };
-            pcs.backend()
-                .eval_quotient(&program, trace.matrix(), shape, alpha, public_values)
-                .unwrap_or_else(|e| crate::adapters::fail(e))
-        }
+            },
+        )),
         Err(e) => {
             tracing::info!(air = name, reason = %e, "the quotient is evaluated on the host");
-            quotient_values_on_host(
-                pcs,
-                air,
-                public_values,
-                layout,
-                trace_domain,
-                quotient_domain,
-                trace,
-                alpha,
-            )
+            None
         }
     }
 }

@@ -28,12 +28,11 @@ use p3_matrix::dense::RowMajorMatrix;
 use p3_uni_stark::QuotientAir;
 use p3_util::log2_strict_usize;
 use proofbox_backend_api::BackendError;
-use proofbox_backend_api::quotient::QuotientShape;
 use proofbox_backend_api::resident::{EXT_DEGREE, ResidentBackend, ResidentField, ResidentMatrix};
 
 use super::mmcs::{Commitment, ResidentData};
 use super::pcs::ResidentPcs;
-use super::prove::{ResidentConfig, quotient_values_on_host};
+use super::prove::{ResidentConfig, compiled_quotient, quotient_values_on_host};
 use crate::adapters::fail;
 use crate::config::Challenge;
 
@@ -119,13 +118,8 @@ where
     F: ResidentField,
     A: QuotientAir<ResidentConfig<B, F>>,
 {
-    let name = std::any::type_name::<A>();
-    match proofbox_constraints::compile::<F, A>(air, name) {
-        Ok(program) => {
-            let shape = QuotientShape {
-                log_trace_height: trace_domain.log_size(),
-                log_quotient_degree: quotient_domain.log_size() - trace_domain.log_size(),
-            };
+    match compiled_quotient::<B, F, A>(air, trace_domain, quotient_domain) {
+        Some((program, shape)) => {
             let values = pcs
                 .backend()
                 .eval_quotient_resident(&program, trace.matrix(), shape, alpha, public_values)
@@ -134,8 +128,7 @@ where
                 .commit_quotient_resident(quotient_domain, values, num_chunks)
                 .unwrap_or_else(|e| fail(e)))
         }
-        Err(e) => {
-            tracing::info!(air = name, reason = %e, "the quotient is evaluated on the host");
+        None => {
             let values = quotient_values_on_host(
                 pcs,
                 air,
